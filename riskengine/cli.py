@@ -1,0 +1,178 @@
+"""The command line: ``riskengine run [options]``. Calls only the public API.
+
+Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 bad portfolio data, 4 bad config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from . import __version__
+from .config import default_data_dir, load_config
+from .errors import RiskEngineError, UsageError
+from .portfolio import load_portfolio
+from .simulate import build_model, run_model
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="riskengine",
+        description="Monte Carlo credit risk of Japan's US$550B US investment program "
+                    "(JBIC loans and equity, NEXI guarantees).",
+        epilog="Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 bad portfolio data, "
+               "4 bad config.",
+    )
+    p.add_argument("--version", action="version", version=f"riskengine {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser(
+        "run", help="simulate a program and write a run directory",
+        description="Simulate the program's correlated defaults and cash flows, print the "
+                    "risk summary and write a run directory (manifest.json, paths.parquet, "
+                    "summary.parquet, projects.parquet). With no options: the shipped "
+                    "default program in data/.",
+    )
+    run.add_argument("--config", metavar="FILE", type=Path,
+                     help="TOML config; keys left out take the shipped defaults "
+                          "(data/program.toml)")
+    run.add_argument("--portfolio", metavar="FILE", type=Path,
+                     help="portfolio, CSV or Parquet, one row per exposure "
+                          "(default: data/portfolio.csv)")
+    run.add_argument("--paths", metavar="N", type=_positive_int,
+                     help="number of Monte Carlo paths (overrides simulation.paths)")
+    run.add_argument("--seed", metavar="S", type=_nonneg_int,
+                     help="random seed (overrides simulation.seed)")
+    run.add_argument("--out", metavar="DIR", type=Path,
+                     help="run directory to create (default: runs/<date>-<time>-seed<S>); "
+                          "must not exist or be empty, unless --overwrite")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace an existing run directory (atomically)")
+    run.add_argument("--threads", metavar="N", type=_nonneg_int,
+                     help="worker threads, 0 = all cores (overrides simulation.threads); "
+                          "results do not depend on it")
+    run.add_argument("--chunk-paths", metavar="N", type=_positive_int,
+                     help="paths per chunk, bounds memory (overrides simulation.chunk_paths); "
+                          "results do not depend on it")
+    run.add_argument("--quiet", action="store_true", help="print only where results went")
+    return p
+
+
+def _fmt(x: float) -> str:
+    """US dollars in billions, the unit of the program."""
+    return f"{x / 1e9:,.2f}"
+
+
+def print_summary(console: Console, result, run_dir: Path) -> None:
+    s = result.summary
+    meta = result.meta
+    console.print(
+        f"[bold]riskengine[/bold] {meta['paths']:,} paths, {meta['n_projects']} exposures, "
+        f"{meta['n_quarters']} quarters, seed {meta['seed']} "
+        f"({meta['timings']['simulate_seconds']:.1f} s)"
+    )
+    for var in ("credit_loss", "economic_loss"):
+        table = Table(title=f"{var} (US$ billions; ± standard error)", title_justify="left")
+        table.add_column("", no_wrap=True)
+        cols = [("EL", None)] + [(m, lv) for m in ("VaR", "ES") for lv in (0.99, 0.999)
+                                 if lv in result.levels]
+        for m, lv in cols:
+            table.add_column(m if lv is None else f"{m} {lv:g}", justify="right")
+        for inst in s["institution"].to_numpy():
+            row = [str(inst)]
+            sub = s.sel(institution=inst, variable=var)
+            meas, lvl = sub["measure"].to_numpy(), sub["level"].to_numpy()
+            for m, lv in cols:
+                idx = [i for i in range(len(meas)) if meas[i] == m
+                       and (lv is None or abs(lvl[i] - lv) < 1e-12)][0]
+                v, se = float(sub["value"][idx]), float(sub["stderr"][idx])
+                row.append(f"{_fmt(v)} ±{_fmt(se)}")
+            table.add_row(*row)
+        console.print(table)
+    console.print(f"Results: [bold]{run_dir}[/bold] (manifest.json, "
+                  + ", ".join(f"{k}.parquet" for k in result.datasets()) + ")")
+
+
+def cmd_run(args, console: Console) -> int:
+    overrides: dict = {}
+    for key in ("paths", "seed", "threads", "chunk_paths"):
+        val = getattr(args, key)
+        if val is not None:
+            overrides.setdefault("simulation", {})[key] = val
+    config = load_config(args.config, overrides)
+    sim = config.simulation
+    portfolio_path = args.portfolio or default_data_dir() / "portfolio.csv"
+    portfolio = load_portfolio(portfolio_path, config.dependence.sectors, sim.n_quarters,
+                               sim.steps_per_year)
+    out = args.out
+    if out is None:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = Path("runs") / f"{stamp}-seed{sim.seed}"
+    if out.exists() and not args.overwrite and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"output directory {out} already exists and is not empty "
+                         "(choose another --out, or pass --overwrite)")
+    model = build_model(config, portfolio)
+    t0 = time.perf_counter()
+    if args.quiet:
+        result = run_model(model)
+    else:
+        from rich.progress import Progress
+
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("simulating", total=sim.paths)
+            result = run_model(model, progress=lambda done, total: bar.update(task, completed=done))
+    result.meta["timings"]["wall_seconds"] = time.perf_counter() - t0
+    run_dir = result.write(out, overwrite=args.overwrite)
+    if args.quiet:
+        console.print(str(run_dir))
+    else:
+        print_summary(console, result, run_dir)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    console = Console()
+    err = Console(stderr=True)
+    try:
+        return cmd_run(args, console)
+    except RiskEngineError as e:
+        err.print("[bold red]error:[/bold red] " + escape(str(e)), markup=True, highlight=False)
+        return e.exit_code
+    except KeyboardInterrupt:
+        err.print("interrupted; nothing was written")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

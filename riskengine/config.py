@@ -1,0 +1,217 @@
+"""Run configuration: TOML file -> validated, frozen pydantic model.
+
+A user's config is merged key by key over the shipped default program
+(``data/program.toml``), so keys left out take the shipped values; unknown keys are an
+error. Validation happens once, here; everything downstream trusts the model.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+DATA_DIR_CANDIDATES = (
+    Path.cwd() / "data",
+    Path(__file__).resolve().parent.parent / "data",
+)
+
+
+def default_data_dir() -> Path:
+    """The folder holding the shipped default program (``program.toml``, ``portfolio.csv``)."""
+    for d in DATA_DIR_CANDIDATES:
+        if (d / "program.toml").is_file():
+            return d
+    raise ConfigError(
+        "cannot find the shipped default program (data/program.toml); run from the "
+        "repository root or pass --config and --portfolio"
+    )
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Simulation(_Strict):
+    paths: int = Field(100_000, gt=0, description="number of Monte Carlo paths")
+    seed: int = Field(20250904, ge=0, lt=2**63, description="random seed")
+    horizon_years: float = Field(30.0, gt=0, description="simulation horizon in years")
+    steps_per_year: int = Field(4, gt=0, le=52, description="time steps per year (4 = quarterly)")
+    as_of: _dt.date = Field(_dt.date(2025, 10, 1), description="start of quarter 0")
+    chunk_paths: int = Field(
+        65_536, gt=0, description="paths simulated per chunk (bounds memory; results do not depend on it)"
+    )
+    threads: int = Field(0, ge=0, description="worker threads, 0 = all cores")
+
+    @property
+    def n_quarters(self) -> int:
+        return int(round(self.horizon_years * self.steps_per_year))
+
+    @model_validator(mode="after")
+    def _whole_steps(self) -> "Simulation":
+        steps = self.horizon_years * self.steps_per_year
+        if abs(steps - round(steps)) > 1e-9:
+            raise ValueError(
+                f"horizon_years * steps_per_year must be a whole number of steps, got {steps}"
+            )
+        return self
+
+
+class Dependence(_Strict):
+    copula: Literal["gaussian", "t"] = "gaussian"
+    dof: float = Field(8.0, gt=2.0, description="degrees of freedom of the t copula")
+    sectors: tuple[str, ...]
+    correlation: tuple[tuple[float, ...], ...]
+    correlation_repair: Literal["none", "higham"] = "none"
+
+    @field_validator("sectors")
+    @classmethod
+    def _unique(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(v) == 0:
+            raise ValueError("at least one sector is required")
+        dup = sorted({s for s in v if v.count(s) > 1})
+        if dup:
+            raise ValueError(f"duplicate sector names: {dup}")
+        return v
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Dependence":
+        k = len(self.sectors)
+        if len(self.correlation) != k or any(len(r) != k for r in self.correlation):
+            shape = f"{len(self.correlation)}x{[len(r) for r in self.correlation]}"
+            raise ValueError(
+                f"correlation must be a {k}x{k} matrix in the order of `sectors`, got {shape}"
+            )
+        return self
+
+
+class Rates(_Strict):
+    base_rate: float = Field(0.036, gt=-0.5, lt=1.0, description="6-month SOFR stand-in, annual")
+    discount_rate: float = Field(0.045, gt=-0.5, lt=1.0, description="annual rate for NPVs")
+
+
+class Tier(_Strict):
+    japan_share: float = Field(ge=0.0, le=1.0)
+    until: Literal["deemed_allocation"] | None = None
+    extra_spread: float = Field(
+        0.0, ge=0.0, lt=1.0, description="hurdle spread added to the deemed rate for this tier"
+    )
+
+
+def _default_tiers() -> tuple[Tier, ...]:
+    return (Tier(japan_share=0.5, until="deemed_allocation"), Tier(japan_share=0.1))
+
+
+class Waterfall(_Strict):
+    tiers: tuple[Tier, ...] = Field(default_factory=_default_tiers)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Waterfall":
+        if not self.tiers:
+            raise ValueError("at least one tier is required")
+        if self.tiers[-1].until is not None:
+            raise ValueError("the last tier must have no `until` (it takes everything after)")
+        for i, t in enumerate(self.tiers[:-1]):
+            if t.until is None:
+                raise ValueError(f"tier {i + 1} is not the last, so it needs `until`")
+        spreads = [t.extra_spread for t in self.tiers[:-1]]
+        if any(b < a for a, b in zip(spreads, spreads[1:])):
+            raise ValueError("hurdle tiers must have non-decreasing extra_spread")
+        return self
+
+
+class Measures(_Strict):
+    levels: tuple[float, ...] = (0.95, 0.99, 0.995, 0.999)
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if not v or any(not (0.0 < a < 1.0) for a in v):
+            raise ValueError("levels must lie strictly between 0 and 1")
+        return tuple(sorted(set(v)))
+
+
+class Config(_Strict):
+    simulation: Simulation = Field(default_factory=Simulation)
+    dependence: Dependence
+    rates: Rates = Field(default_factory=Rates)
+    waterfall: Waterfall = Field(default_factory=Waterfall)
+    measures: Measures = Field(default_factory=Measures)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of the resolved config (for the manifest)."""
+        return self.model_dump(mode="json")
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+
+
+def _format_validation(path: str, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        lines.append(f"  - key {key}: {msg}")
+    return f"invalid config {path}:\n" + "\n".join(lines)
+
+
+def config_from_dict(raw: dict, source: str = "<dict>") -> Config:
+    """Validate a config dict (already merged over the shipped defaults if wanted)."""
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_format_validation(source, e)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> Config:
+    """Load the config: shipped defaults, then the file at ``path``, then ``overrides``.
+
+    Parameters
+    ----------
+    path
+        A TOML file; None uses the shipped ``data/program.toml`` alone.
+    overrides
+        Nested dict applied last (the command line's ``--paths``, ``--seed``, ...).
+    """
+    try:
+        shipped = default_data_dir() / "program.toml"
+        raw = _read_toml(shipped)
+        source = str(shipped)
+    except ConfigError:
+        if path is None:
+            raise
+        raw, source = {}, "<none>"
+    if path is not None:
+        path = Path(path)
+        raw = _deep_merge(raw, _read_toml(path))
+        source = str(path)
+    if overrides:
+        raw = _deep_merge(raw, overrides)
+    return config_from_dict(raw, source)

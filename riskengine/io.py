@@ -1,0 +1,181 @@
+"""xarray Dataset <-> Parquet, and the run directory. The only module that imports pyarrow.
+
+Each Dataset becomes one flat ("long") table: one row per element of the product of its
+dimensions (C order), a column per dimension coordinate, per non-dimension coordinate and
+per data variable (broadcast where a variable spans fewer dimensions). The Dataset's
+structure (dims, sizes, coordinate and variable dims, dtypes, attrs) is stored as JSON
+under the schema metadata key ``riskengine.xarray``, so :func:`table_to_dataset` rebuilds
+it exactly, while pandas, polars and DuckDB read the plain columns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import xarray as xr
+
+from .errors import UsageError
+
+META_KEY = b"riskengine.xarray"
+FORMAT_VERSION = 1
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return x
+
+
+def _dtype_tag(a: np.ndarray) -> str:
+    return "str" if a.dtype.kind in "OUS" else a.dtype.str
+
+
+def _restore(values: np.ndarray, tag: str) -> np.ndarray:
+    if tag == "str":
+        return np.asarray(values, dtype=str)
+    return np.asarray(values).astype(np.dtype(tag), copy=False)
+
+
+def dataset_to_table(ds: xr.Dataset) -> pa.Table:
+    """Flatten a Dataset into a pyarrow Table that carries its structure in metadata."""
+    names = list(ds.data_vars)
+    full = [v for v in names if set(ds[v].dims) == set(ds.dims)]
+    dims = list(ds[full[0]].dims) if full else list(ds.dims)
+    sizes = [ds.sizes[d] for d in dims]
+
+    def broadcast(da: xr.DataArray) -> np.ndarray:
+        da = da.transpose(*[d for d in dims if d in da.dims])
+        shape = [ds.sizes[d] if d in da.dims else 1 for d in dims]
+        return np.broadcast_to(da.to_numpy().reshape(shape), sizes).reshape(-1)
+
+    columns: dict[str, np.ndarray] = {}
+    meta = {"format": FORMAT_VERSION, "dims": dims, "sizes": sizes, "coords": {},
+            "data_vars": {}, "attrs": _jsonable(ds.attrs)}
+    for name, c in ds.coords.items():
+        columns[str(name)] = broadcast(c)
+        meta["coords"][str(name)] = {"dims": list(c.dims), "dtype": _dtype_tag(c.to_numpy()),
+                                     "attrs": _jsonable(c.attrs)}
+    for name in names:
+        v = ds[name]
+        columns[str(name)] = broadcast(v)
+        meta["data_vars"][str(name)] = {"dims": list(v.dims), "dtype": _dtype_tag(v.to_numpy()),
+                                        "attrs": _jsonable(v.attrs)}
+    arrays = []
+    for k, a in columns.items():
+        if a.dtype.kind in "OUS":
+            arrays.append(pa.array(np.asarray(a, dtype=object), type=pa.string()))
+        else:
+            arrays.append(pa.array(np.ascontiguousarray(a)))
+    table = pa.Table.from_arrays(arrays, names=list(columns))
+    return table.replace_schema_metadata({META_KEY: json.dumps(meta, allow_nan=True).encode()})
+
+
+def table_to_dataset(table: pa.Table) -> xr.Dataset:
+    """Rebuild the Dataset written by :func:`dataset_to_table`."""
+    raw = (table.schema.metadata or {}).get(META_KEY)
+    if raw is None:
+        raise ValueError("this Parquet file carries no riskengine xarray metadata")
+    meta = json.loads(raw)
+    dims, sizes = meta["dims"], meta["sizes"]
+
+    def unflatten(name: str, var_dims: list[str], tag: str) -> np.ndarray:
+        col = table.column(name)
+        values = (np.asarray(col.to_pylist(), dtype=object) if tag == "str"
+                  else col.to_numpy())
+        arr = values.reshape(sizes) if sizes else values
+        index = tuple(slice(None) if d in var_dims else 0 for d in dims)
+        kept = [d for d in dims if d in var_dims]
+        arr = arr[index]
+        order = [kept.index(d) for d in var_dims]
+        return _restore(np.transpose(arr, order), tag)
+
+    coords = {n: (m["dims"], unflatten(n, m["dims"], m["dtype"]), m["attrs"])
+              for n, m in meta["coords"].items()}
+    data = {n: (m["dims"], unflatten(n, m["dims"], m["dtype"]), m["attrs"])
+            for n, m in meta["data_vars"].items()}
+    return xr.Dataset(data, coords=coords, attrs=meta["attrs"])
+
+
+def write_dataset(ds: xr.Dataset, path: str | Path) -> None:
+    pq.write_table(dataset_to_table(ds), path, compression="zstd")
+
+
+def read_dataset(path: str | Path) -> xr.Dataset:
+    return table_to_dataset(pq.read_table(path))
+
+
+@dataclass
+class RunData:
+    """A run directory read back: ``manifest`` and one Dataset per Parquet file,
+    reachable as attributes or keys (``run.summary``, ``run["paths"]``)."""
+
+    manifest: dict
+    datasets: dict[str, xr.Dataset] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> xr.Dataset:
+        return self.datasets[name]
+
+    def __getattr__(self, name: str):
+        try:
+            return self.__dict__["datasets"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def write_run(result, run_dir: str | Path, overwrite: bool = False) -> Path:
+    """Write ``manifest.json`` and one Parquet file per Dataset into ``run_dir``, atomically:
+    everything goes to a hidden sibling folder first, which is renamed into place only
+    once complete (a crash leaves no directory that looks like a finished run)."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not overwrite and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise UsageError(f"output directory {run_dir} already exists and is not empty "
+                         "(choose another --out, or remove it)")
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir.parent / f".{run_dir.name}.partial-{os.getpid()}-{time.time_ns()}"
+    tmp.mkdir()
+    try:
+        t0 = time.perf_counter()
+        files = {}
+        for name, ds in result.datasets().items():
+            write_dataset(ds, tmp / f"{name}.parquet")
+            files[name] = f"{name}.parquet"
+        manifest = dict(result.meta)
+        manifest["files"] = files
+        manifest.setdefault("timings", {})["write_seconds"] = time.perf_counter() - t0
+        manifest["complete"] = True
+        with open(tmp / "manifest.json", "w") as f:
+            json.dump(_jsonable(manifest), f, indent=2, allow_nan=True)
+        if run_dir.exists():
+            trash = run_dir.parent / f".{run_dir.name}.old-{os.getpid()}-{time.time_ns()}"
+            os.rename(run_dir, trash)
+            os.rename(tmp, run_dir)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.rename(tmp, run_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return run_dir
+
+
+def read_results(run_dir: str | Path) -> RunData:
+    """Read a run directory back: the manifest and every Dataset, exactly as written."""
+    run_dir = Path(run_dir)
+    with open(run_dir / "manifest.json") as f:
+        manifest = json.load(f)
+    datasets = {name: read_dataset(run_dir / fname) for name, fname in manifest["files"].items()}
+    return RunData(manifest=manifest, datasets=datasets)

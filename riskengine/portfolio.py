@@ -1,0 +1,254 @@
+"""Portfolio: one row per exposure, read from CSV or Parquet and validated once.
+
+Every problem is reported with the file, the row (1-based data row; for CSV also the
+line of the file) and the column, all problems at once, before anything runs. Rows are put
+in a canonical order (sorted by ``project_id``) so that results do not depend on the order
+of rows in the file.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+INSTITUTIONS = ("JBIC", "NEXI")
+INSTRUMENTS = ("loan", "guarantee", "equity")
+AMORTIZATIONS = ("linear", "bullet")
+
+REQUIRED = (
+    "project_id",
+    "sector",
+    "institution",
+    "instrument",
+    "commitment_usd",
+    "pd_annual",
+    "lgd",
+    "factor_loading",
+)
+
+#: optional numeric columns and their defaults (None: filled from other columns, see below)
+OPTIONAL_NUMERIC: dict[str, float | None] = {
+    "lgd_sd": 0.0,
+    "approval_quarter": 0.0,
+    "funding_quarters": 1.0,
+    "tenor_years": math.nan,  # NaN: no maturity inside the horizon
+    "rate": 0.0,
+    "coverage": 1.0,
+    "expected_yield": 0.0,
+    "cf_vol": 0.0,
+    "construction_years": 0.0,
+    "life_years": math.nan,  # NaN: operates to the horizon
+    "deemed_spread": 0.0,
+    "pd_construction": None,  # defaults to pd_annual
+    "selection_prob": 1.0,
+    "decline_prob": 0.0,
+}
+OPTIONAL_TEXT = {"name": "", "amortization": "linear"}
+NUMERIC = ("commitment_usd", "pd_annual", "lgd", "factor_loading", *OPTIONAL_NUMERIC)
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """A validated portfolio in canonical order (sorted by ``project_id``).
+
+    ``table`` holds every known column with defaults filled in; ``source`` is the file.
+    """
+
+    table: pd.DataFrame
+    sectors: tuple[str, ...]
+    source: str = "<memory>"
+    ignored_columns: tuple[str, ...] = field(default=())
+
+    @property
+    def n_projects(self) -> int:
+        return len(self.table)
+
+    def col(self, name: str) -> np.ndarray:
+        """A column as a contiguous numpy array (float64 for numeric columns)."""
+        a = self.table[name].to_numpy()
+        if name in NUMERIC:
+            return np.ascontiguousarray(a, dtype=np.float64)
+        return a
+
+    @property
+    def sector_index(self) -> np.ndarray:
+        lookup = {s: i for i, s in enumerate(self.sectors)}
+        return np.array([lookup[s] for s in self.table["sector"]], dtype=np.int64)
+
+    @property
+    def institution_index(self) -> np.ndarray:
+        return np.array([INSTITUTIONS.index(s) for s in self.table["institution"]], dtype=np.int64)
+
+    @property
+    def instrument_index(self) -> np.ndarray:
+        return np.array([INSTRUMENTS.index(s) for s in self.table["instrument"]], dtype=np.int64)
+
+
+def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True), True
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path), False
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except Exception as e:  # unreadable file: name it
+        raise DataError(f"{path}: cannot read the file ({type(e).__name__}: {e})") from None
+    raise DataError(f"{path}: unsupported portfolio format {suffix!r} (use .csv or .parquet)")
+
+
+def load_portfolio(path: str | Path, sectors: tuple[str, ...], n_quarters: int,
+                   steps_per_year: int) -> Portfolio:
+    """Read and validate a portfolio file against the sectors of the config."""
+    path = Path(path)
+    df, is_csv = _read_table(path)
+    return validate_portfolio(df, sectors, n_quarters, steps_per_year, source=str(path),
+                              is_csv=is_csv)
+
+
+def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: int,
+                       steps_per_year: int, source: str = "<memory>",
+                       is_csv: bool = False) -> Portfolio:
+    """Validate a raw table; raise :class:`DataError` listing every problem."""
+    df = df.reset_index(drop=True).copy()
+    problems: list[str] = []
+
+    def where(i: int, col: str) -> str:
+        row = f"row {i + 1}" + (f" (line {i + 2})" if is_csv else "")
+        return f"{source}, {row}, column '{col}'"
+
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise DataError([f"{source}: missing required column '{c}'" for c in missing])
+    if len(df) == 0:
+        raise DataError(f"{source}: the portfolio has no rows")
+
+    known = set(REQUIRED) | set(OPTIONAL_NUMERIC) | set(OPTIONAL_TEXT)
+    ignored = tuple(c for c in df.columns if c not in known)
+
+    # text columns
+    for c in ("project_id", "sector", "institution", "instrument", *OPTIONAL_TEXT):
+        if c in df.columns:
+            df[c] = df[c].astype(str).str.strip()
+        else:
+            df[c] = OPTIONAL_TEXT[c]
+
+    # numeric columns: parse, remembering cells that are not numbers
+    for c in NUMERIC:
+        if c not in df.columns:
+            default = OPTIONAL_NUMERIC.get(c)
+            df[c] = df["pd_annual"] if default is None else default
+            continue
+        raw = df[c]
+        num = pd.to_numeric(raw, errors="coerce").astype(float)
+        blank = raw.astype(str).str.strip().isin(["", "nan", "NaN", "None"]) if is_csv else raw.isna()
+        if c in OPTIONAL_NUMERIC:
+            default = OPTIONAL_NUMERIC[c]
+            fill = df["pd_annual"] if default is None else default
+            num = num.where(~blank, fill)
+        for i in np.flatnonzero(num.isna().to_numpy() & ~blank.to_numpy()):
+            problems.append(f"{where(i, c)}: {raw.iloc[i]!r} is not a number")
+        df[c] = num
+    # pd_construction may default to a pd_annual parsed above
+    if df["pd_construction"].dtype == object:
+        df["pd_construction"] = pd.to_numeric(df["pd_construction"], errors="coerce")
+
+    def check(col: str, bad: np.ndarray, what: str) -> None:
+        vals = df[col].to_numpy()
+        for i in np.flatnonzero(bad):
+            problems.append(f"{where(i, col)}: {vals[i]!r} {what}")
+
+    def unit_interval(col: str) -> None:
+        v = df[col].to_numpy(dtype=float)
+        check(col, ~((v >= 0) & (v <= 1)), "must lie in [0, 1] (and not be NaN)")
+
+    for c in ("pd_annual", "pd_construction", "lgd", "factor_loading", "coverage",
+              "selection_prob", "decline_prob"):
+        unit_interval(c)
+
+    v = df["commitment_usd"].to_numpy(dtype=float)
+    check("commitment_usd", ~(np.isfinite(v) & (v > 0)), "must be a finite amount > 0")
+
+    ids = df["project_id"].to_numpy()
+    check("project_id", ids == "", "is empty")
+    seen: dict[str, int] = {}
+    for i, pid in enumerate(ids):
+        if pid in seen:
+            problems.append(f"{where(i, 'project_id')}: duplicate id {pid!r} (first at row {seen[pid] + 1})")
+        else:
+            seen[pid] = i
+
+    sec = df["sector"].to_numpy()
+    check("sector", ~np.isin(sec, list(sectors)), f"is not a sector of the dependence model {list(sectors)}")
+    inst = df["institution"].to_numpy()
+    check("institution", ~np.isin(inst, INSTITUTIONS), f"must be one of {list(INSTITUTIONS)}")
+    instr = df["instrument"].to_numpy()
+    check("instrument", ~np.isin(instr, INSTRUMENTS), f"must be one of {list(INSTRUMENTS)}")
+    check("institution", (instr == "guarantee") & (inst == "JBIC"),
+          "holds a guarantee: guarantees are NEXI's (JBIC lends and invests)")
+    check("institution", np.isin(instr, ["loan", "equity"]) & (inst == "NEXI"),
+          "holds a loan or equity: NEXI only guarantees")
+    am = df["amortization"].to_numpy()
+    check("amortization", ~np.isin(am, AMORTIZATIONS), f"must be one of {list(AMORTIZATIONS)}")
+
+    def nonneg(col: str) -> None:
+        v = df[col].to_numpy(dtype=float)
+        check(col, ~(np.isfinite(v) & (v >= 0)), "must be a finite number >= 0")
+
+    for c in ("lgd_sd", "expected_yield", "cf_vol", "construction_years"):
+        nonneg(c)
+    for c in ("rate", "deemed_spread"):
+        v = df[c].to_numpy(dtype=float)
+        check(c, ~(np.isfinite(v) & (v > -1) & (v < 1)), "must be an annual rate in (-1, 1)")
+
+    lgd = df["lgd"].to_numpy(dtype=float)
+    sd = df["lgd_sd"].to_numpy(dtype=float)
+    check("lgd_sd", (sd > 0) & ~(sd * sd < lgd * (1 - lgd)),
+          "is too large for a beta LGD with this mean (needs lgd_sd^2 < lgd*(1-lgd))")
+
+    aq = df["approval_quarter"].to_numpy(dtype=float)
+    check("approval_quarter", ~((aq >= 0) & (aq == np.round(aq)) & (aq < n_quarters)),
+          f"must be a whole quarter in [0, {n_quarters}) (inside the horizon)")
+    fq = df["funding_quarters"].to_numpy(dtype=float)
+    check("funding_quarters", ~((fq >= 1) & (fq == np.round(fq))), "must be a whole number >= 1")
+    ten = df["tenor_years"].to_numpy(dtype=float)
+    tq = ten * steps_per_year
+    bad_ten = ~np.isnan(ten) & ~((ten > 0) & (np.abs(tq - np.round(tq)) < 1e-9))
+    check("tenor_years", bad_ten, "must be > 0 and a whole number of steps")
+    check("tenor_years", ~np.isnan(ten) & ~bad_ten & (np.round(tq) < fq),
+          "is shorter than the drawdown (funding_quarters)")
+    life = df["life_years"].to_numpy(dtype=float)
+    check("life_years", ~np.isnan(life) & ~(life > 0), "must be > 0")
+    cy = df["construction_years"].to_numpy(dtype=float)
+    cq = cy * steps_per_year
+    check("construction_years", np.isfinite(cy) & (np.abs(cq - np.round(cq)) > 1e-9),
+          "must be a whole number of steps")
+
+    for c in ("selection_prob", "decline_prob"):
+        default = OPTIONAL_NUMERIC[c]
+        vals = df[c].to_numpy(dtype=float)
+        check(c, np.isfinite(vals) & (vals != default),
+              f"is not supported yet (pipeline selection and declines come with the scenario "
+              f"work); only {default} is accepted")
+
+    if problems:
+        raise DataError(problems)
+
+    df = df.sort_values("project_id", kind="stable").reset_index(drop=True)
+    for c in ("approval_quarter", "funding_quarters"):
+        df[c] = df[c].astype(np.int64)
+    cols = list(dict.fromkeys([*REQUIRED, "name", *OPTIONAL_NUMERIC, "amortization"]))
+    return Portfolio(table=df[cols], sectors=tuple(sectors), source=source, ignored_columns=ignored)
+
+
+def portfolio_from_frame(df: pd.DataFrame, sectors, n_quarters: int, steps_per_year: int = 4,
+                         source: str = "<memory>") -> Portfolio:
+    """Validate an in-memory DataFrame (the Python API's entry point)."""
+    return validate_portfolio(df, tuple(sectors), n_quarters, steps_per_year, source=source)

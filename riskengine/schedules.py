@@ -1,0 +1,126 @@
+"""Deterministic schedules of every exposure: drawdowns, balances, exposure at default and
+the present value of the cash flows that precede a default in each quarter.
+
+Timing (see docs/model.md): quarter ``k`` covers ``(t_k, t_{k+1}]``. Money drawn in
+quarter ``k`` moves at ``t_k`` (the start) and is outstanding during quarter ``k``;
+coupons, premiums and repayments fall at ``t_{k+1}`` (the end). A default in quarter ``k``
+happens before that quarter's coupon and repayment; its recovery or claim is paid at the
+end of quarter ``k``. Cash is discounted at ``(1 + discount_rate / steps_per_year)`` per step.
+
+With these tables a loan or guarantee costs O(1) per path once its default quarter is
+known, whatever the horizon.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .portfolio import Portfolio
+
+LOAN, GUARANTEE, EQUITY = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Schedules:
+    """Per-exposure tables, arrays of float64 in the portfolio's canonical order.
+
+    Attributes
+    ----------
+    draws : (n_projects, n_quarters)
+        Money the institution puts in at the start of each quarter (loans and equity).
+    balance : (n_projects, n_quarters)
+        Underlying balance outstanding during each quarter (after that quarter's draw,
+        before its repayment): the exposure at default of a default in that quarter.
+        Equity: capital contributed so far. Guarantees: the covered bank loan's balance
+        before ``coverage``.
+    pv_before : (n_projects, n_quarters + 1)
+        PV at ``t_0`` of the institution's cash flows that happen before a default in
+        quarter ``k``: draws at the start of quarters ``<= k``, coupons, premiums and
+        repayments at the ends of quarters ``< k``. ``pv_before[:, n_quarters]`` is the PV
+        of all cash flows inside the horizon.
+    terminal : (n_projects,)
+        PV of what a survivor still holds at the horizon, valued at par (loans: the
+        outstanding balance; equity: the contributed capital not yet returned; guarantees: 0).
+    df_start, df_end : (n_quarters,)
+        Discount factors at the start and the end of each quarter.
+    """
+
+    draws: np.ndarray
+    balance: np.ndarray
+    pv_before: np.ndarray
+    terminal: np.ndarray
+    df_start: np.ndarray
+    df_end: np.ndarray
+
+
+def discount_factors(discount_rate: float, n_quarters: int, steps_per_year: int):
+    """Discount factors at quarter starts ``t_k`` and ends ``t_{k+1}``."""
+    g = 1.0 + discount_rate / steps_per_year
+    k = np.arange(n_quarters, dtype=float)
+    return g ** (-k), g ** (-(k + 1.0))
+
+
+def build_schedules(pf: Portfolio, n_quarters: int, steps_per_year: int,
+                    discount_rate: float) -> Schedules:
+    """Build the deterministic tables for a validated portfolio."""
+    n = pf.n_projects
+    kind = pf.instrument_index
+    commit = pf.col("commitment_usd")
+    a = pf.col("approval_quarter").astype(np.int64)
+    f = pf.col("funding_quarters").astype(np.int64)
+    tenor = pf.col("tenor_years")
+    rate = pf.col("rate")
+    cov = pf.col("coverage")
+    bullet = pf.col("amortization") == "bullet"
+
+    q = np.arange(n_quarters)[None, :]
+    a_, f_ = a[:, None], f[:, None]
+    draws = np.where((q >= a_) & (q < a_ + f_), (commit / f)[:, None], 0.0)
+
+    # maturity: the loan is repaid by the end of quarter m - 1 (m = a + tenor steps)
+    big = np.iinfo(np.int64).max // 4
+    m = np.where(np.isnan(tenor), big, a + np.round(np.nan_to_num(tenor) * steps_per_year).astype(np.int64))
+    m = np.where(kind == EQUITY, big, m)  # equity has no maturity here (cash flows: kernels)
+    first_rep = np.where(bullet | (m - (a + f) <= 0), m - 1, a + f)
+    n_rep = (m - first_rep).astype(float)
+    repay_each = commit / np.maximum(n_rep, 1.0)
+    repay = np.where((q >= first_rep[:, None]) & (q < m[:, None]), repay_each[:, None], 0.0)
+
+    drawn_to_date = np.cumsum(draws, axis=1)
+    repaid_before = np.cumsum(repay, axis=1) - repay
+    balance = np.maximum(drawn_to_date - repaid_before, 0.0)
+    balance = np.where(np.abs(balance) < 1e-9 * commit[:, None], 0.0, balance)
+
+    df_start, df_end = discount_factors(discount_rate, n_quarters, steps_per_year)
+    per = rate / steps_per_year
+    start_cf = np.zeros((n, n_quarters))
+    end_cf = np.zeros((n, n_quarters))
+    is_loan = (kind == LOAN)[:, None]
+    is_gte = (kind == GUARANTEE)[:, None]
+    is_eq = (kind == EQUITY)[:, None]
+    start_cf = np.where(is_loan | is_eq, -draws, 0.0)
+    end_cf = np.where(is_loan, balance * per[:, None] + repay, end_cf)
+    end_cf = np.where(is_gte, cov[:, None] * balance * per[:, None], end_cf)
+
+    pv_before = np.zeros((n, n_quarters + 1))
+    pv_start = np.cumsum(start_cf * df_start, axis=1)  # starts of quarters <= k
+    pv_end = np.cumsum(end_cf * df_end, axis=1)  # ends of quarters <= k
+    pv_before[:, :n_quarters] = pv_start
+    pv_before[:, 1:n_quarters] += pv_end[:, :-1]
+    pv_before[:, n_quarters] = pv_start[:, -1] + pv_end[:, -1]
+
+    df_h = df_end[-1]
+    outstanding_h = np.maximum(drawn_to_date[:, -1] - np.cumsum(repay, axis=1)[:, -1], 0.0)
+    outstanding_h = np.where(np.abs(outstanding_h) < 1e-9 * commit, 0.0, outstanding_h)
+    terminal = np.where(kind == GUARANTEE, 0.0, outstanding_h * df_h)
+
+    return Schedules(
+        draws=np.ascontiguousarray(draws),
+        balance=np.ascontiguousarray(balance),
+        pv_before=np.ascontiguousarray(pv_before),
+        terminal=np.ascontiguousarray(terminal),
+        df_start=df_start,
+        df_end=df_end,
+    )
