@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return cmd_run(args, console)
     except RiskEngineError as e:
-        err.print("[bold red]error:[/bold red] " + escape(str(e)), markup=True, highlight=False)
+        err.print("[bold red]error:[/bold red] " + escape(str(e)), markup=True, highlight=False, soft_wrap=True)
         return e.exit_code
     except KeyboardInterrupt:
         err.print("interrupted; nothing was written")

@@ -86,7 +86,7 @@ class Dependence(_Strict):
         if len(self.correlation) != k or any(len(r) != k for r in self.correlation):
             shape = f"{len(self.correlation)}x{[len(r) for r in self.correlation]}"
             raise ValueError(
-                f"correlation must be a {k}x{k} matrix in the order of `sectors`, got {shape}"
+                f"dependence.correlation must be a {k}x{k} matrix in the order of `sectors`, got {shape}"
             )
         return self
 
@@ -173,7 +173,7 @@ def _format_validation(path: str, err: ValidationError) -> str:
     lines = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"]
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         elif e["type"] == "missing":

@@ -130,6 +130,9 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
     if len(df) == 0:
         raise DataError(f"{source}: the portfolio has no rows")
 
+    given = set(df.columns) | set(OPTIONAL_NUMERIC) - {"pd_construction"} | set(OPTIONAL_TEXT)
+    if "pd_construction" in df.columns:
+        given.add("pd_construction")
     known = set(REQUIRED) | set(OPTIONAL_NUMERIC) | set(OPTIONAL_TEXT)
     ignored = tuple(c for c in df.columns if c not in known)
 
@@ -161,9 +164,12 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
         df["pd_construction"] = pd.to_numeric(df["pd_construction"], errors="coerce")
 
     def check(col: str, bad: np.ndarray, what: str) -> None:
+        if col not in given:
+            return  # a default filled in from another column: reported there
         vals = df[col].to_numpy()
         for i in np.flatnonzero(bad):
-            problems.append(f"{where(i, col)}: {vals[i]!r} {what}")
+            v = vals[i].item() if isinstance(vals[i], np.generic) else vals[i]
+            problems.append(f"{where(i, col)}: {v!r} {what}")
 
     def unit_interval(col: str) -> None:
         v = df[col].to_numpy(dtype=float)

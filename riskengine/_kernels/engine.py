@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .defaults import EQUITY, cond_pd, debt_outcome, default_quarter, draw_lgd, sector_factors
+from .defaults import (_PHI_MARGIN, debt_outcome, default_quarter, draw_lgd, phi_approx,
+                       phi_cdf, sector_factors)
 from .rng import path_key, uniform
 
 
@@ -46,7 +47,8 @@ def run_chunk(path0, n_paths, block,
     for b in prange(n_blocks):
         z = np.empty(n_sec)
         s_fac = np.empty(n_sec)
-        gps = np.empty(n_groups)
+        gx = np.empty(n_groups)  # standardised horizon threshold of each group
+        ga = np.empty(n_groups)  # its table approximation of Phi
         gws = np.empty(n_groups)
         for r in range(b * block, min((b + 1) * block, n_paths)):
             path = path0 + r
@@ -55,7 +57,12 @@ def run_chunk(path0, n_paths, block,
             for g in range(n_groups):
                 ws = grp_w[g] * s_fac[grp_sector[g]]
                 gws[g] = ws
-                gps[g] = cond_pd(grp_thr[g, grp_nrel[g] - 1], ws, grp_s[g]) if grp_nrel[g] > 0 else 0.0
+                thr_h = grp_thr[g, grp_nrel[g] - 1]
+                if grp_s[g] > 0.0:
+                    gx[g] = (thr_h - ws) / grp_s[g]
+                else:
+                    gx[g] = np.inf if ws <= thr_h else -np.inf
+                ga[g] = phi_approx(gx[g])
             for i in range(n_inst):
                 out_credit[r, i] = 0.0
                 out_econ[r, i] = 0.0
@@ -63,7 +70,10 @@ def run_chunk(path0, n_paths, block,
                 g = proj_group[p]
                 u = uniform(path_key(key_idio[p], path), 0)
                 k = -1
-                if u <= gps[g]:
+                # exactly u <= Phi(gx[g]); the table decides unless u is within the margin
+                a_ = ga[g]
+                hit = u < a_ - _PHI_MARGIN or (u <= a_ + _PHI_MARGIN and u <= phi_cdf(gx[g]))
+                if hit:
                     j = default_quarter(u, grp_thr[g], grp_nrel[g], gws[g], grp_s[g])
                     k = proj_approval[p] + j
                 lgd = proj_lgd[p]

@@ -1,0 +1,141 @@
+"""Bad input stops the run before anything is written, naming file, row and column."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from riskengine.cli import main
+
+from .conftest import mixed_frame
+
+CONFIG = """
+[simulation]
+paths = 2048
+seed = 3
+horizon_years = 5
+steps_per_year = 4
+[dependence]
+sectors = ["a", "b"]
+correlation = [[1.0, 0.4], [0.4, 1.0]]
+"""
+
+
+def _write(tmp_path, df=None, config=CONFIG):
+    df = mixed_frame() if df is None else df
+    pf = tmp_path / "pf.csv"
+    df.to_csv(pf, index=False)
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(config)
+    return pf, cfg
+
+
+def _run(tmp_path, pf, cfg, capsys, *extra):
+    out = tmp_path / "out"
+    code = main(["run", "--config", str(cfg), "--portfolio", str(pf), "--out", str(out),
+                 "--quiet", *extra])
+    err = capsys.readouterr().err
+    return code, err, out
+
+
+def test_good_input_runs(tmp_path, capsys):
+    pf, cfg = _write(tmp_path)
+    code, err, out = _run(tmp_path, pf, cfg, capsys)
+    assert code == 0, err
+    assert (out / "manifest.json").exists()
+
+
+def _mutate(col, row, value):
+    df = mixed_frame()
+    df[col] = df[col].astype(object)
+    df.loc[row, col] = value
+    return df
+
+
+BAD_DATA = [
+    ("pd_annual", 1, 1.5, "[0, 1]"),
+    ("pd_annual", 2, np.nan, "[0, 1]"),
+    ("lgd", 0, -0.1, "[0, 1]"),
+    ("lgd", 3, "abc", "not a number"),
+    ("commitment_usd", 4, 0.0, "> 0"),
+    ("commitment_usd", 1, -5.0, "> 0"),
+    ("project_id", 2, "L1", "duplicate id"),
+    ("sector", 1, "aerospace", "not a sector"),
+    ("institution", 0, "MOF", "one of"),
+    ("instrument", 0, "swap", "one of"),
+    ("institution", 3, "JBIC", "guarantee"),
+]
+
+
+@pytest.mark.parametrize("col,row,value,text", BAD_DATA)
+def test_bad_data_is_rejected_with_file_row_column(tmp_path, capsys, col, row, value, text):
+    pf, cfg = _write(tmp_path, _mutate(col, row, value))
+    code, err, out = _run(tmp_path, pf, cfg, capsys)
+    assert code == 3
+    assert "pf.csv" in err and f"row {row + 1} (line {row + 2})" in err
+    assert f"column '{col}'" in err and text in err
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_missing_column(tmp_path, capsys):
+    pf, cfg = _write(tmp_path, mixed_frame().drop(columns=["factor_loading"]))
+    code, err, out = _run(tmp_path, pf, cfg, capsys)
+    assert code == 3 and "missing required column 'factor_loading'" in err and not out.exists()
+
+
+def test_parquet_portfolio_rows_are_named(tmp_path, capsys):
+    df = mixed_frame()
+    df.loc[2, "pd_annual"] = 2.0
+    pf = tmp_path / "pf.parquet"
+    df.to_parquet(pf)
+    _, cfg = _write(tmp_path)
+    code, err, out = _run(tmp_path, pf, cfg, capsys)
+    assert code == 3 and "pf.parquet, row 3, column 'pd_annual'" in err
+
+
+BAD_CONFIG = [
+    ("[[1.0, 0.4], [0.3, 1.0]]", "not symmetric"),
+    ("[[1.0, 0.4], [0.4, 0.9]]", "diagonal must be 1"),
+    ("[[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]]", "2x2"),
+]
+
+
+@pytest.mark.parametrize("matrix,text", BAD_CONFIG)
+def test_bad_correlation(tmp_path, capsys, matrix, text):
+    pf, cfg = _write(tmp_path, config=CONFIG.replace("[[1.0, 0.4], [0.4, 1.0]]", matrix))
+    code, err, out = _run(tmp_path, pf, cfg, capsys)
+    assert code == 4 and "dependence.correlation" in err and text in err and not out.exists()
+
+
+def test_indefinite_correlation_reports_eigenvalue_or_is_repaired(tmp_path, capsys):
+    sectors = 'sectors = ["a", "b", "c"]\ncorrelation = [[1, 0.9, -0.9], [0.9, 1, 0.9], [-0.9, 0.9, 1]]'
+    text = CONFIG.replace('sectors = ["a", "b"]\ncorrelation = [[1.0, 0.4], [0.4, 1.0]]', sectors)
+    pf, cfg = _write(tmp_path, config=text)
+    code, err, out = _run(tmp_path, pf, cfg, capsys)
+    assert code == 4 and "smallest eigenvalue -0.8" in err and not out.exists()
+    cfg.write_text(text + 'correlation_repair = "higham"\n')
+    code, err, out = _run(tmp_path, pf, cfg, capsys)
+    assert code == 0, err
+    import json
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["correlation"]["repaired"] is True and m["correlation"]["repair_frobenius"] > 0.1
+    fixed = np.asarray(m["config"]["dependence"]["correlation"])  # the user's matrix, as given
+    assert fixed.shape == (3, 3)
+
+
+def test_unknown_config_key(tmp_path, capsys):
+    pf, cfg = _write(tmp_path, config=CONFIG + "\n[rates]\nbase_rat = 0.03\n")
+    code, err, out = _run(tmp_path, pf, cfg, capsys)
+    assert code == 4 and "rates.base_rat" in err and "unknown key" in err and not out.exists()
+
+
+def test_usage_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--paths", "-3"])
+    assert e.value.code == 2
+    pf, cfg = _write(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "x").write_text("keep")
+    code, err, _ = _run(tmp_path, pf, cfg, capsys)
+    assert code == 2 and "already exists" in err
