@@ -115,6 +115,21 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
                 row.append(f"{_fmt(v)} ±{_fmt(se)}")
             table.add_row(*row)
         console.print(table)
+    eq = meta.get("equity_program") or {}
+    if eq:
+        pr = result.projects
+        is_eq = (pr.instrument == "equity").to_numpy()
+        commit = pr.commitment_usd.to_numpy()[is_eq]
+        p_each = pr.p_recoup.to_numpy()[is_eq]
+        console.print(
+            f"[bold]Equity program[/bold] (US$ {_fmt(eq['equity_commitment_usd'])}bn in "
+            f"{int(is_eq.sum())} vehicles, horizon totals, undiscounted): Japan receives "
+            f"{_fmt(eq['japan_receipts_mean'])} ±{_fmt(eq['japan_receipts_stderr'])}bn, the US "
+            f"{_fmt(eq['us_receipts_mean'])} ±{_fmt(eq['us_receipts_stderr'])}bn. "
+            f"P(Japan recoups every deemed allocation) = {eq['p_recoup_all']:.1%}; "
+            f"commitment-weighted P(recoup) per vehicle = "
+            f"{float((commit * p_each).sum() / commit.sum()):.1%}."
+        )
     console.print(f"Results: [bold]{run_dir}[/bold] (manifest.json, "
                   + ", ".join(f"{k}.parquet" for k in result.datasets()) + ")")
 

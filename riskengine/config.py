@@ -126,6 +126,22 @@ class Waterfall(_Strict):
         return self
 
 
+class Cashflows(_Strict):
+    factor_persistence: float = Field(
+        0.9, ge=0.0, lt=1.0,
+        description="quarterly AR(1) persistence of the sector cash index")
+    sector_share: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="share of the log-cash variance driven by the sector index")
+
+
+class Outputs(_Strict):
+    timeline_paths: int = Field(
+        20_000, ge=0, description="first paths used for the cash timeline quantiles")
+    irr_paths: int = Field(
+        10_000, ge=0, description="first paths on which Japan's equity IRR is computed")
+
+
 class Measures(_Strict):
     levels: tuple[float, ...] = (0.95, 0.99, 0.995, 0.999)
 
@@ -142,7 +158,9 @@ class Config(_Strict):
     dependence: Dependence
     rates: Rates = Field(default_factory=Rates)
     waterfall: Waterfall = Field(default_factory=Waterfall)
+    cashflows: Cashflows = Field(default_factory=Cashflows)
     measures: Measures = Field(default_factory=Measures)
+    outputs: Outputs = Field(default_factory=Outputs)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of the resolved config (for the manifest)."""

@@ -126,8 +126,10 @@ def cumulative_pd(pd_annual, pd_construction, construction_steps, n_steps: int,
     j = np.arange(1, n_steps + 1, dtype=float)[None, :]
     in_c = np.minimum(j, c)
     after = np.maximum(j - c, 0.0)
-    with np.errstate(divide="ignore"):
-        log_s = in_c / steps_per_year * np.log1p(-pc) + after / steps_per_year * np.log1p(-pa)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term_c = np.where(in_c > 0, in_c / steps_per_year * np.log1p(-pc), 0.0)
+        term_a = np.where(after > 0, after / steps_per_year * np.log1p(-pa), 0.0)
+    log_s = term_c + term_a
     return -np.expm1(log_s)
 
 

@@ -47,12 +47,16 @@ class Result:
     projects: xr.Dataset
     levels: tuple[float, ...]
     meta: dict = field(default_factory=dict)
+    timeline: xr.Dataset | None = None
 
     @classmethod
-    def from_simulation(cls, model, credit, econ, weight, project_sums, timings) -> "Result":
+    def from_simulation(cls, model, credit, econ, weight, eq_paths, project_sums, recoup_hist,
+                        deemed, timeline, irr, timings) -> "Result":
         cfg = model.config
         n = credit.shape[0]
         pf = model.portfolio
+        usd = {"units": "USD"}
+        jbic_only = np.zeros_like(credit)
         paths = xr.Dataset(
             {
                 "credit_loss": (("path", "institution"), credit,
@@ -62,16 +66,51 @@ class Result:
             },
             coords={"path": np.arange(n, dtype=np.int64), "institution": list(INSTITUTIONS)},
         )
+        if len(model.equity_index):
+            for name, col, long in (
+                    ("japan_receipts", 0, "equity distributions to Japan inside the horizon (undiscounted)"),
+                    ("us_receipts", 1, "equity distributions to the US inside the horizon (undiscounted)"),
+                    ("deemed_outstanding", 2, "deemed allocation not yet repaid at the horizon")):
+                v = jbic_only.copy()
+                v[:, 0] = eq_paths[:, col]
+                paths[name] = (("path", "institution"), v, {**usd, "long_name": long})
         if not np.all(weight == 1.0):
             paths["weight"] = (("path",), weight, {"long_name": "importance-sampling likelihood ratio"})
+        wsum = n  # estimators are (1/n) sum w x
         cum_pd_h = _input_pd_by_horizon(model)
+        nan = np.full(pf.n_projects, np.nan)
+        eq = model.equity_index
+        japan_mean, us_mean, p_recoup, rq_median, irr_median = (nan.copy() for _ in range(5))
+        if len(eq):
+            japan_mean[eq] = project_sums[eq, 2] / wsum
+            us_mean[eq] = project_sums[eq, 3] / wsum
+            p_recoup[eq] = project_sums[eq, 4] / wsum
+            for e, p in enumerate(eq):
+                h = recoup_hist[e]
+                tot = h.sum()
+                if tot > 0:
+                    rq_median[p] = float(np.searchsorted(np.cumsum(h), 0.5 * tot))
+                col = irr[:, e]
+                col = col[~np.isnan(col)]
+                if len(col):
+                    irr_median[p] = float(np.quantile(col, 0.5, method="inverted_cdf"))
         projects = xr.Dataset(
             {
                 "pd_input_horizon": (("project",), cum_pd_h,
                                      {"long_name": "default probability by the horizon implied by the inputs"}),
-                "pd_simulated": (("project",), project_sums[:, 0] / n,
+                "pd_simulated": (("project",), project_sums[:, 0] / wsum,
                                  {"long_name": "simulated default probability by the horizon"}),
-                "expected_credit_loss": (("project",), project_sums[:, 1] / n, {"units": "USD"}),
+                "expected_credit_loss": (("project",), project_sums[:, 1] / wsum, usd),
+                "japan_receipts_mean": (("project",), japan_mean,
+                                        {**usd, "long_name": "Japan's equity receipts, horizon total, mean"}),
+                "us_receipts_mean": (("project",), us_mean,
+                                     {**usd, "long_name": "US equity receipts, horizon total, mean"}),
+                "p_recoup": (("project",), p_recoup,
+                             {"long_name": "probability the deemed balance is repaid by the horizon"}),
+                "recoup_quarter_median": (("project",), rq_median,
+                                          {"long_name": "median recoup quarter over recouping paths"}),
+                "irr_japan_median": (("project",), irr_median,
+                                     {"long_name": f"median of Japan's annual IRR (first {irr.shape[0]} paths)"}),
             },
             coords={
                 "project": np.asarray(pf.table["project_id"], dtype=object).astype(str),
@@ -81,6 +120,7 @@ class Result:
                 "commitment_usd": ("project", pf.col("commitment_usd")),
             },
         )
+        timeline_ds = _timeline(cfg, timeline, weight[: timeline.shape[0]], deemed)
         meta = {
             "config": cfg.to_dict(),
             "seed": cfg.simulation.seed,
@@ -98,7 +138,31 @@ class Result:
             "versions": _package_versions(),
             "timings": dict(timings),
         }
-        return cls(paths=paths, projects=projects, levels=cfg.measures.levels, meta=meta)
+        res = cls(paths=paths, projects=projects, levels=cfg.measures.levels, meta=meta,
+                  timeline=timeline_ds)
+        if len(eq):
+            res.meta["equity_program"] = res.equity_program()
+        return res
+
+    def equity_program(self) -> dict:
+        """Japan's equity program on the whole: probability that every deemed allocation is
+        repaid by the horizon, and expected receipts of Japan and the US (undiscounted)."""
+        if "japan_receipts" not in self.paths:
+            return {}
+        n = self.paths.sizes["path"]
+        w = self.weight if self.weight is not None else np.ones(n)
+        commit = float(self.projects.commitment_usd.where(self.projects.instrument == "equity").sum())
+        dead = self.paths["deemed_outstanding"].sel(institution="JBIC").to_numpy()
+        rec = (dead <= 1e-9 * commit).astype(float) * w
+        jr = self.paths["japan_receipts"].sel(institution="JBIC").to_numpy() * w
+        ur = self.paths["us_receipts"].sel(institution="JBIC").to_numpy() * w
+        se = lambda x: float(np.std(x, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")  # noqa: E731
+        return {
+            "equity_commitment_usd": commit,
+            "p_recoup_all": float(rec.mean()), "p_recoup_all_stderr": se(rec),
+            "japan_receipts_mean": float(jr.mean()), "japan_receipts_stderr": se(jr),
+            "us_receipts_mean": float(ur.mean()), "us_receipts_stderr": se(ur),
+        }
 
     # ---- derived --------------------------------------------------------------------
     def loss(self, variable: str, institution: str) -> np.ndarray:
@@ -159,7 +223,10 @@ class Result:
         return dataset_to_table(self.summary).to_pandas()
 
     def datasets(self) -> dict[str, xr.Dataset]:
-        return {"paths": self.paths, "summary": self.summary, "projects": self.projects}
+        out = {"paths": self.paths, "summary": self.summary, "projects": self.projects}
+        if self.timeline is not None:
+            out["timeline"] = self.timeline
+        return out
 
     def to_dataset(self) -> xr.Dataset:
         """The summary Dataset (the headline numbers); see also ``datasets()``."""
@@ -182,3 +249,38 @@ def _input_pd_by_horizon(model) -> np.ndarray:
     cq = np.round(pf.col("construction_years") * spy)
     cum = cumulative_pd(pf.col("pd_annual"), pf.col("pd_construction"), cq, n_q, spy)
     return cum[np.arange(pf.n_projects), nrel - 1]
+
+
+TIMELINE_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+def _timeline(cfg, cash, weight, deemed) -> xr.Dataset:
+    """Quantiles over paths of cumulative net cash (JBIC, NEXI, Japan) by quarter."""
+    from .measures import LossSample
+
+    n_tl, n_q, _ = cash.shape
+    cum = np.cumsum(cash, axis=1)
+    series = np.concatenate([cum, cum.sum(axis=2, keepdims=True)], axis=2)
+    q = np.full((n_q, 3, len(TIMELINE_QUANTILES)), np.nan)
+    if n_tl:
+        w = None if np.all(weight == 1.0) else weight
+        for k in range(n_q):
+            for i in range(3):
+                s = LossSample(series[:, k, i], w)
+                q[k, i] = [s.var_value(a) for a in TIMELINE_QUANTILES]
+    start = np.datetime64(cfg.simulation.as_of, "D")
+    months = np.array([int(round(12 * (k + 1) / cfg.simulation.steps_per_year)) for k in range(n_q)])
+    ends = (start.astype("datetime64[M]") + months).astype("datetime64[D]") - np.timedelta64(1, "D")
+    return xr.Dataset(
+        {
+            "cumulative_net_cash": (("quarter", "institution", "quantile"), q,
+                                    {"units": "USD", "long_name": "cumulative undiscounted net cash to the institution",
+                                     "paths": int(n_tl)}),
+            "expected_deemed_balance": (("quarter",), deemed,
+                                        {"units": "USD", "long_name": "expected deemed allocation outstanding (all equity)"}),
+        },
+        coords={"quarter": np.arange(n_q, dtype=np.int64),
+                "quarter_end": ("quarter", ends.astype(str)),
+                "institution": ["JBIC", "NEXI", "Japan"],
+                "quantile": np.array(TIMELINE_QUANTILES)},
+    )

@@ -43,6 +43,9 @@ class Schedules:
     terminal : (n_projects,)
         PV of what a survivor still holds at the horizon, valued at par (loans: the
         outstanding balance; equity: the contributed capital not yet returned; guarantees: 0).
+    cash_start, cash_end : (n_projects, n_quarters)
+        The institution's undiscounted cash at the start (draws, negative) and the end
+        (coupons, premiums, repayments) of each quarter if no default happens.
     df_start, df_end : (n_quarters,)
         Discount factors at the start and the end of each quarter.
     """
@@ -51,6 +54,8 @@ class Schedules:
     balance: np.ndarray
     pv_before: np.ndarray
     terminal: np.ndarray
+    cash_start: np.ndarray
+    cash_end: np.ndarray
     df_start: np.ndarray
     df_end: np.ndarray
 
@@ -121,6 +126,8 @@ def build_schedules(pf: Portfolio, n_quarters: int, steps_per_year: int,
         balance=np.ascontiguousarray(balance),
         pv_before=np.ascontiguousarray(pv_before),
         terminal=np.ascontiguousarray(terminal),
+        cash_start=np.ascontiguousarray(start_cf),
+        cash_end=np.ascontiguousarray(end_cf),
         df_start=df_start,
         df_end=df_end,
     )

@@ -16,14 +16,15 @@ import numpy as np
 
 from . import _kernels
 from ._kernels.engine import run_chunk
-from ._kernels.rng import STREAM_FACTOR, STREAM_IDIO, STREAM_LGD, stream_key, stream_keys
+from ._kernels.rng import (STREAM_CASH, STREAM_CASH_FACTOR, STREAM_FACTOR, STREAM_IDIO,
+                           STREAM_LGD, stream_key, stream_keys)
 from .config import Config, default_data_dir, load_config
 from .dependence import (CorrelationCheck, check_correlation, cumulative_pd, factor_root,
                          gaussian_thresholds)
 from .errors import ConfigError
 from .portfolio import INSTITUTIONS, Portfolio, load_portfolio
 from .results import Result
-from .schedules import build_schedules
+from .schedules import EQUITY, build_schedules
 
 #: paths per block: the unit of parallel work and of per-project partial sums
 BLOCK = 1024
@@ -37,6 +38,7 @@ class Model:
     portfolio: Portfolio
     correlation: CorrelationCheck
     arrays: dict
+    equity_index: np.ndarray  # positions of the equity exposures in canonical order
 
     @property
     def n_quarters(self) -> int:
@@ -66,6 +68,8 @@ def _groups(pf: Portfolio, n_q: int, spy: int):
 
 def build_model(config: Config, portfolio: Portfolio) -> Model:
     """Derive the kernel arrays from a validated config and portfolio."""
+    from ._kernels import engine as E
+
     sim, dep = config.simulation, config.dependence
     if dep.copula != "gaussian":
         raise ConfigError("config key dependence.copula: the t copula is not implemented yet; "
@@ -74,31 +78,72 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         raise ConfigError("portfolio was validated against other sectors than the config's")
     corr = check_correlation(dep.correlation, dep.correlation_repair)
     n_q, spy = sim.n_quarters, sim.steps_per_year
-    sched = build_schedules(portfolio, n_q, spy, config.rates.discount_rate)
-    proj_group, g_sec, g_w, g_s, g_thr, g_nrel = _groups(portfolio, n_q, spy)
-    lgd, sd = portfolio.col("lgd"), portfolio.col("lgd_sd")
+    pf = portfolio
+    n_p = pf.n_projects
+    sched = build_schedules(pf, n_q, spy, config.rates.discount_rate)
+    proj_group, g_sec, g_w, g_s, g_thr, g_nrel = _groups(pf, n_q, spy)
+    lgd, sd = pf.col("lgd"), pf.col("lgd_sd")
     with np.errstate(divide="ignore", invalid="ignore"):
         nu = np.where(sd > 0, lgd * (1 - lgd) / np.maximum(sd, 1e-300) ** 2 - 1.0, 0.0)
-    alpha = np.where(sd > 0, lgd * nu, 0.0)
-    beta = np.where(sd > 0, (1 - lgd) * nu, 0.0)
-    ids = list(portfolio.table["project_id"])
+    kind = pf.instrument_index
+    is_eq = kind == EQUITY
+    eq_index = np.where(is_eq, np.cumsum(is_eq) - 1, -1)
+    approval = pf.col("approval_quarter").astype(np.int64)
+    cq = np.round(pf.col("construction_years") * spy).astype(np.int64)
+    life = pf.col("life_years")
+    lq = np.where(np.isnan(life), -1, np.round(np.nan_to_num(life) * spy)).astype(np.int64)
+    op_start = approval + cq
+    op_end = np.where(lq < 0, n_q, op_start + np.maximum(lq, 0))
+    sector = pf.sector_index
+
+    pf_f = np.zeros((n_p, E.NF))
+    pf_f[:, E.F_LGD] = lgd
+    pf_f[:, E.F_ALPHA] = np.where(sd > 0, lgd * nu, 0.0)
+    pf_f[:, E.F_BETA] = np.where(sd > 0, (1 - lgd) * nu, 0.0)
+    pf_f[:, E.F_COV] = pf.col("coverage")
+    pf_f[:, E.F_COMMIT] = pf.col("commitment_usd")
+    pf_f[:, E.F_BASE_CASH] = pf.col("commitment_usd") * pf.col("expected_yield") / spy
+    pf_f[:, E.F_CF_VOL] = pf.col("cf_vol")
+    pf_f[:, E.F_SPREAD_Q] = pf.col("deemed_spread") / spy
+    pf_f[:, E.F_PD_OP] = pf.col("pd_annual")
+    pf_i = np.zeros((n_p, E.NI), dtype=np.int64)
+    pf_i[:, E.I_GROUP] = proj_group
+    pf_i[:, E.I_KIND] = kind
+    pf_i[:, E.I_INST] = pf.institution_index
+    pf_i[:, E.I_APPROVAL] = approval
+    pf_i[:, E.I_OP_START] = op_start
+    pf_i[:, E.I_OP_END] = op_end
+    pf_i[:, E.I_SECTOR] = sector
+    pf_i[:, E.I_EQ] = eq_index
+    needed = np.zeros(len(dep.sectors), dtype=np.bool_)
+    needed[np.unique(sector[is_eq])] = True
+
+    tiers = config.waterfall.tiers
+    ids = list(pf.table["project_id"])
     arrays = dict(
         factor_key=stream_key(sim.seed, STREAM_FACTOR, 0),
+        cash_key=stream_key(sim.seed, STREAM_CASH_FACTOR, 0),
         root=factor_root(corr.matrix),
         mu=np.zeros(len(dep.sectors)),
+        phi=float(config.cashflows.factor_persistence),
+        b_sec=float(np.sqrt(config.cashflows.sector_share)),
+        needed=needed,
         grp_sector=g_sec, grp_w=g_w, grp_s=g_s, grp_thr=g_thr, grp_nrel=g_nrel,
-        proj_group=proj_group,
-        proj_kind=portfolio.instrument_index,
-        proj_inst=portfolio.institution_index,
-        proj_approval=portfolio.col("approval_quarter").astype(np.int64),
+        pf_f=pf_f, pf_i=pf_i,
         key_idio=stream_keys(sim.seed, STREAM_IDIO, ids),
         key_lgd=stream_keys(sim.seed, STREAM_LGD, ids),
-        proj_lgd=lgd, proj_alpha=alpha, proj_beta=beta,
-        proj_cov=portfolio.col("coverage"),
+        key_cash=stream_keys(sim.seed, STREAM_CASH, ids),
         balance=sched.balance, pv_before=sched.pv_before, terminal=sched.terminal,
-        df_end=sched.df_end,
+        cash_start=sched.cash_start, cash_end=sched.cash_end, draws=sched.draws,
+        df_start=sched.df_start, df_end=sched.df_end,
+        base_q=np.full(n_q, config.rates.base_rate / spy),
+        shares=np.array([t.japan_share for t in tiers]),
+        extra_q=np.array([t.extra_spread / spy for t in tiers[:-1]] or [0.0]),
+        n_hurdles=len(tiers) - 1,
+        spy=spy,
     )
-    return Model(config=config, portfolio=portfolio, correlation=corr, arrays=arrays)
+    return Model(config=config, portfolio=portfolio, correlation=corr, arrays=arrays,
+                 equity_index=np.flatnonzero(is_eq))
 
 
 def _chunks(n_paths: int, chunk: int):
@@ -107,16 +152,35 @@ def _chunks(n_paths: int, chunk: int):
         yield start, min(chunk, n_paths - start)
 
 
+KERNEL_ARGS = ("factor_key", "cash_key", "root", "mu", "phi", "b_sec", "needed",
+               "grp_sector", "grp_w", "grp_s", "grp_thr", "grp_nrel",
+               "pf_f", "pf_i", "key_idio", "key_lgd", "key_cash",
+               "balance", "pv_before", "terminal", "cash_start", "cash_end", "draws",
+               "df_start", "df_end", "base_q", "shares", "extra_q", "n_hurdles", "spy")
+
+
 def run_model(model: Model, progress=None) -> Result:
     """Simulate all paths of a built model and compute the measures."""
-    sim = model.config.simulation
+    from ._kernels.engine import NA
+
+    sim, out_cfg = model.config.simulation, model.config.outputs
     a = model.arrays
     n, n_p, n_inst = sim.paths, model.portfolio.n_projects, len(INSTITUTIONS)
+    n_q = sim.n_quarters
+    n_eq = len(model.equity_index)
+    n_tl = min(out_cfg.timeline_paths, n)
+    n_irr = min(out_cfg.irr_paths, n) if n_eq else 0
     credit = np.zeros((n, n_inst))
     econ = np.zeros((n, n_inst))
     weight = np.ones(n)
+    eq_paths = np.zeros((n, 3))
     n_blocks = -(-n // BLOCK)
-    acc = np.zeros((n_blocks, n_p, 2))
+    acc = np.zeros((n_blocks, n_p, NA))
+    recoup_hist = np.zeros((n_blocks, n_eq, n_q))
+    deemed_acc = np.zeros((n_blocks, n_q))
+    timeline = np.zeros((n_tl, n_q, n_inst))
+    irr = np.full((n_irr, n_eq), np.nan)
+    args = [a[k] for k in KERNEL_ARGS]
     threads_before = numba.get_num_threads()
     if sim.threads:
         numba.set_num_threads(min(sim.threads, numba.config.NUMBA_NUM_THREADS))
@@ -125,23 +189,22 @@ def run_model(model: Model, progress=None) -> Result:
         for start, size in _chunks(n, sim.chunk_paths):
             b0 = start // BLOCK
             nb = -(-size // BLOCK)
-            run_chunk(start, size, BLOCK,
-                      a["factor_key"], a["root"], a["mu"],
-                      a["grp_sector"], a["grp_w"], a["grp_s"], a["grp_thr"], a["grp_nrel"],
-                      a["proj_group"], a["proj_kind"], a["proj_inst"], a["proj_approval"],
-                      a["key_idio"], a["key_lgd"],
-                      a["proj_lgd"], a["proj_alpha"], a["proj_beta"], a["proj_cov"],
-                      a["balance"], a["pv_before"], a["terminal"], a["df_end"],
-                      credit[start:start + size], econ[start:start + size],
-                      weight[start:start + size], acc[b0:b0 + nb])
+            sl = slice(start, start + size)
+            run_chunk(start, size, BLOCK, *args,
+                      credit[sl], econ[sl], weight[sl], eq_paths[sl],
+                      acc[b0:b0 + nb], recoup_hist[b0:b0 + nb], deemed_acc[b0:b0 + nb],
+                      timeline[min(start, n_tl):min(start + size, n_tl)],
+                      irr[min(start, n_irr):min(start + size, n_irr)])
             if progress is not None:
                 progress(start + size, n)
     finally:
         numba.set_num_threads(threads_before)
     sim_seconds = time.perf_counter() - t0
-    project_sums = acc.sum(axis=0)  # fixed shape -> fixed summation order
-    return Result.from_simulation(model, credit, econ, weight, project_sums,
-                                  timings={"simulate_seconds": sim_seconds})
+    return Result.from_simulation(
+        model, credit, econ, weight, eq_paths,
+        project_sums=acc.sum(axis=0),  # fixed shapes -> fixed summation order
+        recoup_hist=recoup_hist.sum(axis=0), deemed=deemed_acc.sum(axis=0) / n,
+        timeline=timeline, irr=irr, timings={"simulate_seconds": sim_seconds})
 
 
 def simulate(config: Config | str | Path | None = None, portfolio: Portfolio | str | Path | None = None,

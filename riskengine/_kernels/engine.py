@@ -2,9 +2,11 @@
 
 A chunk is a global range of paths ``[path0, path0 + n_paths)``; ``path0`` is a multiple
 of ``block``. Each block writes only its own rows of the per-path outputs and its own
-slice of the per-project accumulators, which the caller sums over blocks in a fixed order,
-so results are bit-identical for any thread count and any chunk size that is a multiple of
-the block.
+slices of the accumulators, which the caller sums over blocks in a fixed order, so results
+are bit-identical for any thread count and any chunk size that is a multiple of the block.
+
+Per-exposure parameters come packed: ``pf_f`` (P, NF) float64 and ``pf_i`` (P, NI) int64,
+columns named by the ``F_*`` and ``I_*`` constants below.
 """
 
 from __future__ import annotations
@@ -12,48 +14,74 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .defaults import (_PHI_MARGIN, debt_outcome, default_quarter, draw_lgd, phi_approx,
-                       phi_cdf, sector_factors)
+from .defaults import (_PHI_MARGIN, EQUITY, GUARANTEE, debt_outcome, default_quarter,
+                       draw_lgd, phi_approx, phi_cdf, sector_factors)
+from .equity import cash_factors, equity_path
+from .irr import irr_annual
 from .rng import path_key, uniform
+
+# float columns of pf_f
+F_LGD, F_ALPHA, F_BETA, F_COV, F_BASE_CASH, F_CF_VOL, F_SPREAD_Q, F_PD_OP, F_COMMIT = range(9)
+NF = 9
+# int columns of pf_i
+I_GROUP, I_KIND, I_INST, I_APPROVAL, I_OP_START, I_OP_END, I_SECTOR, I_EQ = range(8)
+NI = 8
+# per-project accumulator columns
+A_DEFAULT, A_CREDIT, A_JAPAN, A_US, A_RECOUP = range(5)
+NA = 5
 
 
 @njit(parallel=True, cache=False)
 def run_chunk(path0, n_paths, block,
-              factor_key, root, mu,
+              factor_key, cash_key, root, mu, phi, b_sec, needed,
               grp_sector, grp_w, grp_s, grp_thr, grp_nrel,
-              proj_group, proj_kind, proj_inst, proj_approval, key_idio, key_lgd,
-              proj_lgd, proj_alpha, proj_beta, proj_cov,
-              balance, pv_before, terminal, df_end,
-              out_credit, out_econ, out_weight, acc):
+              pf_f, pf_i, key_idio, key_lgd, key_cash,
+              balance, pv_before, terminal, cash_start, cash_end, draws,
+              df_start, df_end, base_q, shares, extra_q, n_hurdles, spy,
+              out_credit, out_econ, out_weight, out_eq,
+              acc, recoup_hist, deemed_acc, timeline, irr_out):
     """Simulate paths ``path0 .. path0 + n_paths - 1``.
 
-    Parameters (shapes; G groups, P projects, Q quarters, K sectors, I institutions)
-    ----------
-    root : (K, K) factor square root; mu : (K,) mean shift of the factor normals
-    grp_* : per group of exposures sharing sector, loading and default curve;
-        grp_thr (G, Q) thresholds by relative quarter, grp_nrel (G,) quarters at risk
-    proj_* : (P,) per exposure; key_idio, key_lgd : (P,) uint64 stream keys
-    balance : (P, Q); pv_before : (P, Q + 1); terminal : (P,); df_end : (Q,)
-    out_credit, out_econ : (n_paths, I) written; out_weight : (n_paths,) written
-    acc : (n_blocks, P, 2) written: per block, sum of weight * default and of
-        weight * credit loss per exposure
+    Shapes: K sectors, G groups, P projects, E equity projects, Q quarters, I institutions.
+
+    root (K, K) factor square root; mu (K,) mean shift of the factor normals; phi, b_sec
+    cash-index persistence and sector loading; needed (K,) sectors with equity.
+    grp_thr (G, Q) thresholds by relative quarter; grp_nrel (G,) quarters at risk.
+    balance, cash_start, cash_end, draws (P, Q); pv_before (P, Q + 1); terminal (P,).
+    base_q (Q,) base rate per step; shares (T,) Japan's share per tier; extra_q (T-1,).
+    Written: out_credit, out_econ (n, I); out_weight (n,); out_eq (n, 3) equity Japan
+    receipts, US receipts, deemed balance at the horizon; acc (B, P, NA);
+    recoup_hist (B, E, Q); deemed_acc (B, Q) expected deemed balance at quarter ends;
+    timeline (n_tl, Q, I) net cash per quarter for the first n_tl paths of the chunk;
+    irr_out (n_irr, E) Japan's annual IRR per equity exposure for the first n_irr paths.
     """
     n_blocks = (n_paths + block - 1) // block
     n_groups = grp_w.shape[0]
-    n_proj = proj_group.shape[0]
+    n_proj = pf_i.shape[0]
     n_sec = root.shape[0]
     n_q = df_end.shape[0]
     n_inst = out_credit.shape[1]
+    n_eq = recoup_hist.shape[1]
+    n_tl = timeline.shape[0]
+    n_irr = irr_out.shape[0]
+    nb = n_hurdles if n_hurdles > 0 else 1
     for b in prange(n_blocks):
         z = np.empty(n_sec)
         s_fac = np.empty(n_sec)
-        gx = np.empty(n_groups)  # standardised horizon threshold of each group
-        ga = np.empty(n_groups)  # its table approximation of Phi
+        y = np.zeros((n_sec, n_q))
+        gx = np.empty(n_groups)
+        ga = np.empty(n_groups)
         gws = np.empty(n_groups)
+        bal = np.empty(nb)
+        jc = np.zeros(n_q)
+        jr = np.zeros(n_q)
+        dq = np.zeros(n_q)
         for r in range(b * block, min((b + 1) * block, n_paths)):
             path = path0 + r
             sector_factors(factor_key, path, root, mu, z, s_fac)
             weight = 1.0
+            if n_eq > 0:
+                cash_factors(cash_key, path, root, s_fac, phi, needed, n_q, z, y)
             for g in range(n_groups):
                 ws = grp_w[g] * s_fac[grp_sector[g]]
                 gws[g] = ws
@@ -66,25 +94,61 @@ def run_chunk(path0, n_paths, block,
             for i in range(n_inst):
                 out_credit[r, i] = 0.0
                 out_econ[r, i] = 0.0
+            for e in range(3):
+                out_eq[r, e] = 0.0
+            in_tl = r < n_tl
             for p in range(n_proj):
-                g = proj_group[p]
+                g = pf_i[p, I_GROUP]
                 u = uniform(path_key(key_idio[p], path), 0)
                 k = -1
                 # exactly u <= Phi(gx[g]); the table decides unless u is within the margin
                 a_ = ga[g]
-                hit = u < a_ - _PHI_MARGIN or (u <= a_ + _PHI_MARGIN and u <= phi_cdf(gx[g]))
-                if hit:
+                if u < a_ - _PHI_MARGIN or (u <= a_ + _PHI_MARGIN and u <= phi_cdf(gx[g])):
                     j = default_quarter(u, grp_thr[g], grp_nrel[g], gws[g], grp_s[g])
-                    k = proj_approval[p] + j
-                lgd = proj_lgd[p]
+                    k = pf_i[p, I_APPROVAL] + j
+                lgd = pf_f[p, F_LGD]
                 if k >= 0:
-                    lgd = draw_lgd(key_lgd[p], path, proj_lgd[p], proj_alpha[p], proj_beta[p])
-                credit, npv = debt_outcome(proj_kind[p], k, lgd, proj_cov[p], balance[p],
-                                           pv_before[p], terminal[p], df_end, n_q)
-                inst = proj_inst[p]
+                    lgd = draw_lgd(key_lgd[p], path, lgd, pf_f[p, F_ALPHA], pf_f[p, F_BETA])
+                inst = pf_i[p, I_INST]
+                kind = pf_i[p, I_KIND]
+                if kind == EQUITY:
+                    eq = pf_i[p, I_EQ]
+                    credit, npv, jt, ut, rq, dh, tv = equity_path(
+                        k, lgd, pf_f[p, F_COMMIT], pf_f[p, F_BASE_CASH], pf_f[p, F_CF_VOL],
+                        b_sec, y[pf_i[p, I_SECTOR]], key_cash[p], path,
+                        pf_i[p, I_APPROVAL], pf_i[p, I_OP_START], pf_i[p, I_OP_END],
+                        pf_f[p, F_SPREAD_Q], pf_f[p, F_PD_OP], draws[p], base_q,
+                        df_start, df_end, shares, extra_q, n_hurdles, bal, spy, jc, jr, dq, n_q)
+                    out_eq[r, 0] += jt
+                    out_eq[r, 1] += ut
+                    out_eq[r, 2] += dh
+                    acc[b, p, A_JAPAN] += weight * jt
+                    acc[b, p, A_US] += weight * ut
+                    if rq >= 0:
+                        acc[b, p, A_RECOUP] += weight
+                        recoup_hist[b, eq, rq] += weight
+                    for q in range(n_q):
+                        deemed_acc[b, q] += weight * dq[q]
+                    if in_tl:
+                        for q in range(n_q):
+                            timeline[r, q, inst] += jr[q] - jc[q]
+                    if r < n_irr:
+                        irr_out[r, eq] = irr_annual(jc, jr, tv, spy, n_q)
+                else:
+                    credit, npv = debt_outcome(kind, k, lgd, pf_f[p, F_COV], balance[p],
+                                               pv_before[p], terminal[p], df_end, n_q)
+                    if in_tl:
+                        last = n_q if k < 0 else k
+                        for q in range(pf_i[p, I_APPROVAL], last):
+                            timeline[r, q, inst] += cash_start[p, q] + cash_end[p, q]
+                        if k >= 0:
+                            if kind == GUARANTEE:
+                                timeline[r, k, inst] += cash_start[p, k] - credit
+                            else:
+                                timeline[r, k, inst] += cash_start[p, k] + (1.0 - lgd) * balance[p, k]
                 out_credit[r, inst] += credit
                 out_econ[r, inst] -= npv
                 if k >= 0:
-                    acc[b, p, 0] += weight
-                    acc[b, p, 1] += weight * credit
+                    acc[b, p, A_DEFAULT] += weight
+                    acc[b, p, A_CREDIT] += weight * credit
             out_weight[r] = weight

@@ -1,0 +1,138 @@
+"""Equity exposures: cash calls, operating cash flows with sector and idiosyncratic shocks,
+default and recovery, the waterfall, and a going-concern value at the horizon.
+
+Operating cash of exposure ``i`` (sector ``s``) at the end of quarter ``k``, for
+``op_start <= k < op_end``::
+
+    cash = commitment * expected_yield / m * exp(v * (b * Y[s, k] + sqrt(1 - b^2) * eps[i, k]) - v^2 / 2)
+
+with ``v = cf_vol``, ``b^2`` the sector share of the log-cash variance (config
+``cashflows.sector_share``) and ``Y`` the sector cash index (see :func:`cash_factors`);
+``Y`` and ``eps`` are standard normal, so the multiplier has mean one and log-volatility
+``v``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .rng import normal, path_key
+from .waterfall import waterfall_split
+
+
+@njit(cache=False)
+def cash_factors(cash_key, path, root, s_fac, phi, needed, n_k, z, y):
+    """Sector cash indices ``y[s, k]`` for ``k < n_k``: stationary AR(1) started from the
+    path's default factor, ``Y[s, -1] = S_s``, ``Y[s, k] = phi Y[s, k-1] + sqrt(1 - phi^2)
+    eta[s, k]``, ``eta[:, k] ~ N(0, C)``. Every ``Y[s, k]`` is N(0, 1), sectors correlate
+    by ``C`` and a path with a bad default factor starts with low cash."""
+    n_sec = root.shape[0]
+    pk = path_key(cash_key, path)
+    c = math.sqrt(1.0 - phi * phi)
+    for k in range(n_k):
+        for j in range(n_sec):
+            z[j] = normal(pk, k * n_sec + j)
+        for s in range(n_sec):
+            if not needed[s]:
+                continue
+            eta = 0.0
+            for j in range(n_sec):
+                eta += root[s, j] * z[j]
+            prev = s_fac[s] if k == 0 else y[s, k - 1]
+            y[s, k] = phi * prev + c * eta
+
+
+@njit(cache=False)
+def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
+                a, op_start, op_end, spread_q, pd_op, draws_row, base_q, df_start, df_end,
+                shares, extra_q, n_hurdles, balances, spy, jc, jr, deemed_q, n_q):
+    """One equity exposure on one path.
+
+    Writes (overwrites) Japan's contributions ``jc[k]`` (at the start of quarter ``k``),
+    receipts ``jr[k]`` (at its end) and the deemed balance ``deemed_q[k]`` at the end of
+    each quarter (frozen at its value after a default), and returns ``(credit_loss,
+    npv_japan, japan_total, us_total, recoup_quarter, deemed_at_horizon,
+    value_at_horizon)``. ``balances`` is scratch of length ``max(n_hurdles, 1)``.
+    """
+    nb = n_hurdles if n_hurdles > 0 else 1
+    for t in range(nb):
+        balances[t] = 0.0
+    for k in range(n_q):
+        jc[k] = 0.0
+        jr[k] = 0.0
+        deemed_q[k] = 0.0
+    contributed = 0.0
+    japan_tot = 0.0
+    us_tot = 0.0
+    npv = 0.0
+    credit = 0.0
+    recoup = -1
+    unreturned = 0.0
+    pk = path_key(eps_key, path)
+    c_idio = math.sqrt(max(1.0 - b_sec * b_sec, 0.0))
+    last = n_q - 1
+    if k_def >= 0:
+        last = k_def
+    for k in range(a, last + 1):
+        c = draws_row[k]
+        if c > 0.0:
+            contributed += c
+            for t in range(nb):
+                balances[t] += c
+            npv -= c * df_start[k]
+            jc[k] = c
+        for t in range(nb):
+            extra = extra_q[t] if n_hurdles > 0 else 0.0
+            balances[t] *= 1.0 + base_q[k] + spread_q + extra
+        if k == k_def:
+            unreturned = contributed - japan_tot
+            if unreturned < 0.0:
+                unreturned = 0.0
+            cash = (1.0 - lgd) * unreturned
+        elif k >= op_start and k < op_end:
+            x = b_sec * y_row[k] + c_idio * normal(pk, k)
+            cash = base_cash * math.exp(vol * x - 0.5 * vol * vol)
+        else:
+            cash = 0.0
+        j = 0.0
+        if cash > 0.0:
+            j = waterfall_split(cash, shares, balances, n_hurdles)
+            japan_tot += j
+            us_tot += cash - j
+            npv += j * df_end[k]
+            jr[k] = j
+        if k == k_def:
+            credit = unreturned - (j if cash > 0.0 else 0.0)
+        # the recoup quarter: when B last reached zero (B stays zero from then on)
+        if contributed > 0.0 and balances[0] <= 0.0:
+            if recoup < 0:
+                recoup = k
+        else:
+            recoup = -1
+        deemed_q[k] = balances[0]
+    for k in range(last + 1, n_q):
+        deemed_q[k] = balances[0]
+    deemed_h = balances[0]
+    tv = 0.0
+    if k_def < 0 and op_end > n_q:
+        # going-concern value at the horizon: the remaining scheduled cash at mean
+        # multiplier, weighted by survival at the operating PD, through the waterfall at
+        # the deterministic base rate, discounted like the rest
+        step = df_end[0]  # one-step discount factor (df_start[0] == 1)
+        surv_q = (1.0 - pd_op) ** (1.0 / spy)
+        surv = 1.0
+        disc = 1.0  # discounting to the horizon
+        for k in range(n_q, op_end):
+            surv *= surv_q
+            disc *= step
+            for t in range(nb):
+                extra = extra_q[t] if n_hurdles > 0 else 0.0
+                balances[t] *= 1.0 + base_q[n_q - 1] + spread_q + extra
+            cash = base_cash * surv if k >= op_start else 0.0
+            if cash > 0.0:
+                tv += waterfall_split(cash, shares, balances, n_hurdles) * disc
+        npv += tv * df_end[n_q - 1]
+    return credit, npv, japan_tot, us_tot, recoup, deemed_h, tv

@@ -1,0 +1,44 @@
+"""Internal rate of return of a stream of quarterly cash flows (numba)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=False)
+def _npv(rate, contrib, receipts, tv, n_q):
+    v = 1.0 / (1.0 + rate)
+    f = 1.0
+    total = 0.0
+    for t in range(n_q):
+        total += (receipts[t] * v - contrib[t]) * f  # contribution at t, receipt at t + 1
+        f *= v
+    return total + tv * f
+
+
+@njit(cache=False)
+def irr_annual(contrib, receipts, tv, spy, n_q):
+    """Annual IRR ``(1 + x)^spy - 1`` of contributions at quarter starts, receipts at
+    quarter ends and ``tv`` at the horizon, by bisection on the per-step rate ``x``.
+
+    Returns -1 when nothing comes back, NaN when nothing was invested."""
+    invested = 0.0
+    back = tv
+    for t in range(n_q):
+        invested += contrib[t]
+        back += receipts[t]
+    if invested <= 0.0:
+        return np.nan
+    if back <= 0.0:
+        return -1.0
+    lo, hi = -0.999999, 1.0
+    if _npv(hi, contrib, receipts, tv, n_q) > 0.0:
+        return (1.0 + hi) ** spy - 1.0
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        if _npv(mid, contrib, receipts, tv, n_q) > 0.0:
+            lo = mid
+        else:
+            hi = mid
+    return (1.0 + 0.5 * (lo + hi)) ** spy - 1.0
