@@ -142,6 +142,15 @@ class Outputs(_Strict):
         10_000, ge=0, description="first paths on which Japan's equity IRR is computed")
 
 
+class ImportanceSampling(_Strict):
+    enabled: bool = Field(False, description="Glasserman-Li importance sampling of the tail")
+    target_level: float = Field(0.999, gt=0.5, lt=1.0,
+                                description="tail level the shift and the twist aim at")
+    pilot_paths: int = Field(20_000, ge=1024, description="plain paths used to locate that level")
+    shift: bool = Field(True, description="shift the mean of the systematic factors")
+    twist: bool = Field(True, description="twist default probabilities given the factors")
+
+
 class Measures(_Strict):
     levels: tuple[float, ...] = (0.95, 0.99, 0.995, 0.999)
 
@@ -161,6 +170,7 @@ class Config(_Strict):
     cashflows: Cashflows = Field(default_factory=Cashflows)
     measures: Measures = Field(default_factory=Measures)
     outputs: Outputs = Field(default_factory=Outputs)
+    importance_sampling: ImportanceSampling = Field(default_factory=ImportanceSampling)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of the resolved config (for the manifest)."""

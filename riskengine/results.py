@@ -51,7 +51,7 @@ class Result:
 
     @classmethod
     def from_simulation(cls, model, credit, econ, weight, eq_paths, project_sums, recoup_hist,
-                        deemed, timeline, irr, timings) -> "Result":
+                        deemed, timeline, irr, timings, importance_sampling=None) -> "Result":
         cfg = model.config
         n = credit.shape[0]
         pf = model.portfolio
@@ -91,9 +91,12 @@ class Result:
                 if tot > 0:
                     rq_median[p] = float(np.searchsorted(np.cumsum(h), 0.5 * tot))
                 col = irr[:, e]
-                col = col[~np.isnan(col)]
-                if len(col):
-                    irr_median[p] = float(np.quantile(col, 0.5, method="inverted_cdf"))
+                ok = ~np.isnan(col)
+                if ok.any():
+                    from .measures import LossSample
+
+                    w_irr = weight[: len(col)][ok]
+                    irr_median[p] = LossSample(col[ok], w_irr * ok.sum() / w_irr.sum()).var_value(0.5)
         projects = xr.Dataset(
             {
                 "pd_input_horizon": (("project",), cum_pd_h,
@@ -137,6 +140,7 @@ class Result:
             },
             "versions": _package_versions(),
             "timings": dict(timings),
+            "importance_sampling": importance_sampling or {"enabled": False},
         }
         res = cls(paths=paths, projects=projects, levels=cfg.measures.levels, meta=meta,
                   timeline=timeline_ds)

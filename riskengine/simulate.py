@@ -22,6 +22,7 @@ from .config import Config, default_data_dir, load_config
 from .dependence import (CorrelationCheck, check_correlation, cumulative_pd, factor_root,
                          gaussian_thresholds)
 from .errors import ConfigError
+from .importance import mean_shift, twist_classes
 from .portfolio import INSTITUTIONS, Portfolio, load_portfolio
 from .results import Result
 from .schedules import EQUITY, build_schedules
@@ -120,6 +121,7 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
 
     tiers = config.waterfall.tiers
     ids = list(pf.table["project_id"])
+    proj_cls, cls_group, cls_c, cls_n = twist_classes(pf, proj_group, len(g_w))
     arrays = dict(
         factor_key=stream_key(sim.seed, STREAM_FACTOR, 0),
         cash_key=stream_key(sim.seed, STREAM_CASH_FACTOR, 0),
@@ -141,6 +143,7 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         extra_q=np.array([t.extra_spread / spy for t in tiers[:-1]] or [0.0]),
         n_hurdles=len(tiers) - 1,
         spy=spy,
+        twist_x=0.0, proj_cls=proj_cls, cls_group=cls_group, cls_c=cls_c, cls_n=cls_n,
     )
     return Model(config=config, portfolio=portfolio, correlation=corr, arrays=arrays,
                  equity_index=np.flatnonzero(is_eq))
@@ -156,7 +159,35 @@ KERNEL_ARGS = ("factor_key", "cash_key", "root", "mu", "phi", "b_sec", "needed",
                "grp_sector", "grp_w", "grp_s", "grp_thr", "grp_nrel",
                "pf_f", "pf_i", "key_idio", "key_lgd", "key_cash",
                "balance", "pv_before", "terminal", "cash_start", "cash_end", "draws",
-               "df_start", "df_end", "base_q", "shares", "extra_q", "n_hurdles", "spy")
+               "df_start", "df_end", "base_q", "shares", "extra_q", "n_hurdles", "spy",
+               "twist_x", "proj_cls", "cls_group", "cls_c", "cls_n")
+
+
+def _pilot_seed(seed: int) -> int:
+    return int(stream_key(seed, 99, "importance-sampling pilot")) >> 1
+
+
+def prepare_importance_sampling(model: Model) -> dict:
+    """Run the pilot and set the mean shift and twist target in ``model.arrays``.
+
+    Returns what the manifest records."""
+    isc = model.config.importance_sampling
+    raw = model.config.to_dict()
+    raw["simulation"].update(paths=isc.pilot_paths, seed=_pilot_seed(model.config.simulation.seed))
+    raw["importance_sampling"]["enabled"] = False
+    raw["outputs"].update(timeline_paths=0, irr_paths=0)
+    pilot_cfg = Config.model_validate(raw)
+    pilot = run_model(Model(pilot_cfg, model.portfolio, model.correlation,
+                            {**model.arrays, "mu": np.zeros_like(model.arrays["mu"]),
+                             "twist_x": 0.0}, model.equity_index))
+    x = float(np.quantile(pilot.loss("credit_loss", "ALL"), isc.target_level,
+                          method="inverted_cdf"))
+    a = model.arrays
+    a["mu"] = mean_shift(x, a) if isc.shift else np.zeros_like(a["mu"])
+    a["twist_x"] = x if isc.twist else 0.0
+    return {"enabled": True, "target_level": isc.target_level, "pilot_paths": isc.pilot_paths,
+            "pilot_seed": pilot_cfg.simulation.seed, "target_loss": x,
+            "mean_shift": a["mu"].tolist(), "twist": isc.twist, "shift": isc.shift}
 
 
 def run_model(model: Model, progress=None) -> Result:
@@ -164,6 +195,9 @@ def run_model(model: Model, progress=None) -> Result:
     from ._kernels.engine import NA
 
     sim, out_cfg = model.config.simulation, model.config.outputs
+    is_info = {"enabled": False}
+    if model.config.importance_sampling.enabled:
+        is_info = prepare_importance_sampling(model)
     a = model.arrays
     n, n_p, n_inst = sim.paths, model.portfolio.n_projects, len(INSTITUTIONS)
     n_q = sim.n_quarters
@@ -204,12 +238,14 @@ def run_model(model: Model, progress=None) -> Result:
         model, credit, econ, weight, eq_paths,
         project_sums=acc.sum(axis=0),  # fixed shapes -> fixed summation order
         recoup_hist=recoup_hist.sum(axis=0), deemed=deemed_acc.sum(axis=0) / n,
-        timeline=timeline, irr=irr, timings={"simulate_seconds": sim_seconds})
+        timeline=timeline, irr=irr, timings={"simulate_seconds": sim_seconds},
+        importance_sampling=is_info)
 
 
 def simulate(config: Config | str | Path | None = None, portfolio: Portfolio | str | Path | None = None,
              *, paths: int | None = None, seed: int | None = None, threads: int | None = None,
-             chunk_paths: int | None = None, progress=None) -> Result:
+             chunk_paths: int | None = None, importance_sampling: bool | None = None,
+             progress=None) -> Result:
     """Run the engine and return a :class:`~riskengine.results.Result`.
 
     Parameters
@@ -226,12 +262,14 @@ def simulate(config: Config | str | Path | None = None, portfolio: Portfolio | s
                      ("chunk_paths", chunk_paths)):
         if val is not None:
             overrides.setdefault("simulation", {})[key] = val
+    if importance_sampling is not None:
+        overrides["importance_sampling"] = {"enabled": bool(importance_sampling)}
     if not isinstance(config, Config):
         config = load_config(config, overrides)
     elif overrides:
         raw = config.to_dict()
-        for k, v in overrides["simulation"].items():
-            raw["simulation"][k] = v
+        for section, body in overrides.items():
+            raw[section].update(body)
         config = Config.model_validate(raw)
     if not isinstance(portfolio, Portfolio):
         path = Path(portfolio) if portfolio is not None else default_data_dir() / "portfolio.csv"

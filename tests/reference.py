@@ -11,9 +11,15 @@ Contents
 * SplitMix64 counter-based random numbers in pure Python integers (mod 2**64):
   :func:`mix64`, :func:`stream_key`, :func:`path_key`, :func:`uniform`,
   :func:`splitmix_uniform`, :func:`splitmix_normal`.
+* :class:`HurdleWaterfall` and :func:`waterfall_reference`: the MOU profit-sharing
+  waterfall of one project, quarter by quarter, in Python floats.
 * :func:`simulate_reference`: the Gaussian-copula default-time model with loans,
-  guarantees and (pre-cash-flow) equity, returning per-path credit and economic losses
-  for ``[JBIC, NEXI]`` and per-project default indicators and quarters.
+  guarantees and equity (cash calls, operating cash with the sector cash index and
+  idiosyncratic shocks, default and recovery through the waterfall, going-concern value
+  at the horizon), returning per-path credit and economic losses for ``[JBIC, NEXI]``,
+  per-project default indicators and quarters, equity receipts, deemed balances, recoup
+  quarters, Japan's IRR and the undiscounted net cash per quarter.
+* :func:`irr_reference`: Japan's annual IRR by Brent's method.
 * :func:`vasicek_finite_pool_pmf`: distribution of the number of defaults in a
   homogeneous one-factor (Vasicek) pool of ``n`` names.
 
@@ -41,6 +47,8 @@ GOLDEN = 0x9E3779B97F4A7C15
 STREAM_FACTOR = 1  # sector factors, draw j = factor j (docs/model.md "Random numbers")
 STREAM_IDIO = 2  # idiosyncratic default uniform, draw 0
 STREAM_LGD = 3  # beta LGD (not used here: lgd_sd == 0 only)
+STREAM_CASH = 4  # equity: idiosyncratic cash shock eps[i, k], draw k (item = project id)
+STREAM_CASH_FACTOR = 5  # equity: sector cash innovations, draw k * K + j (item 0)
 
 INSTITUTIONS = ("JBIC", "NEXI")
 
@@ -104,6 +112,10 @@ _DEFAULTS = {
     "coverage": 1.0,
     "construction_years": 0.0,
     "amortization": "linear",
+    "expected_yield": 0.0,
+    "cf_vol": 0.0,
+    "life_years": math.nan,  # NaN: operates until the horizon
+    "deemed_spread": 0.0,
 }
 
 
@@ -115,7 +127,7 @@ def _canonical(df: pd.DataFrame) -> pd.DataFrame:
             df[c] = v
         elif c == "amortization":
             df[c] = df[c].fillna(v).astype(str).str.strip()
-        elif c == "tenor_years":  # NaN means "no maturity inside the horizon"
+        elif c in ("tenor_years", "life_years"):  # NaN: no maturity / operates to the horizon
             df[c] = pd.to_numeric(df[c]).astype(float)
         else:
             df[c] = pd.to_numeric(df[c]).astype(float).fillna(v)

@@ -139,3 +139,56 @@ def idio_uniform(key, path):
 @njit(cache=False)
 def _idio_uniform(key, path):
     return uniform(path_key(key, path), 0)
+
+
+@njit(cache=False)
+def twist_theta(x, cls_p, cls_c, cls_n):
+    """Glasserman-Li exponential twist: the ``theta >= 0`` with
+    ``sum_c n_c c q_c(theta) = x``, ``q = p e^{theta c} / (1 + p (e^{theta c} - 1))``
+    (0 when the conditional mean already reaches ``x``). Returns ``(theta, psi(theta))``,
+    ``psi = sum_c n_c log(1 + p_c (e^{theta c} - 1))``. Safeguarded Newton on a bracket."""
+    m = 0.0
+    for c in range(cls_p.shape[0]):
+        m += cls_n[c] * cls_c[c] * cls_p[c]
+    if m >= x or x <= 0.0:
+        return 0.0, 0.0
+    cmax = 0.0
+    for c in range(cls_p.shape[0]):
+        if cls_p[c] > 0.0 and cls_c[c] > cmax:
+            cmax = cls_c[c]
+    if cmax <= 0.0:
+        return 0.0, 0.0
+    lo, hi = 0.0, 1.0 / cmax
+    for _ in range(200):  # grow the bracket until f(hi) >= 0
+        f = -x
+        for c in range(cls_p.shape[0]):
+            e = math.exp(hi * cls_c[c])
+            f += cls_n[c] * cls_c[c] * cls_p[c] * e / (1.0 + cls_p[c] * (e - 1.0))
+        if f >= 0.0:
+            break
+        lo = hi
+        hi *= 2.0
+    th = 0.5 * (lo + hi)
+    for _ in range(100):
+        f = -x
+        df = 0.0
+        for c in range(cls_p.shape[0]):
+            e = math.exp(th * cls_c[c])
+            q = cls_p[c] * e / (1.0 + cls_p[c] * (e - 1.0))
+            f += cls_n[c] * cls_c[c] * q
+            df += cls_n[c] * cls_c[c] * cls_c[c] * q * (1.0 - q)
+        if f > 0.0:
+            hi = th
+        else:
+            lo = th
+        nt = th - f / df if df > 0.0 else 0.5 * (lo + hi)
+        if not (lo < nt < hi):
+            nt = 0.5 * (lo + hi)
+        if abs(nt - th) <= 1e-14 * max(1.0, abs(th)) or hi - lo <= 1e-15 * hi:
+            th = nt
+            break
+        th = nt
+    psi = 0.0
+    for c in range(cls_p.shape[0]):
+        psi += cls_n[c] * math.log1p(cls_p[c] * (math.exp(th * cls_c[c]) - 1.0))
+    return th, psi

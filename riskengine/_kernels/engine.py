@@ -14,8 +14,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .defaults import (_PHI_MARGIN, EQUITY, GUARANTEE, debt_outcome, default_quarter,
-                       draw_lgd, phi_approx, phi_cdf, sector_factors)
+from .defaults import (_PHI_MARGIN, EQUITY, GUARANTEE, cond_pd, debt_outcome,
+                       default_quarter, draw_lgd, phi_approx, phi_cdf, sector_factors,
+                       twist_theta)
 from .equity import cash_factors, equity_path
 from .irr import irr_annual
 from .rng import path_key, uniform
@@ -38,6 +39,7 @@ def run_chunk(path0, n_paths, block,
               pf_f, pf_i, key_idio, key_lgd, key_cash,
               balance, pv_before, terminal, cash_start, cash_end, draws,
               df_start, df_end, base_q, shares, extra_q, n_hurdles, spy,
+              twist_x, proj_cls, cls_group, cls_c, cls_n,
               out_credit, out_econ, out_weight, out_eq,
               acc, recoup_hist, deemed_acc, timeline, irr_out):
     """Simulate paths ``path0 .. path0 + n_paths - 1``.
@@ -49,6 +51,10 @@ def run_chunk(path0, n_paths, block,
     grp_thr (G, Q) thresholds by relative quarter; grp_nrel (G,) quarters at risk.
     balance, cash_start, cash_end, draws (P, Q); pv_before (P, Q + 1); terminal (P,).
     base_q (Q,) base rate per step; shares (T,) Japan's share per tier; extra_q (T-1,).
+    Importance sampling: ``mu`` shifts the factor normals; with ``twist_x > 0`` default
+    probabilities are twisted conditionally on the factors (Glasserman and Li 2005) toward
+    the twisting loss ``twist_x``, exposures grouped in classes (proj_cls -> cls_group,
+    cls_c loss per default, cls_n members). The path's likelihood ratio is ``out_weight``.
     Written: out_credit, out_econ (n, I); out_weight (n,); out_eq (n, 3) equity Japan
     receipts, US receipts, deemed balance at the horizon; acc (B, P, NA);
     recoup_hist (B, E, Q); deemed_acc (B, Q) expected deemed balance at quarter ends;
@@ -76,10 +82,29 @@ def run_chunk(path0, n_paths, block,
         jc = np.zeros(n_q)
         jr = np.zeros(n_q)
         dq = np.zeros(n_q)
+        n_cls = cls_c.shape[0]
+        cls_p = np.zeros(n_cls)
+        cls_e = np.ones(n_cls)
+        mu2 = 0.0
+        for j in range(n_sec):
+            mu2 += mu[j] * mu[j]
+        shifted = mu2 > 0.0
+        # per-path, per-project results, accumulated once the path's weight is known
+        pc_credit = np.zeros(n_proj)
+        pc_def = np.zeros(n_proj, dtype=np.bool_)
+        pc_jt = np.zeros(n_proj)
+        pc_ut = np.zeros(n_proj)
+        pc_rq = np.zeros(n_proj, dtype=np.int64)
+        dq_tot = np.zeros(n_q)
         for r in range(b * block, min((b + 1) * block, n_paths)):
             path = path0 + r
             sector_factors(factor_key, path, root, mu, z, s_fac)
             weight = 1.0
+            if shifted:  # likelihood ratio of the mean shift: exp(-mu.z + |mu|^2 / 2)
+                dot = 0.0
+                for j in range(n_sec):
+                    dot += mu[j] * z[j]
+                weight = np.exp(-dot + 0.5 * mu2)
             if n_eq > 0:
                 cash_factors(cash_key, path, root, s_fac, phi, needed, n_q, z, y)
             for g in range(n_groups):
@@ -91,19 +116,43 @@ def run_chunk(path0, n_paths, block,
                 else:
                     gx[g] = np.inf if ws <= thr_h else -np.inf
                 ga[g] = phi_approx(gx[g])
+            theta = 0.0
+            psi = 0.0
+            tw_loss = 0.0
+            if twist_x > 0.0:
+                for c in range(n_cls):
+                    g = cls_group[c]
+                    cls_p[c] = cond_pd(grp_thr[g, grp_nrel[g] - 1], gws[g], grp_s[g])
+                theta, psi = twist_theta(twist_x, cls_p, cls_c, cls_n)
+                for c in range(n_cls):
+                    cls_e[c] = np.exp(theta * cls_c[c])
             for i in range(n_inst):
                 out_credit[r, i] = 0.0
                 out_econ[r, i] = 0.0
             for e in range(3):
                 out_eq[r, e] = 0.0
             in_tl = r < n_tl
+            for q in range(n_q):
+                dq_tot[q] = 0.0
             for p in range(n_proj):
                 g = pf_i[p, I_GROUP]
                 u = uniform(path_key(key_idio[p], path), 0)
                 k = -1
                 # exactly u <= Phi(gx[g]); the table decides unless u is within the margin
                 a_ = ga[g]
-                if u < a_ - _PHI_MARGIN or (u <= a_ + _PHI_MARGIN and u <= phi_cdf(gx[g])):
+                if theta > 0.0:
+                    # twisted default probability q; given default, u * p / q is uniform
+                    # on [0, p] and picks the quarter from the untwisted curve
+                    c = proj_cls[p]
+                    pp = cls_p[c]
+                    qq = pp * cls_e[c] / (1.0 + pp * (cls_e[c] - 1.0))
+                    if u <= qq and pp > 0.0:
+                        j = default_quarter(u * pp / qq, grp_thr[g], grp_nrel[g], gws[g], grp_s[g])
+                        if j < 0:
+                            j = grp_nrel[g] - 1  # rounding at the edge
+                        k = pf_i[p, I_APPROVAL] + j
+                        tw_loss += cls_c[c]
+                elif u < a_ - _PHI_MARGIN or (u <= a_ + _PHI_MARGIN and u <= phi_cdf(gx[g])):
                     j = default_quarter(u, grp_thr[g], grp_nrel[g], gws[g], grp_s[g])
                     k = pf_i[p, I_APPROVAL] + j
                 lgd = pf_f[p, F_LGD]
@@ -122,13 +171,11 @@ def run_chunk(path0, n_paths, block,
                     out_eq[r, 0] += jt
                     out_eq[r, 1] += ut
                     out_eq[r, 2] += dh
-                    acc[b, p, A_JAPAN] += weight * jt
-                    acc[b, p, A_US] += weight * ut
-                    if rq >= 0:
-                        acc[b, p, A_RECOUP] += weight
-                        recoup_hist[b, eq, rq] += weight
+                    pc_jt[p] = jt
+                    pc_ut[p] = ut
+                    pc_rq[p] = rq
                     for q in range(n_q):
-                        deemed_acc[b, q] += weight * dq[q]
+                        dq_tot[q] += dq[q]
                     if in_tl:
                         for q in range(n_q):
                             timeline[r, q, inst] += jr[q] - jc[q]
@@ -148,7 +195,22 @@ def run_chunk(path0, n_paths, block,
                                 timeline[r, k, inst] += cash_start[p, k] + (1.0 - lgd) * balance[p, k]
                 out_credit[r, inst] += credit
                 out_econ[r, inst] -= npv
-                if k >= 0:
-                    acc[b, p, A_DEFAULT] += weight
-                    acc[b, p, A_CREDIT] += weight * credit
+                pc_def[p] = k >= 0
+                pc_credit[p] = credit
+            if theta > 0.0:  # likelihood ratio of the twist: exp(-theta L_c + psi)
+                weight *= np.exp(-theta * tw_loss + psi)
             out_weight[r] = weight
+            for p in range(n_proj):
+                if pc_def[p]:
+                    acc[b, p, A_DEFAULT] += weight
+                    acc[b, p, A_CREDIT] += weight * pc_credit[p]
+                eq = pf_i[p, I_EQ]
+                if eq >= 0:
+                    acc[b, p, A_JAPAN] += weight * pc_jt[p]
+                    acc[b, p, A_US] += weight * pc_ut[p]
+                    if pc_rq[p] >= 0:
+                        acc[b, p, A_RECOUP] += weight
+                        recoup_hist[b, eq, pc_rq[p]] += weight
+            if n_eq > 0:
+                for q in range(n_q):
+                    deemed_acc[b, q] += weight * dq_tot[q]
