@@ -149,6 +149,10 @@ class ImportanceSampling(_Strict):
     pilot_paths: int = Field(20_000, ge=1024, description="plain paths used to locate that level")
     shift: bool = Field(True, description="shift the mean of the systematic factors")
     twist: bool = Field(True, description="twist default probabilities given the factors")
+    defensive_share: float = Field(
+        0.3, ge=0.0, lt=1.0,
+        description="share of paths drawn without the mean shift (defensive mixture), "
+                    "which bounds the weights and keeps the body of the distribution usable")
 
 
 class Measures(_Strict):

@@ -17,7 +17,7 @@ import numpy as np
 from . import _kernels
 from ._kernels.engine import run_chunk
 from ._kernels.rng import (STREAM_CASH, STREAM_CASH_FACTOR, STREAM_FACTOR, STREAM_IDIO,
-                           STREAM_LGD, stream_key, stream_keys)
+                           STREAM_IS_MIX, STREAM_LGD, stream_key, stream_keys)
 from .config import Config, default_data_dir, load_config
 from .dependence import (CorrelationCheck, check_correlation, cumulative_pd, factor_root,
                          gaussian_thresholds)
@@ -144,6 +144,8 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         n_hurdles=len(tiers) - 1,
         spy=spy,
         twist_x=0.0, proj_cls=proj_cls, cls_group=cls_group, cls_c=cls_c, cls_n=cls_n,
+        mix_key=stream_key(sim.seed, STREAM_IS_MIX, 0),
+        mix_plain=float(config.importance_sampling.defensive_share),
     )
     return Model(config=config, portfolio=portfolio, correlation=corr, arrays=arrays,
                  equity_index=np.flatnonzero(is_eq))
@@ -160,7 +162,7 @@ KERNEL_ARGS = ("factor_key", "cash_key", "root", "mu", "phi", "b_sec", "needed",
                "pf_f", "pf_i", "key_idio", "key_lgd", "key_cash",
                "balance", "pv_before", "terminal", "cash_start", "cash_end", "draws",
                "df_start", "df_end", "base_q", "shares", "extra_q", "n_hurdles", "spy",
-               "twist_x", "proj_cls", "cls_group", "cls_c", "cls_n")
+               "twist_x", "proj_cls", "cls_group", "cls_c", "cls_n", "mix_key", "mix_plain")
 
 
 def _pilot_seed(seed: int) -> int:
@@ -187,7 +189,8 @@ def prepare_importance_sampling(model: Model) -> dict:
     a["twist_x"] = x if isc.twist else 0.0
     return {"enabled": True, "target_level": isc.target_level, "pilot_paths": isc.pilot_paths,
             "pilot_seed": pilot_cfg.simulation.seed, "target_loss": x,
-            "mean_shift": a["mu"].tolist(), "twist": isc.twist, "shift": isc.shift}
+            "mean_shift": a["mu"].tolist(), "twist": isc.twist, "shift": isc.shift,
+            "defensive_share": isc.defensive_share}
 
 
 def run_model(model: Model, progress=None) -> Result:

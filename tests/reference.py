@@ -141,6 +141,195 @@ def _canonical(df: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------
+# The MOU waterfall of one project (docs/model.md "Waterfall")
+# --------------------------------------------------------------------------------------
+
+#: the config's default tiers: 50/50 until the deemed allocation is repaid, then 10% Japan
+DEFAULT_TIERS = ({"japan_share": 0.5, "until": "deemed_allocation", "extra_spread": 0.0},
+                 {"japan_share": 0.1, "extra_spread": 0.0})
+
+
+def tier_list(tiers) -> list[tuple[float, float]]:
+    """``[(japan_share, extra_spread_annual), ...]`` from config-like tiers: dicts, objects
+    with ``japan_share`` / ``extra_spread`` attributes, or ``(share, extra)`` pairs."""
+    out = []
+    for t in (DEFAULT_TIERS if tiers is None else tiers):
+        if isinstance(t, dict):
+            out.append((float(t["japan_share"]), float(t.get("extra_spread", 0.0))))
+        elif hasattr(t, "japan_share"):
+            out.append((float(t.japan_share), float(getattr(t, "extra_spread", 0.0))))
+        else:
+            out.append((float(t[0]), float(t[1]) if len(t) > 1 else 0.0))
+    if not out:
+        raise ValueError("at least one tier is required")
+    return out
+
+
+class HurdleWaterfall:
+    """One project's waterfall, step by step, in Python floats.
+
+    Tiers ``0 .. T-1`` in order; Japan's share of tier ``t`` is ``shares[t]``. Every tier
+    but the last has a hurdle balance ``B[t]``:
+
+    * at the start of a quarter it rises by that quarter's contribution
+      (:meth:`contribute`), then accrues by ``1 + rate_q + extra_spread_t / m`` with
+      ``rate_q = (base_rate + deemed_spread) / m`` (:meth:`accrue`);
+    * at the quarter's end (:meth:`distribute`) the first tier with ``B[t] > 0`` takes the
+      cash that brings ``B[t]`` to zero (``B[t] / share_t``) and splits it by its share;
+      what is left goes to the next tiers; the last tier takes all that remains. Every
+      hurdle balance falls by everything Japan receives (never below zero).
+
+    With a single tier there is no hurdle: ``B[0]`` is then only the deemed balance,
+    accrued at ``rate_q`` and reduced by Japan's receipts. ``B[0]`` is always the deemed
+    allocation outstanding (:attr:`deemed`).
+    """
+
+    def __init__(self, tiers, steps_per_year: int):
+        tl = tier_list(tiers)
+        self.shares = [s for s, _ in tl]
+        self.extra_q = [e / steps_per_year for _, e in tl]
+        self.n_hurdles = len(tl) - 1
+        self.B = [0.0] * max(self.n_hurdles, 1)
+
+    def clone(self) -> "HurdleWaterfall":
+        c = object.__new__(HurdleWaterfall)
+        c.shares, c.extra_q, c.n_hurdles, c.B = self.shares, self.extra_q, self.n_hurdles, list(self.B)
+        return c
+
+    @property
+    def deemed(self) -> float:
+        return self.B[0]
+
+    def contribute(self, amount: float) -> None:
+        for t in range(len(self.B)):
+            self.B[t] = self.B[t] + amount
+
+    def accrue(self, rate_q: float) -> None:
+        for t in range(len(self.B)):
+            extra = self.extra_q[t] if self.n_hurdles > 0 else 0.0
+            self.B[t] = self.B[t] * (1.0 + rate_q + extra)
+
+    def _japan_receives(self, amount: float) -> None:
+        for t in range(len(self.B)):
+            self.B[t] = max(self.B[t] - amount, 0.0)
+
+    def distribute(self, cash: float) -> tuple[float, float]:
+        """Split one quarter-end's ``cash``; returns ``(japan, us)`` with
+        ``us = cash - japan``."""
+        cash = float(cash)
+        japan = 0.0
+        left = cash
+        for t, share in enumerate(self.shares):
+            if left <= 0.0:
+                break
+            hurdle = t < self.n_hurdles
+            cleared = False
+            if hurdle:
+                if self.B[t] <= 0.0:
+                    continue  # already repaid: the next tier applies
+                if share <= 0.0:
+                    break  # Japan gets nothing here, so this hurdle never clears: all to the US
+                to_clear = self.B[t] / share
+                if left >= to_clear:
+                    part, cleared = to_clear, True
+                else:
+                    part = left
+            else:
+                part = left  # the last tier takes the rest
+            jp = share * part
+            japan += jp
+            left -= part
+            if self.n_hurdles > 0:
+                self._japan_receives(jp)
+            if cleared:
+                self.B[t] = 0.0
+        if self.n_hurdles == 0:
+            self._japan_receives(japan)
+        return japan, cash - japan
+
+
+def recoup_quarter_of(contributions, deemed) -> int:
+    """The quarter in which the deemed balance reached zero for good: the first quarter of
+    the final run of quarters (with capital contributed) whose deemed balance is zero;
+    -1 if the balance is still positive at the end."""
+    contributed = np.cumsum(np.asarray(contributions, dtype=float))
+    deemed = np.asarray(deemed, dtype=float)
+    outstanding = (contributed <= 0.0) | (deemed > 0.0)
+    if outstanding[-1]:
+        return -1
+    idx = np.flatnonzero(outstanding)
+    return 0 if len(idx) == 0 else int(idx[-1]) + 1
+
+
+@dataclass
+class WaterfallPath:
+    """Output of :func:`waterfall_reference` (all arrays per quarter)."""
+
+    japan: np.ndarray
+    us: np.ndarray
+    deemed: np.ndarray  # B_0 at each quarter end
+    balances: np.ndarray  # (n_q, n_balances) every hurdle balance at each quarter end
+    recoup_quarter: int
+
+
+def waterfall_reference(contributions, cash, rate_q, tiers=None, steps_per_year: int = 4) -> WaterfallPath:
+    """Run one project's waterfall over a sequence of quarters.
+
+    ``contributions[k]`` is paid in at the start of quarter ``k``, ``cash[k]`` distributed
+    at its end; ``rate_q`` is the deemed rate per quarter ``(base_rate + deemed_spread) / m``
+    (a scalar or one per quarter); ``tiers`` as in the config (``extra_spread`` annual,
+    divided by ``steps_per_year``).
+    """
+    contributions = [float(c) for c in contributions]
+    cash = [float(c) for c in cash]
+    n = len(cash)
+    if len(contributions) != n:
+        raise ValueError("contributions and cash must have the same length")
+    rates = [float(rate_q)] * n if np.ndim(rate_q) == 0 else [float(r) for r in rate_q]
+    wf = HurdleWaterfall(tiers, steps_per_year)
+    japan, us, deemed, bal = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros((n, len(wf.B)))
+    for k in range(n):
+        if contributions[k] != 0.0:
+            wf.contribute(contributions[k])
+        wf.accrue(rates[k])
+        if cash[k] > 0.0:
+            japan[k], us[k] = wf.distribute(cash[k])
+        deemed[k] = wf.deemed
+        bal[k] = wf.B
+    return WaterfallPath(japan=japan, us=us, deemed=deemed, balances=bal,
+                         recoup_quarter=recoup_quarter_of(contributions, deemed))
+
+
+def irr_reference(contrib, receipts, tv: float, steps_per_year: int) -> float:
+    """Japan's annual IRR ``(1 + x)^m - 1``: ``x`` solves ``sum_k (receipts[k] (1+x)^-(k+1)
+    - contrib[k] (1+x)^-k) + tv (1+x)^-n = 0`` (Brent's method on ``(-0.999999, 1]``;
+    ``1`` if NPV is still positive there). NaN if nothing was invested, -1 if nothing came
+    back."""
+    contrib = np.asarray(contrib, dtype=float)
+    receipts = np.asarray(receipts, dtype=float)
+    n = len(contrib)
+    if contrib.sum() <= 0.0:
+        return math.nan
+    if receipts.sum() + tv <= 0.0:
+        return -1.0
+    k = np.arange(n, dtype=float)
+
+    def npv(x):
+        v = 1.0 / (1.0 + x)
+        return float(np.sum(receipts * v ** (k + 1) - contrib * v**k) + tv * v**n)
+
+    lo, hi = -0.999999, 1.0
+    if npv(hi) > 0.0:
+        return (1.0 + hi) ** steps_per_year - 1.0
+    if npv(lo) <= 0.0:
+        return (1.0 + lo) ** steps_per_year - 1.0
+    from scipy.optimize import brentq
+
+    x = brentq(npv, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500)
+    return (1.0 + x) ** steps_per_year - 1.0
+
+
+# --------------------------------------------------------------------------------------
 # The model, path by path and quarter by quarter
 # --------------------------------------------------------------------------------------
 
@@ -154,6 +343,14 @@ class ReferenceResult:
     default_quarter : (n_paths, n_projects) int, absolute quarter of default, -1 if none
     project_credit_loss : (n_paths, n_projects) credit loss of each exposure
     project_ids : list of ids in canonical order
+    is_equity : (n_projects,) bool
+    japan_receipts, us_receipts : (n_paths, n_projects) equity distributions inside the
+        horizon, undiscounted (NaN for debt)
+    recoup_quarter : (n_paths, n_projects) int, -1 if not recouped (or debt)
+    deemed : (n_paths, n_projects, n_q) deemed balance B_0 at each quarter end (0 for debt)
+    horizon_value : (n_paths, n_projects) Japan's going-concern value at the horizon
+    irr : (n_paths, n_projects) Japan's annual IRR (NaN for debt)
+    net_cash : (n_paths, n_q, 2) undiscounted net cash of [JBIC, NEXI] in each quarter
     """
 
     credit_loss: np.ndarray
@@ -162,10 +359,63 @@ class ReferenceResult:
     default_quarter: np.ndarray
     project_credit_loss: np.ndarray
     project_ids: list
+    is_equity: np.ndarray = None
+    japan_receipts: np.ndarray = None
+    us_receipts: np.ndarray = None
+    recoup_quarter: np.ndarray = None
+    deemed: np.ndarray = None
+    horizon_value: np.ndarray = None
+    irr: np.ndarray = None
+    net_cash: np.ndarray = None
 
     @property
     def default_frequency(self) -> np.ndarray:
         return self.defaulted.sum(axis=0) / self.defaulted.shape[0]
+
+    # per-project equity figures (NaN for debt), like the engine's ``projects`` dataset
+    @property
+    def japan_receipts_mean(self) -> np.ndarray:
+        return self.japan_receipts.mean(axis=0)
+
+    @property
+    def us_receipts_mean(self) -> np.ndarray:
+        return self.us_receipts.mean(axis=0)
+
+    @property
+    def p_recoup(self) -> np.ndarray:
+        p = (self.recoup_quarter >= 0).mean(axis=0)
+        return np.where(self.is_equity, p, np.nan)
+
+    @property
+    def recoup_quarter_median(self) -> np.ndarray:
+        """Median recoup quarter over recouping paths (inverted-CDF: the smallest quarter
+        by which at least half of the recouping paths have recouped)."""
+        out = np.full(len(self.project_ids), np.nan)
+        for p in np.flatnonzero(self.is_equity):
+            q = self.recoup_quarter[:, p]
+            q = q[q >= 0]
+            if len(q):
+                out[p] = float(np.quantile(q, 0.5, method="inverted_cdf"))
+        return out
+
+    def irr_median(self, n_paths: int | None = None) -> np.ndarray:
+        out = np.full(len(self.project_ids), np.nan)
+        for p in np.flatnonzero(self.is_equity):
+            col = self.irr[:n_paths, p]
+            col = col[~np.isnan(col)]
+            if len(col):
+                out[p] = float(np.quantile(col, 0.5, method="inverted_cdf"))
+        return out
+
+    @property
+    def expected_deemed_balance(self) -> np.ndarray:
+        """(n_q,) mean over paths of the sum over equity exposures of the deemed balance."""
+        return self.deemed.sum(axis=1).mean(axis=0)
+
+    def cumulative_net_cash(self, n_paths: int | None = None) -> np.ndarray:
+        """(n_paths, n_q, 3) cumulative undiscounted net cash of JBIC, NEXI and Japan."""
+        cum = np.cumsum(self.net_cash[:n_paths], axis=1)
+        return np.concatenate([cum, cum.sum(axis=2, keepdims=True)], axis=2)
 
 
 def cumulative_pd(j: int, pd_annual: float, pd_construction: float, c: int, m: int) -> float:
@@ -192,19 +442,23 @@ def _repayment(kind: str, amort: str, k: int, commit: float, a: int, f: int, mat
     return commit / (mat - (a + f)) if a + f <= k <= mat - 1 else 0.0
 
 
-def exposure_outcome(row, k_def: int, n_q: int, m: int, discount_rate: float):
-    """Cash flows of one exposure on one path, quarter by quarter.
+def exposure_outcome(row, k_def: int, n_q: int, m: int, discount_rate: float, net=None):
+    """Cash flows of one loan or guarantee on one path, quarter by quarter.
 
     Returns ``(credit_loss, npv)``: ``npv`` is the institution's NPV at ``t_0`` of its cash
     flows inside the horizon plus, for a survivor, what it still holds at par, discounted
-    from the horizon.
+    from the horizon. If ``net`` (length ``n_q``) is given, the institution's undiscounted
+    net cash of each quarter is added to it (draws negative, claims negative).
     """
     kind = row["instrument"]
+    if kind == "equity":
+        raise ValueError("equity goes through equity_outcome")
+    net = np.zeros(n_q) if net is None else net
     commit = float(row["commitment_usd"])
     a = int(row["approval_quarter"])
     f = int(row["funding_quarters"])
     tenor = float(row["tenor_years"])
-    mat = None if (math.isnan(tenor) or kind == "equity") else a + int(round(tenor * m))
+    mat = None if math.isnan(tenor) else a + int(round(tenor * m))
     rate = float(row["rate"])
     cov = float(row["coverage"])
     lgd = float(row["lgd"])
@@ -217,12 +471,13 @@ def exposure_outcome(row, k_def: int, n_q: int, m: int, discount_rate: float):
     for k in range(n_q):
         df_start = g ** (-k)
         df_end = g ** (-(k + 1))
-        # start of quarter k: drawdown / cash call
+        # start of quarter k: drawdown
         if a <= k < a + f:
             draw = commit / f
             drawn += draw
-            if kind in ("loan", "equity"):
+            if kind == "loan":
                 npv -= draw * df_start
+                net[k] -= draw
         balance = drawn - repaid
         if abs(balance) < 1e-9 * commit:  # float noise of repaying C in C/n pieces
             balance = 0.0
@@ -230,23 +485,122 @@ def exposure_outcome(row, k_def: int, n_q: int, m: int, discount_rate: float):
             ead = balance
             if kind == "guarantee":
                 claim = cov * ead * lgd
+                net[k] -= claim
                 return claim, npv - claim * df_end
-            # loan or equity: recovery of (1 - lgd) of the EAD at the end of the quarter
+            # loan: recovery of (1 - lgd) of the EAD at the end of the quarter
+            net[k] += (1.0 - lgd) * ead
             return lgd * ead, npv + (1.0 - lgd) * ead * df_end
         # end of quarter k: coupon / premium, repayment
         rep = _repayment(kind, amort, k, commit, a, f, mat)
         if kind == "loan":
             npv += (balance * rate / m + rep) * df_end
+            net[k] += balance * rate / m + rep
         elif kind == "guarantee":
             npv += cov * balance * rate / m * df_end
+            net[k] += cov * balance * rate / m
         repaid += rep
     # survivor: what is still held, at par, discounted from the horizon
-    if kind != "guarantee":
+    if kind == "loan":
         held = drawn - repaid
         if abs(held) < 1e-9 * commit:
             held = 0.0
         npv += held * g ** (-n_q)
     return 0.0, npv
+
+
+@dataclass
+class EquityOutcome:
+    """One equity exposure on one path (arrays per quarter)."""
+
+    credit_loss: float
+    npv: float  # Japan's NPV at t_0: contributions, receipts, horizon value
+    contributions: np.ndarray  # start of quarter
+    japan: np.ndarray  # end of quarter
+    us: np.ndarray
+    deemed: np.ndarray  # B_0 at each quarter end, frozen after a default
+    horizon_value: float  # at the horizon (not discounted to t_0)
+    recoup_quarter: int
+
+
+def operating_window(row, n_q: int, m: int) -> tuple[int, int]:
+    """``(op_start, op_end)``: operating cash at the ends of quarters ``op_start ..
+    op_end - 1``; ``op_end = n_q`` when ``life_years`` is empty."""
+    op_start = int(row["approval_quarter"]) + int(round(float(row["construction_years"]) * m))
+    life = float(row["life_years"])
+    op_end = n_q if math.isnan(life) else op_start + int(round(life * m))
+    return op_start, op_end
+
+
+def equity_outcome(row, k_def: int, n_q: int, m: int, discount_rate: float, base_rate: float,
+                   tiers, y_row, eps_pkey: int, b_sec: float) -> EquityOutcome:
+    """Japan's equity exposure on one path, quarter by quarter (docs/model.md "Equity").
+
+    ``y_row`` is the sector cash index ``Y[s, 0 .. n_q-1]`` of the exposure's sector on this
+    path; ``eps_pkey`` the path key of its idiosyncratic cash stream (draw ``k`` is
+    ``eps[k]``); ``b_sec = sqrt(cashflows.sector_share)``.
+    """
+    commit = float(row["commitment_usd"])
+    a = int(row["approval_quarter"])
+    f = int(row["funding_quarters"])
+    lgd = float(row["lgd"])
+    vol = float(row["cf_vol"])
+    mean_cash = commit * float(row["expected_yield"]) / m  # cash at multiplier one
+    rate_q = (base_rate + float(row["deemed_spread"])) / m  # deemed rate per quarter
+    op_start, op_end = operating_window(row, n_q, m)
+    g = 1.0 + discount_rate / m
+
+    wf = HurdleWaterfall(tiers, m)
+    contrib, japan, us, deemed = np.zeros(n_q), np.zeros(n_q), np.zeros(n_q), np.zeros(n_q)
+    contributed = 0.0  # capital put in so far
+    received = 0.0  # Japan's receipts so far
+    npv = 0.0
+    credit = 0.0
+    for k in range(n_q):
+        if 0 <= k_def < k:  # after a default nothing moves; the deemed balance is frozen
+            deemed[k] = deemed[k - 1]
+            continue
+        # start of quarter k: cash call, then the hurdle balances accrue
+        if a <= k < a + f:
+            c = commit / f
+            contrib[k] = c
+            contributed += c
+            wf.contribute(c)
+            npv -= c * g ** (-k)
+        wf.accrue(rate_q)
+        # end of quarter k: recovery (default quarter) or operating cash
+        unreturned = 0.0
+        if k == k_def:
+            unreturned = max(contributed - received, 0.0)
+            cash = (1.0 - lgd) * unreturned
+        elif op_start <= k < op_end:
+            eps = float(special.ndtri(uniform(eps_pkey, k)))
+            x = b_sec * y_row[k] + math.sqrt(max(1.0 - b_sec * b_sec, 0.0)) * eps
+            cash = mean_cash * math.exp(vol * x - 0.5 * vol * vol)
+        else:
+            cash = 0.0
+        if cash > 0.0:
+            japan[k], us[k] = wf.distribute(cash)
+        received += japan[k]
+        npv += japan[k] * g ** (-(k + 1))
+        if k == k_def:
+            credit = unreturned - japan[k]
+        deemed[k] = wf.deemed
+    # going-concern value at the horizon of a survivor whose life runs past it: remaining
+    # scheduled cash at mean multiplier, times survival at pd_annual, through the
+    # waterfall from this path's balances, discounted to the horizon
+    tv = 0.0
+    if k_def < 0 and op_end > n_q:
+        surv_annual = 1.0 - float(row["pd_annual"])
+        for k in range(n_q, op_end):
+            wf.accrue(rate_q)
+            if k >= op_start:
+                steps = k + 1 - n_q  # quarters from the horizon to the end of quarter k
+                jp, _ = wf.distribute(mean_cash * surv_annual ** (steps / m))
+                tv += jp * g ** (-steps)
+        npv += tv * g ** (-n_q)
+    return EquityOutcome(credit_loss=credit, npv=npv, contributions=contrib, japan=japan,
+                         us=us, deemed=deemed, horizon_value=tv,
+                         recoup_quarter=recoup_quarter_of(contrib, deemed))
 
 
 def factor_root(corr) -> np.ndarray:
@@ -255,15 +609,37 @@ def factor_root(corr) -> np.ndarray:
     return v * np.sqrt(np.maximum(w, 0.0))
 
 
+def sector_cash_index(cash_factor_key: int, path: int, root, s_fac, phi: float, n_q: int) -> np.ndarray:
+    """``Y[s, k]`` (K, n_q): ``Y[s, -1] = S_s``, ``Y[:, k] = phi Y[:, k-1] + sqrt(1 - phi^2)
+    eta_k``, ``eta_k = L z_k``, ``z_k[j] = ndtri(uniform(path_key(cash_factor_key, path),
+    k K + j))``."""
+    n_sec = len(s_fac)
+    pk = path_key(cash_factor_key, path)
+    y = np.empty((n_sec, n_q))
+    prev = np.asarray(s_fac, dtype=float)
+    for k in range(n_q):
+        z = np.array([special.ndtri(uniform(pk, k * n_sec + j)) for j in range(n_sec)])
+        y[:, k] = phi * prev + math.sqrt(1.0 - phi * phi) * (root @ z)
+        prev = y[:, k]
+    return y
+
+
 def simulate_reference(df: pd.DataFrame, sectors, corr, n_paths: int, seed: int,
                        horizon_years: float, steps_per_year: int,
-                       discount_rate: float) -> ReferenceResult:
-    """Reference Monte Carlo of docs/model.md (loans, guarantees, pre-cash-flow equity).
+                       discount_rate: float, *, base_rate: float = 0.0, tiers=None,
+                       factor_persistence: float = 0.9, sector_share: float = 0.5,
+                       irr: bool = True) -> ReferenceResult:
+    """Reference Monte Carlo of docs/model.md (loans, guarantees, equity and its waterfall).
 
     ``df`` is a plain portfolio table (columns as in the portfolio file; optional columns
     may be missing). Rows are put in the canonical order (sorted by ``project_id``).
     Default times use the latent variable ``X_i = w S + sqrt(1 - w^2) e_i`` directly
     (``e_i = ndtri(U_i)``), not the engine's conditional-PD formulation.
+
+    ``base_rate``, ``tiers`` (config format; None: the config default), ``factor_persistence``
+    and ``sector_share`` are the config's ``rates.base_rate``, ``waterfall.tiers`` and
+    ``cashflows`` values (pass what the engine's config holds: the oracle's base rate
+    defaults to 0, the config's to 0.036).
 
     Only ``lgd_sd == 0`` is supported.
     """
@@ -277,17 +653,29 @@ def simulate_reference(df: pd.DataFrame, sectors, corr, n_paths: int, seed: int,
     n_sec = len(sectors)
     rows = df.to_dict("records")
     n_p = len(rows)
+    is_eq = np.array([r["instrument"] == "equity" for r in rows], dtype=bool)
     factor_key = stream_key(seed, STREAM_FACTOR, 0)
+    cash_factor_key = stream_key(seed, STREAM_CASH_FACTOR, 0)
     idio_keys = [stream_key(seed, STREAM_IDIO, r["project_id"]) for r in rows]
+    cash_keys = [stream_key(seed, STREAM_CASH, r["project_id"]) for r in rows]
     c_steps = [int(round(float(r["construction_years"]) * m)) for r in rows]
+    b_sec = math.sqrt(sector_share)
 
     credit = np.zeros((n_paths, 2))
     econ = np.zeros((n_paths, 2))
     proj_credit = np.zeros((n_paths, n_p))
     kdef = np.full((n_paths, n_p), -1, dtype=np.int64)
+    nan_pp = np.where(is_eq, 0.0, np.nan)[None, :].repeat(n_paths, axis=0)
+    japan_r, us_r, hv = nan_pp.copy(), nan_pp.copy(), nan_pp.copy()
+    irr_pp = np.full((n_paths, n_p), np.nan)
+    recoup = np.full((n_paths, n_p), -1, dtype=np.int64)
+    deemed = np.zeros((n_paths, n_p, n_q))
+    net = np.zeros((n_paths, n_q, 2))
     for path in range(n_paths):
         z = np.array([splitmix_normal(factor_key, path, j) for j in range(n_sec)])
         s_fac = root @ z
+        y = sector_cash_index(cash_factor_key, path, root, s_fac, factor_persistence, n_q) \
+            if is_eq.any() else None
         for p, r in enumerate(rows):
             w = float(r["factor_loading"])
             u = splitmix_uniform(idio_keys[p], path, 0)
@@ -295,15 +683,30 @@ def simulate_reference(df: pd.DataFrame, sectors, corr, n_paths: int, seed: int,
             phi_x = special.ndtr(x)
             k = default_quarter_of(phi_x, int(r["approval_quarter"]), n_q, float(r["pd_annual"]),
                                    float(r["pd_construction"]), c_steps[p], m)
-            cl, npv = exposure_outcome(r, k, n_q, m, discount_rate)
             inst = INSTITUTIONS.index(r["institution"])
+            if is_eq[p]:
+                eo = equity_outcome(r, k, n_q, m, discount_rate, base_rate, tiers,
+                                    y[sec_index[r["sector"]]], path_key(cash_keys[p], path), b_sec)
+                cl, npv = eo.credit_loss, eo.npv
+                net[path, :, inst] += eo.japan - eo.contributions
+                japan_r[path, p] = eo.japan.sum()
+                us_r[path, p] = eo.us.sum()
+                hv[path, p] = eo.horizon_value
+                recoup[path, p] = eo.recoup_quarter
+                deemed[path, p] = eo.deemed
+                if irr:
+                    irr_pp[path, p] = irr_reference(eo.contributions, eo.japan, eo.horizon_value, m)
+            else:
+                cl, npv = exposure_outcome(r, k, n_q, m, discount_rate, net[path, :, inst])
             credit[path, inst] += cl
             econ[path, inst] -= npv
             proj_credit[path, p] = cl
             kdef[path, p] = k
     return ReferenceResult(credit_loss=credit, economic_loss=econ, defaulted=kdef >= 0,
                            default_quarter=kdef, project_credit_loss=proj_credit,
-                           project_ids=[r["project_id"] for r in rows])
+                           project_ids=[r["project_id"] for r in rows], is_equity=is_eq,
+                           japan_receipts=japan_r, us_receipts=us_r, recoup_quarter=recoup,
+                           deemed=deemed, horizon_value=hv, irr=irr_pp, net_cash=net)
 
 
 # --------------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 The oracle re-derives everything from docs/model.md (its own SplitMix64 in Python
 integers, default quarters from ``Phi(X_i) <= PD_i(j + 1)`` on the latent variable,
-cash flows quarter by quarter), so agreement path by path checks the random streams,
-the default-time copula, the schedules and the discounting of the engine at once.
+cash flows quarter by quarter, the equity cash model and the MOU waterfall step by step),
+so agreement path by path checks the random streams, the default-time copula, the
+schedules, the equity cash flows, the waterfall and the discounting of the engine at once.
 """
 
 from __future__ import annotations
@@ -29,25 +30,27 @@ SECTORS = ("chips", "power", "minerals")
 CORR = [[1.0, 0.55, 0.30],
         [0.55, 1.0, 0.40],
         [0.30, 0.40, 1.0]]
-HORIZON, SPY, DISC = 5, 4, 0.045
+HORIZON, SPY, DISC, BASE = 5, 4, 0.045, 0.032
 N_Q = HORIZON * SPY
 N_PATHS, SEED = 2000, 20250904
 NAN = math.nan
 
 
 def _row(pid, sector, inst, instr, commit, pd_a, lgd, w, *, pc=None, a=0, f=1, tenor=NAN,
-         amort="linear", rate=0.0, cov=1.0, cy=0.0):
+         amort="linear", rate=0.0, cov=1.0, cy=0.0, ey=0.0, vol=0.0, life=NAN, ds=0.0):
     return dict(project_id=pid, sector=sector, institution=inst, instrument=instr,
                 commitment_usd=commit, pd_annual=pd_a,
                 pd_construction=pd_a if pc is None else pc, lgd=lgd, lgd_sd=0.0,
                 factor_loading=w, approval_quarter=a, funding_quarters=f, tenor_years=tenor,
-                amortization=amort, rate=rate, coverage=cov, construction_years=cy)
+                amortization=amort, rate=rate, coverage=cov, construction_years=cy,
+                expected_yield=ey, cf_vol=vol, life_years=life, deemed_spread=ds)
 
 
 def mixed_portfolio() -> pd.DataFrame:
     """Loans (linear, bullet, matured, no tenor, tenor == funding, late approval, drawdown
-    past the horizon), guarantees with coverage < 1, equity; construction PDs; rows
-    deliberately out of id order."""
+    past the horizon), guarantees with coverage < 1, equity (life ending inside the horizon,
+    running past it, open-ended, construction past the horizon; cash-flow volatility,
+    deemed spreads); construction PDs; rows deliberately out of id order."""
     rows = [
         _row("L03-MATURED", "power", "JBIC", "loan", 4.0e8, 0.25, 0.45, 0.5, tenor=1.0,
              rate=0.06),
@@ -71,20 +74,31 @@ def mixed_portfolio() -> pd.DataFrame:
              cy=0.5, a=4, f=1, amort="bullet", rate=0.012, cov=0.6),
         _row("G03-MATURED", "minerals", "NEXI", "guarantee", 5.5e8, 0.20, 0.30, 0.35, a=1,
              f=2, tenor=2.0, rate=0.009, cov=0.95),
-        _row("E01-EQUITY", "minerals", "JBIC", "equity", 2.5e8, 0.10, 0.65, 0.45, f=4),
+        # life inside the horizon (cash at the ends of quarters 2..13)
+        _row("E01-EQUITY", "minerals", "JBIC", "equity", 2.5e8, 0.10, 0.65, 0.45, f=4,
+             cy=0.5, life=3.0, ey=0.8, vol=0.5, ds=0.02),
+        # life past the horizon (quarters 10..41): a going-concern value at the horizon
         _row("E02-EQUITY", "power", "JBIC", "equity", 3.5e8, 0.20, 0.70, 0.5, pc=0.30,
-             cy=1.0, a=6, f=2, tenor=3.0),
+             cy=1.0, a=6, f=2, tenor=3.0, life=8.0, ey=1.0, vol=0.4, ds=0.03),
+        # open-ended life (operates until the horizon), no construction
+        _row("E03-EQUITY", "chips", "JBIC", "equity", 1.5e8, 0.08, 0.50, 0.5, a=2,
+             ey=0.45, vol=0.3, ds=0.01),
+        # construction ends after the horizon: no operating cash inside it
+        _row("E04-EQUITY", "minerals", "JBIC", "equity", 2.0e8, 0.15, 0.60, 0.4, a=14, f=3,
+             cy=2.0, life=5.0, ey=0.5, vol=0.2, ds=0.015),
     ]
     return pd.DataFrame(rows)
 
 
-def _config(paths=N_PATHS, seed=SEED, sectors=SECTORS, corr=CORR, horizon=HORIZON):
-    return config_from_dict({
+def _config(paths=N_PATHS, seed=SEED, sectors=SECTORS, corr=CORR, horizon=HORIZON, **sections):
+    raw = {
         "simulation": {"paths": paths, "seed": seed, "horizon_years": horizon,
                        "steps_per_year": SPY},
         "dependence": {"sectors": list(sectors), "correlation": [list(r) for r in corr]},
-        "rates": {"discount_rate": DISC},
-    })
+        "rates": {"discount_rate": DISC, "base_rate": BASE},
+    }
+    raw.update(sections)
+    return config_from_dict(raw)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +107,8 @@ def engine_and_oracle():
     cfg = _config()
     pf = portfolio_from_frame(df, SECTORS, N_Q, SPY)
     res = riskengine.simulate(cfg, pf, paths=N_PATHS, seed=SEED)
-    orc = ref.simulate_reference(df, SECTORS, CORR, N_PATHS, SEED, HORIZON, SPY, DISC)
+    orc = ref.simulate_reference(df, SECTORS, CORR, N_PATHS, SEED, HORIZON, SPY, DISC,
+                                 base_rate=BASE, tiers=None)  # the config's default tiers
     return res, orc
 
 
@@ -129,6 +144,105 @@ def test_engine_matches_oracle_path_by_path(engine_and_oracle):
                         f"{inst}: engine {got[path, inst]!r} oracle {want[path, inst]!r}; "
                         f"oracle default quarters on that path: {detail}")
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-6)
+
+
+# ---- (i b) equity: receipts, recoup, deemed balances, timeline, IRR -------------------
+
+def _equity_rows(orc):
+    return np.flatnonzero(orc.is_equity)
+
+
+def test_equity_project_outputs_match_oracle(engine_and_oracle):
+    res, orc = engine_and_oracle
+    P = res.projects
+    eq = _equity_rows(orc)
+    assert list(P["instrument"].values[eq]) == ["equity"] * len(eq)
+    # the program exercises every branch: recoup on some paths but not all, defaults,
+    # horizon values
+    p_rec = orc.p_recoup[eq]
+    assert np.sum((p_rec > 0.05) & (p_rec < 0.95)) >= 2
+    assert np.all(orc.defaulted[:, eq].sum(axis=0) > 0)
+    assert np.nanmax(orc.horizon_value[:, eq], axis=0)[[1, 3]].min() > 0
+    for name, want in (("japan_receipts_mean", orc.japan_receipts_mean),
+                       ("us_receipts_mean", orc.us_receipts_mean),
+                       ("p_recoup", orc.p_recoup),
+                       ("recoup_quarter_median", orc.recoup_quarter_median)):
+        np.testing.assert_allclose(P[name].to_numpy(), want, rtol=1e-9, atol=0,
+                                   equal_nan=True, err_msg=name)
+    # debt rows carry NaN
+    assert np.all(np.isnan(P["japan_receipts_mean"].to_numpy()[~orc.is_equity]))
+    # Japan's IRR: bisection (engine) against Brent (oracle); medians over the same paths
+    np.testing.assert_allclose(P["irr_japan_median"].to_numpy(), orc.irr_median(),
+                               rtol=1e-7, atol=1e-10, equal_nan=True)
+
+
+def test_equity_paths_match_oracle(engine_and_oracle):
+    res, orc = engine_and_oracle
+    eq = _equity_rows(orc)
+    jbic = res.paths.sel(institution="JBIC")
+    nexi = res.paths.sel(institution="NEXI")
+    for name, want in (("japan_receipts", orc.japan_receipts[:, eq].sum(axis=1)),
+                       ("us_receipts", orc.us_receipts[:, eq].sum(axis=1)),
+                       ("deemed_outstanding", orc.deemed[:, eq, -1].sum(axis=1))):
+        np.testing.assert_allclose(jbic[name].to_numpy(), want, rtol=1e-9, atol=1e-6,
+                                   err_msg=name)
+        np.testing.assert_array_equal(nexi[name].to_numpy(), 0.0)
+    # cash is conserved path by path: Japan + US = all the cash distributed
+    assert np.all(orc.japan_receipts[:, eq] >= 0) and np.all(orc.us_receipts[:, eq] >= 0)
+
+
+def test_timeline_matches_oracle(engine_and_oracle):
+    res, orc = engine_and_oracle
+    tl = res.timeline
+    assert tl.cumulative_net_cash.attrs["paths"] == N_PATHS  # all paths (timeline_paths >= N)
+    np.testing.assert_allclose(tl["expected_deemed_balance"].to_numpy(),
+                               orc.expected_deemed_balance, rtol=1e-9, atol=1e-6)
+    cum = orc.cumulative_net_cash()  # (path, quarter, [JBIC, NEXI, Japan])
+    levels = tl["quantile"].to_numpy()
+    want = np.quantile(cum, levels, axis=0, method="inverted_cdf").transpose(1, 2, 0)
+    assert list(tl["institution"].values) == ["JBIC", "NEXI", "Japan"]
+    np.testing.assert_allclose(tl["cumulative_net_cash"].to_numpy(), want, rtol=1e-9,
+                               atol=1e-3)
+
+
+TIER_SETS = {
+    "three-tier": [{"japan_share": 0.5, "until": "deemed_allocation"},
+                   {"japan_share": 0.3, "until": "deemed_allocation", "extra_spread": 0.04},
+                   {"japan_share": 0.1}],
+    "hurdle-spread": [{"japan_share": 0.6, "until": "deemed_allocation", "extra_spread": 0.01},
+                      {"japan_share": 0.2}],
+    "single": [{"japan_share": 0.35}],
+}
+
+
+@pytest.mark.parametrize("tiers", list(TIER_SETS), ids=list(TIER_SETS))
+def test_equity_waterfall_variants_match_oracle(tiers):
+    """Other waterfalls and cash-index parameters, equity only, path by path."""
+    n, seed = 400, 99
+    tl = TIER_SETS[tiers]
+    df = mixed_portfolio()
+    df = df[df.instrument == "equity"].reset_index(drop=True)
+    df["expected_yield"] *= 1.6  # reach the later tiers on many paths
+    cash = {"factor_persistence": 0.6, "sector_share": 0.3}
+    cfg = _config(paths=n, seed=seed, waterfall={"tiers": tl}, cashflows=cash)
+    pf = portfolio_from_frame(df, SECTORS, N_Q, SPY)
+    res = riskengine.simulate(cfg, pf)
+    orc = ref.simulate_reference(df, SECTORS, CORR, n, seed, HORIZON, SPY, DISC, base_rate=BASE,
+                                 tiers=tl, factor_persistence=0.6, sector_share=0.3, irr=False)
+    assert np.any((orc.p_recoup > 0.05) & (orc.p_recoup < 0.95))
+    for var, want in (("credit_loss", orc.credit_loss), ("economic_loss", orc.economic_loss)):
+        np.testing.assert_allclose(res.paths[var].to_numpy(), want, rtol=1e-9, atol=1e-6,
+                                   err_msg=var)
+    P = res.projects
+    for name, want in (("japan_receipts_mean", orc.japan_receipts_mean),
+                       ("us_receipts_mean", orc.us_receipts_mean),
+                       ("p_recoup", orc.p_recoup),
+                       ("recoup_quarter_median", orc.recoup_quarter_median),
+                       ("expected_credit_loss", orc.project_credit_loss.mean(axis=0))):
+        np.testing.assert_allclose(P[name].to_numpy(), want, rtol=1e-9, atol=1e-6,
+                                   equal_nan=True, err_msg=name)
+    np.testing.assert_allclose(res.timeline["expected_deemed_balance"].to_numpy(),
+                               orc.expected_deemed_balance, rtol=1e-9, atol=1e-6)
 
 
 # ---- (ii) per-project default frequency and expected credit loss ----------------------

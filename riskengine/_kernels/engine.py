@@ -39,7 +39,7 @@ def run_chunk(path0, n_paths, block,
               pf_f, pf_i, key_idio, key_lgd, key_cash,
               balance, pv_before, terminal, cash_start, cash_end, draws,
               df_start, df_end, base_q, shares, extra_q, n_hurdles, spy,
-              twist_x, proj_cls, cls_group, cls_c, cls_n,
+              twist_x, proj_cls, cls_group, cls_c, cls_n, mix_key, mix_plain,
               out_credit, out_econ, out_weight, out_eq,
               acc, recoup_hist, deemed_acc, timeline, irr_out):
     """Simulate paths ``path0 .. path0 + n_paths - 1``.
@@ -89,6 +89,8 @@ def run_chunk(path0, n_paths, block,
         for j in range(n_sec):
             mu2 += mu[j] * mu[j]
         shifted = mu2 > 0.0
+        is_on = shifted or twist_x > 0.0
+        zero_mu = np.zeros(n_sec)
         # per-path, per-project results, accumulated once the path's weight is known
         pc_credit = np.zeros(n_proj)
         pc_def = np.zeros(n_proj, dtype=np.bool_)
@@ -98,13 +100,18 @@ def run_chunk(path0, n_paths, block,
         dq_tot = np.zeros(n_q)
         for r in range(b * block, min((b + 1) * block, n_paths)):
             path = path0 + r
-            sector_factors(factor_key, path, root, mu, z, s_fac)
+            # defensive mixture (Hesterberg 1995): a share mix_plain of paths is drawn from
+            # the model itself, the rest from the tilted measure (factor shift mu, then the
+            # conditional twist). The ratio f / (a f + (1 - a) g) is at most 1 / a.
+            tilted = is_on and uniform(path_key(mix_key, path), 0) >= mix_plain
+            sector_factors(factor_key, path, root, mu if tilted else zero_mu, z, s_fac)
+            log_ratio = 0.0  # log(g / f) of the tilted measure at this path
             weight = 1.0
-            if shifted:  # likelihood ratio of the mean shift: exp(-mu.z + |mu|^2 / 2)
+            if shifted:
                 dot = 0.0
                 for j in range(n_sec):
                     dot += mu[j] * z[j]
-                weight = np.exp(-dot + 0.5 * mu2)
+                log_ratio = dot - 0.5 * mu2
             if n_eq > 0:
                 cash_factors(cash_key, path, root, s_fac, phi, needed, n_q, z, y)
             for g in range(n_groups):
@@ -140,7 +147,7 @@ def run_chunk(path0, n_paths, block,
                 k = -1
                 # exactly u <= Phi(gx[g]); the table decides unless u is within the margin
                 a_ = ga[g]
-                if theta > 0.0:
+                if tilted and theta > 0.0:
                     # twisted default probability q; given default, u * p / q is uniform
                     # on [0, p] and picks the quarter from the untwisted curve
                     c = proj_cls[p]
@@ -155,6 +162,8 @@ def run_chunk(path0, n_paths, block,
                 elif u < a_ - _PHI_MARGIN or (u <= a_ + _PHI_MARGIN and u <= phi_cdf(gx[g])):
                     j = default_quarter(u, grp_thr[g], grp_nrel[g], gws[g], grp_s[g])
                     k = pf_i[p, I_APPROVAL] + j
+                    if theta > 0.0:
+                        tw_loss += cls_c[proj_cls[p]]
                 lgd = pf_f[p, F_LGD]
                 if k >= 0:
                     lgd = draw_lgd(key_lgd[p], path, lgd, pf_f[p, F_ALPHA], pf_f[p, F_BETA])
@@ -197,8 +206,9 @@ def run_chunk(path0, n_paths, block,
                 out_econ[r, inst] -= npv
                 pc_def[p] = k >= 0
                 pc_credit[p] = credit
-            if theta > 0.0:  # likelihood ratio of the twist: exp(-theta L_c + psi)
-                weight *= np.exp(-theta * tw_loss + psi)
+            if is_on:
+                log_ratio += theta * tw_loss - psi  # twist: dQ/dP = exp(theta L_c - psi)
+                weight = 1.0 / (mix_plain + (1.0 - mix_plain) * np.exp(log_ratio))
             out_weight[r] = weight
             for p in range(n_proj):
                 if pc_def[p]:

@@ -36,6 +36,7 @@ STREAM_CASH = 4  # idiosyncratic cash-flow shocks of equity (per exposure and pa
 STREAM_CASH_FACTOR = 5  # sector cash-flow innovations (per path)
 STREAM_RATES = 6  # short-rate innovations (per path)
 STREAM_MIXING = 7  # t-copula mixing variable (per path)
+STREAM_IS_MIX = 8  # defensive-mixture choice of importance sampling (per path)
 
 
 @njit(inline="always")
