@@ -147,8 +147,34 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         mix_key=stream_key(sim.seed, STREAM_IS_MIX, 0),
         mix_plain=float(config.importance_sampling.defensive_share),
     )
+    arrays["cont"], arrays["cont_len"] = continuation_tables(
+        pf_f[is_eq], op_start[is_eq], op_end[is_eq], n_q, spy, arrays["base_q"][-1],
+        arrays["extra_q"][0] if len(tiers) > 1 else 0.0, sched.df_end[0])
     return Model(config=config, portfolio=portfolio, correlation=corr, arrays=arrays,
                  equity_index=np.flatnonzero(is_eq))
+
+
+def continuation_tables(eq_f, op_start, op_end, n_q, spy, base_q_last, extra_q0, step):
+    """Per equity exposure, the deterministic cash after the horizon (mean multiplier,
+    survival at the operating PD) and its deflated and discounted cumulative sums, for the
+    closed-form horizon value (see ``_kernels/equity._horizon_value``).
+
+    Returns ``(table (E, 5, L_max), lengths (E,))``."""
+    from ._kernels import engine as E
+
+    lens = np.maximum(op_end - n_q, 0).astype(np.int64)
+    table = np.zeros((len(lens), 5, max(int(lens.max(initial=0)), 1)))
+    for e, n in enumerate(lens):
+        if n == 0:
+            continue
+        j = np.arange(1, n + 1, dtype=float)
+        k = n_q + j - 1
+        surv = (1.0 - eq_f[e, E.F_PD_OP]) ** (1.0 / spy)
+        x = np.where(k >= op_start[e], eq_f[e, E.F_BASE_CASH] * surv ** j, 0.0)
+        v = (1.0 + base_q_last + eq_f[e, E.F_SPREAD_Q] + extra_q0) ** -j
+        d = step ** j
+        table[e, :, :n] = [x, v, d, np.cumsum(x * v), np.cumsum(x * d)]
+    return np.ascontiguousarray(table), lens
 
 
 def _chunks(n_paths: int, chunk: int):
@@ -162,7 +188,7 @@ KERNEL_ARGS = ("factor_key", "cash_key", "root", "mu", "phi", "b_sec", "needed",
                "pf_f", "pf_i", "key_idio", "key_lgd", "key_cash",
                "balance", "pv_before", "terminal", "cash_start", "cash_end", "draws",
                "df_start", "df_end", "base_q", "shares", "extra_q", "n_hurdles", "spy",
-               "twist_x", "proj_cls", "cls_group", "cls_c", "cls_n", "mix_key", "mix_plain")
+               "twist_x", "proj_cls", "cls_group", "cls_c", "cls_n", "mix_key", "mix_plain", "cont", "cont_len")
 
 
 def _pilot_seed(seed: int) -> int:

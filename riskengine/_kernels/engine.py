@@ -39,7 +39,7 @@ def run_chunk(path0, n_paths, block,
               pf_f, pf_i, key_idio, key_lgd, key_cash,
               balance, pv_before, terminal, cash_start, cash_end, draws,
               df_start, df_end, base_q, shares, extra_q, n_hurdles, spy,
-              twist_x, proj_cls, cls_group, cls_c, cls_n, mix_key, mix_plain,
+              twist_x, proj_cls, cls_group, cls_c, cls_n, mix_key, mix_plain, cont, cont_len,
               out_credit, out_econ, out_weight, out_eq,
               acc, recoup_hist, deemed_acc, timeline, irr_out):
     """Simulate paths ``path0 .. path0 + n_paths - 1``.
@@ -176,7 +176,8 @@ def run_chunk(path0, n_paths, block,
                         b_sec, y[pf_i[p, I_SECTOR]], key_cash[p], path,
                         pf_i[p, I_APPROVAL], pf_i[p, I_OP_START], pf_i[p, I_OP_END],
                         pf_f[p, F_SPREAD_Q], pf_f[p, F_PD_OP], draws[p], base_q,
-                        df_start, df_end, shares, extra_q, n_hurdles, bal, spy, jc, jr, dq, n_q)
+                        df_start, df_end, shares, extra_q, n_hurdles, bal, spy, jc, jr, dq, n_q,
+                        cont[eq, :, :cont_len[eq]])
                     out_eq[r, 0] += jt
                     out_eq[r, 1] += ut
                     out_eq[r, 2] += dh

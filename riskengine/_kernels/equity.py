@@ -48,7 +48,7 @@ def cash_factors(cash_key, path, root, s_fac, phi, needed, n_k, z, y):
 @njit(cache=False)
 def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
                 a, op_start, op_end, spread_q, pd_op, draws_row, base_q, df_start, df_end,
-                shares, extra_q, n_hurdles, balances, spy, jc, jr, deemed_q, n_q):
+                shares, extra_q, n_hurdles, balances, spy, jc, jr, deemed_q, n_q, cont):
     """One equity exposure on one path.
 
     Writes (overwrites) Japan's contributions ``jc[k]`` (at the start of quarter ``k``),
@@ -117,7 +117,10 @@ def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
         deemed_q[k] = balances[0]
     deemed_h = balances[0]
     tv = 0.0
-    if k_def < 0 and op_end > n_q:
+    if k_def < 0 and op_end > n_q and n_hurdles <= 1 and shares[0] > 0.0:
+        tv = _horizon_value(balances[0], shares, n_hurdles, cont)
+        npv += tv * df_end[n_q - 1]
+    elif k_def < 0 and op_end > n_q:
         # going-concern value at the horizon: the remaining scheduled cash at mean
         # multiplier, weighted by survival at the operating PD, through the waterfall at
         # the deterministic base rate, discounted like the rest
@@ -136,3 +139,34 @@ def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
                 tv += waterfall_split(cash, shares, balances, n_hurdles) * disc
         npv += tv * df_end[n_q - 1]
     return credit, npv, japan_tot, us_tot, recoup, deemed_h, tv
+
+
+@njit(cache=False)
+def _horizon_value(b, shares, n_hurdles, cont):
+    """Closed form of the going-concern loop for at most one hurdle: with the deflated
+    cumulative cash ``D_k = sum_{j<=k} X_j (1+r)^-(j+1)`` the hurdle is repaid in the first
+    quarter with ``s1 D_k >= B``; before it Japan gets ``s1`` of the cash, after it ``s2``."""
+    n = cont.shape[1]
+    if n == 0:
+        return 0.0
+    x, v, d, cum_d, cum_p = cont[0], cont[1], cont[2], cont[3], cont[4]
+    total = cum_p[n - 1]
+    if n_hurdles == 0:
+        return shares[0] * total
+    s1, s2 = shares[0], shares[1]
+    if b <= 0.0:
+        return s2 * total
+    if s1 * cum_d[n - 1] < b:
+        return s1 * total
+    lo, hi = 0, n - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if s1 * cum_d[mid] >= b:
+            hi = mid
+        else:
+            lo = mid + 1
+    k = lo
+    prev_d = cum_d[k - 1] if k > 0 else 0.0
+    prev_p = cum_p[k - 1] if k > 0 else 0.0
+    j1 = (b - s1 * prev_d) / v[k]  # Japan's part that repays the hurdle in quarter k
+    return s1 * prev_p + (j1 + s2 * (x[k] - j1 / s1)) * d[k] + s2 * (total - cum_p[k])

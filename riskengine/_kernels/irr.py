@@ -18,6 +18,23 @@ def _npv(rate, contrib, receipts, tv, n_q):
 
 
 @njit(cache=False)
+def _npv_d(rate, contrib, receipts, tv, n_q):
+    """NPV and its derivative in the per-step rate."""
+    v = 1.0 / (1.0 + rate)
+    f = 1.0
+    total = 0.0
+    deriv = 0.0
+    for t in range(n_q):
+        a = receipts[t] * v - contrib[t]  # value at t of the flows of step t
+        total += a * f
+        deriv -= (t * a + receipts[t] * v) * f * v
+        f *= v
+    total += tv * f
+    deriv -= n_q * tv * f * v
+    return total, deriv
+
+
+@njit(cache=False)
 def irr_annual(contrib, receipts, tv, spy, n_q):
     """Annual IRR ``(1 + x)^spy - 1`` of contributions at quarter starts, receipts at
     quarter ends and ``tv`` at the horizon, by bisection on the per-step rate ``x``.
@@ -35,10 +52,19 @@ def irr_annual(contrib, receipts, tv, spy, n_q):
     lo, hi = -0.999999, 1.0
     if _npv(hi, contrib, receipts, tv, n_q) > 0.0:
         return (1.0 + hi) ** spy - 1.0
-    for _ in range(80):
-        mid = 0.5 * (lo + hi)
-        if _npv(mid, contrib, receipts, tv, n_q) > 0.0:
-            lo = mid
+    # safeguarded Newton: NPV falls with the rate for invest-then-receive streams
+    x = 0.01
+    for _ in range(100):
+        f, d = _npv_d(x, contrib, receipts, tv, n_q)
+        if f > 0.0:
+            lo = x
         else:
-            hi = mid
-    return (1.0 + 0.5 * (lo + hi)) ** spy - 1.0
+            hi = x
+        nx = x - f / d if d < 0.0 else 0.5 * (lo + hi)
+        if not (lo < nx < hi):
+            nx = 0.5 * (lo + hi)
+        if abs(nx - x) <= 1e-13 or hi - lo <= 1e-13:
+            x = nx
+            break
+        x = nx
+    return (1.0 + x) ** spy - 1.0
