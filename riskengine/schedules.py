@@ -41,8 +41,8 @@ class Schedules:
         repayments at the ends of quarters ``< k``. ``pv_before[:, n_quarters]`` is the PV
         of all cash flows inside the horizon.
     terminal : (n_projects,)
-        PV of what a survivor still holds at the horizon, valued at par (loans: the
-        outstanding balance; equity: the contributed capital not yet returned; guarantees: 0).
+        PV of what a surviving loan still holds at the horizon, at par (its outstanding
+        balance); 0 for guarantees. Equity is valued by the equity kernel instead.
     cash_start, cash_end : (n_projects, n_quarters)
         The institution's undiscounted cash at the start (draws, negative) and the end
         (coupons, premiums, repayments) of each quarter if no default happens.

@@ -191,11 +191,6 @@ class HurdleWaterfall:
         self.n_hurdles = len(tl) - 1
         self.B = [0.0] * max(self.n_hurdles, 1)
 
-    def clone(self) -> "HurdleWaterfall":
-        c = object.__new__(HurdleWaterfall)
-        c.shares, c.extra_q, c.n_hurdles, c.B = self.shares, self.extra_q, self.n_hurdles, list(self.B)
-        return c
-
     @property
     def deemed(self) -> float:
         return self.B[0]
@@ -272,7 +267,8 @@ class WaterfallPath:
     recoup_quarter: int
 
 
-def waterfall_reference(contributions, cash, rate_q, tiers=None, steps_per_year: int = 4) -> WaterfallPath:
+def waterfall_reference(contributions, cash, rate_q, tiers=None,
+                        steps_per_year: int = 4) -> WaterfallPath:
     """Run one project's waterfall over a sequence of quarters.
 
     ``contributions[k]`` is paid in at the start of quarter ``k``, ``cash[k]`` distributed
@@ -302,9 +298,9 @@ def waterfall_reference(contributions, cash, rate_q, tiers=None, steps_per_year:
 
 def irr_reference(contrib, receipts, tv: float, steps_per_year: int) -> float:
     """Japan's annual IRR ``(1 + x)^m - 1``: ``x`` solves ``sum_k (receipts[k] (1+x)^-(k+1)
-    - contrib[k] (1+x)^-k) + tv (1+x)^-n = 0`` (Brent's method on ``(-0.999999, 1]``;
-    ``1`` if NPV is still positive there). NaN if nothing was invested, -1 if nothing came
-    back."""
+    - contrib[k] (1+x)^-k) + tv (1+x)^-n = 0`` by Brent's method for the quarterly rate
+    ``x`` in ``(-0.999999, 1]`` (clamped to those bounds when NPV keeps its sign there).
+    NaN if nothing was invested, -1 if nothing came back."""
     contrib = np.asarray(contrib, dtype=float)
     receipts = np.asarray(receipts, dtype=float)
     n = len(contrib)
@@ -609,7 +605,8 @@ def factor_root(corr) -> np.ndarray:
     return v * np.sqrt(np.maximum(w, 0.0))
 
 
-def sector_cash_index(cash_factor_key: int, path: int, root, s_fac, phi: float, n_q: int) -> np.ndarray:
+def sector_cash_index(cash_factor_key: int, path: int, root, s_fac, phi: float,
+                      n_q: int) -> np.ndarray:
     """``Y[s, k]`` (K, n_q): ``Y[s, -1] = S_s``, ``Y[:, k] = phi Y[:, k-1] + sqrt(1 - phi^2)
     eta_k``, ``eta_k = L z_k``, ``z_k[j] = ndtri(uniform(path_key(cash_factor_key, path),
     k K + j))``."""

@@ -212,24 +212,39 @@ TIER_SETS = {
     "hurdle-spread": [{"japan_share": 0.6, "until": "deemed_allocation", "extra_spread": 0.01},
                       {"japan_share": 0.2}],
     "single": [{"japan_share": 0.35}],
+    # Japan's share of the first hurdle is 0: it is never repaid, the US takes everything
+    "zero-first": [{"japan_share": 0.0, "until": "deemed_allocation"}, {"japan_share": 0.2}],
 }
 
 
 @pytest.mark.parametrize("tiers", list(TIER_SETS), ids=list(TIER_SETS))
 def test_equity_waterfall_variants_match_oracle(tiers):
-    """Other waterfalls and cash-index parameters, equity only, path by path."""
-    n, seed = 400, 99
+    """Other waterfalls and cash-index parameters, equity only, path by path; the timeline
+    and the IRR on the first paths only, the expected deemed balance on all."""
+    n, seed, n_tl, n_irr = 400, 99, 150, 90
     tl = TIER_SETS[tiers]
     df = mixed_portfolio()
     df = df[df.instrument == "equity"].reset_index(drop=True)
     df["expected_yield"] *= 1.6  # reach the later tiers on many paths
     cash = {"factor_persistence": 0.6, "sector_share": 0.3}
-    cfg = _config(paths=n, seed=seed, waterfall={"tiers": tl}, cashflows=cash)
+    cfg = _config(paths=n, seed=seed, waterfall={"tiers": tl}, cashflows=cash,
+                  outputs={"timeline_paths": n_tl, "irr_paths": n_irr})
     pf = portfolio_from_frame(df, SECTORS, N_Q, SPY)
     res = riskengine.simulate(cfg, pf)
     orc = ref.simulate_reference(df, SECTORS, CORR, n, seed, HORIZON, SPY, DISC, base_rate=BASE,
-                                 tiers=tl, factor_persistence=0.6, sector_share=0.3, irr=False)
-    assert np.any((orc.p_recoup > 0.05) & (orc.p_recoup < 0.95))
+                                 tiers=tl, factor_persistence=0.6, sector_share=0.3)
+    if tiers == "zero-first":
+        np.testing.assert_array_equal(orc.japan_receipts, 0.0)
+        np.testing.assert_array_equal(orc.p_recoup, 0.0)
+    else:
+        assert np.any((orc.p_recoup > 0.05) & (orc.p_recoup < 0.95))
+    levels = res.timeline["quantile"].to_numpy()
+    want = np.quantile(orc.cumulative_net_cash(n_tl), levels, axis=0,
+                       method="inverted_cdf").transpose(1, 2, 0)
+    np.testing.assert_allclose(res.timeline["cumulative_net_cash"].to_numpy(), want, rtol=1e-9,
+                               atol=1e-3)
+    np.testing.assert_allclose(res.projects["irr_japan_median"].to_numpy(), orc.irr_median(n_irr),
+                               rtol=1e-7, atol=1e-10, equal_nan=True)
     for var, want in (("credit_loss", orc.credit_loss), ("economic_loss", orc.economic_loss)):
         np.testing.assert_allclose(res.paths[var].to_numpy(), want, rtol=1e-9, atol=1e-6,
                                    err_msg=var)

@@ -79,7 +79,8 @@ def test_equity_projects_agree_across_seeds(two_seeds):
             m2, s2 = _mean_se(pp2[pid][var])
             # the single-project run reproduces the full run's figures
             for res, m in ((r1, m1), (r2, m2)):
-                assert float(res.projects[f"{var}_mean"].sel(project=pid)) == pytest.approx(m, rel=1e-9)
+                got = float(res.projects[f"{var}_mean"].sel(project=pid))
+                assert got == pytest.approx(m, rel=1e-9)
             assert s1 > 0 and s2 > 0
             _agree(m1, s1, m2, s2, f"{pid} {var}_mean")
     assert recouping >= 3  # the comparison is not vacuous
