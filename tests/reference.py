@@ -94,9 +94,59 @@ def splitmix_uniform(seed_key: int, path: int, n: int) -> float:
     return uniform(path_key(int(seed_key), path), n)
 
 
+# Ziggurat (Doornik 2005, ZIGNOR, 128 layers), written from the paper's description:
+# layer edges x[0] = V / f(R), x[1] = R, x[i] = sqrt(-2 log(V / x[i-1] + f(x[i-1]))),
+# x[128] = 0, f(t) = exp(-t^2 / 2). Draw n of stream k uses the 64-bit word
+# w = mix64(k + (n+1) G): layer i = w mod 128, u = 2 U - 1 with U = ((w >> 11) + 0.5) 2^-53.
+# Outside the rectangle it continues on the sub-stream r = mix64(k XOR (n+1) SALT).
+_ZIG_R, _ZIG_V, _SALT = 3.442619855899, 9.91256303526217e-3, 0xD1B54A32D192ED03
+
+
+def _zig_layers():
+    f = lambda t: math.exp(-0.5 * t * t)  # noqa: E731
+    x = [_ZIG_V / f(_ZIG_R), _ZIG_R]
+    for _ in range(2, 128):
+        x.append(math.sqrt(-2.0 * math.log(_ZIG_V / x[-1] + f(x[-1]))))
+    x.append(0.0)
+    return x
+
+
+_ZX = _zig_layers()
+
+
+def _word_to_layer(w: int):
+    return w & 127, 2.0 * ((float(w >> 11) + 0.5) * (2.0 ** -53)) - 1.0
+
+
+def normal(pkey: int, n: int) -> float:
+    """The n-th standard normal of stream ``pkey`` (ziggurat, see above)."""
+    i, u = _word_to_layer(mix64((pkey + (n + 1) * GOLDEN) & MASK64))
+    if abs(u) < _ZX[i + 1] / _ZX[i]:
+        return u * _ZX[i]
+    r = mix64(pkey ^ (((n + 1) * _SALT) & MASK64))
+    t = 0
+    while True:
+        if i == 0:  # Marsaglia's tail
+            while True:
+                a = -math.log(uniform(r, t)) / _ZIG_R
+                b = -math.log(uniform(r, t + 1))
+                t += 2
+                if b + b >= a * a:
+                    return -(_ZIG_R + a) if u < 0 else _ZIG_R + a
+        x = u * _ZX[i]
+        f0 = math.exp(-0.5 * (_ZX[i] * _ZX[i] - x * x))
+        f1 = math.exp(-0.5 * (_ZX[i + 1] * _ZX[i + 1] - x * x))
+        if f1 + uniform(r, t) * (f0 - f1) < 1.0:
+            return x
+        i, u = _word_to_layer(mix64((r + (t + 1) * _SALT) & MASK64))
+        t += 2
+        if abs(u) < _ZX[i + 1] / _ZX[i]:
+            return u * _ZX[i]
+
+
 def splitmix_normal(seed_key: int, path: int, n: int) -> float:
-    """The n-th standard normal (inverse CDF of :func:`splitmix_uniform`)."""
-    return float(special.ndtri(splitmix_uniform(seed_key, path, n)))
+    """The n-th standard normal of the stream with key ``seed_key`` on ``path``."""
+    return normal(path_key(int(seed_key), path), n)
 
 
 # --------------------------------------------------------------------------------------
@@ -569,7 +619,7 @@ def equity_outcome(row, k_def: int, n_q: int, m: int, discount_rate: float, base
             unreturned = max(contributed - received, 0.0)
             cash = (1.0 - lgd) * unreturned
         elif op_start <= k < op_end:
-            eps = float(special.ndtri(uniform(eps_pkey, k)))
+            eps = normal(eps_pkey, k)
             x = b_sec * y_row[k] + math.sqrt(max(1.0 - b_sec * b_sec, 0.0)) * eps
             cash = mean_cash * math.exp(vol * x - 0.5 * vol * vol)
         else:
@@ -615,7 +665,7 @@ def sector_cash_index(cash_factor_key: int, path: int, root, s_fac, phi: float,
     y = np.empty((n_sec, n_q))
     prev = np.asarray(s_fac, dtype=float)
     for k in range(n_q):
-        z = np.array([special.ndtri(uniform(pk, k * n_sec + j)) for j in range(n_sec)])
+        z = np.array([normal(pk, k * n_sec + j) for j in range(n_sec)])
         y[:, k] = phi * prev + math.sqrt(1.0 - phi * phi) * (root @ z)
         prev = y[:, k]
     return y

@@ -72,6 +72,8 @@ def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
     recoup = -1
     unreturned = 0.0
     pk = path_key(eps_key, path)
+    s1 = shares[0]
+    s2 = shares[1] if shares.shape[0] > 1 else 0.0
     c_idio = math.sqrt(max(1.0 - b_sec * b_sec, 0.0))
     last = n_q - 1
     if k_def >= 0:
@@ -99,7 +101,21 @@ def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
             cash = 0.0
         j = 0.0
         if cash > 0.0:
-            j = waterfall_split(cash, shares, balances, n_hurdles)
+            if n_hurdles == 1 and s1 > 0.0:
+                # the MOU shape (one hurdle), inlined: same arithmetic as waterfall_split
+                b = balances[0]
+                if b > 0.0:
+                    need = b / s1
+                    if cash < need:
+                        j = s1 * cash
+                        balances[0] = b - j if b > j else 0.0
+                    else:
+                        j = s1 * need + s2 * (cash - need)
+                        balances[0] = 0.0
+                else:
+                    j = s2 * cash
+            else:
+                j = waterfall_split(cash, shares, balances, n_hurdles)
             japan_tot += j
             us_tot += cash - j
             npv += j * df_end[k]

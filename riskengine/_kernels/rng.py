@@ -7,8 +7,12 @@ with ``k`` is ``mix64(k + n * GOLDEN)``, a bijective 64-bit finaliser that passe
 BigCrush. Stream keys are themselves hashed with ``mix64``, so nearby seeds, paths and
 items give unrelated streams.
 
-Normals come from the inverse normal CDF (Wichura 1988, algorithm AS 241, PPND16,
-relative accuracy about 1e-16), one uniform per normal.
+Normals come from the ziggurat of Marsaglia and Tsang (2000) in Doornik's ZIGNOR form
+(128 layers; "An improved ziggurat method to generate normal random samples", 2005): the
+n-th normal of a stream takes the n-th 64-bit output (11 bits pick the layer, 53 give
+a signed uniform); about 1% of draws fall outside the layer's rectangle and continue on
+a sub-stream keyed by (stream, n), so every normal is still a pure function of its key.
+``ndtri`` (Wichura 1988, AS 241) remains for inverse-CDF uses.
 """
 
 from __future__ import annotations
@@ -99,10 +103,62 @@ def ndtri(p):
     return -val if q < 0.0 else val
 
 
+def _zig_tables(c=128, r=3.442619855899, v=9.91256303526217e-3):
+    """Layer edges ``x[0..c]`` (``x[0] = v / f(r)``, ``x[1] = r``, ``x[c] = 0``) and the
+    ratios ``x[i+1] / x[i]`` of Doornik's ZIGNOR."""
+    f = lambda t: math.exp(-0.5 * t * t)  # noqa: E731
+    x = np.zeros(c + 1)
+    x[0] = v / f(r)
+    x[1] = r
+    for i in range(2, c):
+        x[i] = math.sqrt(-2.0 * math.log(v / x[i - 1] + f(x[i - 1])))
+    x[c] = 0.0
+    return x, x[1:] / x[:-1]
+
+
+ZIG_X, ZIG_R = _zig_tables()
+ZIG_TAIL = 3.442619855899
+_MASK7 = np.uint64(127)
+_S7 = np.uint64(7)
+_SALT = np.uint64(0xD1B54A32D192ED03)
+
+
 @njit(inline="always")
 def normal(pkey, n):
-    """The n-th standard normal of the stream ``pkey``."""
-    return ndtri(uniform(pkey, n))
+    """The n-th standard normal of the stream ``pkey`` (ziggurat, see module notes)."""
+    h = mix64(pkey + (np.uint64(n) + np.uint64(1)) * GOLDEN)
+    i = int(h & _MASK7)
+    u = 2.0 * ((float(h >> _S11) + 0.5) * _TWO53_INV) - 1.0
+    if abs(u) < ZIG_R[i]:
+        return u * ZIG_X[i]
+    return _normal_slow(pkey, n, i, u)
+
+
+@njit(cache=False)
+def _normal_slow(pkey, n, i, u):
+    """Rejection branch of the ziggurat: tail (layer 0) or wedge, then fresh draws."""
+    rkey = mix64(pkey ^ ((np.uint64(n) + np.uint64(1)) * _SALT))
+    t = 0
+    while True:
+        if i == 0:  # Marsaglia's tail beyond R
+            while True:
+                a = -math.log(uniform(rkey, t)) / ZIG_TAIL
+                b = -math.log(uniform(rkey, t + 1))
+                t += 2
+                if b + b >= a * a:
+                    break
+            return -(ZIG_TAIL + a) if u < 0.0 else ZIG_TAIL + a
+        x = u * ZIG_X[i]
+        f0 = math.exp(-0.5 * (ZIG_X[i] * ZIG_X[i] - x * x))
+        f1 = math.exp(-0.5 * (ZIG_X[i + 1] * ZIG_X[i + 1] - x * x))
+        if f1 + uniform(rkey, t) * (f0 - f1) < 1.0:
+            return x
+        h = mix64(rkey + (np.uint64(t) + np.uint64(1)) * _SALT)
+        t += 2
+        i = int(h & _MASK7)
+        u = 2.0 * ((float(h >> _S11) + 0.5) * _TWO53_INV) - 1.0
+        if abs(u) < ZIG_R[i]:
+            return u * ZIG_X[i]
 
 
 @njit(cache=False)
