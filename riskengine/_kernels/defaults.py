@@ -92,15 +92,16 @@ def sector_factors(factor_key, path, root, mu, z, out):
 
 @njit(cache=False)
 def default_quarter(u, thr_row, n_rel, w_s, s):
-    """Smallest relative quarter ``j < n_rel`` with ``cond_pd(thr_row[j]) >= u`` (binary
-    search over the monotone conditional default curve); -1 if none."""
-    if n_rel <= 0 or u > cond_pd(thr_row[n_rel - 1], w_s, s):
+    """Smallest relative quarter ``j < n_rel`` with ``u <= cond_pd(thr_row[j])`` (binary
+    search over the monotone conditional default curve; each comparison exact via
+    :func:`defaults_by`); -1 if none."""
+    if n_rel <= 0 or not defaults_by(u, thr_row[n_rel - 1], w_s, s):
         return -1
     lo = 0
     hi = n_rel - 1
     while lo < hi:
         mid = (lo + hi) // 2
-        if cond_pd(thr_row[mid], w_s, s) >= u:
+        if defaults_by(u, thr_row[mid], w_s, s):
             hi = mid
         else:
             lo = mid + 1
@@ -115,20 +116,20 @@ def draw_lgd(lgd_key, path, mean, alpha, beta):
     return mean
 
 
-@njit(cache=False)
-def debt_outcome(kind, k, lgd, coverage, balance_row, pv_before_row, terminal, df_end, n_quarters):
-    """Credit loss and NPV of a loan or guarantee that defaults in quarter ``k`` (-1: never).
+@njit(inline="always")
+def debt_outcome(kind, k, lgd, coverage, balance, pv_before, p, terminal, df_end, n_quarters):
+    """Credit loss and NPV of loan or guarantee ``p`` defaulting in quarter ``k`` (-1: never).
 
     Returns ``(credit_loss, npv)``.
     """
     if k < 0:
-        return 0.0, pv_before_row[n_quarters] + terminal
-    ead = balance_row[k]
+        return 0.0, pv_before[p, n_quarters] + terminal
+    ead = balance[p, k]
     if kind == GUARANTEE:
         claim = coverage * ead * lgd
-        return claim, pv_before_row[k] - claim * df_end[k]
-    # loan (and equity without cash flows): recover (1 - lgd) of the balance at quarter end
-    return lgd * ead, pv_before_row[k] + (1.0 - lgd) * ead * df_end[k]
+        return claim, pv_before[p, k] - claim * df_end[k]
+    # loan: recover (1 - lgd) of the balance at the quarter's end
+    return lgd * ead, pv_before[p, k] + (1.0 - lgd) * ead * df_end[k]
 
 
 def idio_uniform(key, path):

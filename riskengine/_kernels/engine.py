@@ -192,8 +192,8 @@ def run_chunk(path0, n_paths, block,
                     if r < n_irr:
                         irr_out[r, eq] = irr_annual(jc, jr, tv, spy, n_q)
                 else:
-                    credit, npv = debt_outcome(kind, k, lgd, pf_f[p, F_COV], balance[p],
-                                               pv_before[p], terminal[p], df_end, n_q)
+                    credit, npv = debt_outcome(kind, k, lgd, pf_f[p, F_COV], balance,
+                                               pv_before, p, terminal[p], df_end, n_q)
                     if in_tl:
                         last = n_q if k < 0 else k
                         for q in range(pf_i[p, I_APPROVAL], last):
