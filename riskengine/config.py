@@ -137,9 +137,9 @@ class Cashflows(_Strict):
 
 class Outputs(_Strict):
     timeline_paths: int = Field(
-        20_000, ge=0, description="first paths used for the cash timeline quantiles")
+        20_000, ge=0, description="paths (every n/N-th) used for the cash timeline quantiles")
     irr_paths: int = Field(
-        10_000, ge=0, description="first paths on which Japan's equity IRR is computed")
+        10_000, ge=0, description="paths (every n/N-th) on which Japan's equity IRR is computed")
 
 
 class ImportanceSampling(_Strict):

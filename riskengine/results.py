@@ -51,7 +51,8 @@ class Result:
 
     @classmethod
     def from_simulation(cls, model, credit, econ, weight, eq_paths, project_sums, recoup_hist,
-                        deemed, timeline, irr, timings, importance_sampling=None) -> "Result":
+                        deemed, timeline, irr, timings, importance_sampling=None,
+                        tl_stride=1, irr_stride=1) -> "Result":
         cfg = model.config
         n = credit.shape[0]
         pf = model.portfolio
@@ -95,7 +96,7 @@ class Result:
                 if ok.any():
                     from .measures import LossSample
 
-                    w_irr = weight[: len(col)][ok]
+                    w_irr = weight[::irr_stride][: len(col)][ok]
                     irr_median[p] = LossSample(col[ok], w_irr * ok.sum() / w_irr.sum()).var_value(0.5)
         projects = xr.Dataset(
             {
@@ -113,7 +114,7 @@ class Result:
                 "recoup_quarter_median": (("project",), rq_median,
                                           {"long_name": "median recoup quarter over recouping paths"}),
                 "irr_japan_median": (("project",), irr_median,
-                                     {"long_name": f"median of Japan's annual IRR (first {irr.shape[0]} paths)"}),
+                                     {"long_name": f"median of Japan's annual IRR ({irr.shape[0]} paths, every {irr_stride}th)"}),
             },
             coords={
                 "project": np.asarray(pf.table["project_id"], dtype=object).astype(str),
@@ -123,7 +124,7 @@ class Result:
                 "commitment_usd": ("project", pf.col("commitment_usd")),
             },
         )
-        timeline_ds = _timeline(cfg, timeline, weight[: timeline.shape[0]], deemed)
+        timeline_ds = _timeline(cfg, timeline, weight[::tl_stride][: timeline.shape[0]], deemed)
         meta = {
             "config": cfg.to_dict(),
             "seed": cfg.simulation.seed,

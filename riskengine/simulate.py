@@ -241,8 +241,15 @@ def run_model(model: Model, progress=None) -> Result:
     acc = np.zeros((n_blocks, n_p, NA))
     recoup_hist = np.zeros((n_blocks, n_eq, n_q))
     deemed_acc = np.zeros((n_blocks, n_q))
+    # sampled paths (timeline, IRR): every stride-th path, so the work spreads evenly
+    tl_stride = max(1, n // n_tl) if n_tl else n + 1
+    irr_stride = max(1, n // n_irr) if n_irr else n + 1
     timeline = np.zeros((n_tl, n_q, n_inst))
     irr = np.full((n_irr, n_eq), np.nan)
+    debt = model.portfolio.instrument_index != EQUITY
+    surv_cash = np.zeros((n_q, n_inst))
+    np.add.at(surv_cash.T, model.portfolio.institution_index[debt],
+              (a["cash_start"] + a["cash_end"])[debt])
     args = [a[k] for k in KERNEL_ARGS]
     threads_before = numba.get_num_threads()
     if sim.threads:
@@ -256,8 +263,7 @@ def run_model(model: Model, progress=None) -> Result:
             run_chunk(start, size, BLOCK, *args,
                       credit[sl], econ[sl], weight[sl], eq_paths[sl],
                       acc[b0:b0 + nb], recoup_hist[b0:b0 + nb], deemed_acc[b0:b0 + nb],
-                      timeline[min(start, n_tl):min(start + size, n_tl)],
-                      irr[min(start, n_irr):min(start + size, n_irr)])
+                      timeline, tl_stride, irr, irr_stride, surv_cash)
             if progress is not None:
                 progress(start + size, n)
     finally:
@@ -267,7 +273,8 @@ def run_model(model: Model, progress=None) -> Result:
         model, credit, econ, weight, eq_paths,
         project_sums=acc.sum(axis=0),  # fixed shapes -> fixed summation order
         recoup_hist=recoup_hist.sum(axis=0), deemed=deemed_acc.sum(axis=0) / n,
-        timeline=timeline, irr=irr, timings={"simulate_seconds": sim_seconds},
+        timeline=timeline, irr=irr, tl_stride=tl_stride, irr_stride=irr_stride,
+        timings={"simulate_seconds": sim_seconds},
         importance_sampling=is_info)
 
 

@@ -444,10 +444,18 @@ class ReferenceResult:
                 out[p] = float(np.quantile(q, 0.5, method="inverted_cdf"))
         return out
 
+    def sample(self, n_sample: int | None) -> np.ndarray:
+        """The sampled paths of the timeline and IRR: 0, s, 2s, ... (s = n // n_sample)."""
+        n = self.irr.shape[0] if self.irr is not None else self.net_cash.shape[0]
+        if n_sample is None or n_sample >= n:
+            return np.arange(n)
+        return np.arange(n_sample) * (n // n_sample)
+
     def irr_median(self, n_paths: int | None = None) -> np.ndarray:
         out = np.full(len(self.project_ids), np.nan)
+        rows = self.sample(n_paths)
         for p in np.flatnonzero(self.is_equity):
-            col = self.irr[:n_paths, p]
+            col = self.irr[rows, p]
             col = col[~np.isnan(col)]
             if len(col):
                 out[p] = float(np.quantile(col, 0.5, method="inverted_cdf"))
@@ -460,7 +468,7 @@ class ReferenceResult:
 
     def cumulative_net_cash(self, n_paths: int | None = None) -> np.ndarray:
         """(n_paths, n_q, 3) cumulative undiscounted net cash of JBIC, NEXI and Japan."""
-        cum = np.cumsum(self.net_cash[:n_paths], axis=1)
+        cum = np.cumsum(self.net_cash[self.sample(n_paths)], axis=1)
         return np.concatenate([cum, cum.sum(axis=2, keepdims=True)], axis=2)
 
 

@@ -41,7 +41,8 @@ def run_chunk(path0, n_paths, block,
               df_start, df_end, base_q, shares, extra_q, n_hurdles, spy,
               twist_x, proj_cls, cls_group, cls_c, cls_n, mix_key, mix_plain, cont, cont_len,
               out_credit, out_econ, out_weight, out_eq,
-              acc, recoup_hist, deemed_acc, timeline, irr_out):
+              acc, recoup_hist, deemed_acc, timeline, tl_stride, irr_out, irr_stride,
+              surv_cash):
     """Simulate paths ``path0 .. path0 + n_paths - 1``.
 
     Shapes: K sectors, G groups, P projects, E equity projects, Q quarters, I institutions.
@@ -58,8 +59,11 @@ def run_chunk(path0, n_paths, block,
     Written: out_credit, out_econ (n, I); out_weight (n,); out_eq (n, 3) equity Japan
     receipts, US receipts, deemed balance at the horizon; acc (B, P, NA);
     recoup_hist (B, E, Q); deemed_acc (B, Q) expected deemed balance at quarter ends;
-    timeline (n_tl, Q, I) net cash per quarter for the first n_tl paths of the chunk;
-    irr_out (n_irr, E) Japan's annual IRR per equity exposure for the first n_irr paths.
+    timeline (n_tl, Q, I) net cash per quarter of the sampled paths: every path with
+    ``path % tl_stride == 0`` writes row ``path // tl_stride`` (if it exists), so the
+    sample spreads over chunks and threads; surv_cash (Q, I) the debt's net cash if
+    nothing defaults (defaulters are corrected path by path);
+    irr_out (n_irr, E) Japan's annual IRR per equity exposure, sampled the same way.
     """
     n_blocks = (n_paths + block - 1) // block
     n_groups = grp_w.shape[0]
@@ -81,7 +85,6 @@ def run_chunk(path0, n_paths, block,
         bal = np.empty(nb)
         jc = np.zeros(n_q)
         jr = np.zeros(n_q)
-        dq = np.zeros(n_q)
         n_cls = cls_c.shape[0]
         cls_p = np.zeros(n_cls)
         cls_e = np.ones(n_cls)
@@ -138,9 +141,16 @@ def run_chunk(path0, n_paths, block,
                 out_econ[r, i] = 0.0
             for e in range(3):
                 out_eq[r, e] = 0.0
-            in_tl = r < n_tl
+            tl_row = path // tl_stride if path % tl_stride == 0 else n_tl
+            in_tl = tl_row < n_tl
+            irr_row = path // irr_stride if path % irr_stride == 0 else n_irr
+            record = in_tl or irr_row < n_irr
             for q in range(n_q):
                 dq_tot[q] = 0.0
+            if in_tl:
+                for q in range(n_q):
+                    for i in range(n_inst):
+                        timeline[tl_row, q, i] = surv_cash[q, i]
             for p in range(n_proj):
                 g = pf_i[p, I_GROUP]
                 u = uniform(path_key(key_idio[p], path), 0)
@@ -176,7 +186,8 @@ def run_chunk(path0, n_paths, block,
                         b_sec, y[pf_i[p, I_SECTOR]], key_cash[p], path,
                         pf_i[p, I_APPROVAL], pf_i[p, I_OP_START], pf_i[p, I_OP_END],
                         pf_f[p, F_SPREAD_Q], pf_f[p, F_PD_OP], draws[p], base_q,
-                        df_start, df_end, shares, extra_q, n_hurdles, bal, spy, jc, jr, dq, n_q,
+                        df_start, df_end, shares, extra_q, n_hurdles, bal, spy, record, jc, jr,
+                        dq_tot, n_q,
                         cont[eq, :, :cont_len[eq]])
                     out_eq[r, 0] += jt
                     out_eq[r, 1] += ut
@@ -184,25 +195,24 @@ def run_chunk(path0, n_paths, block,
                     pc_jt[p] = jt
                     pc_ut[p] = ut
                     pc_rq[p] = rq
-                    for q in range(n_q):
-                        dq_tot[q] += dq[q]
                     if in_tl:
                         for q in range(n_q):
-                            timeline[r, q, inst] += jr[q] - jc[q]
-                    if r < n_irr:
-                        irr_out[r, eq] = irr_annual(jc, jr, tv, spy, n_q)
+                            timeline[tl_row, q, inst] += jr[q] - jc[q]
+                    if irr_row < n_irr:
+                        irr_out[irr_row, eq] = irr_annual(jc, jr, tv, spy, n_q)
                 else:
                     credit, npv = debt_outcome(kind, k, lgd, pf_f[p, F_COV], balance,
                                                pv_before, p, terminal[p], df_end, n_q)
-                    if in_tl:
-                        last = n_q if k < 0 else k
-                        for q in range(pf_i[p, I_APPROVAL], last):
-                            timeline[r, q, inst] += cash_start[p, q] + cash_end[p, q]
-                        if k >= 0:
-                            if kind == GUARANTEE:
-                                timeline[r, k, inst] += cash_start[p, k] - credit
-                            else:
-                                timeline[r, k, inst] += cash_start[p, k] + (1.0 - lgd) * balance[p, k]
+                    if in_tl and k >= 0:
+                        # from the default quarter on, replace the survivor's cash (already
+                        # in the row) by what actually happens: the draw, then the recovery
+                        # (loan) or the claim (guarantee) at the quarter's end
+                        for q in range(k, n_q):
+                            timeline[tl_row, q, inst] -= cash_start[p, q] + cash_end[p, q]
+                        if kind == GUARANTEE:
+                            timeline[tl_row, k, inst] += cash_start[p, k] - credit
+                        else:
+                            timeline[tl_row, k, inst] += cash_start[p, k] + (1.0 - lgd) * balance[p, k]
                 out_credit[r, inst] += credit
                 out_econ[r, inst] -= npv
                 pc_def[p] = k >= 0

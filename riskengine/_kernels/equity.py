@@ -48,22 +48,23 @@ def cash_factors(cash_key, path, root, s_fac, phi, needed, n_k, z, y):
 @njit(cache=False)
 def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
                 a, op_start, op_end, spread_q, pd_op, draws_row, base_q, df_start, df_end,
-                shares, extra_q, n_hurdles, balances, spy, jc, jr, deemed_q, n_q, cont):
+                shares, extra_q, n_hurdles, balances, spy, record, jc, jr, deemed_q, n_q, cont):
     """One equity exposure on one path.
 
-    Writes (overwrites) Japan's contributions ``jc[k]`` (at the start of quarter ``k``),
-    receipts ``jr[k]`` (at its end) and the deemed balance ``deemed_q[k]`` at the end of
-    each quarter (frozen at its value after a default), and returns ``(credit_loss,
+    When ``record``, writes (overwrites) Japan's contributions ``jc[k]`` (at the start of
+    quarter ``k``) and receipts ``jr[k]`` (at its end). Always adds the deemed balance at
+    the end of each quarter to ``deemed_q[k]`` (frozen at its value after a default; may
+    be shared by several exposures). Returns ``(credit_loss,
     npv_japan, japan_total, us_total, recoup_quarter, deemed_at_horizon,
     value_at_horizon)``. ``balances`` is scratch of length ``max(n_hurdles, 1)``.
     """
     nb = n_hurdles if n_hurdles > 0 else 1
     for t in range(nb):
         balances[t] = 0.0
-    for k in range(n_q):
-        jc[k] = 0.0
-        jr[k] = 0.0
-        deemed_q[k] = 0.0
+    if record:
+        for k in range(n_q):
+            jc[k] = 0.0
+            jr[k] = 0.0
     contributed = 0.0
     japan_tot = 0.0
     us_tot = 0.0
@@ -85,7 +86,8 @@ def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
             for t in range(nb):
                 balances[t] += c
             npv -= c * df_start[k]
-            jc[k] = c
+            if record:
+                jc[k] = c
         for t in range(nb):
             extra = extra_q[t] if n_hurdles > 0 else 0.0
             balances[t] *= 1.0 + base_q[k] + spread_q + extra
@@ -119,7 +121,8 @@ def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
             japan_tot += j
             us_tot += cash - j
             npv += j * df_end[k]
-            jr[k] = j
+            if record:
+                jr[k] = j
         if k == k_def:
             credit = unreturned - (j if cash > 0.0 else 0.0)
         # the recoup quarter: when B last reached zero (B stays zero from then on)
@@ -128,9 +131,9 @@ def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
                 recoup = k
         else:
             recoup = -1
-        deemed_q[k] = balances[0]
+        deemed_q[k] += balances[0]
     for k in range(last + 1, n_q):
-        deemed_q[k] = balances[0]
+        deemed_q[k] += balances[0]
     deemed_h = balances[0]
     tv = 0.0
     if k_def < 0 and op_end > n_q and n_hurdles <= 1 and shares[0] > 0.0:
