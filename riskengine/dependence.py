@@ -108,10 +108,21 @@ def check_correlation(c, repair: str = "none", key: str = "dependence.correlatio
 
 
 def factor_root(c: np.ndarray) -> np.ndarray:
-    """A matrix ``L`` with ``L @ L.T == c`` (symmetric eigen square root; works for PSD
-    matrices that Cholesky would reject)."""
-    w, v = np.linalg.eigh(c)
-    return np.ascontiguousarray(v * np.sqrt(np.maximum(w, 0.0)))
+    """A matrix ``L`` with ``L @ L.T == c``: the lower Cholesky factor when ``c`` is
+    positive definite (half the work per draw), else the symmetric eigen square root
+    (positive semidefinite matrices that Cholesky rejects)."""
+    try:
+        return np.ascontiguousarray(np.linalg.cholesky(c))
+    except np.linalg.LinAlgError:
+        w, v = np.linalg.eigh(c)
+        return np.ascontiguousarray(v * np.sqrt(np.maximum(w, 0.0)))
+
+
+def root_row_ends(root: np.ndarray) -> np.ndarray:
+    """Per row of ``root``, one past its last non-zero column (kernels skip the zeros)."""
+    nz = root != 0.0
+    return np.array([int(np.flatnonzero(r)[-1]) + 1 if r.any() else 0 for r in nz],
+                    dtype=np.int64)
 
 
 def cumulative_pd(pd_annual, pd_construction, construction_steps, n_steps: int,

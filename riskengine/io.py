@@ -62,24 +62,31 @@ def dataset_to_table(ds: xr.Dataset) -> pa.Table:
         shape = [ds.sizes[d] if d in da.dims else 1 for d in dims]
         return np.broadcast_to(da.to_numpy().reshape(shape), sizes).reshape(-1)
 
-    columns: dict[str, np.ndarray] = {}
+    columns: dict[str, pa.Array] = {}
+
+    def column(da: xr.DataArray) -> pa.Array:
+        v = da.to_numpy()
+        if v.dtype.kind in "OUS":
+            # strings: dictionary-encoded from the small array's codes, broadcast as ints,
+            # so millions of rows cost no Python objects
+            labels, codes = np.unique(np.asarray(v, dtype=str), return_inverse=True)
+            codes = broadcast(da.copy(data=codes.reshape(v.shape).astype(np.int32)))
+            return pa.DictionaryArray.from_arrays(pa.array(codes),
+                                                  pa.array(labels.tolist(), type=pa.string()))
+        return pa.array(np.ascontiguousarray(broadcast(da)))
+
     meta = {"format": FORMAT_VERSION, "dims": dims, "sizes": sizes, "coords": {},
             "data_vars": {}, "attrs": _jsonable(ds.attrs)}
     for name, c in ds.coords.items():
-        columns[str(name)] = broadcast(c)
+        columns[str(name)] = column(c)
         meta["coords"][str(name)] = {"dims": list(c.dims), "dtype": _dtype_tag(c.to_numpy()),
                                      "attrs": _jsonable(c.attrs)}
     for name in names:
         v = ds[name]
-        columns[str(name)] = broadcast(v)
+        columns[str(name)] = column(v)
         meta["data_vars"][str(name)] = {"dims": list(v.dims), "dtype": _dtype_tag(v.to_numpy()),
                                         "attrs": _jsonable(v.attrs)}
-    arrays = []
-    for k, a in columns.items():
-        if a.dtype.kind in "OUS":
-            arrays.append(pa.array(np.asarray(a, dtype=object), type=pa.string()))
-        else:
-            arrays.append(pa.array(np.ascontiguousarray(a)))
+    arrays = list(columns.values())
     table = pa.Table.from_arrays(arrays, names=list(columns))
     return table.replace_schema_metadata({META_KEY: json.dumps(meta, allow_nan=True).encode()})
 
@@ -94,8 +101,15 @@ def table_to_dataset(table: pa.Table) -> xr.Dataset:
 
     def unflatten(name: str, var_dims: list[str], tag: str) -> np.ndarray:
         col = table.column(name)
-        values = (np.asarray(col.to_pylist(), dtype=object) if tag == "str"
-                  else col.to_numpy())
+        if tag == "str":
+            col = col.combine_chunks()
+            if pa.types.is_dictionary(col.type):
+                labels = np.asarray(col.dictionary.to_pylist(), dtype=object)
+                values = labels[col.indices.to_numpy(zero_copy_only=False)]
+            else:
+                values = np.asarray(col.to_pylist(), dtype=object)
+        else:
+            values = col.to_numpy()
         arr = values.reshape(sizes) if sizes else values
         index = tuple(slice(None) if d in var_dims else 0 for d in dims)
         kept = [d for d in dims if d in var_dims]

@@ -49,9 +49,15 @@ class LossSample:
         n = loss.shape[0]
         if n == 0:
             raise ValueError("empty loss sample")
-        w = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
         self.n = n
         self.loss = loss
+        if weight is None:
+            # unit weights: no argsort needed, and the tail sums are exact counts
+            self.weight = np.ones(n)
+            self.sorted = np.sort(loss)
+            self.tail = (n - 1 - np.arange(n, dtype=np.float64)) / n
+            return
+        w = np.asarray(weight, dtype=np.float64)
         self.weight = w
         order = np.argsort(loss, kind="stable")
         self.sorted = loss[order]

@@ -20,7 +20,7 @@ from ._kernels.rng import (STREAM_CASH, STREAM_CASH_FACTOR, STREAM_FACTOR, STREA
                            STREAM_IS_MIX, STREAM_LGD, stream_key, stream_keys)
 from .config import Config, default_data_dir, load_config
 from .dependence import (CorrelationCheck, check_correlation, cumulative_pd, factor_root,
-                         gaussian_thresholds)
+                         gaussian_thresholds, root_row_ends)
 from .errors import ConfigError
 from .importance import mean_shift, twist_classes
 from .portfolio import INSTITUTIONS, Portfolio, load_portfolio
@@ -120,12 +120,14 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
     needed[np.unique(sector[is_eq])] = True
 
     tiers = config.waterfall.tiers
+    root = factor_root(corr.matrix)
     ids = list(pf.table["project_id"])
     proj_cls, cls_group, cls_c, cls_n = twist_classes(pf, proj_group, len(g_w))
     arrays = dict(
         factor_key=stream_key(sim.seed, STREAM_FACTOR, 0),
         cash_key=stream_key(sim.seed, STREAM_CASH_FACTOR, 0),
-        root=factor_root(corr.matrix),
+        root=root,
+        root_end=root_row_ends(root),
         mu=np.zeros(len(dep.sectors)),
         phi=float(config.cashflows.factor_persistence),
         b_sec=float(np.sqrt(config.cashflows.sector_share)),
@@ -183,7 +185,7 @@ def _chunks(n_paths: int, chunk: int):
         yield start, min(chunk, n_paths - start)
 
 
-KERNEL_ARGS = ("factor_key", "cash_key", "root", "mu", "phi", "b_sec", "needed",
+KERNEL_ARGS = ("factor_key", "cash_key", "root", "root_end", "mu", "phi", "b_sec", "needed",
                "grp_sector", "grp_w", "grp_s", "grp_thr", "grp_nrel",
                "pf_f", "pf_i", "key_idio", "key_lgd", "key_cash",
                "balance", "pv_before", "terminal", "cash_start", "cash_end", "draws",

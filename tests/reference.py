@@ -658,9 +658,14 @@ def equity_outcome(row, k_def: int, n_q: int, m: int, discount_rate: float, base
 
 
 def factor_root(corr) -> np.ndarray:
-    """Symmetric eigen square root ``L = v sqrt(max(w, 0))`` with ``L L^T = C``."""
-    w, v = np.linalg.eigh(np.asarray(corr, dtype=float))
-    return v * np.sqrt(np.maximum(w, 0.0))
+    """``L`` with ``L L^T = C``, the engine's documented choice: lower Cholesky factor
+    when ``C`` is positive definite, else the eigen square root ``v sqrt(max(w, 0))``."""
+    c = np.asarray(corr, dtype=float)
+    try:
+        return np.linalg.cholesky(c)
+    except np.linalg.LinAlgError:
+        w, v = np.linalg.eigh(c)
+        return v * np.sqrt(np.maximum(w, 0.0))
 
 
 def sector_cash_index(cash_factor_key: int, path: int, root, s_fac, phi: float,

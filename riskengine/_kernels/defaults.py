@@ -73,7 +73,7 @@ def cond_pd(thr, w_s, s):
 
 
 @njit(cache=False)
-def sector_factors(factor_key, path, root, mu, z, out):
+def sector_factors(factor_key, path, root, root_end, mu, z, out):
     """Correlated sector factors ``out = root @ (z + mu)`` with ``z`` standard normal.
 
     ``mu`` is the importance-sampling mean shift (zeros for plain Monte Carlo); ``z``
@@ -85,7 +85,7 @@ def sector_factors(factor_key, path, root, mu, z, out):
         z[j] = normal(pk, j) + mu[j]
     for i in range(k):
         acc = 0.0
-        for j in range(k):
+        for j in range(root_end[i]):
             acc += root[i, j] * z[j]
         out[i] = acc
 

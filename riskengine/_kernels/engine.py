@@ -34,7 +34,7 @@ NA = 5
 
 @njit(parallel=True, cache=False)
 def run_chunk(path0, n_paths, block,
-              factor_key, cash_key, root, mu, phi, b_sec, needed,
+              factor_key, cash_key, root, root_end, mu, phi, b_sec, needed,
               grp_sector, grp_w, grp_s, grp_thr, grp_nrel,
               pf_f, pf_i, key_idio, key_lgd, key_cash,
               balance, pv_before, terminal, cash_start, cash_end, draws,
@@ -107,7 +107,7 @@ def run_chunk(path0, n_paths, block,
             # the model itself, the rest from the tilted measure (factor shift mu, then the
             # conditional twist). The ratio f / (a f + (1 - a) g) is at most 1 / a.
             tilted = is_on and uniform(path_key(mix_key, path), 0) >= mix_plain
-            sector_factors(factor_key, path, root, mu if tilted else zero_mu, z, s_fac)
+            sector_factors(factor_key, path, root, root_end, mu if tilted else zero_mu, z, s_fac)
             log_ratio = 0.0  # log(g / f) of the tilted measure at this path
             weight = 1.0
             if shifted:
@@ -116,7 +116,7 @@ def run_chunk(path0, n_paths, block,
                     dot += mu[j] * z[j]
                 log_ratio = dot - 0.5 * mu2
             if n_eq > 0:
-                cash_factors(cash_key, path, root, s_fac, phi, needed, n_q, z, y)
+                cash_factors(cash_key, path, root, root_end, s_fac, phi, needed, n_q, z, y)
             for g in range(n_groups):
                 ws = grp_w[g] * s_fac[grp_sector[g]]
                 gws[g] = ws

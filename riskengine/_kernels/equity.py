@@ -24,7 +24,7 @@ from .waterfall import waterfall_split
 
 
 @njit(cache=False)
-def cash_factors(cash_key, path, root, s_fac, phi, needed, n_k, z, y):
+def cash_factors(cash_key, path, root, root_end, s_fac, phi, needed, n_k, z, y):
     """Sector cash indices ``y[s, k]`` for ``k < n_k``: stationary AR(1) started from the
     path's default factor, ``Y[s, -1] = S_s``, ``Y[s, k] = phi Y[s, k-1] + sqrt(1 - phi^2)
     eta[s, k]``, ``eta[:, k] ~ N(0, C)``. Every ``Y[s, k]`` is N(0, 1), sectors correlate
@@ -39,7 +39,7 @@ def cash_factors(cash_key, path, root, s_fac, phi, needed, n_k, z, y):
             if not needed[s]:
                 continue
             eta = 0.0
-            for j in range(n_sec):
+            for j in range(root_end[s]):
                 eta += root[s, j] * z[j]
             prev = s_fac[s] if k == 0 else y[s, k - 1]
             y[s, k] = phi * prev + c * eta
