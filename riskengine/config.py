@@ -94,6 +94,15 @@ class Dependence(_Strict):
 class Rates(_Strict):
     base_rate: float = Field(0.036, gt=-0.5, lt=1.0, description="6-month SOFR stand-in, annual")
     discount_rate: float = Field(0.045, gt=-0.5, lt=1.0, description="annual rate for NPVs")
+    model: Literal["deterministic", "vasicek"] = Field(
+        "deterministic", description="base rate path: constant, or a one-factor Vasicek short rate")
+    mean_reversion: float = Field(0.15, gt=0.0, le=10.0, description="Vasicek kappa, per year")
+    long_run_rate: float | None = Field(None, gt=-0.5, lt=1.0,
+                                        description="Vasicek theta (default: base_rate)")
+    volatility: float = Field(0.01, ge=0.0, lt=1.0, description="Vasicek sigma, per sqrt(year)")
+    factor_correlation: float = Field(
+        0.3, ge=-1.0, le=1.0,
+        description="correlation of rate shocks with the common sector cash innovation")
 
 
 class Tier(_Strict):

@@ -20,6 +20,7 @@ from .errors import DataError
 INSTITUTIONS = ("JBIC", "NEXI")
 INSTRUMENTS = ("loan", "guarantee", "equity")
 AMORTIZATIONS = ("linear", "bullet")
+RATE_TYPES = ("fixed", "floating")
 
 REQUIRED = (
     "project_id",
@@ -49,7 +50,7 @@ OPTIONAL_NUMERIC: dict[str, float | None] = {
     "selection_prob": 1.0,
     "decline_prob": 0.0,
 }
-OPTIONAL_TEXT = {"name": "", "amortization": "linear"}
+OPTIONAL_TEXT = {"name": "", "amortization": "linear", "rate_type": "fixed"}
 NUMERIC = ("commitment_usd", "pd_annual", "lgd", "factor_loading", *OPTIONAL_NUMERIC)
 
 
@@ -203,6 +204,10 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
           "holds a loan or equity: NEXI only guarantees")
     am = df["amortization"].to_numpy()
     check("amortization", ~np.isin(am, AMORTIZATIONS), f"must be one of {list(AMORTIZATIONS)}")
+    rt = df["rate_type"].to_numpy()
+    check("rate_type", ~np.isin(rt, RATE_TYPES), f"must be one of {list(RATE_TYPES)}")
+    check("rate_type", (rt == "floating") & (instr != "loan"),
+          "is floating, but only loans float (guarantee premiums and equity have no coupon)")
 
     def nonneg(col: str) -> None:
         v = df[col].to_numpy(dtype=float)
@@ -250,7 +255,7 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
     df = df.sort_values("project_id", kind="stable").reset_index(drop=True)
     for c in ("approval_quarter", "funding_quarters"):
         df[c] = df[c].astype(np.int64)
-    cols = list(dict.fromkeys([*REQUIRED, "name", *OPTIONAL_NUMERIC, "amortization"]))
+    cols = list(dict.fromkeys([*REQUIRED, "name", *OPTIONAL_NUMERIC, "amortization", "rate_type"]))
     return Portfolio(table=df[cols], sectors=tuple(sectors), source=source, ignored_columns=ignored)
 
 

@@ -68,8 +68,10 @@ def discount_factors(discount_rate: float, n_quarters: int, steps_per_year: int)
 
 
 def build_schedules(pf: Portfolio, n_quarters: int, steps_per_year: int,
-                    discount_rate: float) -> Schedules:
-    """Build the deterministic tables for a validated portfolio."""
+                    discount_rate: float, base_rate: float = 0.0) -> Schedules:
+    """Build the deterministic tables for a validated portfolio. A floating loan pays
+    ``base_rate + rate`` (its margin); the kernels add the stochastic part of the base
+    rate path by path when the short rate is stochastic."""
     n = pf.n_projects
     kind = pf.instrument_index
     commit = pf.col("commitment_usd")
@@ -99,7 +101,8 @@ def build_schedules(pf: Portfolio, n_quarters: int, steps_per_year: int,
     balance = np.where(np.abs(balance) < 1e-9 * commit[:, None], 0.0, balance)
 
     df_start, df_end = discount_factors(discount_rate, n_quarters, steps_per_year)
-    per = rate / steps_per_year
+    floating = pf.col("rate_type") == "floating"
+    per = (rate + np.where(floating, base_rate, 0.0)) / steps_per_year
     start_cf = np.zeros((n, n_quarters))
     end_cf = np.zeros((n, n_quarters))
     is_loan = (kind == LOAN)[:, None]

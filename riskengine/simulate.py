@@ -17,7 +17,7 @@ import numpy as np
 from . import _kernels
 from ._kernels.engine import run_chunk
 from ._kernels.rng import (STREAM_CASH, STREAM_CASH_FACTOR, STREAM_FACTOR, STREAM_IDIO,
-                           STREAM_IS_MIX, STREAM_LGD, stream_key, stream_keys)
+                           STREAM_IS_MIX, STREAM_LGD, STREAM_RATES, stream_key, stream_keys)
 from .config import Config, default_data_dir, load_config
 from .dependence import (CorrelationCheck, check_correlation, cumulative_pd, factor_root,
                          gaussian_thresholds, root_row_ends)
@@ -81,7 +81,8 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
     n_q, spy = sim.n_quarters, sim.steps_per_year
     pf = portfolio
     n_p = pf.n_projects
-    sched = build_schedules(pf, n_q, spy, config.rates.discount_rate)
+    rates = config.rates
+    sched = build_schedules(pf, n_q, spy, rates.discount_rate, rates.base_rate)
     proj_group, g_sec, g_w, g_s, g_thr, g_nrel = _groups(pf, n_q, spy)
     lgd, sd = pf.col("lgd"), pf.col("lgd_sd")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -116,8 +117,18 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
     pf_i[:, E.I_OP_END] = op_end
     pf_i[:, E.I_SECTOR] = sector
     pf_i[:, E.I_EQ] = eq_index
+    pf_i[:, E.I_FLOAT] = (pf.col("rate_type") == "floating").astype(np.int64)
+    stochastic = rates.model == "vasicek"
     needed = np.zeros(len(dep.sectors), dtype=np.bool_)
     needed[np.unique(sector[is_eq])] = True
+    if stochastic:
+        needed[:] = True  # the rate's common innovation uses every sector
+    k_sec = len(dep.sectors)
+    macro_w = np.full(k_sec, 1.0 / np.sqrt(np.asarray(corr.matrix).sum()))  # unit variance
+    theta = rates.base_rate if rates.long_run_rate is None else rates.long_run_rate
+    dt = 1.0 / spy
+    r_a = float(np.exp(-rates.mean_reversion * dt))
+    r_sd = float(rates.volatility * np.sqrt((1.0 - r_a**2) / (2.0 * rates.mean_reversion)))
 
     tiers = config.waterfall.tiers
     root = factor_root(corr.matrix)
@@ -148,9 +159,14 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         twist_x=0.0, proj_cls=proj_cls, cls_group=cls_group, cls_c=cls_c, cls_n=cls_n,
         mix_key=stream_key(sim.seed, STREAM_IS_MIX, 0),
         mix_plain=float(config.importance_sampling.defensive_share),
+        rate_model=1 if stochastic else 0,
+        rate_key=stream_key(sim.seed, STREAM_RATES, 0),
+        r_a=r_a, r_sd=r_sd, r_theta=float(theta), r_rho=float(rates.factor_correlation),
+        macro_w=macro_w,
+        tail_base_q=float((theta if stochastic else rates.base_rate) / spy),
     )
     arrays["cont"], arrays["cont_len"] = continuation_tables(
-        pf_f[is_eq], op_start[is_eq], op_end[is_eq], n_q, spy, arrays["base_q"][-1],
+        pf_f[is_eq], op_start[is_eq], op_end[is_eq], n_q, spy, arrays["tail_base_q"],
         arrays["extra_q"][0] if len(tiers) > 1 else 0.0, sched.df_end[0])
     return Model(config=config, portfolio=portfolio, correlation=corr, arrays=arrays,
                  equity_index=np.flatnonzero(is_eq))
@@ -265,7 +281,9 @@ def run_model(model: Model, progress=None) -> Result:
             run_chunk(start, size, BLOCK, *args,
                       credit[sl], econ[sl], weight[sl], eq_paths[sl],
                       acc[b0:b0 + nb], recoup_hist[b0:b0 + nb], deemed_acc[b0:b0 + nb],
-                      timeline, tl_stride, irr, irr_stride, surv_cash)
+                      timeline, tl_stride, irr, irr_stride, surv_cash,
+                      a["rate_model"], a["rate_key"], a["r_a"], a["r_sd"], a["r_theta"],
+                      a["r_rho"], a["macro_w"], a["tail_base_q"])
             if progress is not None:
                 progress(start + size, n)
     finally:

@@ -19,14 +19,14 @@ from .defaults import (_PHI_MARGIN, EQUITY, GUARANTEE, cond_pd, debt_outcome,
                        twist_theta)
 from .equity import cash_factors, equity_path
 from .irr import irr_annual
-from .rng import path_key, uniform
+from .rng import normal, path_key, uniform
 
 # float columns of pf_f
 F_LGD, F_ALPHA, F_BETA, F_COV, F_BASE_CASH, F_CF_VOL, F_SPREAD_Q, F_PD_OP, F_COMMIT = range(9)
 NF = 9
 # int columns of pf_i
-I_GROUP, I_KIND, I_INST, I_APPROVAL, I_OP_START, I_OP_END, I_SECTOR, I_EQ = range(8)
-NI = 8
+I_GROUP, I_KIND, I_INST, I_APPROVAL, I_OP_START, I_OP_END, I_SECTOR, I_EQ, I_FLOAT = range(9)
+NI = 9
 # per-project accumulator columns
 A_DEFAULT, A_CREDIT, A_JAPAN, A_US, A_RECOUP = range(5)
 NA = 5
@@ -42,7 +42,7 @@ def run_chunk(path0, n_paths, block,
               twist_x, proj_cls, cls_group, cls_c, cls_n, mix_key, mix_plain, cont, cont_len,
               out_credit, out_econ, out_weight, out_eq,
               acc, recoup_hist, deemed_acc, timeline, tl_stride, irr_out, irr_stride,
-              surv_cash):
+              surv_cash, rate_model, rate_key, r_a, r_sd, r_theta, r_rho, macro_w, tail_base_q):
     """Simulate paths ``path0 .. path0 + n_paths - 1``.
 
     Shapes: K sectors, G groups, P projects, E equity projects, Q quarters, I institutions.
@@ -52,6 +52,13 @@ def run_chunk(path0, n_paths, block,
     grp_thr (G, Q) thresholds by relative quarter; grp_nrel (G,) quarters at risk.
     balance, cash_start, cash_end, draws (P, Q); pv_before (P, Q + 1); terminal (P,).
     base_q (Q,) base rate per step; shares (T,) Japan's share per tier; extra_q (T-1,).
+    Rates: with ``rate_model == 1`` the base rate per step follows an exact Vasicek
+    discretisation, ``r[k+1] = theta + (r[k] - theta) r_a + r_sd eps[k]``, ``r[0]`` the base
+    rate, ``eps[k] = r_rho macro[k] + sqrt(1 - r_rho^2) xi[k]`` (macro: the common sector
+    cash innovation); it drives the deemed interest and floating loans' coupons
+    (``balance * (r[k] - base) / m`` on top of the scheduled coupon). ``tail_base_q`` is
+    the per-step base rate used after the horizon.
+
     Importance sampling: ``mu`` shifts the factor normals; with ``twist_x > 0`` default
     probabilities are twisted conditionally on the factors (Glasserman and Li 2005) toward
     the twisting loss ``twist_x``, exposures grouped in classes (proj_cls -> cls_group,
@@ -85,6 +92,8 @@ def run_chunk(path0, n_paths, block,
         bal = np.empty(nb)
         jc = np.zeros(n_q)
         jr = np.zeros(n_q)
+        rpath = np.empty(n_q)  # base rate per step on this path
+        macro = np.zeros(n_q)
         n_cls = cls_c.shape[0]
         cls_p = np.zeros(n_cls)
         cls_e = np.ones(n_cls)
@@ -115,8 +124,20 @@ def run_chunk(path0, n_paths, block,
                 for j in range(n_sec):
                     dot += mu[j] * z[j]
                 log_ratio = dot - 0.5 * mu2
-            if n_eq > 0:
-                cash_factors(cash_key, path, root, root_end, s_fac, phi, needed, n_q, z, y)
+            if n_eq > 0 or rate_model == 1:
+                cash_factors(cash_key, path, root, root_end, s_fac, phi, needed, n_q, z, y,
+                             macro_w, macro)
+            if rate_model == 1:
+                rpk = path_key(rate_key, path)
+                r_now = base_q[0] * spy
+                c_r = np.sqrt(1.0 - r_rho * r_rho)
+                for q in range(n_q):
+                    rpath[q] = r_now / spy
+                    eps = r_rho * macro[q] + c_r * normal(rpk, q)
+                    r_now = r_theta + (r_now - r_theta) * r_a + r_sd * eps
+            else:
+                for q in range(n_q):
+                    rpath[q] = base_q[q]
             for g in range(n_groups):
                 ws = grp_w[g] * s_fac[grp_sector[g]]
                 gws[g] = ws
@@ -185,7 +206,7 @@ def run_chunk(path0, n_paths, block,
                         k, lgd, pf_f[p, F_COMMIT], pf_f[p, F_BASE_CASH], pf_f[p, F_CF_VOL],
                         b_sec, y[pf_i[p, I_SECTOR]], key_cash[p], path,
                         pf_i[p, I_APPROVAL], pf_i[p, I_OP_START], pf_i[p, I_OP_END],
-                        pf_f[p, F_SPREAD_Q], pf_f[p, F_PD_OP], draws[p], base_q,
+                        pf_f[p, F_SPREAD_Q], pf_f[p, F_PD_OP], draws[p], rpath, tail_base_q,
                         df_start, df_end, shares, extra_q, n_hurdles, bal, spy, record, jc, jr,
                         dq_tot, n_q,
                         cont[eq, :, :cont_len[eq]])
@@ -203,6 +224,15 @@ def run_chunk(path0, n_paths, block,
                 else:
                     credit, npv = debt_outcome(kind, k, lgd, pf_f[p, F_COV], balance,
                                                pv_before, p, terminal[p], df_end, n_q)
+                    if rate_model == 1 and pf_i[p, I_FLOAT] == 1:
+                        # the floating coupon's deviation from the scheduled base rate, paid
+                        # at each quarter's end while the loan is performing
+                        end_q = n_q if k < 0 else k
+                        for q in range(pf_i[p, I_APPROVAL], end_q):
+                            extra_cash = balance[p, q] * (rpath[q] - base_q[q])
+                            npv += extra_cash * df_end[q]
+                            if in_tl:
+                                timeline[tl_row, q, inst] += extra_cash
                     if in_tl and k >= 0:
                         # from the default quarter on, replace the survivor's cash (already
                         # in the row) by what actually happens: the draw, then the recovery

@@ -24,30 +24,36 @@ from .waterfall import waterfall_split
 
 
 @njit(cache=False)
-def cash_factors(cash_key, path, root, root_end, s_fac, phi, needed, n_k, z, y):
+def cash_factors(cash_key, path, root, root_end, s_fac, phi, needed, n_k, z, y, macro_w, macro):
     """Sector cash indices ``y[s, k]`` for ``k < n_k``: stationary AR(1) started from the
     path's default factor, ``Y[s, -1] = S_s``, ``Y[s, k] = phi Y[s, k-1] + sqrt(1 - phi^2)
     eta[s, k]``, ``eta[:, k] ~ N(0, C)``. Every ``Y[s, k]`` is N(0, 1), sectors correlate
-    by ``C`` and a path with a bad default factor starts with low cash."""
+    by ``C`` and a path with a bad default factor starts with low cash. Also writes the
+    common innovation ``macro[k] = sum_s macro_w[s] eta[s, k]`` (N(0, 1) for the weights
+    of :func:`riskengine.simulate.build_model`), which drives the short rate."""
     n_sec = root.shape[0]
     pk = path_key(cash_key, path)
     c = math.sqrt(1.0 - phi * phi)
     for k in range(n_k):
         for j in range(n_sec):
             z[j] = normal(pk, k * n_sec + j)
+        m = 0.0
         for s in range(n_sec):
             if not needed[s]:
                 continue
             eta = 0.0
             for j in range(root_end[s]):
                 eta += root[s, j] * z[j]
+            m += macro_w[s] * eta
             prev = s_fac[s] if k == 0 else y[s, k - 1]
             y[s, k] = phi * prev + c * eta
+        macro[k] = m
 
 
 @njit(cache=False)
 def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
-                a, op_start, op_end, spread_q, pd_op, draws_row, base_q, df_start, df_end,
+                a, op_start, op_end, spread_q, pd_op, draws_row, base_q, tail_base_q,
+                df_start, df_end,
                 shares, extra_q, n_hurdles, balances, spy, record, jc, jr, deemed_q, n_q, cont):
     """One equity exposure on one path.
 
@@ -152,7 +158,7 @@ def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
             disc *= step
             for t in range(nb):
                 extra = extra_q[t] if n_hurdles > 0 else 0.0
-                balances[t] *= 1.0 + base_q[n_q - 1] + spread_q + extra
+                balances[t] *= 1.0 + tail_base_q + spread_q + extra
             cash = base_cash * surv if k >= op_start else 0.0
             if cash > 0.0:
                 tv += waterfall_split(cash, shares, balances, n_hurdles) * disc
