@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from . import CACHE  # noqa: E402
 from numba import njit
 
 from .rng import beta_draw, normal, path_key, uniform
@@ -72,7 +73,7 @@ def cond_pd(thr, w_s, s):
     return 1.0 if w_s <= thr else 0.0
 
 
-@njit(cache=False)
+@njit(cache=CACHE)
 def sector_factors(factor_key, path, root, root_end, mu, z, out):
     """Correlated sector factors ``out = root @ (z + mu)`` with ``z`` standard normal.
 
@@ -90,7 +91,7 @@ def sector_factors(factor_key, path, root, root_end, mu, z, out):
         out[i] = acc
 
 
-@njit(cache=False)
+@njit(cache=CACHE)
 def default_quarter(u, thr_row, n_rel, w_s, s):
     """Smallest relative quarter ``j < n_rel`` with ``u <= cond_pd(thr_row[j])`` (binary
     search over the monotone conditional default curve; each comparison exact via
@@ -108,7 +109,7 @@ def default_quarter(u, thr_row, n_rel, w_s, s):
     return lo
 
 
-@njit(cache=False)
+@njit(cache=CACHE)
 def draw_lgd(lgd_key, path, mean, alpha, beta):
     """Loss given default: the mean, or a beta draw when ``alpha > 0``."""
     if alpha > 0.0:
@@ -137,12 +138,12 @@ def idio_uniform(key, path):
     return _idio_uniform(key, path)
 
 
-@njit(cache=False)
+@njit(cache=CACHE)
 def _idio_uniform(key, path):
     return uniform(path_key(key, path), 0)
 
 
-@njit(cache=False)
+@njit(cache=CACHE)
 def twist_theta(x, cls_p, cls_c, cls_n):
     """Glasserman-Li exponential twist: the ``theta >= 0`` with
     ``sum_c n_c c q_c(theta) = x``, ``q = p e^{theta c} / (1 + p (e^{theta c} - 1))``

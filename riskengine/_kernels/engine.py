@@ -12,6 +12,7 @@ columns named by the ``F_*`` and ``I_*`` constants below.
 from __future__ import annotations
 
 import numpy as np
+from . import CACHE  # noqa: E402
 from numba import njit, prange
 
 from .defaults import (_PHI_MARGIN, EQUITY, GUARANTEE, cond_pd, debt_outcome,
@@ -32,7 +33,7 @@ A_DEFAULT, A_CREDIT, A_JAPAN, A_US, A_RECOUP = range(5)
 NA = 5
 
 
-@njit(parallel=True, cache=False)
+@njit(parallel=True, cache=CACHE)
 def run_chunk(path0, n_paths, block,
               factor_key, cash_key, root, root_end, mu, phi, b_sec, needed,
               grp_sector, grp_w, grp_s, grp_thr, grp_nrel,

@@ -17,13 +17,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from . import CACHE  # noqa: E402
 from numba import njit
 
 from .rng import normal, path_key
 from .waterfall import waterfall_split
 
 
-@njit(cache=False)
+@njit(cache=CACHE)
 def cash_factors(cash_key, path, root, root_end, s_fac, phi, needed, n_k, z, y, macro_w, macro):
     """Sector cash indices ``y[s, k]`` for ``k < n_k``: stationary AR(1) started from the
     path's default factor, ``Y[s, -1] = S_s``, ``Y[s, k] = phi Y[s, k-1] + sqrt(1 - phi^2)
@@ -50,7 +51,7 @@ def cash_factors(cash_key, path, root, root_end, s_fac, phi, needed, n_k, z, y, 
         macro[k] = m
 
 
-@njit(cache=False)
+@njit(cache=CACHE)
 def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
                 a, op_start, op_end, spread_q, pd_op, draws_row, base_q, tail_base_q,
                 df_start, df_end,
@@ -166,7 +167,7 @@ def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
     return credit, npv, japan_tot, us_tot, recoup, deemed_h, tv
 
 
-@njit(cache=False)
+@njit(cache=CACHE)
 def _horizon_value(b, shares, n_hurdles, cont):
     """Closed form of the going-concern loop for at most one hurdle: with the deflated
     cumulative cash ``D_k = sum_{j<=k} X_j (1+r)^-(j+1)`` the hurdle is repaid in the first

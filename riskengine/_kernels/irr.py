@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from . import CACHE  # noqa: E402
 from numba import njit
 
 
-@njit(cache=False)
+@njit(cache=CACHE)
 def _npv(rate, contrib, receipts, tv, n_q):
     v = 1.0 / (1.0 + rate)
     f = 1.0
@@ -17,7 +18,7 @@ def _npv(rate, contrib, receipts, tv, n_q):
     return total + tv * f
 
 
-@njit(cache=False)
+@njit(cache=CACHE)
 def _npv_d(rate, contrib, receipts, tv, n_q):
     """NPV and its derivative in the per-step rate."""
     v = 1.0 / (1.0 + rate)
@@ -34,7 +35,7 @@ def _npv_d(rate, contrib, receipts, tv, n_q):
     return total, deriv
 
 
-@njit(cache=False)
+@njit(cache=CACHE)
 def irr_annual(contrib, receipts, tv, spy, n_q):
     """Annual IRR ``(1 + x)^spy - 1`` of contributions at quarter starts, receipts at
     quarter ends and ``tv`` at the horizon, by bisection on the per-step rate ``x``.

@@ -21,6 +21,7 @@ import hashlib
 import math
 
 import numpy as np
+from . import CACHE  # noqa: E402
 from numba import njit
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -64,7 +65,7 @@ def uniform(pkey, n):
     return (float(x >> _S11) + 0.5) * _TWO53_INV
 
 
-@njit(cache=False)
+@njit(cache=CACHE)
 def ndtri(p):
     """Inverse standard normal CDF (Wichura 1988, AS 241 PPND16)."""
     q = p - 0.5
@@ -134,7 +135,7 @@ def normal(pkey, n):
     return _normal_slow(pkey, n, i, u)
 
 
-@njit(cache=False)
+@njit(cache=CACHE)
 def _normal_slow(pkey, n, i, u):
     """Rejection branch of the ziggurat: tail (layer 0) or wedge, then fresh draws."""
     rkey = mix64(pkey ^ ((np.uint64(n) + np.uint64(1)) * _SALT))
@@ -161,7 +162,7 @@ def _normal_slow(pkey, n, i, u):
             return u * ZIG_X[i]
 
 
-@njit(cache=False)
+@njit(cache=CACHE)
 def gamma_draw(pkey, n0, shape):
     """Gamma(shape, 1) by Marsaglia and Tsang (2000), drawing from counter ``n0`` on.
 
@@ -191,7 +192,7 @@ def gamma_draw(pkey, n0, shape):
             return d * v * boost, n
 
 
-@njit(cache=False)
+@njit(cache=CACHE)
 def beta_draw(pkey, alpha, beta):
     """Beta(alpha, beta) as G1 / (G1 + G2) from one stream."""
     g1, n = gamma_draw(pkey, 0, alpha)

@@ -13,10 +13,11 @@ outstanding; Japan "recoups" in the quarter it reaches zero.
 
 from __future__ import annotations
 
+from . import CACHE  # noqa: E402
 from numba import njit
 
 
-@njit(cache=False)
+@njit(cache=CACHE)
 def waterfall_split(cash, shares, balances, n_hurdles):
     """Split one quarter's distributable ``cash`` and update the hurdle ``balances`` in
     place. Returns Japan's part; the US gets ``cash - japan`` (conserved exactly).
