@@ -165,6 +165,12 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         macro_w=macro_w,
         tail_base_q=float((theta if stochastic else rates.base_rate) / spy),
     )
+    # survivors whose value is path-independent: pre-summed per institution
+    simple = (kind != EQUITY) & ~(stochastic & (pf.col("rate_type") == "floating"))
+    surv_npv = np.where(simple, sched.pv_before[:, n_q] + sched.terminal, np.nan)
+    surv_econ = np.zeros(len(INSTITUTIONS))
+    np.add.at(surv_econ, pf.institution_index[simple], -surv_npv[simple])
+    arrays["surv_npv"], arrays["surv_econ"] = surv_npv, surv_econ
     arrays["cont"], arrays["cont_len"] = continuation_tables(
         pf_f[is_eq], op_start[is_eq], op_end[is_eq], n_q, spy, arrays["tail_base_q"],
         arrays["extra_q"][0] if len(tiers) > 1 else 0.0, sched.df_end[0])
@@ -283,7 +289,7 @@ def run_model(model: Model, progress=None) -> Result:
                       acc[b0:b0 + nb], recoup_hist[b0:b0 + nb], deemed_acc[b0:b0 + nb],
                       timeline, tl_stride, irr, irr_stride, surv_cash,
                       a["rate_model"], a["rate_key"], a["r_a"], a["r_sd"], a["r_theta"],
-                      a["r_rho"], a["macro_w"], a["tail_base_q"])
+                      a["r_rho"], a["macro_w"], a["tail_base_q"], a["surv_npv"], a["surv_econ"])
             if progress is not None:
                 progress(start + size, n)
     finally:

@@ -738,7 +738,8 @@ def simulate_reference(df: pd.DataFrame, sectors, corr, n_paths: int, seed: int,
             if is_eq.any() else None
         for p, r in enumerate(rows):
             w = float(r["factor_loading"])
-            u = splitmix_uniform(idio_keys[p], path, 0)
+            pk = path_key(idio_keys[p], path)  # single-draw stream: the key is the draw
+            u = (float(pk >> 11) + 0.5) * (2.0 ** -53)
             x = w * s_fac[sec_index[r["sector"]]] + math.sqrt(max(1.0 - w * w, 0.0)) * special.ndtri(u)
             phi_x = special.ndtr(x)
             k = default_quarter_of(phi_x, int(r["approval_quarter"]), n_q, float(r["pd_annual"]),

@@ -123,7 +123,8 @@ def test_splitmix_matches_engine_streams():
             assert ref.stream_key(seed, stream, item) == int(rng.stream_key(seed, stream, item))
         key = ref.stream_key(seed, 2, "G01-LINEAR")
         for path in (0, 1, 999, 2**40):
-            assert ref.splitmix_uniform(key, path, 0) == idio_uniform(np.uint64(key), path)
+            pk = ref.path_key(key, path)
+            assert (float(pk >> 11) + 0.5) * 2.0 ** -53 == idio_uniform(np.uint64(key), path)
 
 
 # ---- (i) path by path -----------------------------------------------------------------

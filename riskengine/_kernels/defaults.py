@@ -13,7 +13,7 @@ import numpy as np
 from . import CACHE  # noqa: E402
 from numba import njit
 
-from .rng import beta_draw, normal, path_key, uniform
+from .rng import beta_draw, key_uniform, normal, path_key, uniform
 
 LOAN, GUARANTEE, EQUITY = 0, 1, 2
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
@@ -140,7 +140,7 @@ def idio_uniform(key, path):
 
 @njit(cache=CACHE)
 def _idio_uniform(key, path):
-    return uniform(path_key(key, path), 0)
+    return key_uniform(path_key(key, path))
 
 
 @njit(cache=CACHE)

@@ -20,7 +20,7 @@ from .defaults import (_PHI_MARGIN, EQUITY, GUARANTEE, cond_pd, debt_outcome,
                        twist_theta)
 from .equity import cash_factors, equity_path
 from .irr import irr_annual
-from .rng import normal, path_key, uniform
+from .rng import key_uniform, normal, path_key, uniform
 
 # float columns of pf_f
 F_LGD, F_ALPHA, F_BETA, F_COV, F_BASE_CASH, F_CF_VOL, F_SPREAD_Q, F_PD_OP, F_COMMIT = range(9)
@@ -43,7 +43,8 @@ def run_chunk(path0, n_paths, block,
               twist_x, proj_cls, cls_group, cls_c, cls_n, mix_key, mix_plain, cont, cont_len,
               out_credit, out_econ, out_weight, out_eq,
               acc, recoup_hist, deemed_acc, timeline, tl_stride, irr_out, irr_stride,
-              surv_cash, rate_model, rate_key, r_a, r_sd, r_theta, r_rho, macro_w, tail_base_q):
+              surv_cash, rate_model, rate_key, r_a, r_sd, r_theta, r_rho, macro_w, tail_base_q,
+              surv_npv, surv_econ):
     """Simulate paths ``path0 .. path0 + n_paths - 1``.
 
     Shapes: K sectors, G groups, P projects, E equity projects, Q quarters, I institutions.
@@ -59,6 +60,11 @@ def run_chunk(path0, n_paths, block,
     cash innovation); it drives the deemed interest and floating loans' coupons
     (``balance * (r[k] - base) / m`` on top of the scheduled coupon). ``tail_base_q`` is
     the per-step base rate used after the horizon.
+
+    Survivors: a loan or guarantee whose value does not depend on the path unless it
+    defaults (``surv_npv[p]``, NaN for equity and, with a stochastic rate, floating loans)
+    is pre-summed per institution into ``surv_econ`` (minus the sum); a path only corrects
+    it for the exposures that default, so a surviving loan costs one hash and one compare.
 
     Importance sampling: ``mu`` shifts the factor normals; with ``twist_x > 0`` default
     probabilities are twisted conditionally on the factors (Glasserman and Li 2005) toward
@@ -106,10 +112,14 @@ def run_chunk(path0, n_paths, block,
         zero_mu = np.zeros(n_sec)
         # per-path, per-project results, accumulated once the path's weight is known
         pc_credit = np.zeros(n_proj)
-        pc_def = np.zeros(n_proj, dtype=np.bool_)
         pc_jt = np.zeros(n_proj)
         pc_ut = np.zeros(n_proj)
         pc_rq = np.zeros(n_proj, dtype=np.int64)
+        def_idx = np.zeros(n_proj, dtype=np.int64)  # exposures that defaulted on this path
+        eq_idx = np.zeros(n_proj, dtype=np.int64)  # equity exposures (in loop order)
+        inv_s = np.empty(n_groups)
+        for g in range(n_groups):
+            inv_s[g] = 1.0 / grp_s[g] if grp_s[g] > 0.0 else 0.0
         dq_tot = np.zeros(n_q)
         for r in range(b * block, min((b + 1) * block, n_paths)):
             path = path0 + r
@@ -144,13 +154,15 @@ def run_chunk(path0, n_paths, block,
                 gws[g] = ws
                 thr_h = grp_thr[g, grp_nrel[g] - 1]
                 if grp_s[g] > 0.0:
-                    gx[g] = (thr_h - ws) / grp_s[g]
+                    gx[g] = (thr_h - ws) * inv_s[g]
                 else:
                     gx[g] = np.inf if ws <= thr_h else -np.inf
                 ga[g] = phi_approx(gx[g])
             theta = 0.0
             psi = 0.0
             tw_loss = 0.0
+            n_def = 0
+            n_eqp = 0
             if twist_x > 0.0:
                 for c in range(n_cls):
                     g = cls_group[c]
@@ -158,9 +170,10 @@ def run_chunk(path0, n_paths, block,
                 theta, psi = twist_theta(twist_x, cls_p, cls_c, cls_n)
                 for c in range(n_cls):
                     cls_e[c] = np.exp(theta * cls_c[c])
-            for i in range(n_inst):
-                out_credit[r, i] = 0.0
-                out_econ[r, i] = 0.0
+            credit0 = 0.0
+            credit1 = 0.0
+            econ0 = surv_econ[0]
+            econ1 = surv_econ[1]
             for e in range(3):
                 out_eq[r, e] = 0.0
             tl_row = path // tl_stride if path % tl_stride == 0 else n_tl
@@ -175,7 +188,7 @@ def run_chunk(path0, n_paths, block,
                         timeline[tl_row, q, i] = surv_cash[q, i]
             for p in range(n_proj):
                 g = pf_i[p, I_GROUP]
-                u = uniform(path_key(key_idio[p], path), 0)
+                u = key_uniform(path_key(key_idio[p], path))
                 k = -1
                 # exactly u <= Phi(gx[g]); the table decides unless u is within the margin
                 a_ = ga[g]
@@ -196,6 +209,9 @@ def run_chunk(path0, n_paths, block,
                     k = pf_i[p, I_APPROVAL] + j
                     if theta > 0.0:
                         tw_loss += cls_c[proj_cls[p]]
+                sv = surv_npv[p]
+                if k < 0 and sv == sv:
+                    continue  # a survivor whose value is already in surv_econ
                 lgd = pf_f[p, F_LGD]
                 if k >= 0:
                     lgd = draw_lgd(key_lgd[p], path, lgd, pf_f[p, F_ALPHA], pf_f[p, F_BETA])
@@ -203,6 +219,8 @@ def run_chunk(path0, n_paths, block,
                 kind = pf_i[p, I_KIND]
                 if kind == EQUITY:
                     eq = pf_i[p, I_EQ]
+                    eq_idx[n_eqp] = p
+                    n_eqp += 1
                     credit, npv, jt, ut, rq, dh, tv = equity_path(
                         k, lgd, pf_f[p, F_COMMIT], pf_f[p, F_BASE_CASH], pf_f[p, F_CF_VOL],
                         b_sec, y[pf_i[p, I_SECTOR]], key_cash[p], path,
@@ -244,25 +262,39 @@ def run_chunk(path0, n_paths, block,
                             timeline[tl_row, k, inst] += cash_start[p, k] - credit
                         else:
                             timeline[tl_row, k, inst] += cash_start[p, k] + (1.0 - lgd) * balance[p, k]
-                out_credit[r, inst] += credit
-                out_econ[r, inst] -= npv
-                pc_def[p] = k >= 0
-                pc_credit[p] = credit
+                if sv == sv:
+                    npv -= sv  # correct the pre-summed survivor value
+                # two institutions: accumulate in registers, not through memory
+                if inst == 0:
+                    credit0 += credit
+                    econ0 -= npv
+                else:
+                    credit1 += credit
+                    econ1 -= npv
+                if k >= 0:
+                    def_idx[n_def] = p
+                    n_def += 1
+                    pc_credit[p] = credit
             if is_on:
                 log_ratio += theta * tw_loss - psi  # twist: dQ/dP = exp(theta L_c - psi)
                 weight = 1.0 / (mix_plain + (1.0 - mix_plain) * np.exp(log_ratio))
             out_weight[r] = weight
-            for p in range(n_proj):
-                if pc_def[p]:
-                    acc[b, p, A_DEFAULT] += weight
-                    acc[b, p, A_CREDIT] += weight * pc_credit[p]
+            out_credit[r, 0] = credit0
+            out_econ[r, 0] = econ0
+            out_credit[r, 1] = credit1
+            out_econ[r, 1] = econ1
+            for t in range(n_def):
+                p = def_idx[t]
+                acc[b, p, A_DEFAULT] += weight
+                acc[b, p, A_CREDIT] += weight * pc_credit[p]
+            for t in range(n_eqp):
+                p = eq_idx[t]
                 eq = pf_i[p, I_EQ]
-                if eq >= 0:
-                    acc[b, p, A_JAPAN] += weight * pc_jt[p]
-                    acc[b, p, A_US] += weight * pc_ut[p]
-                    if pc_rq[p] >= 0:
-                        acc[b, p, A_RECOUP] += weight
-                        recoup_hist[b, eq, pc_rq[p]] += weight
+                acc[b, p, A_JAPAN] += weight * pc_jt[p]
+                acc[b, p, A_US] += weight * pc_ut[p]
+                if pc_rq[p] >= 0:
+                    acc[b, p, A_RECOUP] += weight
+                    recoup_hist[b, eq, pc_rq[p]] += weight
             if n_eq > 0:
                 for q in range(n_q):
                     deemed_acc[b, q] += weight * dq_tot[q]

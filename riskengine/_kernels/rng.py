@@ -59,6 +59,13 @@ def path_key(key, path):
 
 
 @njit(inline="always")
+def key_uniform(pkey):
+    """A uniform in (0, 1) from a path key itself: the one draw of a single-draw stream
+    (the idiosyncratic default uniform), one hash cheaper than ``uniform(pkey, 0)``."""
+    return (float(pkey >> _S11) + 0.5) * _TWO53_INV
+
+
+@njit(inline="always")
 def uniform(pkey, n):
     """The n-th uniform in (0, 1) of the stream ``pkey``; never exactly 0 or 1."""
     x = mix64(pkey + (np.uint64(n) + np.uint64(1)) * GOLDEN)
