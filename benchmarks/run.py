@@ -35,6 +35,22 @@ import riskengine as re  # noqa: E402
 from riskengine.simulate import build_model, run_model  # noqa: E402
 
 
+def reset_peak():
+    """Reset the kernel's peak-RSS counter of this process (Linux: clear_refs 5)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_gib() -> float:
+    """Peak resident memory of this process since the last reset (VmHWM), GiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 2**30
+    return float("nan")
+
+
 def timed(fn, repeat=1):
     best, out = np.inf, None
     for _ in range(repeat):
@@ -58,18 +74,26 @@ def default_program(paths, threads):
 
 def cli_million(paths):
     out = Path("/tmp") / f"riskengine-bench-{os.getpid()}"
+    # a fresh process (VmHWM is per process, unlike ru_maxrss which fork inherits); the
+    # kernels are compiled by a warm-up run first and that time is reported separately
     cmd = [sys.executable, "-c",
-           "import resource, sys, time; from riskengine.cli import main; t=time.perf_counter(); "
+           "import sys, time, json; from pathlib import Path; import riskengine; "
+           "from riskengine.cli import main; t=time.perf_counter(); riskengine.simulate(paths=1024); "
+           "c0=time.perf_counter()-t; t=time.perf_counter(); "
            f"c=main(['run','--paths','{paths}','--quiet','--overwrite','--out','{out}']); "
-           "print('WALL', time.perf_counter()-t); "
-           "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(c)"]
+           "w=time.perf_counter()-t; "
+           "hwm=[l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith('VmHWM')][0]; "
+           "print('RESULT', json.dumps({'compile': c0, 'wall': w, 'hwm_kb': int(hwm.split()[1])})); sys.exit(c)"]
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
-    lines = dict(l.split(" ", 1) for l in p.stdout.splitlines() if l.startswith(("WALL", "PEAK")))
-    wall, peak = float(lines["WALL"]), int(lines["PEAK"]) * 1024
-    ppq = paths * 198 * 120
-    return {"section": "default program, CLI end to end (incl. compile, measures, Parquet)",
-            "paths": paths, "seconds": wall, "peak_memory_GiB": peak / 2**30,
-            "ns_per_path_project_quarter": wall / ppq * 1e9}
+    line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT")][0]
+    r = json.loads(line.split(" ", 1)[1])
+    man = json.loads((out / "manifest.json").read_text())
+    ppq = paths * man["n_projects"] * man["n_quarters"]
+    return {"section": "default program, CLI end to end after warm-up (simulate, measures, Parquet)",
+            "paths": paths, "compile_seconds": r["compile"], "seconds": r["wall"],
+            "simulate_seconds": man["timings"]["simulate_seconds"],
+            "peak_memory_GiB": r["hwm_kb"] * 1024 / 2**30,
+            "ns_per_path_project_quarter": r["wall"] / ppq * 1e9}
 
 
 def default_mode(paths, threads):
@@ -79,9 +103,13 @@ def default_mode(paths, threads):
     secs, res = timed(lambda: run_model(model))
     df = wl.default_mode_frame()
     corr = np.asarray(cfg.dependence.correlation)
-    np_secs, np_loss = timed(lambda: wl.numpy_default_mode(df, corr, cfg.dependence.sectors, paths), 2)
-    floor, _ = timed(lambda: [np.random.default_rng(1).standard_normal((20_000, 1006))
-                              for _ in range(-(-paths // 20_000))], 2)
+    np_secs, np_loss = timed(lambda: wl.numpy_default_mode(df, corr, cfg.dependence.sectors, paths), 3)
+    def draw_all():  # the normals the model needs (1,000 + 6 a path), nothing kept
+        rng = np.random.default_rng(1)
+        for _ in range(-(-paths // 20_000)):
+            rng.standard_normal((20_000, 1006))
+
+    floor, _ = timed(draw_all, 2)
     eng = res.loss("credit_loss", "ALL")
     return {"section": "default mode (1,000 loans, 6 sectors, 1 year)", "paths": paths,
             "threads": threads, "seconds_engine": secs, "seconds_numpy": np_secs,
@@ -91,17 +119,29 @@ def default_mode(paths, threads):
             "engine_EL": float(eng.mean()), "numpy_EL": float(np_loss.mean())}
 
 
-def scaling(paths_list):
+def scaling(paths_list, loans_list):
     rows = []
     for n in paths_list:
-        cfg = wl.default_mode_config(n)
-        model = build_model(cfg, wl.default_mode_portfolio(cfg))
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        cfg = wl.default_program_config(n)
+        pf = re.load_portfolio(re.config.default_data_dir() / "portfolio.csv",
+                               cfg.dependence.sectors, cfg.simulation.n_quarters,
+                               cfg.simulation.steps_per_year)
+        model = build_model(cfg, pf)
+        reset_peak()
+        secs, res = timed(lambda: run_model(model))
+        res.summary
+        rows.append({"section": "scaling in paths (default program)", "paths": n,
+                     "seconds": secs, "peak_memory_GiB": peak_gib()})
+        del res
+    for n_loans in loans_list:
+        cfg = wl.default_mode_config(100_000)
+        model = build_model(cfg, wl.default_mode_portfolio(cfg, n_loans))
+        reset_peak()
         secs, _ = timed(lambda: run_model(model))
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        rows.append({"section": "scaling (default mode)", "paths": n, "seconds": secs,
-                     "process_peak_GiB_so_far": after * 1024 / 2**30,
-                     "peak_growth_MiB": (after - before) / 1024})
+        rows.append({"section": "scaling in projects (default mode, 100,000 paths)",
+                     "loans": n_loans, "seconds": secs,
+                     "ns_per_path_loan": secs / 100_000 / n_loans * 1e9,
+                     "peak_memory_GiB": peak_gib()})
     return rows
 
 
@@ -154,7 +194,8 @@ def main():
         add(default_program(20_000 if q else 100_000, th))
     for th in (1, 2):
         add(default_mode(20_000 if q else 200_000, th))
-    for r in scaling([20_000, 50_000] if q else [100_000, 300_000, 1_000_000]):
+    for r in scaling([20_000, 50_000] if q else [100_000, 300_000, 1_000_000],
+                     [250, 1000] if q else [250, 1000, 4000]):
         add(r)
     add(importance(5_000 if q else 10_000, 4 if q else 10))
     add(cli_million(50_000 if q else 1_000_000))

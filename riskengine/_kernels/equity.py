@@ -82,7 +82,14 @@ def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
     pk = path_key(eps_key, path)
     s1 = shares[0]
     s2 = shares[1] if shares.shape[0] > 1 else 0.0
+    # the MOU shape (one hurdle, Japan's first share > 0) runs on a scalar balance with
+    # the same arithmetic as waterfall_split; other tier sets use the general split
+    mou = n_hurdles == 1 and s1 > 0.0
+    inv_s1 = 1.0 / s1 if s1 > 0.0 else 0.0
+    add_q = spread_q + (extra_q[0] if n_hurdles > 0 else 0.0)
+    half_v2 = 0.5 * vol * vol
     c_idio = math.sqrt(max(1.0 - b_sec * b_sec, 0.0))
+    b0 = 0.0  # the deemed balance B_0 (balances[0] in the general branch)
     last = n_q - 1
     if k_def >= 0:
         last = k_def
@@ -90,14 +97,20 @@ def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
         c = draws_row[k]
         if c > 0.0:
             contributed += c
-            for t in range(nb):
-                balances[t] += c
             npv -= c * df_start[k]
             if record:
                 jc[k] = c
-        for t in range(nb):
-            extra = extra_q[t] if n_hurdles > 0 else 0.0
-            balances[t] *= 1.0 + base_q[k] + spread_q + extra
+            if mou:
+                b0 += c
+            else:
+                for t in range(nb):
+                    balances[t] += c
+        if mou:
+            b0 *= 1.0 + base_q[k] + add_q
+        else:
+            for t in range(nb):
+                extra = extra_q[t] if n_hurdles > 0 else 0.0
+                balances[t] *= 1.0 + base_q[k] + spread_q + extra
         if k == k_def:
             unreturned = contributed - japan_tot
             if unreturned < 0.0:
@@ -105,22 +118,20 @@ def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
             cash = (1.0 - lgd) * unreturned
         elif k >= op_start and k < op_end:
             x = b_sec * y_row[k] + c_idio * normal(pk, k)
-            cash = base_cash * math.exp(vol * x - 0.5 * vol * vol)
+            cash = base_cash * math.exp(vol * x - half_v2)
         else:
             cash = 0.0
         j = 0.0
         if cash > 0.0:
-            if n_hurdles == 1 and s1 > 0.0:
-                # the MOU shape (one hurdle), inlined: same arithmetic as waterfall_split
-                b = balances[0]
-                if b > 0.0:
-                    need = b / s1
+            if mou:
+                if b0 > 0.0:
+                    need = b0 * inv_s1  # cash that repays B_0
                     if cash < need:
                         j = s1 * cash
-                        balances[0] = b - j if b > j else 0.0
+                        b0 = b0 - j if b0 > j else 0.0
                     else:
                         j = s1 * need + s2 * (cash - need)
-                        balances[0] = 0.0
+                        b0 = 0.0
                 else:
                     j = s2 * cash
             else:
@@ -131,16 +142,20 @@ def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
             if record:
                 jr[k] = j
         if k == k_def:
-            credit = unreturned - (j if cash > 0.0 else 0.0)
+            credit = unreturned - j
+        if not mou:
+            b0 = balances[0]
         # the recoup quarter: when B last reached zero (B stays zero from then on)
-        if contributed > 0.0 and balances[0] <= 0.0:
+        if contributed > 0.0 and b0 <= 0.0:
             if recoup < 0:
                 recoup = k
         else:
             recoup = -1
-        deemed_q[k] += balances[0]
+        deemed_q[k] += b0
     for k in range(last + 1, n_q):
-        deemed_q[k] += balances[0]
+        deemed_q[k] += b0
+    if mou:
+        balances[0] = b0
     deemed_h = balances[0]
     tv = 0.0
     if k_def < 0 and op_end > n_q and n_hurdles <= 1 and shares[0] > 0.0:
