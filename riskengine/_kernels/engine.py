@@ -16,8 +16,8 @@ from . import CACHE  # noqa: E402
 from numba import njit, prange
 
 from .defaults import (_PHI_MARGIN, EQUITY, GUARANTEE, cond_pd, debt_outcome,
-                       default_quarter, draw_lgd, phi_approx, phi_cdf, sector_factors,
-                       twist_theta)
+                       default_quarter, draw_lgd, phi_approx, sector_factors, twist_theta,
+                       u_below_phi)
 from .equity import cash_factors, equity_path
 from .irr import irr_annual
 from .rng import key_uniform, normal, path_key, uniform
@@ -94,7 +94,6 @@ def run_chunk(path0, n_paths, block,
         s_fac = np.empty(n_sec)
         y = np.zeros((n_sec, n_q))
         gx = np.empty(n_groups)
-        ga = np.empty(n_groups)
         gws = np.empty(n_groups)
         bal = np.empty(nb)
         jc = np.zeros(n_q)
@@ -149,6 +148,7 @@ def run_chunk(path0, n_paths, block,
             else:
                 for q in range(n_q):
                     rpath[q] = base_q[q]
+            x_max = -np.inf
             for g in range(n_groups):
                 ws = grp_w[g] * s_fac[grp_sector[g]]
                 gws[g] = ws
@@ -157,7 +157,11 @@ def run_chunk(path0, n_paths, block,
                     gx[g] = (thr_h - ws) * inv_s[g]
                 else:
                     gx[g] = np.inf if ws <= thr_h else -np.inf
-                ga[g] = phi_approx(gx[g])
+                if gx[g] > x_max:
+                    x_max = gx[g]
+            # no exposure defaults on this path unless its uniform is below the largest
+            # conditional PD: one table lookup per path screens out most exposures
+            u_screen = phi_approx(x_max) + _PHI_MARGIN
             theta = 0.0
             psi = 0.0
             tw_loss = 0.0
@@ -191,7 +195,6 @@ def run_chunk(path0, n_paths, block,
                 u = key_uniform(path_key(key_idio[p], path))
                 k = -1
                 # exactly u <= Phi(gx[g]); the table decides unless u is within the margin
-                a_ = ga[g]
                 if tilted and theta > 0.0:
                     # twisted default probability q; given default, u * p / q is uniform
                     # on [0, p] and picks the quarter from the untwisted curve
@@ -204,7 +207,7 @@ def run_chunk(path0, n_paths, block,
                             j = grp_nrel[g] - 1  # rounding at the edge
                         k = pf_i[p, I_APPROVAL] + j
                         tw_loss += cls_c[c]
-                elif u < a_ - _PHI_MARGIN or (u <= a_ + _PHI_MARGIN and u <= phi_cdf(gx[g])):
+                elif u <= u_screen and u_below_phi(u, gx[g]):
                     j = default_quarter(u, grp_thr[g], grp_nrel[g], gws[g], grp_s[g])
                     k = pf_i[p, I_APPROVAL] + j
                     if theta > 0.0:
