@@ -82,3 +82,25 @@ def test_failed_write_leaves_nothing(result, tmp_path, monkeypatch):
     with pytest.raises(OSError):
         result.write(tmp_path / "run")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_duckdb_and_polars_read_the_files(result, tmp_path):
+    duckdb = pytest.importorskip("duckdb")
+    pl = pytest.importorskip("polars")
+    run = result.write(tmp_path / "run")
+    con = duckdb.connect()
+    got = con.execute(
+        f"select institution, sum(credit_loss) from '{run / 'paths.parquet'}' "
+        "group by institution order by institution").fetchall()
+    want = result.paths.credit_loss.sum("path")
+    assert [g[0] for g in got] == ["JBIC", "NEXI"]
+    np.testing.assert_allclose([g[1] for g in got], want.sel(institution=["JBIC", "NEXI"]).values,
+                               rtol=1e-12)
+    es = con.execute(
+        f"select value from '{run / 'summary.parquet'}' where institution = 'ALL' and "
+        "variable = 'credit_loss' and measure = 'ES' and level = 0.99").fetchall()
+    assert es == [(result.value("ES", level=0.99),)]
+    frame = pl.read_parquet(run / "projects.parquet")
+    assert frame.height == 6 and set(frame["instrument"].cast(pl.Utf8)) == {"loan", "guarantee", "equity"}
+    tl = pl.read_parquet(run / "timeline.parquet")
+    assert set(tl["institution"].cast(pl.Utf8)) == {"JBIC", "NEXI", "Japan"}
