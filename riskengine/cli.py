@@ -16,8 +16,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
-from .config import default_data_dir, load_config
-from .errors import RiskEngineError, UsageError
+from .config import default_data_dir, load_config, run_overrides
+from .errors import RiskEngineError
+from .io import check_run_dir
 from .portfolio import load_portfolio
 from .simulate import build_model, run_model
 
@@ -139,13 +140,9 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
 
 
 def cmd_run(args, console: Console) -> int:
-    overrides: dict = {}
-    for key in ("paths", "seed", "threads", "chunk_paths"):
-        val = getattr(args, key)
-        if val is not None:
-            overrides.setdefault("simulation", {})[key] = val
-    if args.importance_sampling:
-        overrides["importance_sampling"] = {"enabled": True}
+    overrides = run_overrides(paths=args.paths, seed=args.seed, threads=args.threads,
+                              chunk_paths=args.chunk_paths,
+                              importance_sampling=True if args.importance_sampling else None)
     config = load_config(args.config, overrides)
     sim = config.simulation
     portfolio_path = args.portfolio or default_data_dir() / "portfolio.csv"
@@ -155,9 +152,7 @@ def cmd_run(args, console: Console) -> int:
     if out is None:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path("runs") / f"{stamp}-seed{sim.seed}"
-    if out.exists() and not args.overwrite and (not out.is_dir() or any(out.iterdir())):
-        raise UsageError(f"output directory {out} already exists and is not empty "
-                         "(choose another --out, or pass --overwrite)")
+    check_run_dir(out, args.overwrite)  # before the simulation, not after it
     model = build_model(config, portfolio)
     t0 = time.perf_counter()
     if args.quiet:
@@ -193,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted; nothing was written")
         return 130
+    except MemoryError:
+        err.print("[bold red]error:[/bold red] out of memory: the per-path loss vectors need "
+                  "about 100 bytes a path; use fewer --paths (nothing was written)",
+                  markup=True, highlight=False, soft_wrap=True)
+        return 1
 
 
 if __name__ == "__main__":

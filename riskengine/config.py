@@ -17,15 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError
 
-DATA_DIR_CANDIDATES = (
-    Path.cwd() / "data",
-    Path(__file__).resolve().parent.parent / "data",
-)
-
-
 def default_data_dir() -> Path:
-    """The folder holding the shipped default program (``program.toml``, ``portfolio.csv``)."""
-    for d in DATA_DIR_CANDIDATES:
+    """The folder holding the shipped default program (``program.toml``, ``portfolio.csv``):
+    the repository's ``data/`` next to the package, else ``./data``."""
+    for d in (Path(__file__).resolve().parent.parent / "data", Path.cwd() / "data"):
         if (d / "program.toml").is_file():
             return d
     raise ConfigError(
@@ -35,19 +30,20 @@ def default_data_dir() -> Path:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # no unknown keys, no NaN or infinity, and whole numbers must be whole numbers
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Simulation(_Strict):
-    paths: int = Field(100_000, gt=0, description="number of Monte Carlo paths")
-    seed: int = Field(20250904, ge=0, lt=2**63, description="random seed")
+    paths: int = Field(100_000, gt=0, strict=True, description="number of Monte Carlo paths")
+    seed: int = Field(20250904, ge=0, strict=True, lt=2**63, description="random seed")
     horizon_years: float = Field(30.0, gt=0, description="simulation horizon in years")
-    steps_per_year: int = Field(4, gt=0, le=52, description="time steps per year (4 = quarterly)")
+    steps_per_year: int = Field(4, gt=0, strict=True, le=52, description="time steps per year (4 = quarterly)")
     as_of: _dt.date = Field(_dt.date(2025, 10, 1), description="start of quarter 0")
     chunk_paths: int = Field(
-        65_536, gt=0, description="paths simulated per chunk (bounds memory; results do not depend on it)"
+        65_536, gt=0, strict=True, description="paths simulated per chunk (bounds memory; results do not depend on it)"
     )
-    threads: int = Field(0, ge=0, description="worker threads, 0 = all cores")
+    threads: int = Field(0, ge=0, strict=True, description="worker threads, 0 = all cores")
 
     @property
     def n_quarters(self) -> int:
@@ -190,11 +186,14 @@ class Config(_Strict):
         return self.model_dump(mode="json")
 
 
-def _deep_merge(base: dict, over: dict) -> dict:
+def _deep_merge(base: dict, over: dict, where: str = "") -> dict:
     out = copy.deepcopy(base)
     for k, v in over.items():
+        key = f"{where}{k}"
         if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v)
+            out[k] = _deep_merge(out[k], v, key + ".")
+        elif isinstance(v, dict) and k in out:
+            raise ConfigError(f"config key {key}: must be a table ([{key}]), got {out[k]!r}")
         else:
             out[k] = copy.deepcopy(v)
     return out
@@ -231,6 +230,20 @@ def config_from_dict(raw: dict, source: str = "<dict>") -> Config:
         raise ConfigError(_format_validation(source, e)) from None
 
 
+def run_overrides(*, paths=None, seed=None, threads=None, chunk_paths=None,
+                  importance_sampling=None) -> dict:
+    """The nested overrides of the run options shared by ``simulate()`` and the command
+    line (None leaves the config's value)."""
+    out: dict = {}
+    for key, val in (("paths", paths), ("seed", seed), ("threads", threads),
+                     ("chunk_paths", chunk_paths)):
+        if val is not None:
+            out.setdefault("simulation", {})[key] = val
+    if importance_sampling is not None:
+        out["importance_sampling"] = {"enabled": bool(importance_sampling)}
+    return out
+
+
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> Config:
     """Load the config: shipped defaults, then the file at ``path``, then ``overrides``.
 
@@ -255,4 +268,5 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         source = str(path)
     if overrides:
         raw = _deep_merge(raw, overrides)
+        source += " with the command-line options"
     return config_from_dict(raw, source)

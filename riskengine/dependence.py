@@ -52,7 +52,8 @@ def nearest_correlation(a: np.ndarray, tol: float = 1e-12, max_iter: int = 10_00
             y = y_new
             break
         y = y_new
-    # make it exactly symmetric and PSD to machine precision
+    # exactly symmetric with a unit diagonal; positive semidefinite to the tolerance
+    # (check_correlation re-checks the smallest eigenvalue)
     y = (y + y.T) / 2
     np.fill_diagonal(y, 1.0)
     return y
@@ -97,6 +98,10 @@ def check_correlation(c, repair: str = "none", key: str = "dependence.correlatio
     src = np.clip(sym, -1.0, 1.0)
     np.fill_diagonal(src, 1.0)
     fixed = nearest_correlation(src)
+    fixed_min = float(np.linalg.eigvalsh(fixed).min())
+    if fixed_min < -1e-10:
+        raise ConfigError(f"config key {key}: the Higham repair did not converge to a positive "
+                          f"semidefinite matrix (smallest eigenvalue {fixed_min:.3g})")
     delta = fixed - c
     return CorrelationCheck(
         matrix=fixed,

@@ -150,14 +150,50 @@ class RunData:
             raise AttributeError(name) from None
 
 
+def check_run_dir(run_dir: str | Path, overwrite: bool = False) -> Path:
+    """Check, before any work, that ``run_dir`` can receive a run: its parent is (or can
+    become) a writable directory, and ``run_dir`` is absent, an empty directory, or, with
+    ``overwrite``, a previous run directory (one holding a riskengine ``manifest.json``).
+    Anything else is refused, so ``--overwrite`` can never delete unrelated data."""
+    run_dir = Path(run_dir)
+    for parent in [run_dir.parent, *run_dir.parent.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"cannot create {run_dir}: {parent} is a file, not a directory")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise UsageError(f"cannot create {run_dir}: {parent} is not writable")
+            break
+    if not run_dir.exists():
+        return run_dir
+    if not run_dir.is_dir():
+        raise UsageError(f"--out {run_dir} is a file, not a run directory")
+    if not any(run_dir.iterdir()):
+        return run_dir
+    if not overwrite:
+        raise UsageError(f"output directory {run_dir} already exists and is not empty "
+                         "(choose another --out, or pass --overwrite to replace a previous run)")
+    if not _is_run_dir(run_dir):
+        raise UsageError(f"refusing to overwrite {run_dir}: it is not a riskengine run directory "
+                         "(no manifest.json written by riskengine)")
+    return run_dir
+
+
+def _is_run_dir(path: Path) -> bool:
+    try:
+        with open(path / "manifest.json") as f:
+            m = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(m, dict) and m.get("complete") is True and "versions" in m \
+        and "riskengine" in m.get("versions", {})
+
+
 def write_run(result, run_dir: str | Path, overwrite: bool = False) -> Path:
     """Write ``manifest.json`` and one Parquet file per Dataset into ``run_dir``, atomically:
     everything goes to a hidden sibling folder first, which is renamed into place only
-    once complete (a crash leaves no directory that looks like a finished run)."""
-    run_dir = Path(run_dir)
-    if run_dir.exists() and not overwrite and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise UsageError(f"output directory {run_dir} already exists and is not empty "
-                         "(choose another --out, or remove it)")
+    once complete (a crash leaves no directory that looks like a finished run). See
+    :func:`check_run_dir` for what may be replaced."""
+    run_dir = check_run_dir(run_dir, overwrite)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = run_dir.parent / f".{run_dir.name}.partial-{os.getpid()}-{time.time_ns()}"
     tmp.mkdir()
@@ -173,7 +209,7 @@ def write_run(result, run_dir: str | Path, overwrite: bool = False) -> Path:
         manifest["complete"] = True
         with open(tmp / "manifest.json", "w") as f:
             json.dump(_jsonable(manifest), f, indent=2, allow_nan=True)
-        if run_dir.exists():
+        if run_dir.exists():  # an empty directory or a previous run (check_run_dir)
             trash = run_dir.parent / f".{run_dir.name}.old-{os.getpid()}-{time.time_ns()}"
             os.rename(run_dir, trash)
             os.rename(tmp, run_dir)

@@ -131,16 +131,20 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
     if len(df) == 0:
         raise DataError(f"{source}: the portfolio has no rows")
 
-    given = set(df.columns) | set(OPTIONAL_NUMERIC) - {"pd_construction"} | set(OPTIONAL_TEXT)
-    if "pd_construction" in df.columns:
-        given.add("pd_construction")
+    # columns whose values come from the file or a constant default (pd_construction's
+    # default is pd_annual: its problems are reported on pd_annual)
+    given = set(df.columns) | set(OPTIONAL_TEXT) | (set(OPTIONAL_NUMERIC) - {"pd_construction"})
     known = set(REQUIRED) | set(OPTIONAL_NUMERIC) | set(OPTIONAL_TEXT)
     ignored = tuple(c for c in df.columns if c not in known)
 
     # text columns
     for c in ("project_id", "sector", "institution", "instrument", *OPTIONAL_TEXT):
         if c in df.columns:
-            df[c] = df[c].astype(str).str.strip()
+            text = df[c].astype(str).str.strip()
+            if c in OPTIONAL_TEXT:  # a blank optional cell takes its default, like numbers
+                blank = df[c].isna() | text.isin(["", "nan", "None"])
+                text = text.where(~blank, OPTIONAL_TEXT[c])
+            df[c] = text
         else:
             df[c] = OPTIONAL_TEXT[c]
 
@@ -160,9 +164,6 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
         for i in np.flatnonzero(num.isna().to_numpy() & ~blank.to_numpy()):
             problems.append(f"{where(i, c)}: {raw.iloc[i]!r} is not a number")
         df[c] = num
-    # pd_construction may default to a pd_annual parsed above
-    if df["pd_construction"].dtype == object:
-        df["pd_construction"] = pd.to_numeric(df["pd_construction"], errors="coerce")
 
     def check(col: str, bad: np.ndarray, what: str) -> None:
         if col not in given:
@@ -228,19 +229,21 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
     check("approval_quarter", ~((aq >= 0) & (aq == np.round(aq)) & (aq < n_quarters)),
           f"must be a whole quarter in [0, {n_quarters}) (inside the horizon)")
     fq = df["funding_quarters"].to_numpy(dtype=float)
-    check("funding_quarters", ~((fq >= 1) & (fq == np.round(fq))), "must be a whole number >= 1")
+    check("funding_quarters", ~((fq >= 1) & (fq == np.round(fq)) & (fq <= n_quarters)),
+          f"must be a whole number in [1, {n_quarters}] (the horizon's quarters)")
     ten = df["tenor_years"].to_numpy(dtype=float)
     tq = ten * steps_per_year
-    bad_ten = ~np.isnan(ten) & ~((ten > 0) & (np.abs(tq - np.round(tq)) < 1e-9))
-    check("tenor_years", bad_ten, "must be > 0 and a whole number of steps")
+    bad_ten = ~np.isnan(ten) & ~((ten > 0) & (ten <= 200) & (np.abs(tq - np.round(tq)) < 1e-9))
+    check("tenor_years", bad_ten, "must be in (0, 200] years and a whole number of steps")
     check("tenor_years", ~np.isnan(ten) & ~bad_ten & (np.round(tq) < fq),
           "is shorter than the drawdown (funding_quarters)")
     life = df["life_years"].to_numpy(dtype=float)
-    check("life_years", ~np.isnan(life) & ~(life > 0), "must be > 0")
+    check("life_years", ~np.isnan(life) & ~((life > 0) & (life <= 200)),
+          "must be in (0, 200] years (leave it empty to operate to the horizon)")
     cy = df["construction_years"].to_numpy(dtype=float)
     cq = cy * steps_per_year
-    check("construction_years", np.isfinite(cy) & (np.abs(cq - np.round(cq)) > 1e-9),
-          "must be a whole number of steps")
+    check("construction_years", np.isfinite(cy) & ((np.abs(cq - np.round(cq)) > 1e-9) | (cy > 200)),
+          "must be a whole number of steps, at most 200 years")
 
     for c in ("selection_prob", "decline_prob"):
         default = OPTIONAL_NUMERIC[c]

@@ -259,6 +259,21 @@ def _input_pd_by_horizon(model) -> np.ndarray:
 TIMELINE_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
+def step_end_dates(as_of, steps_per_year: int, n_steps: int) -> np.ndarray:
+    """Last calendar day of each step: ``as_of`` plus whole months when a step is a whole
+    number of months (quarters: 2025-10-01 -> 2025-12-31), else plus days at 365.25 a year."""
+    import pandas as pd
+
+    start = pd.Timestamp(as_of)
+    if 12 % steps_per_year == 0:
+        m = 12 // steps_per_year
+        ends = [start + pd.DateOffset(months=m * (k + 1)) - pd.Timedelta(days=1) for k in range(n_steps)]
+    else:
+        ends = [start + pd.Timedelta(days=round(365.25 * (k + 1) / steps_per_year)) - pd.Timedelta(days=1)
+                for k in range(n_steps)]
+    return np.array([e.date().isoformat() for e in ends])
+
+
 def _timeline(cfg, cash, weight, deemed) -> xr.Dataset:
     """Quantiles over paths of cumulative net cash (JBIC, NEXI, Japan) by quarter."""
     from .measures import LossSample
@@ -273,9 +288,7 @@ def _timeline(cfg, cash, weight, deemed) -> xr.Dataset:
             for i in range(3):
                 s = LossSample(series[:, k, i], w)
                 q[k, i] = [s.var_value(a) for a in TIMELINE_QUANTILES]
-    start = np.datetime64(cfg.simulation.as_of, "D")
-    months = np.array([int(round(12 * (k + 1) / cfg.simulation.steps_per_year)) for k in range(n_q)])
-    ends = (start.astype("datetime64[M]") + months).astype("datetime64[D]") - np.timedelta64(1, "D")
+    ends = step_end_dates(cfg.simulation.as_of, cfg.simulation.steps_per_year, n_q)
     return xr.Dataset(
         {
             "cumulative_net_cash": (("quarter", "institution", "quantile"), q,

@@ -103,7 +103,6 @@ def build_schedules(pf: Portfolio, n_quarters: int, steps_per_year: int,
     df_start, df_end = discount_factors(discount_rate, n_quarters, steps_per_year)
     floating = pf.col("rate_type") == "floating"
     per = (rate + np.where(floating, base_rate, 0.0)) / steps_per_year
-    start_cf = np.zeros((n, n_quarters))
     end_cf = np.zeros((n, n_quarters))
     is_loan = (kind == LOAN)[:, None]
     is_gte = (kind == GUARANTEE)[:, None]

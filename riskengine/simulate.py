@@ -14,11 +14,10 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from . import _kernels
 from ._kernels.engine import run_chunk
 from ._kernels.rng import (STREAM_CASH, STREAM_CASH_FACTOR, STREAM_FACTOR, STREAM_IDIO,
                            STREAM_IS_MIX, STREAM_LGD, STREAM_RATES, stream_key, stream_keys)
-from .config import Config, default_data_dir, load_config
+from .config import Config, default_data_dir, load_config, run_overrides
 from .dependence import (CorrelationCheck, check_correlation, cumulative_pd, factor_root,
                          gaussian_thresholds, root_row_ends)
 from .errors import ConfigError
@@ -219,28 +218,27 @@ def _pilot_seed(seed: int) -> int:
     return int(stream_key(seed, 99, "importance-sampling pilot")) >> 1
 
 
-def prepare_importance_sampling(model: Model) -> dict:
-    """Run the pilot and set the mean shift and twist target in ``model.arrays``.
+def prepare_importance_sampling(model: Model) -> tuple[dict, dict]:
+    """Run the pilot (its own seed, so its draws are independent of the run's) and derive
+    the mean shift and the twist target.
 
-    Returns what the manifest records."""
+    Returns ``(kernel array overrides, what the manifest records)``."""
     isc = model.config.importance_sampling
     raw = model.config.to_dict()
     raw["simulation"].update(paths=isc.pilot_paths, seed=_pilot_seed(model.config.simulation.seed))
     raw["importance_sampling"]["enabled"] = False
     raw["outputs"].update(timeline_paths=0, irr_paths=0)
     pilot_cfg = Config.model_validate(raw)
-    pilot = run_model(Model(pilot_cfg, model.portfolio, model.correlation,
-                            {**model.arrays, "mu": np.zeros_like(model.arrays["mu"]),
-                             "twist_x": 0.0}, model.equity_index))
+    pilot = run_model(build_model(pilot_cfg, model.portfolio))
     x = float(np.quantile(pilot.loss("credit_loss", "ALL"), isc.target_level,
                           method="inverted_cdf"))
-    a = model.arrays
-    a["mu"] = mean_shift(x, a) if isc.shift else np.zeros_like(a["mu"])
-    a["twist_x"] = x if isc.twist else 0.0
-    return {"enabled": True, "target_level": isc.target_level, "pilot_paths": isc.pilot_paths,
+    mu = mean_shift(x, model.arrays) if isc.shift else np.zeros_like(model.arrays["mu"])
+    overrides = {"mu": mu, "twist_x": x if isc.twist else 0.0}
+    info = {"enabled": True, "target_level": isc.target_level, "pilot_paths": isc.pilot_paths,
             "pilot_seed": pilot_cfg.simulation.seed, "target_loss": x,
-            "mean_shift": a["mu"].tolist(), "twist": isc.twist, "shift": isc.shift,
+            "mean_shift": mu.tolist(), "twist": isc.twist, "shift": isc.shift,
             "defensive_share": isc.defensive_share}
+    return overrides, info
 
 
 def run_model(model: Model, progress=None) -> Result:
@@ -249,9 +247,10 @@ def run_model(model: Model, progress=None) -> Result:
 
     sim, out_cfg = model.config.simulation, model.config.outputs
     is_info = {"enabled": False}
-    if model.config.importance_sampling.enabled:
-        is_info = prepare_importance_sampling(model)
     a = model.arrays
+    if model.config.importance_sampling.enabled:
+        overrides, is_info = prepare_importance_sampling(model)
+        a = {**a, **overrides}
     n, n_p, n_inst = sim.paths, model.portfolio.n_projects, len(INSTITUTIONS)
     n_q = sim.n_quarters
     n_eq = len(model.equity_index)
@@ -319,13 +318,8 @@ def simulate(config: Config | str | Path | None = None, portfolio: Portfolio | s
     paths, seed, threads, chunk_paths
         Override the config's ``[simulation]`` values.
     """
-    overrides: dict = {}
-    for key, val in (("paths", paths), ("seed", seed), ("threads", threads),
-                     ("chunk_paths", chunk_paths)):
-        if val is not None:
-            overrides.setdefault("simulation", {})[key] = val
-    if importance_sampling is not None:
-        overrides["importance_sampling"] = {"enabled": bool(importance_sampling)}
+    overrides = run_overrides(paths=paths, seed=seed, threads=threads, chunk_paths=chunk_paths,
+                              importance_sampling=importance_sampling)
     if not isinstance(config, Config):
         config = load_config(config, overrides)
     elif overrides:

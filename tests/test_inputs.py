@@ -139,3 +139,67 @@ def test_usage_errors(tmp_path, capsys):
     (tmp_path / "out" / "x").write_text("keep")
     code, err, _ = _run(tmp_path, pf, cfg, capsys)
     assert code == 2 and "already exists" in err
+
+
+@pytest.mark.parametrize("col,value,text", [
+    ("life_years", np.inf, "(0, 200]"),
+    ("funding_quarters", 1e30, "whole number in [1, 20]"),
+    ("tenor_years", -1.0, "(0, 200]"),
+])
+def test_out_of_range_schedule_columns(tmp_path, capsys, col, value, text):
+    df = mixed_frame()
+    df[col] = df[col].astype(float) if col in df else np.nan
+    df.loc[1, col] = value
+    pf, cfg = _write(tmp_path, df)
+    code, err, out = _run(tmp_path, pf, cfg, capsys)
+    assert code == 3 and f"column '{col}'" in err and text in err and not out.exists()
+
+
+def test_blank_optional_text_takes_its_default(tmp_path, capsys):
+    df = mixed_frame()
+    df.loc[1, "amortization"] = ""
+    pf, cfg = _write(tmp_path, df)
+    code, err, out = _run(tmp_path, pf, cfg, capsys)
+    assert code == 0, err
+
+
+def test_extreme_beta_lgd_does_not_crash(tmp_path, capsys):
+    df = mixed_frame()
+    df["lgd"] = 0.5
+    df["lgd_sd"] = 0.4999  # shapes ~ 6e-4: gamma draws underflow unless taken in logs
+    df["pd_annual"] = 0.3
+    pf, cfg = _write(tmp_path, df)
+    code, err, out = _run(tmp_path, pf, cfg, capsys)
+    assert code == 0, err
+    import riskengine as re
+    credit = re.read_results(out).paths.credit_loss.values
+    assert np.isfinite(credit).all() and credit.max() > 0
+
+
+@pytest.mark.parametrize("old,new,text", [
+    ("horizon_years = 5", "horizon_years = inf", "finite number"),
+    ("seed = 3", "seed = true", "valid integer"),
+    ("paths = 2048", "paths = 10.5", "valid integer"),
+])
+def test_config_types_are_strict(tmp_path, capsys, old, new, text):
+    pf, cfg = _write(tmp_path, config=CONFIG.replace(old, new))
+    code, err, out = _run(tmp_path, pf, cfg, capsys)
+    assert code == 4 and text in err and not out.exists()
+
+
+def test_section_replaced_by_a_value_is_an_error(tmp_path, capsys):
+    pf, cfg = _write(tmp_path, config=CONFIG.replace("[simulation]", "simulation = 3\n[unused]"))
+    out = tmp_path / "out"
+    code = main(["run", "--config", str(cfg), "--portfolio", str(pf), "--out", str(out),
+                 "--paths", "1024", "--quiet"])
+    assert code == 4 and not out.exists()
+
+
+def test_quarter_end_dates():
+    import datetime as dt
+
+    from riskengine.results import step_end_dates
+
+    assert list(step_end_dates(dt.date(2025, 10, 1), 4, 2)) == ["2025-12-31", "2026-03-31"]
+    assert list(step_end_dates(dt.date(2025, 10, 15), 4, 1)) == ["2026-01-14"]
+    assert step_end_dates(dt.date(2025, 10, 1), 52, 1)[0] > "2025-10-01"

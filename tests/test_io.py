@@ -64,11 +64,20 @@ def test_existing_directory_is_not_clobbered(result, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "keep.txt").write_text("x")
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match="already exists"):
         result.write(run)
+    with pytest.raises(UsageError, match="not a riskengine run directory"):
+        result.write(run, overwrite=True)  # --overwrite never deletes unrelated data
     assert (run / "keep.txt").exists()
-    result.write(run, overwrite=True)
-    assert not (run / "keep.txt").exists() and (run / "manifest.json").exists()
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(UsageError, match="is a file"):
+        result.write(tmp_path / "afile" / "sub")
+    with pytest.raises(UsageError, match="is a file"):
+        result.write(tmp_path / "afile", overwrite=True)
+    prev = result.write(tmp_path / "prev")
+    (prev / "stale.txt").write_text("old")
+    result.write(prev, overwrite=True)  # a previous run is replaced atomically
+    assert not (prev / "stale.txt").exists() and (prev / "manifest.json").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 

@@ -8,17 +8,6 @@ from numba import njit
 
 
 @njit(cache=CACHE)
-def _npv(rate, contrib, receipts, tv, n_q):
-    v = 1.0 / (1.0 + rate)
-    f = 1.0
-    total = 0.0
-    for t in range(n_q):
-        total += (receipts[t] * v - contrib[t]) * f  # contribution at t, receipt at t + 1
-        f *= v
-    return total + tv * f
-
-
-@njit(cache=CACHE)
 def _npv_d(rate, contrib, receipts, tv, n_q):
     """NPV and its derivative in the per-step rate."""
     v = 1.0 / (1.0 + rate)
@@ -51,7 +40,7 @@ def irr_annual(contrib, receipts, tv, spy, n_q):
     if back <= 0.0:
         return -1.0
     lo, hi = -0.999999, 1.0
-    if _npv(hi, contrib, receipts, tv, n_q) > 0.0:
+    if _npv_d(hi, contrib, receipts, tv, n_q)[0] > 0.0:
         return (1.0 + hi) ** spy - 1.0
     # safeguarded Newton: NPV falls with the rate for invest-then-receive streams
     x = 0.01

@@ -9,10 +9,10 @@ items give unrelated streams.
 
 Normals come from the ziggurat of Marsaglia and Tsang (2000) in Doornik's ZIGNOR form
 (128 layers; "An improved ziggurat method to generate normal random samples", 2005): the
-n-th normal of a stream takes the n-th 64-bit output (11 bits pick the layer, 53 give
-a signed uniform); about 1% of draws fall outside the layer's rectangle and continue on
-a sub-stream keyed by (stream, n), so every normal is still a pure function of its key.
-``ndtri`` (Wichura 1988, AS 241) remains for inverse-CDF uses.
+n-th normal of a stream takes the n-th 64-bit output (its low 7 bits pick the layer, its
+top 53 a signed uniform); about 1% of draws fall outside the layer's rectangle and
+continue on a sub-stream keyed by (stream, n), so every normal is still a pure function
+of its key.
 """
 
 from __future__ import annotations
@@ -70,45 +70,6 @@ def uniform(pkey, n):
     """The n-th uniform in (0, 1) of the stream ``pkey``; never exactly 0 or 1."""
     x = mix64(pkey + (np.uint64(n) + np.uint64(1)) * GOLDEN)
     return (float(x >> _S11) + 0.5) * _TWO53_INV
-
-
-@njit(cache=CACHE)
-def ndtri(p):
-    """Inverse standard normal CDF (Wichura 1988, AS 241 PPND16)."""
-    q = p - 0.5
-    if abs(q) <= 0.425:
-        r = 0.180625 - q * q
-        return q * (((((((2509.0809287301226727 * r + 33430.575583588128105) * r
-                         + 67265.770927008700853) * r + 45921.953931549871457) * r
-                       + 13731.693765509461125) * r + 1971.5909503065514427) * r
-                     + 133.14166789178437745) * r + 3.387132872796366608) / (
-            ((((((5226.495278852545925 * r + 28729.085735721942674) * r
-                 + 39307.89580009271061) * r + 21213.794301586595867) * r
-               + 5394.1960214247511077) * r + 687.1870074920579083) * r
-             + 42.313330701600911252) * r + 1.0)
-    r = p if q < 0.0 else 1.0 - p
-    r = math.sqrt(-math.log(r))
-    if r <= 5.0:
-        r -= 1.6
-        val = (((((((7.7454501427834140764e-4 * r + 0.0227238449892691845833) * r
-                    + 0.24178072517745061177) * r + 1.27045825245236838258) * r
-                  + 3.64784832476320460504) * r + 5.7694972214606914055) * r
-                + 4.6303378461565452959) * r + 1.42343711074968357734) / (
-            ((((((1.05075007164441684324e-9 * r + 5.475938084995344946e-4) * r
-                 + 0.0151986665636164571966) * r + 0.14810397642748007459) * r
-               + 0.68976733498510000455) * r + 1.6763848301838038494) * r
-             + 2.05319162663775882187) * r + 1.0)
-    else:
-        r -= 5.0
-        val = (((((((2.01033439929228813265e-7 * r + 2.71155556874348757815e-5) * r
-                    + 0.0012426609473880784386) * r + 0.026532189526576123093) * r
-                  + 0.29656057182850489123) * r + 1.7848265399172913358) * r
-                + 5.4637849111641143699) * r + 6.6579046435011037772) / (
-            ((((((2.04426310338993978564e-15 * r + 1.4215117583164458887e-7) * r
-                 + 1.8463183175100546818e-5) * r + 7.868691311456132591e-4) * r
-               + 0.0148753612908506148525) * r + 0.13692988092273580531) * r
-             + 0.59983220655588793769) * r + 1.0)
-    return -val if q < 0.0 else val
 
 
 def _zig_tables(c=128, r=3.442619855899, v=9.91256303526217e-3):
@@ -170,16 +131,16 @@ def _normal_slow(pkey, n, i, u):
 
 
 @njit(cache=CACHE)
-def gamma_draw(pkey, n0, shape):
-    """Gamma(shape, 1) by Marsaglia and Tsang (2000), drawing from counter ``n0`` on.
+def log_gamma_draw(pkey, n0, shape):
+    """log of a Gamma(shape, 1) draw by Marsaglia and Tsang (2000), drawing from counter
+    ``n0`` on; in logs so that tiny shapes (``G(a+1) U^(1/a)`` underflows) stay finite.
 
-    Returns ``(value, next_counter)``. For ``shape < 1`` uses ``G(shape + 1) U^(1/shape)``.
-    """
+    Returns ``(log_value, next_counter)``."""
     n = n0
-    boost = 1.0
+    log_boost = 0.0
     a = shape
     if a < 1.0:
-        boost = uniform(pkey, n) ** (1.0 / a)
+        log_boost = math.log(uniform(pkey, n)) / a
         n += 1
         a += 1.0
     d = a - 1.0 / 3.0
@@ -193,18 +154,18 @@ def gamma_draw(pkey, n0, shape):
         v = v * v * v
         u = uniform(pkey, n)
         n += 1
-        if u < 1.0 - 0.0331 * x * x * x * x:
-            return d * v * boost, n
-        if math.log(u) < 0.5 * x * x + d * (1.0 - v + math.log(v)):
-            return d * v * boost, n
+        if u < 1.0 - 0.0331 * x * x * x * x or \
+                math.log(u) < 0.5 * x * x + d * (1.0 - v + math.log(v)):
+            return math.log(d * v) + log_boost, n
 
 
 @njit(cache=CACHE)
 def beta_draw(pkey, alpha, beta):
-    """Beta(alpha, beta) as G1 / (G1 + G2) from one stream."""
-    g1, n = gamma_draw(pkey, 0, alpha)
-    g2, n = gamma_draw(pkey, n, beta)
-    return g1 / (g1 + g2)
+    """Beta(alpha, beta) as G1 / (G1 + G2) = 1 / (1 + exp(log G2 - log G1)) from one
+    stream (finite for any positive shapes)."""
+    l1, n = log_gamma_draw(pkey, 0, alpha)
+    l2, n = log_gamma_draw(pkey, n, beta)
+    return 1.0 / (1.0 + math.exp(l2 - l1))
 
 
 def _mix64_py(z: int) -> int:
