@@ -168,6 +168,39 @@ def beta_draw(pkey, alpha, beta):
     return 1.0 / (1.0 + math.exp(l2 - l1))
 
 
+@njit(cache=CACHE)
+def gamma_draw(pkey, n0, shape):
+    """Gamma(shape, 1) for ``shape >= 1`` (Marsaglia and Tsang 2000; no underflow there).
+
+    Returns ``(value, next_counter)``; the same draws as :func:`log_gamma_draw`."""
+    n = n0
+    d = shape - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    while True:
+        x = normal(pkey, n)
+        n += 1
+        v = 1.0 + c * x
+        if v <= 0.0:
+            continue
+        v = v * v * v
+        u = uniform(pkey, n)
+        n += 1
+        if u < 1.0 - 0.0331 * x * x * x * x or \
+                math.log(u) < 0.5 * x * x + d * (1.0 - v + math.log(v)):
+            return d * v, n
+
+
+@njit(cache=CACHE)
+def beta_draw_fast(pkey, alpha, beta):
+    """:func:`beta_draw` without logs when both shapes are >= 1 (the usual LGD case):
+    the same gamma draws, so the same value up to rounding."""
+    if alpha < 1.0 or beta < 1.0:
+        return beta_draw(pkey, alpha, beta)
+    g1, n = gamma_draw(pkey, 0, alpha)
+    g2, n = gamma_draw(pkey, n, beta)
+    return g1 / (g1 + g2)
+
+
 def _mix64_py(z: int) -> int:
     mask = (1 << 64) - 1
     z &= mask
