@@ -93,7 +93,12 @@ def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
     last = n_q - 1
     if k_def >= 0:
         last = k_def
-    for k in range(a, last + 1):
+    # after the operating life of a vehicle that never defaults nothing is paid: the MOU
+    # balance only accrues, so those quarters run in the short loop below
+    main_end = last
+    if mou and k_def < 0 and op_end <= last:
+        main_end = max(op_end - 1, a - 1)
+    for k in range(a, main_end + 1):
         c = draws_row[k]
         if c > 0.0:
             contributed += c
@@ -146,6 +151,21 @@ def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
         if not mou:
             b0 = balances[0]
         # the recoup quarter: when B last reached zero (B stays zero from then on)
+        if contributed > 0.0 and b0 <= 0.0:
+            if recoup < 0:
+                recoup = k
+        else:
+            recoup = -1
+        deemed_q[k] += b0
+    for k in range(main_end + 1, last + 1):  # MOU, no default, after the operating life
+        c = draws_row[k]
+        if c > 0.0:
+            contributed += c
+            npv -= c * df_start[k]
+            b0 += c
+            if record:
+                jc[k] = c
+        b0 *= 1.0 + base_q[k] + add_q
         if contributed > 0.0 and b0 <= 0.0:
             if recoup < 0:
                 recoup = k
