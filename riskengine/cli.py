@@ -100,7 +100,9 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
     console.print(
         f"[bold]riskengine[/bold] {meta['paths']:,} paths, {meta['n_projects']} exposures, "
         f"{meta['n_quarters']} quarters, seed {meta['seed']} "
-        f"({meta['timings']['simulate_seconds']:.1f} s)"
+        f"({meta['timings']['simulate_seconds']:.1f} s"
+        + (", including the kernels' JIT compile" if meta["timings"].get("simulate_includes_jit_compile") else "")
+        + ")"
     )
     for var in ("credit_loss", "economic_loss"):
         table = Table(title=f"{var} (US$ billions; ± standard error)", title_justify="left")

@@ -277,6 +277,7 @@ def run_model(model: Model, progress=None) -> Result:
     threads_before = numba.get_num_threads()
     if sim.threads:
         numba.set_num_threads(min(sim.threads, numba.config.NUMBA_NUM_THREADS))
+    compiled_before = bool(run_chunk.signatures)
     t0 = time.perf_counter()
     try:
         for start, size in _chunks(n, sim.chunk_paths):
@@ -299,7 +300,8 @@ def run_model(model: Model, progress=None) -> Result:
         project_sums=acc.sum(axis=0),  # fixed shapes -> fixed summation order
         recoup_hist=recoup_hist.sum(axis=0), deemed=deemed_acc.sum(axis=0) / n,
         timeline=timeline, irr=irr, tl_stride=tl_stride, irr_stride=irr_stride,
-        timings={"simulate_seconds": sim_seconds},
+        timings={"simulate_seconds": sim_seconds,
+                 "simulate_includes_jit_compile": not compiled_before},
         importance_sampling=is_info)
 
 
