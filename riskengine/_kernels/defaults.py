@@ -13,7 +13,7 @@ import numpy as np
 from . import CACHE  # noqa: E402
 from numba import njit
 
-from .rng import beta_draw_fast, key_uniform, normal, path_key, uniform
+from .rng import beta_draw, key_uniform, normal, path_key, uniform
 
 LOAN, GUARANTEE, EQUITY = 0, 1, 2
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
@@ -113,7 +113,7 @@ def default_quarter(u, thr_row, n_rel, w_s, s):
 def draw_lgd(lgd_key, path, mean, alpha, beta):
     """Loss given default: the mean, or a beta draw when ``alpha > 0``."""
     if alpha > 0.0:
-        return beta_draw_fast(path_key(lgd_key, path), alpha, beta)
+        return beta_draw(path_key(lgd_key, path), alpha, beta)
     return mean
 
 

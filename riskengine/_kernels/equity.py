@@ -51,6 +51,15 @@ def cash_factors(cash_key, path, root, root_end, s_fac, phi, needed, n_k, z, y, 
         macro[k] = m
 
 
+@njit(inline="always")
+def _recoup_quarter(recoup, k, contributed, b0):
+    """The recoup quarter so far: when B_0 last reached zero (B stays zero from then on);
+    -1 while B_0 is positive."""
+    if contributed > 0.0 and b0 <= 0.0:
+        return k if recoup < 0 else recoup
+    return -1
+
+
 @njit(cache=CACHE)
 def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
                 a, op_start, op_end, spread_q, pd_op, draws_row, base_q, tail_base_q,
@@ -150,12 +159,7 @@ def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
             credit = unreturned - j
         if not mou:
             b0 = balances[0]
-        # the recoup quarter: when B last reached zero (B stays zero from then on)
-        if contributed > 0.0 and b0 <= 0.0:
-            if recoup < 0:
-                recoup = k
-        else:
-            recoup = -1
+        recoup = _recoup_quarter(recoup, k, contributed, b0)
         deemed_q[k] += b0
     for k in range(main_end + 1, last + 1):  # MOU, no default, after the operating life
         c = draws_row[k]
@@ -166,11 +170,7 @@ def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
             if record:
                 jc[k] = c
         b0 *= 1.0 + base_q[k] + add_q
-        if contributed > 0.0 and b0 <= 0.0:
-            if recoup < 0:
-                recoup = k
-        else:
-            recoup = -1
+        recoup = _recoup_quarter(recoup, k, contributed, b0)
         deemed_q[k] += b0
     for k in range(last + 1, n_q):
         deemed_q[k] += b0

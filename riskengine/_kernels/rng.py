@@ -131,48 +131,9 @@ def _normal_slow(pkey, n, i, u):
 
 
 @njit(cache=CACHE)
-def log_gamma_draw(pkey, n0, shape):
-    """log of a Gamma(shape, 1) draw by Marsaglia and Tsang (2000), drawing from counter
-    ``n0`` on; in logs so that tiny shapes (``G(a+1) U^(1/a)`` underflows) stay finite.
-
-    Returns ``(log_value, next_counter)``."""
-    n = n0
-    log_boost = 0.0
-    a = shape
-    if a < 1.0:
-        log_boost = math.log(uniform(pkey, n)) / a
-        n += 1
-        a += 1.0
-    d = a - 1.0 / 3.0
-    c = 1.0 / math.sqrt(9.0 * d)
-    while True:
-        x = normal(pkey, n)
-        n += 1
-        v = 1.0 + c * x
-        if v <= 0.0:
-            continue
-        v = v * v * v
-        u = uniform(pkey, n)
-        n += 1
-        if u < 1.0 - 0.0331 * x * x * x * x or \
-                math.log(u) < 0.5 * x * x + d * (1.0 - v + math.log(v)):
-            return math.log(d * v) + log_boost, n
-
-
-@njit(cache=CACHE)
-def beta_draw(pkey, alpha, beta):
-    """Beta(alpha, beta) as G1 / (G1 + G2) = 1 / (1 + exp(log G2 - log G1)) from one
-    stream (finite for any positive shapes)."""
-    l1, n = log_gamma_draw(pkey, 0, alpha)
-    l2, n = log_gamma_draw(pkey, n, beta)
-    return 1.0 / (1.0 + math.exp(l2 - l1))
-
-
-@njit(cache=CACHE)
 def gamma_draw(pkey, n0, shape):
-    """Gamma(shape, 1) for ``shape >= 1`` (Marsaglia and Tsang 2000; no underflow there).
-
-    Returns ``(value, next_counter)``; the same draws as :func:`log_gamma_draw`."""
+    """Gamma(shape, 1) for ``shape >= 1`` by Marsaglia and Tsang (2000), drawing from
+    counter ``n0`` on (no underflow for such shapes). Returns ``(value, next_counter)``."""
     n = n0
     d = shape - 1.0 / 3.0
     c = 1.0 / math.sqrt(9.0 * d)
@@ -191,14 +152,30 @@ def gamma_draw(pkey, n0, shape):
 
 
 @njit(cache=CACHE)
-def beta_draw_fast(pkey, alpha, beta):
-    """:func:`beta_draw` without logs when both shapes are >= 1 (the usual LGD case):
-    the same gamma draws, so the same value up to rounding."""
-    if alpha < 1.0 or beta < 1.0:
-        return beta_draw(pkey, alpha, beta)
-    g1, n = gamma_draw(pkey, 0, alpha)
-    g2, n = gamma_draw(pkey, n, beta)
-    return g1 / (g1 + g2)
+def log_gamma_draw(pkey, n0, shape):
+    """log of a Gamma(shape, 1) draw, any ``shape > 0``: for ``shape < 1``,
+    ``log G(shape + 1) + log(U) / shape`` (in logs, since ``G U^(1/shape)`` underflows for
+    tiny shapes). Returns ``(log_value, next_counter)``."""
+    if shape >= 1.0:
+        g, n = gamma_draw(pkey, n0, shape)
+        return math.log(g), n
+    log_boost = math.log(uniform(pkey, n0)) / shape
+    g, n = gamma_draw(pkey, n0 + 1, shape + 1.0)
+    return math.log(g) + log_boost, n
+
+
+@njit(cache=CACHE)
+def beta_draw(pkey, alpha, beta):
+    """Beta(alpha, beta) from one stream: ``G1 / (G1 + G2)`` when both shapes are >= 1
+    (the usual LGD case), else ``1 / (1 + exp(log G2 - log G1))`` (finite for any
+    positive shapes). Both forms use the same gamma draws."""
+    if alpha >= 1.0 and beta >= 1.0:
+        g1, n = gamma_draw(pkey, 0, alpha)
+        g2, n = gamma_draw(pkey, n, beta)
+        return g1 / (g1 + g2)
+    l1, n = log_gamma_draw(pkey, 0, alpha)
+    l2, n = log_gamma_draw(pkey, n, beta)
+    return 1.0 / (1.0 + math.exp(l2 - l1))
 
 
 def _mix64_py(z: int) -> int:
