@@ -104,3 +104,32 @@ def test_expected_loss_identity_any_correlation(w):
     r1 = re.simulate(cfg1, make_portfolio(df1, cfg1))
     ld = r1.loss("credit_loss", "ALL")
     assert abs(ld.mean() - 40 * 2.5 * 0.03 * 0.45) <= Z * ld.std() / np.sqrt(len(ld))
+
+
+def test_beta_lgd_keeps_the_mean_and_spread():
+    """EL identity with random LGD, and the kernel's beta draws have the documented mean
+    and standard deviation (both shapes >= 1 and tiny shapes)."""
+    from numba import njit
+
+    from riskengine._kernels.rng import beta_draw, path_key
+
+    cfg = make_config(paths=40_000, seed=21)
+    df = homogeneous_frame(n=50, pd_annual=0.05, lgd=0.4, w=0.3)
+    df["lgd_sd"] = 0.2
+    r = re.simulate(cfg, make_portfolio(df, cfg))
+    loss = r.loss("credit_loss", "ALL")
+    assert abs(loss.mean() - 50 * 0.05 * 0.4) <= Z * loss.std() / np.sqrt(len(loss))
+
+    @njit
+    def draws(a, b, n):
+        out = np.empty(n)
+        for i in range(n):
+            out[i] = beta_draw(path_key(np.uint64(99), i), a, b)
+        return out
+
+    for mean, sd in ((0.4, 0.2), (0.25, 0.15), (0.5, 0.499)):
+        nu = mean * (1 - mean) / sd**2 - 1
+        x = draws(mean * nu, (1 - mean) * nu, 200_000)
+        assert np.isfinite(x).all()
+        assert abs(x.mean() - mean) <= Z * sd / np.sqrt(len(x))
+        assert abs(x.std() - sd) <= 0.01 * sd + Z * sd / np.sqrt(2 * len(x))
