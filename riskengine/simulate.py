@@ -298,7 +298,8 @@ def run_model(model: Model, progress=None) -> Result:
     return Result.from_simulation(
         model, credit, econ, weight, eq_paths,
         project_sums=acc.sum(axis=0),  # fixed shapes -> fixed summation order
-        recoup_hist=recoup_hist.sum(axis=0), deemed=deemed_acc.sum(axis=0) / n,
+        recoup_hist=recoup_hist.sum(axis=0),
+        deemed=deemed_acc.sum(axis=0) / max(n_tl, 1),
         timeline=timeline, irr=irr, tl_stride=tl_stride, irr_stride=irr_stride,
         timings={"simulate_seconds": sim_seconds,
                  "simulate_includes_jit_compile": not compiled_before},

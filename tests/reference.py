@@ -461,10 +461,10 @@ class ReferenceResult:
                 out[p] = float(np.quantile(col, 0.5, method="inverted_cdf"))
         return out
 
-    @property
-    def expected_deemed_balance(self) -> np.ndarray:
-        """(n_q,) mean over paths of the sum over equity exposures of the deemed balance."""
-        return self.deemed.sum(axis=1).mean(axis=0)
+    def expected_deemed_balance(self, n_paths: int | None = None) -> np.ndarray:
+        """(n_q,) mean over the sampled paths (see :meth:`sample`) of the sum over equity
+        exposures of the deemed balance."""
+        return self.deemed[self.sample(n_paths)].sum(axis=1).mean(axis=0)
 
     def cumulative_net_cash(self, n_paths: int | None = None) -> np.ndarray:
         """(n_paths, n_q, 3) cumulative undiscounted net cash of JBIC, NEXI and Japan."""

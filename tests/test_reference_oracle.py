@@ -197,7 +197,7 @@ def test_timeline_matches_oracle(engine_and_oracle):
     tl = res.timeline
     assert tl.cumulative_net_cash.attrs["paths"] == N_PATHS  # all paths (timeline_paths >= N)
     np.testing.assert_allclose(tl["expected_deemed_balance"].to_numpy(),
-                               orc.expected_deemed_balance, rtol=1e-9, atol=1e-6)
+                               orc.expected_deemed_balance(), rtol=1e-9, atol=1e-6)
     cum = orc.cumulative_net_cash()  # (path, quarter, [JBIC, NEXI, Japan])
     levels = tl["quantile"].to_numpy()
     want = np.quantile(cum, levels, axis=0, method="inverted_cdf").transpose(1, 2, 0)
@@ -258,7 +258,7 @@ def test_equity_waterfall_variants_match_oracle(tiers):
         np.testing.assert_allclose(P[name].to_numpy(), want, rtol=1e-9, atol=1e-6,
                                    equal_nan=True, err_msg=name)
     np.testing.assert_allclose(res.timeline["expected_deemed_balance"].to_numpy(),
-                               orc.expected_deemed_balance, rtol=1e-9, atol=1e-6)
+                               orc.expected_deemed_balance(n_tl), rtol=1e-9, atol=1e-6)
 
 
 # ---- (ii) per-project default frequency and expected credit loss ----------------------

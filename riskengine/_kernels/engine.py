@@ -72,7 +72,8 @@ def run_chunk(path0, n_paths, block,
     cls_c loss per default, cls_n members). The path's likelihood ratio is ``out_weight``.
     Written: out_credit, out_econ (n, I); out_weight (n,); out_eq (n, 3) equity Japan
     receipts, US receipts, deemed balance at the horizon; acc (B, P, NA);
-    recoup_hist (B, E, Q); deemed_acc (B, Q) expected deemed balance at quarter ends;
+    recoup_hist (B, E, Q); deemed_acc (B, Q) weighted deemed balance at quarter ends,
+    summed over the timeline's sampled paths;
     timeline (n_tl, Q, I) net cash per quarter of the sampled paths: every path with
     ``path % tl_stride == 0`` writes row ``path // tl_stride`` (if it exists), so the
     sample spreads over chunks and threads; surv_cash (Q, I) the debt's net cash if
@@ -184,8 +185,9 @@ def run_chunk(path0, n_paths, block,
             in_tl = tl_row < n_tl
             irr_row = path // irr_stride if path % irr_stride == 0 else n_irr
             record = in_tl or irr_row < n_irr
-            for q in range(n_q):
-                dq_tot[q] = 0.0
+            if in_tl:
+                for q in range(n_q):
+                    dq_tot[q] = 0.0
             if in_tl:
                 for q in range(n_q):
                     for i in range(n_inst):
@@ -230,7 +232,7 @@ def run_chunk(path0, n_paths, block,
                         pf_i[p, I_APPROVAL], pf_i[p, I_OP_START], pf_i[p, I_OP_END],
                         pf_f[p, F_SPREAD_Q], pf_f[p, F_PD_OP], draws[p], rpath, tail_base_q,
                         df_start, df_end, shares, extra_q, n_hurdles, bal, spy, record, jc, jr,
-                        dq_tot, n_q,
+                        in_tl, dq_tot, n_q,
                         cont[eq, :, :cont_len[eq]])
                     out_eq[r, 0] += jt
                     out_eq[r, 1] += ut
@@ -298,6 +300,6 @@ def run_chunk(path0, n_paths, block,
                 if pc_rq[p] >= 0:
                     acc[b, p, A_RECOUP] += weight
                     recoup_hist[b, eq, pc_rq[p]] += weight
-            if n_eq > 0:
+            if n_eq > 0 and in_tl:
                 for q in range(n_q):
                     deemed_acc[b, q] += weight * dq_tot[q]

@@ -64,13 +64,14 @@ def _recoup_quarter(recoup, k, contributed, b0):
 def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
                 a, op_start, op_end, spread_q, pd_op, draws_row, base_q, tail_base_q,
                 df_start, df_end,
-                shares, extra_q, n_hurdles, balances, spy, record, jc, jr, deemed_q, n_q, cont):
+                shares, extra_q, n_hurdles, balances, spy, record, jc, jr, track, deemed_q, n_q,
+                cont):
     """One equity exposure on one path.
 
     When ``record``, writes (overwrites) Japan's contributions ``jc[k]`` (at the start of
-    quarter ``k``) and receipts ``jr[k]`` (at its end). Always adds the deemed balance at
-    the end of each quarter to ``deemed_q[k]`` (frozen at its value after a default; may
-    be shared by several exposures). Returns ``(credit_loss,
+    quarter ``k``) and receipts ``jr[k]`` (at its end). When ``track``, adds the deemed
+    balance at the end of each quarter to ``deemed_q[k]`` (frozen at its value after a
+    default; shared by the path's exposures). Returns ``(credit_loss,
     npv_japan, japan_total, us_total, recoup_quarter, deemed_at_horizon,
     value_at_horizon)``. ``balances`` is scratch of length ``max(n_hurdles, 1)``.
     """
@@ -160,7 +161,8 @@ def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
         if not mou:
             b0 = balances[0]
         recoup = _recoup_quarter(recoup, k, contributed, b0)
-        deemed_q[k] += b0
+        if track:
+            deemed_q[k] += b0
     for k in range(main_end + 1, last + 1):  # MOU, no default, after the operating life
         c = draws_row[k]
         if c > 0.0:
@@ -171,9 +173,11 @@ def equity_path(k_def, lgd, commit, base_cash, vol, b_sec, y_row, eps_key, path,
                 jc[k] = c
         b0 *= 1.0 + base_q[k] + add_q
         recoup = _recoup_quarter(recoup, k, contributed, b0)
-        deemed_q[k] += b0
-    for k in range(last + 1, n_q):
-        deemed_q[k] += b0
+        if track:
+            deemed_q[k] += b0
+    if track:
+        for k in range(last + 1, n_q):
+            deemed_q[k] += b0
     if mou:
         balances[0] = b0
     deemed_h = balances[0]
