@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="simulate a program and write a run directory",
         description="Simulate the program's correlated defaults and cash flows, print the "
                     "risk summary and write a run directory (manifest.json, paths.parquet, "
-                    "summary.parquet, projects.parquet, timeline.parquet). With no options: "
+                    "summary.parquet, projects.parquet, timeline.parquet, recoup.parquet). "
+                    "With no options: "
                     "the shipped default program in data/.",
     )
     run.add_argument("--config", metavar="FILE", type=Path,

@@ -48,6 +48,7 @@ class Result:
     levels: tuple[float, ...]
     meta: dict = field(default_factory=dict)
     timeline: xr.Dataset | None = None
+    recoup: xr.Dataset | None = None
 
     @classmethod
     def from_simulation(cls, model, credit, econ, weight, eq_paths, project_sums, recoup_hist,
@@ -143,8 +144,19 @@ class Result:
             "timings": dict(timings),
             "importance_sampling": importance_sampling or {"enabled": False},
         }
+        recoup_ds = None
+        if len(eq):
+            # distribution of the recoup quarter: P(B_0 is repaid by the end of quarter k
+            # and stays repaid to the horizon); its last column is p_recoup
+            recoup_ds = xr.Dataset(
+                {"p_recouped_by": (("project", "quarter"), np.cumsum(recoup_hist, axis=1) / wsum,
+                                   {"long_name": "probability the deemed allocation is repaid by "
+                                                 "the end of the quarter (and stays repaid)"})},
+                coords={"project": projects.project.values[eq],
+                        "quarter": timeline_ds.quarter.values,
+                        "quarter_end": ("quarter", timeline_ds.quarter_end.values)})
         res = cls(paths=paths, projects=projects, levels=cfg.measures.levels, meta=meta,
-                  timeline=timeline_ds)
+                  timeline=timeline_ds, recoup=recoup_ds)
         if len(eq):
             res.meta["equity_program"] = res.equity_program()
         return res
@@ -231,6 +243,8 @@ class Result:
         out = {"paths": self.paths, "summary": self.summary, "projects": self.projects}
         if self.timeline is not None:
             out["timeline"] = self.timeline
+        if self.recoup is not None:
+            out["recoup"] = self.recoup
         return out
 
     def to_dataset(self) -> xr.Dataset:

@@ -381,3 +381,15 @@ def test_engine_pool_count_matches_vasicek():
     e = np.append(exp[:last], exp[last:].sum())
     chi2 = ((o - e) ** 2 / e).sum()
     assert stats.chi2.sf(chi2, len(o) - 1) > 1e-3
+
+
+def test_recoup_distribution_is_consistent(engine_and_oracle):
+    """recoup.parquet: a non-decreasing distribution whose last quarter is p_recoup and
+    whose median is recoup_quarter_median."""
+    res, orc = engine_and_oracle
+    by = res.recoup["p_recouped_by"]
+    assert np.all(np.diff(by.to_numpy(), axis=1) >= -1e-15)
+    np.testing.assert_allclose(by.isel(quarter=-1).to_numpy(),
+                               res.projects.p_recoup.sel(project=by.project).to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(by.isel(quarter=-1).to_numpy(),
+                               orc.p_recoup[orc.is_equity], rtol=1e-12)

@@ -97,13 +97,16 @@ def test_exact_hand_cases(case):
     np.testing.assert_allclose(res.timeline["expected_deemed_balance"].to_numpy(), deemed,
                                rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(jbic(res, "deemed_outstanding"), deemed[-1], atol=1e-12)
+    by = res.recoup["p_recouped_by"].isel(project=0).to_numpy()  # recoup.parquet
     if recoup >= 0:
         assert proj(res, "p_recoup") == 1.0
         assert proj(res, "recoup_quarter_median") == recoup
         assert deemed[recoup] == 0.0 and deemed[recoup - 1] > 0.0
+        np.testing.assert_array_equal(by, (np.arange(len(by)) >= recoup).astype(float))
     else:
         assert proj(res, "p_recoup") == 0.0
         assert math.isnan(proj(res, "recoup_quarter_median"))
+        np.testing.assert_array_equal(by, 0.0)
     # net cash to JBIC by quarter: -100 at the start of quarter 0, Japan's receipts at ends
     net = np.array(japan_q + [0.0, 0.0])
     net[0] -= 100.0
