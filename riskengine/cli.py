@@ -114,12 +114,8 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
             table.add_column(m if lv is None else f"{m} {lv:g}", justify="right")
         for inst in s["institution"].to_numpy():
             row = [str(inst)]
-            sub = s.sel(institution=inst, variable=var)
-            meas, lvl = sub["measure"].to_numpy(), sub["level"].to_numpy()
             for m, lv in cols:
-                idx = [i for i in range(len(meas)) if meas[i] == m
-                       and (lv is None or abs(lvl[i] - lv) < 1e-12)][0]
-                v, se = float(sub["value"][idx]), float(sub["stderr"][idx])
+                v, se = result.estimate(m, var, str(inst), lv)
                 row.append(f"{_fmt(v)} ±{_fmt(se)}")
             table.add_row(*row)
         console.print(table)

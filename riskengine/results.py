@@ -79,7 +79,7 @@ class Result:
         if not np.all(weight == 1.0):
             paths["weight"] = (("path",), weight, {"long_name": "importance-sampling likelihood ratio"})
         wsum = n  # estimators are (1/n) sum w x
-        cum_pd_h = _input_pd_by_horizon(model)
+        cum_pd_h = model.arrays["pd_horizon"]
         nan = np.full(pf.n_projects, np.nan)
         eq = model.equity_index
         japan_mean, us_mean, p_recoup, rq_median, irr_median = (nan.copy() for _ in range(5))
@@ -221,9 +221,9 @@ class Result:
                    "es_convention": "Acerbi-Tasche 2002"},
         )
 
-    def value(self, measure: str, variable: str = "credit_loss", institution: str = "ALL",
-              level: float | None = None) -> float:
-        """One number of the summary, e.g. ``value("ES", level=0.99)``."""
+    def estimate(self, measure: str, variable: str = "credit_loss", institution: str = "ALL",
+                 level: float | None = None) -> tuple[float, float]:
+        """``(value, stderr)`` of one summary entry, e.g. ``estimate("ES", level=0.99)``."""
         s = self.summary.sel(institution=institution, variable=variable)
         mask = s["measure"].to_numpy() == measure
         if level is not None:
@@ -231,7 +231,12 @@ class Result:
         idx = np.flatnonzero(mask)
         if len(idx) != 1:
             raise KeyError(f"no unique summary entry for {measure!r} at level {level}")
-        return float(s["value"].to_numpy()[idx[0]])
+        return float(s["value"].to_numpy()[idx[0]]), float(s["stderr"].to_numpy()[idx[0]])
+
+    def value(self, measure: str, variable: str = "credit_loss", institution: str = "ALL",
+              level: float | None = None) -> float:
+        """One number of the summary, e.g. ``value("ES", level=0.99)``."""
+        return self.estimate(measure, variable, institution, level)[0]
 
     def summary_frame(self):
         """The summary as a long pandas DataFrame (the layout of summary.parquet)."""
@@ -256,18 +261,6 @@ class Result:
         from .io import write_run
 
         return write_run(self, run_dir, overwrite=overwrite)
-
-
-def _input_pd_by_horizon(model) -> np.ndarray:
-    from .dependence import cumulative_pd
-
-    pf = model.portfolio
-    sim = model.config.simulation
-    n_q, spy = sim.n_quarters, sim.steps_per_year
-    nrel = n_q - pf.col("approval_quarter").astype(np.int64)
-    cq = np.round(pf.col("construction_years") * spy)
-    cum = cumulative_pd(pf.col("pd_annual"), pf.col("pd_construction"), cq, n_q, spy)
-    return cum[np.arange(pf.n_projects), nrel - 1]
 
 
 TIMELINE_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)

@@ -42,7 +42,7 @@ class Schedules:
         of all cash flows inside the horizon.
     terminal : (n_projects,)
         PV of what a surviving loan still holds at the horizon, at par (its outstanding
-        balance); 0 for guarantees. Equity is valued by the equity kernel instead.
+        balance); 0 for guarantees and for equity (the equity kernel values it).
     cash_start, cash_end : (n_projects, n_quarters)
         The institution's undiscounted cash at the start (draws, negative) and the end
         (coupons, premiums, repayments) of each quarter if no default happens.
@@ -121,7 +121,7 @@ def build_schedules(pf: Portfolio, n_quarters: int, steps_per_year: int,
     df_h = df_end[-1]
     outstanding_h = np.maximum(drawn_to_date[:, -1] - np.cumsum(repay, axis=1)[:, -1], 0.0)
     outstanding_h = np.where(np.abs(outstanding_h) < 1e-9 * commit, 0.0, outstanding_h)
-    terminal = np.where(kind == GUARANTEE, 0.0, outstanding_h * df_h)
+    terminal = np.where(kind == LOAN, outstanding_h * df_h, 0.0)
 
     return Schedules(
         draws=np.ascontiguousarray(draws),

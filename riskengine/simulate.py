@@ -63,7 +63,9 @@ def _groups(pf: Portfolio, n_q: int, spy: int):
                         n_q, spy)
     thr = np.ascontiguousarray(gaussian_thresholds(cum))
     nrel = (n_q - g[:, 5].astype(np.int64)).astype(np.int64)
-    return proj_group, g_sec, g_w, np.sqrt(np.maximum(1.0 - g_w**2, 0.0)), thr, nrel
+    pd_horizon = cum[np.arange(len(nrel)), nrel - 1][proj_group]  # per exposure
+    return (proj_group, g_sec, g_w, np.sqrt(np.maximum(1.0 - g_w**2, 0.0)), thr, nrel,
+            pd_horizon)
 
 
 def build_model(config: Config, portfolio: Portfolio) -> Model:
@@ -82,7 +84,7 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
     n_p = pf.n_projects
     rates = config.rates
     sched = build_schedules(pf, n_q, spy, rates.discount_rate, rates.base_rate)
-    proj_group, g_sec, g_w, g_s, g_thr, g_nrel = _groups(pf, n_q, spy)
+    proj_group, g_sec, g_w, g_s, g_thr, g_nrel, pd_horizon = _groups(pf, n_q, spy)
     lgd, sd = pf.col("lgd"), pf.col("lgd_sd")
     with np.errstate(divide="ignore", invalid="ignore"):
         nu = np.where(sd > 0, lgd * (1 - lgd) / np.maximum(sd, 1e-300) ** 2 - 1.0, 0.0)
@@ -155,6 +157,7 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         extra_q=np.array([t.extra_spread / spy for t in tiers[:-1]] or [0.0]),
         n_hurdles=len(tiers) - 1,
         spy=spy,
+        pd_horizon=pd_horizon,  # not a kernel input: the projects output reports it
         twist_x=0.0, proj_cls=proj_cls, cls_group=cls_group, cls_c=cls_c, cls_n=cls_n,
         mix_key=stream_key(sim.seed, STREAM_IS_MIX, 0),
         mix_plain=float(config.importance_sampling.defensive_share),

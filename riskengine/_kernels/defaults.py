@@ -13,7 +13,7 @@ import numpy as np
 from . import CACHE  # noqa: E402
 from numba import njit
 
-from .rng import beta_draw, key_uniform, normal, path_key, uniform
+from .rng import beta_draw, key_uniform, normal, path_key
 
 LOAN, GUARANTEE, EQUITY = 0, 1, 2
 _SQRT1_2 = 1.0 / math.sqrt(2.0)

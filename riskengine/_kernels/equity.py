@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from . import CACHE  # noqa: E402
 from numba import njit
 
