@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE))
 import workloads as wl  # noqa: E402
 
 import riskengine as re  # noqa: E402
-from riskengine.simulate import build_model, run_model  # noqa: E402
+from riskengine import build_model, run_model  # noqa: E402
 
 
 def reset_peak():
@@ -63,7 +63,7 @@ def timed(fn, repeat=1):
 
 def default_program(paths, threads):
     cfg = wl.default_program_config(paths, threads=threads)
-    pf = re.load_portfolio(re.config.default_data_dir() / "portfolio.csv", cfg.dependence.sectors,
+    pf = re.load_portfolio(re.config.default_portfolio_path(), cfg.dependence.sectors,
                            cfg.simulation.n_quarters, cfg.simulation.steps_per_year)
     secs, res = timed(lambda: run_model(build_model(cfg, pf)), 3)
     ppq = paths * pf.n_projects * cfg.simulation.n_quarters
@@ -124,7 +124,7 @@ def scaling(paths_list, loans_list):
     rows = []
     for n in paths_list:
         cfg = wl.default_program_config(n)
-        pf = re.load_portfolio(re.config.default_data_dir() / "portfolio.csv",
+        pf = re.load_portfolio(re.config.default_portfolio_path(),
                                cfg.dependence.sectors, cfg.simulation.n_quarters,
                                cfg.simulation.steps_per_year)
         model = build_model(cfg, pf)

@@ -4,18 +4,25 @@ Public API: :func:`simulate`, :func:`read_results`, :func:`load_config`,
 :func:`load_portfolio`, :class:`Result`.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("riskengine")
+except PackageNotFoundError:  # a source tree that is not installed
+    __version__ = "0+unknown"
 
 from .config import Config, load_config
 from .errors import ConfigError, DataError, RiskEngineError, UsageError
-from .io import read_results
+from .io import read_results, write_run
+from .kernel_inputs import build_model
 from .measures import expected_shortfall, value_at_risk
 from .portfolio import Portfolio, load_portfolio, portfolio_from_frame
 from .results import Result
-from .simulate import build_model, run_model, simulate
+from .simulate import run_model, simulate
 
 __all__ = [
     "Config", "ConfigError", "DataError", "Portfolio", "Result", "RiskEngineError",
     "UsageError", "build_model", "expected_shortfall", "load_config", "load_portfolio",
     "portfolio_from_frame", "read_results", "run_model", "simulate", "value_at_risk",
+    "write_run",
 ]

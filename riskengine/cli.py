@@ -1,4 +1,4 @@
-"""The command line: ``riskengine run [options]``. Calls only the public API.
+"""The command line: ``riskengine run [options]``, on the package's Python API.
 
 Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 bad portfolio data, 4 bad config.
 """
@@ -16,11 +16,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
-from .config import default_data_dir, load_config, run_overrides
+from .config import default_portfolio_path, load_config, run_overrides
 from .errors import RiskEngineError
-from .io import check_run_dir
+from .io import check_run_dir, write_run
+from .kernel_inputs import build_model
 from .portfolio import load_portfolio
-from .simulate import build_model, run_model
+from .simulate import run_model
 
 
 def _positive_int(text: str) -> int:
@@ -144,7 +145,7 @@ def cmd_run(args, console: Console) -> int:
                               importance_sampling=True if args.importance_sampling else None)
     config = load_config(args.config, overrides)
     sim = config.simulation
-    portfolio_path = args.portfolio or default_data_dir() / "portfolio.csv"
+    portfolio_path = args.portfolio or default_portfolio_path()
     portfolio = load_portfolio(portfolio_path, config.dependence.sectors, sim.n_quarters,
                                sim.steps_per_year)
     out = args.out
@@ -163,7 +164,7 @@ def cmd_run(args, console: Console) -> int:
             task = bar.add_task("simulating", total=sim.paths)
             result = run_model(model, progress=lambda done, total: bar.update(task, completed=done))
     result.meta["timings"]["wall_seconds"] = time.perf_counter() - t0
-    run_dir = result.write(out, overwrite=args.overwrite)
+    run_dir = write_run(result, out, overwrite=args.overwrite)
     if args.quiet:
         console.print(str(run_dir))
     else:

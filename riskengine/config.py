@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import tomllib
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,16 +18,27 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError
 
-def default_data_dir() -> Path:
-    """The folder holding the shipped default program (``program.toml``, ``portfolio.csv``):
-    the repository's ``data/`` next to the package, else ``./data``."""
-    for d in (Path(__file__).resolve().parent.parent / "data", Path.cwd() / "data"):
+def default_program_dir() -> Path:
+    """The folder holding the shipped default program (``program.toml``,
+    ``portfolio.csv``): the package's ``riskengine/program`` in an installed wheel, the
+    repository's ``data/`` in a source checkout or an editable install."""
+    packaged = Path(str(resources.files("riskengine") / "program"))
+    for d in (packaged, Path(__file__).resolve().parent.parent / "data"):
         if (d / "program.toml").is_file():
             return d
-    raise ConfigError(
-        "cannot find the shipped default program (data/program.toml); run from the "
-        "repository root or pass --config and --portfolio"
-    )
+    raise ConfigError("cannot find the shipped default program (program.toml) in the "
+                      "installed package; reinstall riskengine, or pass --config and "
+                      "--portfolio")
+
+
+def default_config_path() -> Path:
+    """The shipped default program's config."""
+    return default_program_dir() / "program.toml"
+
+
+def default_portfolio_path() -> Path:
+    """The shipped default program's portfolio."""
+    return default_program_dir() / "portfolio.csv"
 
 
 class _Strict(BaseModel):
@@ -244,18 +256,34 @@ def run_overrides(*, paths=None, seed=None, threads=None, chunk_paths=None,
     return out
 
 
+def apply_overrides(config: Config | dict, overrides: dict | None,
+                    source: str = "<config>") -> Config:
+    """The one way to change a config: merge the nested ``overrides`` key by key over it
+    and validate the result (the command line, ``simulate()`` and the pilot use it).
+
+    Raises
+    ------
+    ConfigError
+        Naming the key of an invalid or unknown value.
+    """
+    raw = config.to_dict() if isinstance(config, Config) else config
+    if not overrides:
+        return config if isinstance(config, Config) else config_from_dict(raw, source)
+    return config_from_dict(_deep_merge(raw, overrides), source + " with the overrides")
+
+
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> Config:
     """Load the config: shipped defaults, then the file at ``path``, then ``overrides``.
 
     Parameters
     ----------
     path
-        A TOML file; None uses the shipped ``data/program.toml`` alone.
+        A TOML file; None uses the shipped ``program.toml`` alone.
     overrides
         Nested dict applied last (the command line's ``--paths``, ``--seed``, ...).
     """
     try:
-        shipped = default_data_dir() / "program.toml"
+        shipped = default_config_path()
         raw = _read_toml(shipped)
         source = str(shipped)
     except ConfigError:
@@ -266,7 +294,4 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         path = Path(path)
         raw = _deep_merge(raw, _read_toml(path))
         source = str(path)
-    if overrides:
-        raw = _deep_merge(raw, overrides)
-        source += " with the command-line options"
-    return config_from_dict(raw, source)
+    return apply_overrides(raw, overrides, source)

@@ -13,12 +13,15 @@ PDs). In latent space the thresholds are ``Phi^-1(PD_i(j + 1))``.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
 
 from .errors import ConfigError
+
+log = logging.getLogger("riskengine")
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ def check_correlation(c, repair: str = "none", key: str = "dependence.correlatio
         raise ConfigError(f"config key {key}: the Higham repair did not converge to a positive "
                           f"semidefinite matrix (smallest eigenvalue {fixed_min:.3g})")
     delta = fixed - c
+    log.warning("%s is not a correlation matrix (%s); using the nearest one (Higham), "
+                "largest change %.3g", key, "; ".join(problems), float(np.max(np.abs(delta))))
     return CorrelationCheck(
         matrix=fixed,
         min_eigenvalue=min_eig,
@@ -152,3 +157,52 @@ def cumulative_pd(pd_annual, pd_construction, construction_steps, n_steps: int,
 def gaussian_thresholds(cum_pd: np.ndarray) -> np.ndarray:
     """Latent-space thresholds ``Phi^-1(PD)`` (``-inf`` for PD 0, ``+inf`` for PD 1)."""
     return special.ndtri(cum_pd)
+
+
+@dataclass(frozen=True)
+class DefaultGroups:
+    """Exposures that share sector, loading, default curve and approval step, so each
+    group's conditional default probability is computed once per path.
+
+    Attributes
+    ----------
+    of_exposure : (P,) int64, each exposure's group
+    sector : (G,) int64
+    loading : (G,) float64, the factor loading ``w``
+    idio_sd : (G,) float64, ``sqrt(1 - w^2)``
+    threshold : (G, Q) float64, latent thresholds by step since approval
+    steps_at_risk : (G,) int64, steps from approval to the horizon
+    pd_horizon : (P,) float64, each exposure's default probability by the horizon
+    """
+
+    of_exposure: np.ndarray
+    sector: np.ndarray
+    loading: np.ndarray
+    idio_sd: np.ndarray
+    threshold: np.ndarray
+    steps_at_risk: np.ndarray
+    pd_horizon: np.ndarray
+
+
+def default_groups(sector_index, loading, pd_annual, pd_construction, construction_steps,
+                   approval_step, n_steps: int, steps_per_year: int) -> DefaultGroups:
+    """Group the exposures (arrays (P,), canonical order) and build each group's default
+    curve in latent space."""
+    keys = list(zip(sector_index, loading, pd_annual, pd_construction, construction_steps,
+                    approval_step))
+    uniq: dict = {}
+    of_exposure = np.array([uniq.setdefault(k, len(uniq)) for k in keys], dtype=np.int64)
+    g = np.array(list(uniq.keys()), dtype=object)
+    w = g[:, 1].astype(float)
+    cum = cumulative_pd(g[:, 2].astype(float), g[:, 3].astype(float), g[:, 4].astype(float),
+                        n_steps, steps_per_year)
+    steps_at_risk = (n_steps - g[:, 5].astype(np.int64)).astype(np.int64)
+    return DefaultGroups(
+        of_exposure=of_exposure,
+        sector=g[:, 0].astype(np.int64),
+        loading=w,
+        idio_sd=np.sqrt(np.maximum(1.0 - w**2, 0.0)),
+        threshold=np.ascontiguousarray(gaussian_thresholds(cum)),
+        steps_at_risk=steps_at_risk,
+        pd_horizon=cum[np.arange(len(steps_at_risk)), steps_at_risk - 1][of_exposure],
+    )

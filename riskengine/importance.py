@@ -21,56 +21,115 @@ The target ``x`` is the ``target_level`` VaR of the total credit loss in a plain
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from scipy import special
 
+from .codes import Instrument
 
-def twist_classes(pf, proj_group, n_groups):
-    """Classes of exposures sharing group and loss per default: ``(proj_cls, cls_group,
-    cls_c, cls_n)``."""
-    cov = np.where(pf.instrument_index == 1, pf.col("coverage"), 1.0)
+log = logging.getLogger("riskengine")
+
+
+def twist_classes(pf, groups_of_exposure, n_groups):
+    """Classes of exposures sharing default group and loss per default ``c``.
+
+    Returns ``(exposure_class (P,), class_group (C,), class_loss (C,), class_size (C,))``.
+    """
+    cov = np.where(pf.instrument_index == Instrument.GUARANTEE, pf.col("coverage"), 1.0)
     c = pf.col("commitment_usd") * cov * pf.col("lgd")
     keys: dict = {}
-    proj_cls = np.array([keys.setdefault((int(g), float(ci)), len(keys))
-                         for g, ci in zip(proj_group, c)], dtype=np.int64)
+    exposure_class = np.array([keys.setdefault((int(g), float(ci)), len(keys))
+                               for g, ci in zip(groups_of_exposure, c)], dtype=np.int64)
     cls = np.array(list(keys.keys()), dtype=float).reshape(-1, 2)
-    cls_n = np.bincount(proj_cls, minlength=len(keys)).astype(float)
-    return proj_cls, cls[:, 0].astype(np.int64), np.ascontiguousarray(cls[:, 1]), cls_n
+    class_size = np.bincount(exposure_class, minlength=len(keys)).astype(float)
+    return (exposure_class, cls[:, 0].astype(np.int64), np.ascontiguousarray(cls[:, 1]),
+            class_size)
 
 
-def conditional_el(z, arrays):
-    """Expected twisting loss ``sum c p(z)`` given factor normals ``z``."""
-    s = arrays["root"] @ z
-    g = arrays["cls_group"]
-    w, sd = arrays["grp_w"][g], arrays["grp_s"][g]
-    thr = arrays["grp_thr"][g, arrays["grp_nrel"][g] - 1]
-    ws = w * s[arrays["grp_sector"][g]]
+def conditional_el(z, copula, sampler):
+    """Expected twisting loss ``sum_c n_c c p_c(z)`` given the factor normals ``z`` (K,).
+
+    ``p_c`` is the class's conditional PD by the horizon, vectorised here with SciPy's
+    ``ndtr``; the kernels' scalar form is ``_kernels.defaults.cond_pd`` (tested equal).
+    """
+    s = copula.root @ z
+    g = sampler.class_group
+    w, sd = copula.group_loading[g], copula.group_idio_sd[g]
+    thr = copula.group_threshold[g, copula.group_steps_at_risk[g] - 1]
+    ws = w * s[copula.group_sector[g]]
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(sd > 0, special.ndtr((thr - ws) / np.where(sd > 0, sd, 1.0)),
                      (ws <= thr).astype(float))
-    return float(np.sum(arrays["cls_n"] * arrays["cls_c"] * p))
+    return float(np.sum(sampler.class_size * sampler.class_loss * p))
 
 
-def mean_shift(x, arrays, max_norm=12.0):
-    """The factor mean shift ``mu`` with conditional expected loss ``x`` (see module)."""
-    k = arrays["root"].shape[0]
-    base = conditional_el(np.zeros(k), arrays)
+def mean_shift(x, copula, sampler, max_norm=12.0):
+    """The factor mean shift ``mu`` (K,) with conditional expected loss ``x`` (see module)."""
+    k = copula.root.shape[0]
+    base = conditional_el(np.zeros(k), copula, sampler)
     if base >= x:
         return np.zeros(k)
     h = 1e-4
-    grad = np.array([(conditional_el(h * e, arrays) - conditional_el(-h * e, arrays)) / (2 * h)
-                     for e in np.eye(k)])
+    grad = np.array([(conditional_el(h * e, copula, sampler)
+                      - conditional_el(-h * e, copula, sampler)) / (2 * h) for e in np.eye(k)])
     norm = np.linalg.norm(grad)
     if norm == 0:
         return np.zeros(k)
     d = grad / norm
     lo, hi = 0.0, max_norm
-    if conditional_el(hi * d, arrays) < x:
+    if conditional_el(hi * d, copula, sampler) < x:
         return hi * d
     for _ in range(100):
         mid = 0.5 * (lo + hi)
-        if conditional_el(mid * d, arrays) < x:
+        if conditional_el(mid * d, copula, sampler) < x:
             lo = mid
         else:
             hi = mid
     return 0.5 * (lo + hi) * d
+
+
+def pilot_seed(seed: int) -> int:
+    """The pilot's own seed, so its draws are independent of the run's."""
+    from ._kernels.rng import stream_key
+
+    return int(stream_key(seed, 99, "importance-sampling pilot")) >> 1
+
+
+def tilt(model, run):
+    """Run the pilot and aim the sampler at its ``target_level`` loss.
+
+    Parameters
+    ----------
+    model : riskengine.kernel_inputs.Model
+    run : callable
+        ``run(model) -> Result``, the plain simulation (passed in to keep the import
+        graph one-way).
+
+    Returns
+    -------
+    (Sampler, dict)
+        The tilted sampler bundle and what the manifest records.
+    """
+    from .config import apply_overrides
+    from .kernel_inputs import build_model
+    from .measures import LossSample
+
+    isc = model.config.importance_sampling
+    pilot_cfg = apply_overrides(model.config, {
+        "simulation": {"paths": isc.pilot_paths, "seed": pilot_seed(model.config.simulation.seed)},
+        "importance_sampling": {"enabled": False},
+        "outputs": {"timeline_paths": 0, "irr_paths": 0}})
+    pilot = run(build_model(pilot_cfg, model.portfolio))
+    x = LossSample(pilot.loss("credit_loss", "ALL")).var_value(isc.target_level)
+    copula, sampler = model.inputs.copula, model.inputs.sampler
+    mu = mean_shift(x, copula, sampler) if isc.shift else np.zeros_like(sampler.mean_shift)
+    tilted = sampler._replace(mean_shift=np.ascontiguousarray(mu, dtype=np.float64),
+                              twist_target=float(x) if isc.twist else 0.0)
+    log.info("importance sampling: pilot of %d paths puts the %g loss at %.4g; factor "
+             "shift of norm %.3g", isc.pilot_paths, isc.target_level, x, np.linalg.norm(mu))
+    info = {"enabled": True, "target_level": isc.target_level, "pilot_paths": isc.pilot_paths,
+            "pilot_seed": pilot_cfg.simulation.seed, "target_loss": x,
+            "mean_shift": mu.tolist(), "twist": isc.twist, "shift": isc.shift,
+            "defensive_share": isc.defensive_share}
+    return tilted, info

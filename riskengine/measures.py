@@ -41,6 +41,28 @@ def _normal_ci(v: float, se: float) -> Estimate:
     return Estimate(v, se, v - Z95 * se, v + Z95 * se)
 
 
+def mean_with_stderr(x) -> tuple[float, float]:
+    """Sample mean and its standard error ``sd(x, ddof=1) / sqrt(n)`` (NaN for n < 2)."""
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[0]
+    se = float(np.std(x, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    return float(np.mean(x)), se
+
+
+def unit_tail(n: int) -> np.ndarray:
+    """Tail probabilities of ``n`` equally weighted sorted points: ``(n - 1 - k) / n``, the
+    probability beyond sorted position ``k``."""
+    return (n - 1 - np.arange(n, dtype=np.float64)) / n
+
+
+def var_index(tail: np.ndarray, level: float) -> int:
+    """Sorted position of ``VaR_level``: the first ``k`` with ``tail[k] <= 1 - level`` (a
+    relative tolerance of 1e-12 absorbs rounding in ``1 - level``); the inverted-CDF
+    quantile. May equal ``len(tail)`` when no position qualifies."""
+    target = (1.0 - level) * (1.0 + 1e-12) + 1e-15
+    return int(np.searchsorted(-tail, -target, side="left"))
+
+
 class LossSample:
     """One loss variable's sample, sorted once, with weights (see module notes)."""
 
@@ -55,7 +77,7 @@ class LossSample:
             # unit weights: no argsort needed, and the tail sums are exact counts
             self.weight = np.ones(n)
             self.sorted = np.sort(loss)
-            self.tail = (n - 1 - np.arange(n, dtype=np.float64)) / n
+            self.tail = unit_tail(n)
             return
         w = np.asarray(weight, dtype=np.float64)
         self.weight = w
@@ -66,18 +88,13 @@ class LossSample:
         rev = np.cumsum(ws[::-1])[::-1]
         self.tail = np.append(rev[1:], 0.0) / n
 
-    def _var_index(self, level: float) -> int:
-        target = (1.0 - level) * (1.0 + 1e-12) + 1e-15
-        return int(np.searchsorted(-self.tail, -target, side="left"))
-
     def var_value(self, level: float) -> float:
-        k = min(self._var_index(level), self.n - 1)
+        """``VaR_level``: the inverted-CDF quantile (weighted: the IS tail estimator)."""
+        k = min(var_index(self.tail, level), self.n - 1)
         return float(self.sorted[k])
 
     def el(self) -> Estimate:
-        x = self.weight * self.loss
-        se = float(np.std(x, ddof=1) / np.sqrt(self.n)) if self.n > 1 else np.nan
-        return _normal_ci(float(np.mean(x)), se)
+        return _normal_ci(*mean_with_stderr(self.weight * self.loss))
 
     def sd(self) -> Estimate:
         m = float(np.mean(self.weight * self.loss))
@@ -101,9 +118,8 @@ class LossSample:
     def es(self, level: float) -> Estimate:
         v = self.var_value(level)
         excess = self.weight * np.maximum(self.loss - v, 0.0) / (1.0 - level)
-        val = v + float(np.mean(excess))
-        se = float(np.std(excess, ddof=1) / np.sqrt(self.n)) if self.n > 1 else np.nan
-        return _normal_ci(val, se)
+        mean_excess, se = mean_with_stderr(excess)
+        return _normal_ci(v + mean_excess, se)
 
 
 def measure_table(loss, weight, levels) -> list[tuple[str, float, Estimate]]:

@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .codes import INSTITUTIONS, INSTRUMENTS
 from .errors import DataError
 
-INSTITUTIONS = ("JBIC", "NEXI")
-INSTRUMENTS = ("loan", "guarantee", "equity")
 AMORTIZATIONS = ("linear", "bullet")
 RATE_TYPES = ("fixed", "floating")
 

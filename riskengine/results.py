@@ -10,8 +10,8 @@ from functools import cached_property
 import numpy as np
 import xarray as xr
 
-from .measures import measure_table
-from .portfolio import INSTITUTIONS
+from .codes import INSTITUTIONS, Institution
+from .measures import LossSample, mean_with_stderr, measure_table, unit_tail, var_index
 
 LOSS_VARIABLES = ("credit_loss", "economic_loss")
 SUMMARY_INSTITUTIONS = (*INSTITUTIONS, "ALL")
@@ -51,14 +51,25 @@ class Result:
     recoup: xr.Dataset | None = None
 
     @classmethod
-    def from_simulation(cls, model, credit, econ, weight, eq_paths, project_sums, recoup_hist,
-                        deemed, timeline, irr, timings, importance_sampling=None,
-                        tl_stride=1, irr_stride=1) -> "Result":
+    def from_simulation(cls, model, out, totals, sampled, timings: dict,
+                        importance_sampling: dict | None = None) -> "Result":
+        """Assemble the Datasets of a finished simulation.
+
+        Parameters
+        ----------
+        model : riskengine.kernel_inputs.Model
+        out : PathOutputs
+            Per-path outputs of every path.
+        totals : Accumulators
+            The per-block accumulators summed over blocks (leading axis dropped).
+        sampled : SampledPaths
+            The timeline and IRR sample paths.
+        """
         cfg = model.config
+        credit, econ, weight = out.credit_loss, out.economic_loss, out.weight
         n = credit.shape[0]
         pf = model.portfolio
         usd = {"units": "USD"}
-        jbic_only = np.zeros_like(credit)
         paths = xr.Dataset(
             {
                 "credit_loss": (("path", "institution"), credit,
@@ -69,43 +80,44 @@ class Result:
             coords={"path": np.arange(n, dtype=np.int64), "institution": list(INSTITUTIONS)},
         )
         if len(model.equity_index):
-            for name, col, long in (
-                    ("japan_receipts", 0, "equity distributions to Japan inside the horizon (undiscounted)"),
-                    ("us_receipts", 1, "equity distributions to the US inside the horizon (undiscounted)"),
-                    ("deemed_outstanding", 2, "deemed allocation not yet repaid at the horizon")):
-                v = jbic_only.copy()
-                v[:, 0] = eq_paths[:, col]
+            for name, values, long in (
+                    ("japan_receipts", out.japan_receipts,
+                     "equity distributions to Japan inside the horizon (undiscounted)"),
+                    ("us_receipts", out.us_receipts,
+                     "equity distributions to the US inside the horizon (undiscounted)"),
+                    ("deemed_outstanding", out.deemed_outstanding,
+                     "deemed allocation not yet repaid at the horizon")):
+                v = np.zeros_like(credit)  # equity is JBIC's: NEXI's rows are 0
+                v[:, Institution.JBIC] = values
                 paths[name] = (("path", "institution"), v, {**usd, "long_name": long})
         if not np.all(weight == 1.0):
             paths["weight"] = (("path",), weight, {"long_name": "importance-sampling likelihood ratio"})
         wsum = n  # estimators are (1/n) sum w x
-        cum_pd_h = model.arrays["pd_horizon"]
         nan = np.full(pf.n_projects, np.nan)
         eq = model.equity_index
+        irr, irr_stride = sampled.irr, sampled.irr_stride
         japan_mean, us_mean, p_recoup, rq_median, irr_median = (nan.copy() for _ in range(5))
         if len(eq):
-            japan_mean[eq] = project_sums[eq, 2] / wsum
-            us_mean[eq] = project_sums[eq, 3] / wsum
-            p_recoup[eq] = project_sums[eq, 4] / wsum
+            japan_mean[eq] = totals.japan_receipts[eq] / wsum
+            us_mean[eq] = totals.us_receipts[eq] / wsum
+            p_recoup[eq] = totals.recouped[eq] / wsum
             for e, p in enumerate(eq):
-                h = recoup_hist[e]
+                h = totals.recoup_step[e]
                 tot = h.sum()
                 if tot > 0:
                     rq_median[p] = float(np.searchsorted(np.cumsum(h), 0.5 * tot))
                 col = irr[:, e]
                 ok = ~np.isnan(col)
                 if ok.any():
-                    from .measures import LossSample
-
                     w_irr = weight[::irr_stride][: len(col)][ok]
                     irr_median[p] = LossSample(col[ok], w_irr * ok.sum() / w_irr.sum()).var_value(0.5)
         projects = xr.Dataset(
             {
-                "pd_input_horizon": (("project",), cum_pd_h,
+                "pd_input_horizon": (("project",), model.pd_horizon,
                                      {"long_name": "default probability by the horizon implied by the inputs"}),
-                "pd_simulated": (("project",), project_sums[:, 0] / wsum,
+                "pd_simulated": (("project",), totals.defaults / wsum,
                                  {"long_name": "simulated default probability by the horizon"}),
-                "expected_credit_loss": (("project",), project_sums[:, 1] / wsum, usd),
+                "expected_credit_loss": (("project",), totals.credit_loss / wsum, usd),
                 "japan_receipts_mean": (("project",), japan_mean,
                                         {**usd, "long_name": "Japan's equity receipts, horizon total, mean"}),
                 "us_receipts_mean": (("project",), us_mean,
@@ -125,7 +137,11 @@ class Result:
                 "commitment_usd": ("project", pf.col("commitment_usd")),
             },
         )
-        timeline_ds = _timeline(cfg, timeline, weight[::tl_stride][: timeline.shape[0]], deemed)
+        timeline = sampled.timeline
+        n_tl = timeline.shape[0]
+        deemed = totals.deemed_balance / max(n_tl, 1)
+        tl_weight = weight[::sampled.timeline_stride][:n_tl]
+        timeline_ds = _timeline(cfg, timeline, tl_weight, deemed)
         meta = {
             "config": cfg.to_dict(),
             "seed": cfg.simulation.seed,
@@ -139,6 +155,7 @@ class Result:
                 "repaired": model.correlation.repaired,
                 "repair_frobenius": model.correlation.repair_frobenius,
                 "repair_max_abs": model.correlation.repair_max_abs,
+                "matrix": np.asarray(model.correlation.matrix).tolist(),
             },
             "versions": _package_versions(),
             "timings": dict(timings),
@@ -149,7 +166,7 @@ class Result:
             # distribution of the recoup quarter: P(B_0 is repaid by the end of quarter k
             # and stays repaid to the horizon); its last column is p_recoup
             recoup_ds = xr.Dataset(
-                {"p_recouped_by": (("project", "quarter"), np.cumsum(recoup_hist, axis=1) / wsum,
+                {"p_recouped_by": (("project", "quarter"), np.cumsum(totals.recoup_step, axis=1) / wsum,
                                    {"long_name": "probability the deemed allocation is repaid by "
                                                  "the end of the quarter (and stays repaid)"})},
                 coords={"project": projects.project.values[eq],
@@ -173,13 +190,12 @@ class Result:
         rec = (dead <= 1e-9 * commit).astype(float) * w
         jr = self.paths["japan_receipts"].sel(institution="JBIC").to_numpy() * w
         ur = self.paths["us_receipts"].sel(institution="JBIC").to_numpy() * w
-        se = lambda x: float(np.std(x, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")  # noqa: E731
-        return {
-            "equity_commitment_usd": commit,
-            "p_recoup_all": float(rec.mean()), "p_recoup_all_stderr": se(rec),
-            "japan_receipts_mean": float(jr.mean()), "japan_receipts_stderr": se(jr),
-            "us_receipts_mean": float(ur.mean()), "us_receipts_stderr": se(ur),
-        }
+        out = {"equity_commitment_usd": commit}
+        for name, x in (("p_recoup_all", rec), ("japan_receipts", jr), ("us_receipts", ur)):
+            mean, se = mean_with_stderr(x)
+            out[name if name == "p_recoup_all" else f"{name}_mean"] = mean
+            out[f"{name}_stderr"] = se
+        return out
 
     # ---- derived --------------------------------------------------------------------
     def loss(self, variable: str, institution: str) -> np.ndarray:
@@ -239,10 +255,8 @@ class Result:
         return self.estimate(measure, variable, institution, level)[0]
 
     def summary_frame(self):
-        """The summary as a long pandas DataFrame (the layout of summary.parquet)."""
-        from .io import dataset_to_table
-
-        return dataset_to_table(self.summary).to_pandas()
+        """The summary as a long pandas DataFrame (the rows of summary.parquet)."""
+        return self.summary.to_dataframe().reset_index()
 
     def datasets(self) -> dict[str, xr.Dataset]:
         out = {"paths": self.paths, "summary": self.summary, "projects": self.projects}
@@ -283,17 +297,16 @@ def step_end_dates(as_of, steps_per_year: int, n_steps: int) -> np.ndarray:
 
 def _timeline(cfg, cash, weight, deemed) -> xr.Dataset:
     """Quantiles over paths of cumulative net cash (JBIC, NEXI, Japan) by quarter."""
-    from .measures import LossSample
-
     n_tl, n_q, _ = cash.shape
     cum = np.cumsum(cash, axis=1)
     series = np.concatenate([cum, cum.sum(axis=2, keepdims=True)], axis=2)
     q = np.full((n_q, 3, len(TIMELINE_QUANTILES)), np.nan)
     if n_tl and np.all(weight == 1.0):
-        # unit weights: inverted-CDF quantiles (order statistic ceil(n a)) of every quarter
-        # and institution at once, sorting contiguous rows
+        # unit weights: the same order statistic for every quarter and institution, so
+        # sort contiguous rows once and pick the columns
         rows = np.sort(np.ascontiguousarray(series.reshape(n_tl, -1).T), axis=1)
-        idx = [max(int(np.ceil(n_tl * a * (1.0 - 1e-12))) - 1, 0) for a in TIMELINE_QUANTILES]
+        tail = unit_tail(n_tl)
+        idx = [min(var_index(tail, a), n_tl - 1) for a in TIMELINE_QUANTILES]
         q = rows[:, idx].reshape(n_q, 3, len(TIMELINE_QUANTILES))
     elif n_tl:
         for k in range(n_q):

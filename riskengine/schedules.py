@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .codes import INSTITUTIONS, Instrument
 from .portfolio import Portfolio
 
-LOAN, GUARANTEE, EQUITY = 0, 1, 2
+LOAN, GUARANTEE, EQUITY = Instrument.LOAN, Instrument.GUARANTEE, Instrument.EQUITY
 
 
 @dataclass(frozen=True)
@@ -133,3 +134,83 @@ def build_schedules(pf: Portfolio, n_quarters: int, steps_per_year: int,
         df_start=df_start,
         df_end=df_end,
     )
+
+
+def construction_steps(pf: Portfolio, steps_per_year: int) -> np.ndarray:
+    """Steps of construction of each exposure (int64, (P,))."""
+    return np.round(pf.col("construction_years") * steps_per_year).astype(np.int64)
+
+
+def operating_window(pf: Portfolio, n_quarters: int, steps_per_year: int):
+    """First operating step and one past the last of each exposure (int64, (P,) each):
+    operation starts after construction and lasts ``life_years`` (to the horizon when
+    empty); the end may lie after the horizon."""
+    approval = pf.col("approval_quarter").astype(np.int64)
+    life = pf.col("life_years")
+    life_steps = np.where(np.isnan(life), -1,
+                          np.round(np.nan_to_num(life) * steps_per_year)).astype(np.int64)
+    start = approval + construction_steps(pf, steps_per_year)
+    end = np.where(life_steps < 0, n_quarters, start + np.maximum(life_steps, 0))
+    return start, end
+
+
+def continuation_tables(operating_cash, pd_operating, deemed_spread_step, operating_start,
+                        operating_end, n_quarters: int, steps_per_year: int,
+                        tail_base_step: float, extra_spread_step: float, step_discount: float):
+    """Per equity exposure (arrays (E,)), the deterministic cash after the horizon (mean
+    multiplier, survival at the operating PD) and its deflated and discounted cumulative
+    sums, for the closed-form horizon value
+    (:func:`riskengine._kernels.waterfall.horizon_value_closed_form`).
+
+    Returns
+    -------
+    table : (E, 5, L_max) float64
+        Rows: cash ``x_j``, deflator ``(1 + r)^-j`` at the deemed rate (tail base rate +
+        deemed spread + the first hurdle's extra spread), discount factor ``d^j``,
+        ``cumsum(x v)``, ``cumsum(x d)``; ``j = 1 .. L`` steps after the horizon.
+    lengths : (E,) int64
+    """
+    lens = np.maximum(operating_end - n_quarters, 0).astype(np.int64)
+    table = np.zeros((len(lens), 5, max(int(lens.max(initial=0)), 1)))
+    for e, n in enumerate(lens):
+        if n == 0:
+            continue
+        j = np.arange(1, n + 1, dtype=float)
+        k = n_quarters + j - 1
+        surv = (1.0 - pd_operating[e]) ** (1.0 / steps_per_year)
+        x = np.where(k >= operating_start[e], operating_cash[e] * surv ** j, 0.0)
+        v = (1.0 + tail_base_step + deemed_spread_step[e] + extra_spread_step) ** -j
+        d = step_discount ** j
+        table[e, :, :n] = [x, v, d, np.cumsum(x * v), np.cumsum(x * d)]
+    return np.ascontiguousarray(table), lens
+
+
+def survivors(pf: Portfolio, sched: Schedules, path_dependent: np.ndarray):
+    """Loans and guarantees whose value does not depend on the path unless they default,
+    pre-summed per institution, so a path only corrects for the exposures that default.
+
+    Parameters
+    ----------
+    path_dependent : (P,) bool
+        Exposures valued path by path (floating loans under a stochastic rate).
+
+    Returns
+    -------
+    value : (P,) float64
+        NPV of a survivor, NaN for equity and path-dependent exposures.
+    loss : (I,) float64
+        Minus the summed survivor values per institution.
+    cash : (Q, I) float64
+        The debt's undiscounted net cash per step if nothing defaults.
+    """
+    kind = pf.instrument_index
+    inst = pf.institution_index
+    n_q = sched.df_end.shape[0]
+    simple = (kind != EQUITY) & ~path_dependent
+    value = np.where(simple, sched.pv_before[:, n_q] + sched.terminal, np.nan)
+    loss = np.zeros(len(INSTITUTIONS))
+    np.add.at(loss, inst[simple], -value[simple])
+    debt = kind != EQUITY
+    cash = np.zeros((n_q, len(INSTITUTIONS)))
+    np.add.at(cash.T, inst[debt], (sched.cash_start + sched.cash_end)[debt])
+    return value, loss, cash

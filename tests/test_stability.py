@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import riskengine
-from riskengine.config import default_data_dir, load_config
+from riskengine.config import default_portfolio_path, load_config
 from riskengine.portfolio import load_portfolio, portfolio_from_frame
 
 N_PATHS = 20_000
@@ -35,7 +35,7 @@ def _run_seed(seed):
     cfg = load_config(None, {"simulation": {"paths": N_PATHS, "seed": seed},
                              "outputs": {"timeline_paths": 0, "irr_paths": 0}})
     sim = cfg.simulation
-    pf = load_portfolio(default_data_dir() / "portfolio.csv", cfg.dependence.sectors,
+    pf = load_portfolio(default_portfolio_path(), cfg.dependence.sectors,
                         sim.n_quarters, sim.steps_per_year)
     table = pf.table
     per_project = {}

@@ -10,12 +10,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from . import CACHE  # noqa: E402
 from numba import njit
 
+from ..codes import Instrument
+from ._cache import CACHE
 from .rng import beta_draw, key_uniform, normal, path_key
-
-LOAN, GUARANTEE, EQUITY = 0, 1, 2
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 
 
@@ -74,21 +73,47 @@ def cond_pd(thr, w_s, s):
 
 
 @njit(cache=CACHE)
-def sector_factors(factor_key, path, root, root_end, mu, z, out):
-    """Correlated sector factors ``out = root @ (z + mu)`` with ``z`` standard normal.
+def sector_factors(path, copula, shift, z, out):
+    """Correlated sector factors ``out = root @ (z + shift)`` with ``z`` standard normal.
 
-    ``mu`` is the importance-sampling mean shift (zeros for plain Monte Carlo); ``z``
-    receives the shifted normals (needed for the likelihood ratio).
+    Parameters
+    ----------
+    shift : (K,) float64
+        The importance-sampling mean shift (zeros for plain Monte Carlo).
+    z : (K,) float64
+        Receives the shifted normals (needed for the likelihood ratio).
+    out : (K,) float64
     """
+    root, root_end = copula.root, copula.root_row_end
     k = root.shape[0]
-    pk = path_key(factor_key, path)
+    pk = path_key(copula.factor_key, path)
     for j in range(k):
-        z[j] = normal(pk, j) + mu[j]
+        z[j] = normal(pk, j) + shift[j]
     for i in range(k):
         acc = 0.0
         for j in range(root_end[i]):
             acc += root[i, j] * z[j]
         out[i] = acc
+
+
+@njit(cache=CACHE)
+def group_horizon_x(copula, sector_factor, group_x, group_shift):
+    """Per default group given the sector factors: ``group_shift = w S`` and the
+    standardised horizon threshold ``group_x = (thr_h - w S) / sqrt(1 - w^2)`` (+-inf for
+    ``w = 1``), so ``Phi(group_x)`` is the conditional PD by the horizon. Returns the
+    largest ``group_x`` (one table lookup then screens most exposures out)."""
+    x_max = -np.inf
+    for g in range(group_x.shape[0]):
+        ws = copula.group_loading[g] * sector_factor[copula.group_sector[g]]
+        group_shift[g] = ws
+        thr_h = copula.group_threshold[g, copula.group_steps_at_risk[g] - 1]
+        if copula.group_idio_sd[g] > 0.0:
+            group_x[g] = (thr_h - ws) * copula.group_inverse_idio_sd[g]
+        else:
+            group_x[g] = np.inf if ws <= thr_h else -np.inf
+        if group_x[g] > x_max:
+            x_max = group_x[g]
+    return x_max
 
 
 @njit(cache=CACHE)
@@ -118,19 +143,20 @@ def draw_lgd(lgd_key, path, mean, alpha, beta):
 
 
 @njit(inline="always")
-def debt_outcome(kind, k, lgd, coverage, balance, pv_before, p, terminal, df_end, n_quarters):
-    """Credit loss and NPV of loan or guarantee ``p`` defaulting in quarter ``k`` (-1: never).
+def debt_outcome(p, k, lgd, exposures, schedules):
+    """Credit loss and NPV of loan or guarantee ``p`` defaulting in step ``k`` (-1: never)
+    with loss given default ``lgd``.
 
     Returns ``(credit_loss, npv)``.
     """
     if k < 0:
-        return 0.0, pv_before[p, n_quarters] + terminal
-    ead = balance[p, k]
-    if kind == GUARANTEE:
-        claim = coverage * ead * lgd
-        return claim, pv_before[p, k] - claim * df_end[k]
-    # loan: recover (1 - lgd) of the balance at the quarter's end
-    return lgd * ead, pv_before[p, k] + (1.0 - lgd) * ead * df_end[k]
+        return 0.0, schedules.pv_before[p, schedules.df_end.shape[0]] + schedules.terminal[p]
+    ead = schedules.balance[p, k]
+    if exposures.instrument[p] == Instrument.GUARANTEE:
+        claim = exposures.coverage[p] * ead * lgd
+        return claim, schedules.pv_before[p, k] - claim * schedules.df_end[k]
+    # loan: recover (1 - lgd) of the balance at the step's end
+    return lgd * ead, schedules.pv_before[p, k] + (1.0 - lgd) * ead * schedules.df_end[k]
 
 
 def idio_uniform(key, path):

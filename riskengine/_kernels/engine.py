@@ -1,305 +1,317 @@
-"""The per-chunk driver kernel: parallel over blocks of paths, each path simulated whole.
+"""The chunk driver and the per-path stages.
 
-A chunk is a global range of paths ``[path0, path0 + n_paths)``; ``path0`` is a multiple
-of ``block``. Each block writes only its own rows of the per-path outputs and its own
-slices of the accumulators, which the caller sums over blocks in a fixed order, so results
-are bit-identical for any thread count and any chunk size that is a multiple of the block.
+A chunk is a global range of paths ``[first_path, first_path + n_paths)``; ``first_path``
+is a multiple of ``block``. :func:`run_chunk` runs blocks of paths in parallel; each path
+is simulated whole by :func:`simulate_path`, a short sequence of stages:
 
-Per-exposure parameters come packed: ``pf_f`` (P, NF) float64 and ``pf_i`` (P, NI) int64,
-columns named by the ``F_*`` and ``I_*`` constants below.
+1. the measure the path is drawn from (importance sampling's defensive mixture),
+2. the sector factors (:func:`~.defaults.sector_factors`),
+3. the sector cash index and the common innovation (:func:`~.equity.cash_index`),
+4. the base-rate path (:func:`~.rates.rate_path`),
+5. the groups' conditional default probabilities (:func:`~.defaults.group_horizon_x`) and
+   the conditional twist (:func:`twist_for_path`),
+6. every exposure: its default step (:func:`default_step`), then a loan or guarantee
+   (:func:`debt_on_path`) or an equity vehicle (:func:`equity_on_path`),
+7. the path's weight, per-path outputs and the block's accumulators (:func:`accumulate`).
+
+Each block writes only its own rows of the per-path outputs and its own slices of the
+accumulators, which the caller sums over blocks in a fixed order, so results are
+bit-identical for any thread count and any chunk size that is a multiple of the block.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from . import CACHE  # noqa: E402
 from numba import njit, prange
 
-from .defaults import (_PHI_MARGIN, EQUITY, GUARANTEE, cond_pd, debt_outcome,
-                       default_quarter, draw_lgd, phi_approx, sector_factors, twist_theta,
-                       u_below_phi)
-from .equity import cash_factors, equity_path
+from ..codes import Instrument
+from ._cache import CACHE
+from .bundles import PathScratch
+from .defaults import (_PHI_MARGIN, cond_pd, debt_outcome, default_quarter, draw_lgd,
+                       group_horizon_x, phi_approx, sector_factors, twist_theta, u_below_phi)
+from .equity import cash_index, equity_path
 from .irr import irr_annual
-from .rng import key_uniform, normal, path_key, uniform
-
-# float columns of pf_f
-F_LGD, F_ALPHA, F_BETA, F_COV, F_BASE_CASH, F_CF_VOL, F_SPREAD_Q, F_PD_OP, F_COMMIT = range(9)
-NF = 9
-# int columns of pf_i
-I_GROUP, I_KIND, I_INST, I_APPROVAL, I_OP_START, I_OP_END, I_SECTOR, I_EQ, I_FLOAT = range(9)
-NI = 9
-# per-project accumulator columns
-A_DEFAULT, A_CREDIT, A_JAPAN, A_US, A_RECOUP = range(5)
-NA = 5
+from .rates import rate_path
+from .rng import key_uniform, path_key, uniform
 
 
-@njit(parallel=True, cache=CACHE)
-def run_chunk(path0, n_paths, block,
-              factor_key, cash_key, root, root_end, mu, phi, b_sec, needed,
-              grp_sector, grp_w, grp_s, grp_thr, grp_nrel,
-              pf_f, pf_i, key_idio, key_lgd, key_cash,
-              balance, pv_before, terminal, cash_start, cash_end, draws,
-              df_start, df_end, base_q, shares, extra_q, n_hurdles, spy,
-              twist_x, proj_cls, cls_group, cls_c, cls_n, mix_key, mix_plain, cont, cont_len,
-              out_credit, out_econ, out_weight, out_eq,
-              acc, recoup_hist, deemed_acc, timeline, tl_stride, irr_out, irr_stride,
-              surv_cash, rate_model, rate_key, r_a, r_sd, r_theta, r_rho, macro_w, tail_base_q,
-              surv_npv, surv_econ):
-    """Simulate paths ``path0 .. path0 + n_paths - 1``.
+@njit(cache=CACHE, parallel=True)
+def run_chunk(first_path, n_paths, block, copula, exposures, schedules, cash, waterfall,
+              sampler, out, acc, sampled):
+    """Simulate paths ``first_path .. first_path + n_paths - 1``.
 
-    Shapes: K sectors, G groups, P projects, E equity projects, Q quarters, I institutions.
-
-    root (K, K) factor square root; mu (K,) mean shift of the factor normals; phi, b_sec
-    cash-index persistence and sector loading; needed (K,) sectors with equity.
-    grp_thr (G, Q) thresholds by relative quarter; grp_nrel (G,) quarters at risk.
-    balance, cash_start, cash_end, draws (P, Q); pv_before (P, Q + 1); terminal (P,).
-    base_q (Q,) base rate per step; shares (T,) Japan's share per tier; extra_q (T-1,).
-    Rates: with ``rate_model == 1`` the base rate per step follows an exact Vasicek
-    discretisation, ``r[k+1] = theta + (r[k] - theta) r_a + r_sd eps[k]``, ``r[0]`` the base
-    rate, ``eps[k] = r_rho macro[k] + sqrt(1 - r_rho^2) xi[k]`` (macro: the common sector
-    cash innovation); it drives the deemed interest and floating loans' coupons
-    (``balance * (r[k] - base) / m`` on top of the scheduled coupon). ``tail_base_q`` is
-    the per-step base rate used after the horizon.
-
-    Survivors: a loan or guarantee whose value does not depend on the path unless it
-    defaults (``surv_npv[p]``, NaN for equity and, with a stochastic rate, floating loans)
-    is pre-summed per institution into ``surv_econ`` (minus the sum); a path only corrects
-    it for the exposures that default, so a surviving loan costs one hash and one compare.
-
-    Importance sampling: ``mu`` shifts the factor normals; with ``twist_x > 0`` default
-    probabilities are twisted conditionally on the factors (Glasserman and Li 2005) toward
-    the twisting loss ``twist_x``, exposures grouped in classes (proj_cls -> cls_group,
-    cls_c loss per default, cls_n members). The path's likelihood ratio is ``out_weight``.
-    Written: out_credit, out_econ (n, I); out_weight (n,); out_eq (n, 3) equity Japan
-    receipts, US receipts, deemed balance at the horizon; acc (B, P, NA);
-    recoup_hist (B, E, Q); deemed_acc (B, Q) weighted deemed balance at quarter ends,
-    summed over the timeline's sampled paths;
-    timeline (n_tl, Q, I) net cash per quarter of the sampled paths: every path with
-    ``path % tl_stride == 0`` writes row ``path // tl_stride`` (if it exists), so the
-    sample spreads over chunks and threads; surv_cash (Q, I) the debt's net cash if
-    nothing defaults (defaulters are corrected path by path);
-    irr_out (n_irr, E) Japan's annual IRR per equity exposure, sampled the same way.
+    Parameters
+    ----------
+    first_path, n_paths, block : int
+        The chunk's first global path, its number of paths, and paths per block
+        (``first_path % block == 0``).
+    copula, exposures, schedules, cash, waterfall, sampler
+        Input bundles (:mod:`.bundles`), built by :mod:`riskengine.kernel_inputs`.
+    out : PathOutputs
+        Rows ``0 .. n_paths - 1`` are this chunk's paths.
+    acc : Accumulators
+        Leading axis: this chunk's blocks.
+    sampled : SampledPaths
+        Global rows: path ``i`` with ``i % stride == 0`` writes row ``i // stride``.
     """
     n_blocks = (n_paths + block - 1) // block
-    n_groups = grp_w.shape[0]
-    n_proj = pf_i.shape[0]
-    n_sec = root.shape[0]
-    n_q = df_end.shape[0]
-    n_inst = out_credit.shape[1]
-    n_eq = recoup_hist.shape[1]
-    n_tl = timeline.shape[0]
-    n_irr = irr_out.shape[0]
-    nb = n_hurdles if n_hurdles > 0 else 1
     for b in prange(n_blocks):
-        z = np.empty(n_sec)
-        s_fac = np.empty(n_sec)
-        y = np.zeros((n_sec, n_q))
-        gx = np.empty(n_groups)
-        gws = np.empty(n_groups)
-        bal = np.empty(nb)
-        jc = np.zeros(n_q)
-        jr = np.zeros(n_q)
-        rpath = np.empty(n_q)  # base rate per step on this path
-        macro = np.zeros(n_q)
-        n_cls = cls_c.shape[0]
-        cls_p = np.zeros(n_cls)
-        cls_e = np.ones(n_cls)
-        mu2 = 0.0
-        for j in range(n_sec):
-            mu2 += mu[j] * mu[j]
-        shifted = mu2 > 0.0
-        is_on = shifted or twist_x > 0.0
-        zero_mu = np.zeros(n_sec)
-        # per-path, per-project results, accumulated once the path's weight is known
-        pc_credit = np.zeros(n_proj)
-        pc_jt = np.zeros(n_proj)
-        pc_ut = np.zeros(n_proj)
-        pc_rq = np.zeros(n_proj, dtype=np.int64)
-        def_idx = np.zeros(n_proj, dtype=np.int64)  # exposures that defaulted on this path
-        eq_idx = np.zeros(n_proj, dtype=np.int64)  # equity exposures (in loop order)
-        inv_s = np.empty(n_groups)
-        for g in range(n_groups):
-            inv_s[g] = 1.0 / grp_s[g] if grp_s[g] > 0.0 else 0.0
-        dq_tot = np.zeros(n_q)
-        for r in range(b * block, min((b + 1) * block, n_paths)):
-            path = path0 + r
-            # defensive mixture (Hesterberg 1995): a share mix_plain of paths is drawn from
-            # the model itself, the rest from the tilted measure (factor shift mu, then the
-            # conditional twist). The ratio f / (a f + (1 - a) g) is at most 1 / a.
-            tilted = is_on and uniform(path_key(mix_key, path), 0) >= mix_plain
-            sector_factors(factor_key, path, root, root_end, mu if tilted else zero_mu, z, s_fac)
-            log_ratio = 0.0  # log(g / f) of the tilted measure at this path
-            weight = 1.0
-            if shifted:
-                dot = 0.0
-                for j in range(n_sec):
-                    dot += mu[j] * z[j]
-                log_ratio = dot - 0.5 * mu2
-            if n_eq > 0 or rate_model == 1:
-                cash_factors(cash_key, path, root, root_end, s_fac, phi, needed, n_q, z, y,
-                             macro_w, macro)
-            if rate_model == 1:
-                rpk = path_key(rate_key, path)
-                r_now = base_q[0] * spy
-                c_r = np.sqrt(1.0 - r_rho * r_rho)
-                for q in range(n_q):
-                    rpath[q] = r_now / spy
-                    eps = r_rho * macro[q] + c_r * normal(rpk, q)
-                    r_now = r_theta + (r_now - r_theta) * r_a + r_sd * eps
-            else:
-                for q in range(n_q):
-                    rpath[q] = base_q[q]
-            x_max = -np.inf
-            for g in range(n_groups):
-                ws = grp_w[g] * s_fac[grp_sector[g]]
-                gws[g] = ws
-                thr_h = grp_thr[g, grp_nrel[g] - 1]
-                if grp_s[g] > 0.0:
-                    gx[g] = (thr_h - ws) * inv_s[g]
-                else:
-                    gx[g] = np.inf if ws <= thr_h else -np.inf
-                if gx[g] > x_max:
-                    x_max = gx[g]
-            # no exposure defaults on this path unless its uniform is below the largest
-            # conditional PD: one table lookup per path screens out most exposures
-            u_screen = phi_approx(x_max) + _PHI_MARGIN
-            theta = 0.0
-            psi = 0.0
-            tw_loss = 0.0
-            n_def = 0
-            n_eqp = 0
-            if twist_x > 0.0:
-                for c in range(n_cls):
-                    g = cls_group[c]
-                    cls_p[c] = cond_pd(grp_thr[g, grp_nrel[g] - 1], gws[g], grp_s[g])
-                theta, psi = twist_theta(twist_x, cls_p, cls_c, cls_n)
-                for c in range(n_cls):
-                    cls_e[c] = np.exp(theta * cls_c[c])
-            credit0 = 0.0
-            credit1 = 0.0
-            econ0 = surv_econ[0]
-            econ1 = surv_econ[1]
-            for e in range(3):
-                out_eq[r, e] = 0.0
-            tl_row = path // tl_stride if path % tl_stride == 0 else n_tl
-            in_tl = tl_row < n_tl
-            irr_row = path // irr_stride if path % irr_stride == 0 else n_irr
-            record = in_tl or irr_row < n_irr
+        # the block's work arrays; outputs are written only inside simulate_path, never
+        # through a bundle attribute in this parallel body (numba drops such writes)
+        scratch = new_scratch(copula, exposures, schedules, waterfall, sampler, out)
+        for row in range(b * block, min((b + 1) * block, n_paths)):
+            simulate_path(first_path + row, row, b, copula, exposures, schedules, cash,
+                          waterfall, sampler, out, acc, sampled, scratch)
+
+
+@njit(cache=CACHE)
+def new_scratch(copula, exposures, schedules, waterfall, sampler, out):
+    """Work arrays for one block of paths (:class:`~.bundles.PathScratch`)."""
+    n_sec = copula.root.shape[0]
+    n_groups = copula.group_loading.shape[0]
+    n_q = schedules.df_end.shape[0]
+    n_proj = exposures.group.shape[0]
+    n_cls = sampler.class_loss.shape[0]
+    n_inst = out.credit_loss.shape[1]
+    return PathScratch(
+        factor_normals=np.empty(n_sec), sector_factor=np.empty(n_sec),
+        cash_index=np.zeros((n_sec, n_q)), macro=np.zeros(n_q), rate_path=np.empty(n_q),
+        group_x=np.empty(n_groups), group_shift=np.empty(n_groups),
+        class_pd=np.zeros(n_cls), class_tilt=np.ones(n_cls), zero_shift=np.zeros(n_sec),
+        balances=np.empty(max(waterfall.n_hurdles, 1)),
+        japan_contributions=np.zeros(n_q), japan_receipts=np.zeros(n_q),
+        deemed_by_step=np.zeros(n_q),
+        credit_by_exposure=np.zeros(n_proj), japan_by_exposure=np.zeros(n_proj),
+        us_by_exposure=np.zeros(n_proj),
+        recoup_by_exposure=np.zeros(n_proj, dtype=np.int64),
+        defaulted=np.zeros(n_proj, dtype=np.int64),
+        equity_seen=np.zeros(n_proj, dtype=np.int64),
+        credit_by_institution=np.zeros(n_inst), economic_by_institution=np.zeros(n_inst))
+
+
+@njit(cache=CACHE)
+def simulate_path(path, row, block_index, copula, exposures, schedules, cash, waterfall,
+                  sampler, out, acc, sampled, scratch):
+    """One Monte Carlo path: the stages of the module docstring. Writes row ``row`` of
+    ``out``, block ``block_index`` of ``acc`` and, if the path is sampled, its rows of
+    ``sampled``."""
+    n_q = schedules.df_end.shape[0]
+    n_eq = acc.recoup_step.shape[1]
+    mu = sampler.mean_shift
+    # 1. defensive mixture (Hesterberg 1995): a share plain_share of paths is drawn from
+    # the model itself, the rest from the tilted measure (factor shift, then the
+    # conditional twist). The ratio f / (a f + (1 - a) g) is at most 1 / a.
+    mu2 = 0.0
+    for j in range(mu.shape[0]):
+        mu2 += mu[j] * mu[j]
+    shifted = mu2 > 0.0
+    is_on = shifted or sampler.twist_target > 0.0
+    tilted = is_on and uniform(path_key(sampler.mixture_key, path), 0) >= sampler.plain_share
+    # 2. sector factors
+    z = scratch.factor_normals
+    sector_factors(path, copula, mu if tilted else scratch.zero_shift, z, scratch.sector_factor)
+    log_ratio = 0.0  # log(g / f) of the tilted measure at this path
+    if shifted:
+        dot = 0.0
+        for j in range(mu.shape[0]):
+            dot += mu[j] * z[j]
+        log_ratio = dot - 0.5 * mu2
+    # 3. sector cash index (equity) and the common innovation (rates)
+    if n_eq > 0 or cash.stochastic_rate:
+        cash_index(path, copula, cash, scratch)
+    # 4. base rate
+    rate_path(path, cash, scratch.macro, scratch.rate_path)
+    # 5. conditional default probabilities given the factors; no exposure defaults on
+    # this path unless its uniform is below the largest of them
+    x_max = group_horizon_x(copula, scratch.sector_factor, scratch.group_x, scratch.group_shift)
+    u_screen = phi_approx(x_max) + _PHI_MARGIN
+    theta, psi = 0.0, 0.0
+    if sampler.twist_target > 0.0:
+        theta, psi = twist_for_path(copula, sampler, scratch)
+    # 6. exposures
+    tl_stride, irr_stride = sampled.timeline_stride, sampled.irr_stride
+    tl_row = path // tl_stride if path % tl_stride == 0 else sampled.timeline.shape[0]
+    in_tl = tl_row < sampled.timeline.shape[0]
+    irr_row = path // irr_stride if path % irr_stride == 0 else sampled.irr.shape[0]
+    record = in_tl or irr_row < sampled.irr.shape[0]
+    if in_tl:
+        for q in range(n_q):
+            scratch.deemed_by_step[q] = 0.0
+            for i in range(sampled.timeline.shape[2]):
+                sampled.timeline[tl_row, q, i] = schedules.survivor_cash[q, i]
+    credit_i, econ_i = scratch.credit_by_institution, scratch.economic_by_institution
+    for i in range(credit_i.shape[0]):
+        credit_i[i] = 0.0
+        econ_i[i] = schedules.survivor_loss[i]
+    twisted_loss = 0.0
+    japan_sum, us_sum, deemed_sum = 0.0, 0.0, 0.0
+    n_def = 0
+    n_eqp = 0
+    for p in range(exposures.group.shape[0]):
+        k, tw = default_step(p, path, tilted, theta, u_screen, copula, exposures, sampler,
+                             scratch)
+        twisted_loss += tw
+        survivor_value = exposures.survivor_value[p]
+        if k < 0 and survivor_value == survivor_value:
+            continue  # a survivor whose value is already in survivor_loss
+        lgd = exposures.lgd_mean[p]
+        if k >= 0:
+            lgd = draw_lgd(exposures.lgd_key[p], path, lgd, exposures.lgd_alpha[p],
+                           exposures.lgd_beta[p])
+        if exposures.instrument[p] == Instrument.EQUITY:
+            scratch.equity_seen[n_eqp] = p
+            n_eqp += 1
+            outcome = equity_on_path(p, k, lgd, path, tl_row, irr_row, record, exposures,
+                                     schedules, cash, waterfall, sampled, scratch)
+            credit, npv = outcome.credit_loss, outcome.npv
+            japan_sum += outcome.japan_total
+            us_sum += outcome.us_total
+            deemed_sum += outcome.deemed_at_horizon
+        else:
+            credit, npv = debt_on_path(p, k, lgd, tl_row, exposures, schedules, cash,
+                                       sampled, scratch)
+        if survivor_value == survivor_value:
+            npv -= survivor_value  # correct the pre-summed survivor value
+        inst = exposures.institution[p]
+        credit_i[inst] += credit
+        econ_i[inst] -= npv
+        if k >= 0:
+            scratch.defaulted[n_def] = p
+            n_def += 1
+            scratch.credit_by_exposure[p] = credit
+    # 7. weight and accumulation
+    weight = 1.0
+    if is_on:
+        log_ratio += theta * twisted_loss - psi  # twist: dQ/dP = exp(theta L_c - psi)
+        weight = 1.0 / (sampler.plain_share + (1.0 - sampler.plain_share) * np.exp(log_ratio))
+    out.weight[row] = weight
+    for i in range(credit_i.shape[0]):
+        out.credit_loss[row, i] = credit_i[i]
+        out.economic_loss[row, i] = econ_i[i]
+    out.japan_receipts[row] = japan_sum
+    out.us_receipts[row] = us_sum
+    out.deemed_outstanding[row] = deemed_sum
+    accumulate(block_index, weight, n_def, n_eqp, in_tl and n_eq > 0, exposures, acc, scratch)
+
+
+@njit(cache=CACHE)
+def twist_for_path(copula, sampler, scratch):
+    """Glasserman-Li twist given the factors: each class's conditional PD by the horizon
+    (``scratch.class_pd``), the twist ``theta`` toward ``sampler.twist_target`` and
+    ``scratch.class_tilt = exp(theta c)``. Returns ``(theta, psi)``."""
+    for c in range(sampler.class_loss.shape[0]):
+        g = sampler.class_group[c]
+        scratch.class_pd[c] = cond_pd(copula.group_threshold[g, copula.group_steps_at_risk[g] - 1],
+                                      scratch.group_shift[g], copula.group_idio_sd[g])
+    theta, psi = twist_theta(sampler.twist_target, scratch.class_pd, sampler.class_loss,
+                             sampler.class_size)
+    for c in range(sampler.class_loss.shape[0]):
+        scratch.class_tilt[c] = np.exp(theta * sampler.class_loss[c])
+    return theta, psi
+
+
+@njit(inline="always")
+def default_step(p, path, tilted, theta, u_screen, copula, exposures, sampler, scratch):
+    """Step in which exposure ``p`` defaults on this path (-1: never), exactly
+    ``u <= Phi(group_x)`` (the table decides unless ``u`` is within the margin), and the
+    loss it adds to the twisted loss. Returns ``(step, twisted_loss)``."""
+    g = exposures.group[p]
+    thr = copula.group_threshold[g]
+    n_rel = copula.group_steps_at_risk[g]
+    w_s, s = scratch.group_shift[g], copula.group_idio_sd[g]
+    u = key_uniform(path_key(exposures.default_key[p], path))
+    if tilted and theta > 0.0:
+        # twisted default probability q; given default, u * p / q is uniform on [0, p]
+        # and picks the step from the untwisted curve
+        c = sampler.exposure_class[p]
+        pp = scratch.class_pd[c]
+        qq = pp * scratch.class_tilt[c] / (1.0 + pp * (scratch.class_tilt[c] - 1.0))
+        if u <= qq and pp > 0.0:
+            j = default_quarter(u * pp / qq, thr, n_rel, w_s, s)
+            if j < 0:
+                j = n_rel - 1  # rounding at the edge
+            return exposures.approval_step[p] + j, sampler.class_loss[c]
+        return -1, 0.0
+    if u <= u_screen and u_below_phi(u, scratch.group_x[g]):
+        j = default_quarter(u, thr, n_rel, w_s, s)
+        tw = sampler.class_loss[sampler.exposure_class[p]] if theta > 0.0 else 0.0
+        return exposures.approval_step[p] + j, tw
+    return -1, 0.0
+
+
+@njit(inline="always")
+def debt_on_path(p, k, lgd, tl_row, exposures, schedules, cash, sampled, scratch):
+    """Loan or guarantee ``p`` defaulting in step ``k`` (-1: never): its credit loss and
+    NPV, with a floating loan's deviation from the scheduled base rate, and its cash on
+    the timeline if the path is sampled. Returns ``(credit_loss, npv)``."""
+    credit, npv = debt_outcome(p, k, lgd, exposures, schedules)
+    n_q = schedules.df_end.shape[0]
+    inst = exposures.institution[p]
+    in_tl = tl_row < sampled.timeline.shape[0]
+    timeline = sampled.timeline
+    if cash.stochastic_rate and exposures.floating[p]:
+        # the floating coupon's deviation from the scheduled base rate, paid at each
+        # step's end while the loan is performing
+        end_q = n_q if k < 0 else k
+        for q in range(exposures.approval_step[p], end_q):
+            extra_cash = schedules.balance[p, q] * (scratch.rate_path[q] - cash.base_rate_step[q])
+            npv += extra_cash * schedules.df_end[q]
             if in_tl:
-                for q in range(n_q):
-                    dq_tot[q] = 0.0
-            if in_tl:
-                for q in range(n_q):
-                    for i in range(n_inst):
-                        timeline[tl_row, q, i] = surv_cash[q, i]
-            for p in range(n_proj):
-                g = pf_i[p, I_GROUP]
-                u = key_uniform(path_key(key_idio[p], path))
-                k = -1
-                # exactly u <= Phi(gx[g]); the table decides unless u is within the margin
-                if tilted and theta > 0.0:
-                    # twisted default probability q; given default, u * p / q is uniform
-                    # on [0, p] and picks the quarter from the untwisted curve
-                    c = proj_cls[p]
-                    pp = cls_p[c]
-                    qq = pp * cls_e[c] / (1.0 + pp * (cls_e[c] - 1.0))
-                    if u <= qq and pp > 0.0:
-                        j = default_quarter(u * pp / qq, grp_thr[g], grp_nrel[g], gws[g], grp_s[g])
-                        if j < 0:
-                            j = grp_nrel[g] - 1  # rounding at the edge
-                        k = pf_i[p, I_APPROVAL] + j
-                        tw_loss += cls_c[c]
-                elif u <= u_screen and u_below_phi(u, gx[g]):
-                    j = default_quarter(u, grp_thr[g], grp_nrel[g], gws[g], grp_s[g])
-                    k = pf_i[p, I_APPROVAL] + j
-                    if theta > 0.0:
-                        tw_loss += cls_c[proj_cls[p]]
-                sv = surv_npv[p]
-                if k < 0 and sv == sv:
-                    continue  # a survivor whose value is already in surv_econ
-                lgd = pf_f[p, F_LGD]
-                if k >= 0:
-                    lgd = draw_lgd(key_lgd[p], path, lgd, pf_f[p, F_ALPHA], pf_f[p, F_BETA])
-                inst = pf_i[p, I_INST]
-                kind = pf_i[p, I_KIND]
-                if kind == EQUITY:
-                    eq = pf_i[p, I_EQ]
-                    eq_idx[n_eqp] = p
-                    n_eqp += 1
-                    credit, npv, jt, ut, rq, dh, tv = equity_path(
-                        k, lgd, pf_f[p, F_COMMIT], pf_f[p, F_BASE_CASH], pf_f[p, F_CF_VOL],
-                        b_sec, y[pf_i[p, I_SECTOR]], key_cash[p], path,
-                        pf_i[p, I_APPROVAL], pf_i[p, I_OP_START], pf_i[p, I_OP_END],
-                        pf_f[p, F_SPREAD_Q], pf_f[p, F_PD_OP], draws[p], rpath, tail_base_q,
-                        df_start, df_end, shares, extra_q, n_hurdles, bal, spy, record, jc, jr,
-                        in_tl, dq_tot, n_q,
-                        cont[eq, :, :cont_len[eq]])
-                    out_eq[r, 0] += jt
-                    out_eq[r, 1] += ut
-                    out_eq[r, 2] += dh
-                    pc_jt[p] = jt
-                    pc_ut[p] = ut
-                    pc_rq[p] = rq
-                    if in_tl:
-                        for q in range(n_q):
-                            timeline[tl_row, q, inst] += jr[q] - jc[q]
-                    if irr_row < n_irr:
-                        irr_out[irr_row, eq] = irr_annual(jc, jr, tv, spy, n_q)
-                else:
-                    credit, npv = debt_outcome(kind, k, lgd, pf_f[p, F_COV], balance,
-                                               pv_before, p, terminal[p], df_end, n_q)
-                    if rate_model == 1 and pf_i[p, I_FLOAT] == 1:
-                        # the floating coupon's deviation from the scheduled base rate, paid
-                        # at each quarter's end while the loan is performing
-                        end_q = n_q if k < 0 else k
-                        for q in range(pf_i[p, I_APPROVAL], end_q):
-                            extra_cash = balance[p, q] * (rpath[q] - base_q[q])
-                            npv += extra_cash * df_end[q]
-                            if in_tl:
-                                timeline[tl_row, q, inst] += extra_cash
-                    if in_tl and k >= 0:
-                        # from the default quarter on, replace the survivor's cash (already
-                        # in the row) by what actually happens: the draw, then the recovery
-                        # (loan) or the claim (guarantee) at the quarter's end
-                        for q in range(k, n_q):
-                            timeline[tl_row, q, inst] -= cash_start[p, q] + cash_end[p, q]
-                        if kind == GUARANTEE:
-                            timeline[tl_row, k, inst] += cash_start[p, k] - credit
-                        else:
-                            timeline[tl_row, k, inst] += cash_start[p, k] + (1.0 - lgd) * balance[p, k]
-                if sv == sv:
-                    npv -= sv  # correct the pre-summed survivor value
-                # two institutions: accumulate in registers, not through memory
-                if inst == 0:
-                    credit0 += credit
-                    econ0 -= npv
-                else:
-                    credit1 += credit
-                    econ1 -= npv
-                if k >= 0:
-                    def_idx[n_def] = p
-                    n_def += 1
-                    pc_credit[p] = credit
-            if is_on:
-                log_ratio += theta * tw_loss - psi  # twist: dQ/dP = exp(theta L_c - psi)
-                weight = 1.0 / (mix_plain + (1.0 - mix_plain) * np.exp(log_ratio))
-            out_weight[r] = weight
-            out_credit[r, 0] = credit0
-            out_econ[r, 0] = econ0
-            out_credit[r, 1] = credit1
-            out_econ[r, 1] = econ1
-            for t in range(n_def):
-                p = def_idx[t]
-                acc[b, p, A_DEFAULT] += weight
-                acc[b, p, A_CREDIT] += weight * pc_credit[p]
-            for t in range(n_eqp):
-                p = eq_idx[t]
-                eq = pf_i[p, I_EQ]
-                acc[b, p, A_JAPAN] += weight * pc_jt[p]
-                acc[b, p, A_US] += weight * pc_ut[p]
-                if pc_rq[p] >= 0:
-                    acc[b, p, A_RECOUP] += weight
-                    recoup_hist[b, eq, pc_rq[p]] += weight
-            if n_eq > 0 and in_tl:
-                for q in range(n_q):
-                    deemed_acc[b, q] += weight * dq_tot[q]
+                timeline[tl_row, q, inst] += extra_cash
+    if in_tl and k >= 0:
+        # from the default step on, replace the survivor's cash (already in the row) by
+        # what actually happens: the draw, then the recovery (loan) or the claim
+        # (guarantee) at the step's end
+        for q in range(k, n_q):
+            timeline[tl_row, q, inst] -= schedules.cash_start[p, q] + schedules.cash_end[p, q]
+        if exposures.instrument[p] == Instrument.GUARANTEE:
+            timeline[tl_row, k, inst] += schedules.cash_start[p, k] - credit
+        else:
+            timeline[tl_row, k, inst] += (schedules.cash_start[p, k]
+                                          + (1.0 - lgd) * schedules.balance[p, k])
+    return credit, npv
+
+
+@njit(inline="always")
+def equity_on_path(p, k, lgd, path, tl_row, irr_row, record, exposures, schedules, cash,
+                   waterfall, sampled, scratch):
+    """Equity vehicle ``p`` on this path (:func:`~.equity.equity_path`), its cash on the
+    timeline and Japan's IRR if the path is sampled. Returns the ``EquityOutcome``."""
+    in_tl = tl_row < sampled.timeline.shape[0]
+    o = equity_path(p, k, lgd, path, exposures, schedules, cash, waterfall, scratch, record,
+                    in_tl)
+    scratch.japan_by_exposure[p] = o.japan_total
+    scratch.us_by_exposure[p] = o.us_total
+    scratch.recoup_by_exposure[p] = o.recoup_step
+    n_q = schedules.df_end.shape[0]
+    if in_tl:
+        inst = exposures.institution[p]
+        for q in range(n_q):
+            sampled.timeline[tl_row, q, inst] += (scratch.japan_receipts[q]
+                                                  - scratch.japan_contributions[q])
+    if irr_row < sampled.irr.shape[0]:
+        sampled.irr[irr_row, exposures.equity_slot[p]] = irr_annual(
+            scratch.japan_contributions, scratch.japan_receipts, o.horizon_value,
+            cash.steps_per_year, n_q)
+    return o
+
+
+@njit(inline="always")
+def accumulate(block_index, weight, n_def, n_eqp, track_deemed, exposures, acc, scratch):
+    """Add the path's weighted per-exposure results to block ``block_index``."""
+    b = block_index
+    for t in range(n_def):
+        p = scratch.defaulted[t]
+        acc.defaults[b, p] += weight
+        acc.credit_loss[b, p] += weight * scratch.credit_by_exposure[p]
+    for t in range(n_eqp):
+        p = scratch.equity_seen[t]
+        acc.japan_receipts[b, p] += weight * scratch.japan_by_exposure[p]
+        acc.us_receipts[b, p] += weight * scratch.us_by_exposure[p]
+        rq = scratch.recoup_by_exposure[p]
+        if rq >= 0:
+            acc.recouped[b, p] += weight
+            acc.recoup_step[b, exposures.equity_slot[p], rq] += weight
+    if track_deemed:
+        for q in range(acc.deemed_balance.shape[1]):
+            acc.deemed_balance[b, q] += weight * scratch.deemed_by_step[q]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from . import CACHE  # noqa: E402
+from ._cache import CACHE
 from numba import njit
 
 

@@ -21,7 +21,7 @@ import hashlib
 import math
 
 import numpy as np
-from . import CACHE  # noqa: E402
+from ._cache import CACHE
 from numba import njit
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)

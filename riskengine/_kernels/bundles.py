@@ -1,0 +1,195 @@
+"""The kernels' inputs and outputs as named bundles (``typing.NamedTuple``s of arrays and
+scalars), so a kernel takes a handful of arguments and reads every field by name.
+
+Only :mod:`riskengine.kernel_inputs` fills the input bundles and only
+:mod:`riskengine.simulate` allocates the output bundles; adding an input is one field here
+and one line there. Shapes: ``K`` sectors, ``G`` default groups, ``P`` exposures (canonical
+order), ``E`` equity exposures, ``Q`` steps (quarters), ``I`` institutions, ``C`` twist
+classes, ``T`` waterfall tiers, ``B`` blocks of paths, ``L`` longest continuation after the
+horizon. Every array is C-contiguous and writeable, so each bundle compiles to one set of
+numba types (and one cached kernel).
+
+Writing through a bundle attribute inside a ``prange`` body is silently dropped by numba
+(numba issues 5872, 7135, 10338): outputs are written only by the per-path function,
+which is not inlined into the parallel loop.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Copula(NamedTuple):
+    """The Gaussian copula of default times: sector factors and default groups.
+
+    Exposures that share sector, loading, default curve and approval quarter form a group
+    whose conditional default probability is computed once per path.
+    """
+
+    factor_key: np.uint64  # random stream of the sector factors
+    root: np.ndarray  # (K, K) float64, root @ root.T = sector correlation
+    root_row_end: np.ndarray  # (K,) int64, one past the last non-zero of each root row
+    group_sector: np.ndarray  # (G,) int64
+    group_loading: np.ndarray  # (G,) float64, w
+    group_idio_sd: np.ndarray  # (G,) float64, sqrt(1 - w^2)
+    group_inverse_idio_sd: np.ndarray  # (G,) float64, 1 / sqrt(1 - w^2), 0 where w = 1
+    group_threshold: np.ndarray  # (G, Q) float64, Phi^-1 of the cumulative PD by step since approval
+    group_steps_at_risk: np.ndarray  # (G,) int64, steps from approval to the horizon
+
+
+class Exposures(NamedTuple):
+    """Per-exposure parameters, canonical (``project_id``) order; all arrays (P,)."""
+
+    group: np.ndarray  # int64, default group
+    instrument: np.ndarray  # int64, codes.Instrument
+    institution: np.ndarray  # int64, codes.Institution
+    sector: np.ndarray  # int64
+    approval_step: np.ndarray  # int64
+    operating_start: np.ndarray  # int64, first step of operating cash (equity)
+    operating_end: np.ndarray  # int64, one past the last operating step (may pass the horizon)
+    equity_slot: np.ndarray  # int64, position among the equity exposures, -1 otherwise
+    floating: np.ndarray  # bool, the loan pays the stochastic base rate
+    commitment: np.ndarray  # float64, USD
+    coverage: np.ndarray  # float64, NEXI's share of a guaranteed loan
+    lgd_mean: np.ndarray  # float64
+    lgd_alpha: np.ndarray  # float64, beta shape (0: the LGD is its mean)
+    lgd_beta: np.ndarray  # float64
+    operating_cash: np.ndarray  # float64, scheduled operating cash per step (equity)
+    cash_vol: np.ndarray  # float64, log-volatility of operating cash
+    deemed_spread_step: np.ndarray  # float64, deemed spread per step
+    pd_operating: np.ndarray  # float64, annual PD after construction
+    default_key: np.ndarray  # uint64, stream of the idiosyncratic default uniform
+    lgd_key: np.ndarray  # uint64, stream of the beta LGD
+    cash_key: np.ndarray  # uint64, stream of the idiosyncratic cash shocks
+    survivor_value: np.ndarray  # float64, NPV if it never defaults when path-independent, else NaN
+
+
+class CashSchedules(NamedTuple):
+    """Deterministic cash-flow tables (see :mod:`riskengine.schedules`) and the survivors'
+    pre-summed value and cash."""
+
+    draws: np.ndarray  # (P, Q) money put in at step starts
+    balance: np.ndarray  # (P, Q) exposure at default by step
+    pv_before: np.ndarray  # (P, Q + 1) PV of the flows before a default in step k
+    terminal: np.ndarray  # (P,) PV of a survivor's holding at the horizon
+    cash_start: np.ndarray  # (P, Q) undiscounted cash at step starts without default
+    cash_end: np.ndarray  # (P, Q) undiscounted cash at step ends without default
+    df_start: np.ndarray  # (Q,) discount factors at step starts
+    df_end: np.ndarray  # (Q,) discount factors at step ends
+    survivor_loss: np.ndarray  # (I,) minus the summed NPV of the path-independent survivors
+    survivor_cash: np.ndarray  # (Q, I) the debt's net cash per step if nothing defaults
+
+
+class CashAndRates(NamedTuple):
+    """The sector cash index of equity and the base-rate path."""
+
+    cash_key: np.uint64  # stream of the sector cash innovations
+    persistence: float  # AR(1) persistence of the sector cash index
+    sector_loading: float  # b: sector share of the log-cash shock is b^2
+    sectors_needed: np.ndarray  # (K,) bool, sectors whose cash index is simulated
+    macro_weights: np.ndarray  # (K,) float64, weights of the common innovation (unit variance)
+    stochastic_rate: bool  # Vasicek short rate (else the deterministic base rate)
+    rate_key: np.uint64  # stream of the short-rate innovations
+    rate_decay: float  # exp(-kappa dt)
+    rate_step_sd: float  # sd of one step's rate innovation
+    rate_long_run: float  # theta, annual
+    rate_factor_correlation: float  # correlation of rate shocks with the common innovation
+    base_rate_step: np.ndarray  # (Q,) deterministic base rate per step
+    tail_base_rate_step: float  # base rate per step after the horizon
+    steps_per_year: int
+
+
+class WaterfallTerms(NamedTuple):
+    """The profit-sharing tiers and the equity continuation tables."""
+
+    shares: np.ndarray  # (T,) Japan's share per tier
+    extra_spread_step: np.ndarray  # (max(T - 1, 1),) hurdle spread per step on the deemed rate
+    n_hurdles: int  # T - 1
+    continuation: np.ndarray  # (E, 5, L) deterministic cash after the horizon (schedules.continuation_tables)
+    continuation_length: np.ndarray  # (E,) int64, used length of each table
+
+
+class Sampler(NamedTuple):
+    """Importance sampling (plain Monte Carlo: zero shift, zero twist target)."""
+
+    mean_shift: np.ndarray  # (K,) shift of the factor normals
+    twist_target: float  # loss the conditional twist aims at (0: no twist)
+    mixture_key: np.uint64  # stream of the defensive-mixture choice
+    plain_share: float  # share of paths drawn from the model itself
+    exposure_class: np.ndarray  # (P,) int64, twist class
+    class_group: np.ndarray  # (C,) int64
+    class_loss: np.ndarray  # (C,) float64, loss per default
+    class_size: np.ndarray  # (C,) float64, members
+
+
+class PathOutputs(NamedTuple):
+    """Per-path results of one chunk (rows: the chunk's paths)."""
+
+    credit_loss: np.ndarray  # (n, I)
+    economic_loss: np.ndarray  # (n, I)
+    weight: np.ndarray  # (n,) likelihood ratio
+    japan_receipts: np.ndarray  # (n,) equity distributions to Japan, undiscounted
+    us_receipts: np.ndarray  # (n,) equity distributions to the US, undiscounted
+    deemed_outstanding: np.ndarray  # (n,) deemed allocation not repaid at the horizon
+
+
+class Accumulators(NamedTuple):
+    """Weighted per-block sums (the caller adds the blocks in a fixed order)."""
+
+    defaults: np.ndarray  # (B, P) weight of paths on which the exposure defaults
+    credit_loss: np.ndarray  # (B, P)
+    japan_receipts: np.ndarray  # (B, P)
+    us_receipts: np.ndarray  # (B, P)
+    recouped: np.ndarray  # (B, P) weight of paths on which the deemed balance is repaid
+    recoup_step: np.ndarray  # (B, E, Q) weight by recoup step
+    deemed_balance: np.ndarray  # (B, Q) deemed balance at step ends, timeline paths only
+
+
+class SampledPaths(NamedTuple):
+    """Every ``stride``-th path records its cash timeline and Japan's equity IRRs."""
+
+    timeline: np.ndarray  # (n_tl, Q, I) net cash per step
+    timeline_stride: int
+    irr: np.ndarray  # (n_irr, E) Japan's annual IRR per equity exposure
+    irr_stride: int
+
+
+class PathScratch(NamedTuple):
+    """Work arrays of one block of paths (allocated once per block)."""
+
+    factor_normals: np.ndarray  # (K,)
+    sector_factor: np.ndarray  # (K,)
+    cash_index: np.ndarray  # (K, Q)
+    macro: np.ndarray  # (Q,) common cash innovation
+    rate_path: np.ndarray  # (Q,) base rate per step on this path
+    group_x: np.ndarray  # (G,) standardised horizon threshold given the factors
+    group_shift: np.ndarray  # (G,) w * S
+    class_pd: np.ndarray  # (C,)
+    class_tilt: np.ndarray  # (C,) exp(theta c)
+    zero_shift: np.ndarray  # (K,) zeros: the factor shift of untilted paths
+    balances: np.ndarray  # (max(T - 1, 1),) hurdle balances
+    japan_contributions: np.ndarray  # (Q,)
+    japan_receipts: np.ndarray  # (Q,)
+    deemed_by_step: np.ndarray  # (Q,)
+    credit_by_exposure: np.ndarray  # (P,)
+    japan_by_exposure: np.ndarray  # (P,)
+    us_by_exposure: np.ndarray  # (P,)
+    recoup_by_exposure: np.ndarray  # (P,) int64
+    defaulted: np.ndarray  # (P,) int64, exposures that defaulted on the path
+    equity_seen: np.ndarray  # (P,) int64, equity exposures of the path
+    credit_by_institution: np.ndarray  # (I,)
+    economic_by_institution: np.ndarray  # (I,)
+
+
+class EquityOutcome(NamedTuple):
+    """One equity exposure on one path."""
+
+    credit_loss: float
+    npv: float  # Japan's NPV at the discount rate
+    japan_total: float
+    us_total: float
+    recoup_step: int  # -1: not recouped by the horizon
+    deemed_at_horizon: float
+    horizon_value: float  # going-concern value to Japan at the horizon

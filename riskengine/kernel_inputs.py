@@ -1,0 +1,179 @@
+"""Config + portfolio -> the kernels' input bundles: the only module that knows their fields.
+
+Every array is copied C-contiguous, writeable and of one dtype, and every scalar has one
+Python type, so each bundle always compiles to the same numba types (one cached kernel).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from ._kernels.bundles import (CashAndRates, CashSchedules, Copula, Exposures, Sampler,
+                               WaterfallTerms)
+from ._kernels.rng import (STREAM_CASH, STREAM_CASH_FACTOR, STREAM_FACTOR, STREAM_IDIO,
+                           STREAM_IS_MIX, STREAM_LGD, STREAM_RATES, stream_key, stream_keys)
+from .codes import Instrument
+from .config import Config
+from .dependence import (CorrelationCheck, check_correlation, default_groups, factor_root,
+                         root_row_ends)
+from .errors import ConfigError
+from .importance import twist_classes
+from .portfolio import Portfolio
+from .rates import common_innovation_weights, rate_steps
+from .schedules import (build_schedules, construction_steps, continuation_tables,
+                        operating_window, survivors)
+
+log = logging.getLogger("riskengine")
+
+
+def _f64(a) -> np.ndarray:
+    return np.array(a, dtype=np.float64, order="C")
+
+
+def _i64(a) -> np.ndarray:
+    return np.array(a, dtype=np.int64, order="C")
+
+
+class KernelInputs(NamedTuple):
+    """The six input bundles of :func:`riskengine._kernels.engine.run_chunk`."""
+
+    copula: Copula
+    exposures: Exposures
+    schedules: CashSchedules
+    cash: CashAndRates
+    waterfall: WaterfallTerms
+    sampler: Sampler
+
+
+@dataclass(frozen=True)
+class Model:
+    """A validated config and portfolio with everything the kernels need, derived once.
+
+    Attributes
+    ----------
+    inputs : KernelInputs
+    pd_horizon : (P,) float64, each exposure's default probability by the horizon
+    equity_index : (E,) int64, positions of the equity exposures in canonical order
+    """
+
+    config: Config
+    portfolio: Portfolio
+    correlation: CorrelationCheck
+    inputs: KernelInputs
+    pd_horizon: np.ndarray
+    equity_index: np.ndarray
+
+    @property
+    def n_quarters(self) -> int:
+        return self.config.simulation.n_quarters
+
+
+def build_model(config: Config, portfolio: Portfolio) -> Model:
+    """Derive the kernel bundles from a validated config and portfolio.
+
+    Raises
+    ------
+    ConfigError
+        For a copula that is not implemented or a correlation matrix that is not one.
+    """
+    sim, dep = config.simulation, config.dependence
+    if dep.copula != "gaussian":
+        raise ConfigError("config key dependence.copula: the t copula is not implemented yet; "
+                          "use \"gaussian\"")
+    if tuple(portfolio.sectors) != tuple(dep.sectors):
+        raise ConfigError("portfolio was validated against other sectors than the config's")
+    corr = check_correlation(dep.correlation, dep.correlation_repair)
+    pf = portfolio
+    n_q, spy, seed = sim.n_quarters, sim.steps_per_year, sim.seed
+    ids = list(pf.table["project_id"])
+    kind = pf.instrument_index
+    is_eq = kind == Instrument.EQUITY
+    approval = pf.col("approval_quarter").astype(np.int64)
+    groups = default_groups(pf.sector_index, pf.col("factor_loading"), pf.col("pd_annual"),
+                            pf.col("pd_construction"), construction_steps(pf, spy), approval,
+                            n_q, spy)
+    root = factor_root(corr.matrix)
+    with np.errstate(divide="ignore"):
+        inverse_sd = np.where(groups.idio_sd > 0.0, 1.0 / groups.idio_sd, 0.0)
+    copula = Copula(
+        factor_key=stream_key(seed, STREAM_FACTOR, 0),
+        root=_f64(root), root_row_end=_i64(root_row_ends(root)),
+        group_sector=_i64(groups.sector), group_loading=_f64(groups.loading),
+        group_idio_sd=_f64(groups.idio_sd), group_inverse_idio_sd=_f64(inverse_sd),
+        group_threshold=_f64(groups.threshold), group_steps_at_risk=_i64(groups.steps_at_risk))
+
+    rates = rate_steps(config.rates, spy)
+    floating = pf.col("rate_type") == "floating"
+    sched = build_schedules(pf, n_q, spy, config.rates.discount_rate, config.rates.base_rate)
+    survivor_value, survivor_loss, survivor_cash = survivors(pf, sched, rates.stochastic & floating)
+    schedules = CashSchedules(
+        draws=_f64(sched.draws), balance=_f64(sched.balance), pv_before=_f64(sched.pv_before),
+        terminal=_f64(sched.terminal), cash_start=_f64(sched.cash_start),
+        cash_end=_f64(sched.cash_end), df_start=_f64(sched.df_start), df_end=_f64(sched.df_end),
+        survivor_loss=_f64(survivor_loss), survivor_cash=_f64(survivor_cash))
+
+    lgd, sd = pf.col("lgd"), pf.col("lgd_sd")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nu = np.where(sd > 0, lgd * (1 - lgd) / np.maximum(sd, 1e-300) ** 2 - 1.0, 0.0)
+    op_start, op_end = operating_window(pf, n_q, spy)
+    operating_cash = pf.col("commitment_usd") * pf.col("expected_yield") / spy
+    deemed_spread_step = pf.col("deemed_spread") / spy
+    exposures = Exposures(
+        group=_i64(groups.of_exposure), instrument=_i64(kind),
+        institution=_i64(pf.institution_index), sector=_i64(pf.sector_index),
+        approval_step=_i64(approval), operating_start=_i64(op_start),
+        operating_end=_i64(op_end),
+        equity_slot=_i64(np.where(is_eq, np.cumsum(is_eq) - 1, -1)),
+        floating=np.array(floating, dtype=np.bool_),
+        commitment=_f64(pf.col("commitment_usd")), coverage=_f64(pf.col("coverage")),
+        lgd_mean=_f64(lgd), lgd_alpha=_f64(np.where(sd > 0, lgd * nu, 0.0)),
+        lgd_beta=_f64(np.where(sd > 0, (1 - lgd) * nu, 0.0)),
+        operating_cash=_f64(operating_cash), cash_vol=_f64(pf.col("cf_vol")),
+        deemed_spread_step=_f64(deemed_spread_step), pd_operating=_f64(pf.col("pd_annual")),
+        default_key=stream_keys(seed, STREAM_IDIO, ids),
+        lgd_key=stream_keys(seed, STREAM_LGD, ids),
+        cash_key=stream_keys(seed, STREAM_CASH, ids),
+        survivor_value=_f64(survivor_value))
+
+    needed = np.zeros(len(dep.sectors), dtype=np.bool_)
+    needed[np.unique(pf.sector_index[is_eq])] = True
+    if rates.stochastic:
+        needed[:] = True  # the rate's common innovation uses every sector
+    cash = CashAndRates(
+        cash_key=stream_key(seed, STREAM_CASH_FACTOR, 0),
+        persistence=float(config.cashflows.factor_persistence),
+        sector_loading=float(np.sqrt(config.cashflows.sector_share)),
+        sectors_needed=needed, macro_weights=_f64(common_innovation_weights(corr.matrix)),
+        stochastic_rate=bool(rates.stochastic), rate_key=stream_key(seed, STREAM_RATES, 0),
+        rate_decay=rates.decay, rate_step_sd=rates.step_sd, rate_long_run=rates.long_run,
+        rate_factor_correlation=rates.factor_correlation,
+        base_rate_step=_f64(np.full(n_q, rates.base_step)),
+        tail_base_rate_step=rates.tail_base_step, steps_per_year=int(spy))
+
+    tiers = config.waterfall.tiers
+    extra = _f64([t.extra_spread / spy for t in tiers[:-1]] or [0.0])
+    table, lengths = continuation_tables(
+        operating_cash[is_eq], pf.col("pd_annual")[is_eq], deemed_spread_step[is_eq],
+        op_start[is_eq], op_end[is_eq], n_q, spy, rates.tail_base_step,
+        extra[0] if len(tiers) > 1 else 0.0, sched.df_end[0])
+    waterfall = WaterfallTerms(
+        shares=_f64([t.japan_share for t in tiers]), extra_spread_step=extra,
+        n_hurdles=len(tiers) - 1, continuation=_f64(table), continuation_length=_i64(lengths))
+
+    exposure_class, class_group, class_loss, class_size = twist_classes(
+        pf, groups.of_exposure, len(groups.loading))
+    sampler = Sampler(
+        mean_shift=np.zeros(len(dep.sectors)), twist_target=0.0,
+        mixture_key=stream_key(seed, STREAM_IS_MIX, 0),
+        plain_share=float(config.importance_sampling.defensive_share),
+        exposure_class=_i64(exposure_class), class_group=_i64(class_group),
+        class_loss=_f64(class_loss), class_size=_f64(class_size))
+
+    inputs = KernelInputs(copula=copula, exposures=exposures, schedules=schedules, cash=cash,
+                          waterfall=waterfall, sampler=sampler)
+    return Model(config=config, portfolio=portfolio, correlation=corr, inputs=inputs,
+                 pd_horizon=groups.pd_horizon, equity_index=np.flatnonzero(is_eq))
