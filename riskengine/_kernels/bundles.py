@@ -156,6 +156,15 @@ class SampledPaths(NamedTuple):
     irr_stride: int
 
 
+class EquityScratch(NamedTuple):
+    """Work arrays of one equity vehicle on one path."""
+
+    balances: np.ndarray  # (max(T - 1, 1),) hurdle balances
+    japan_contributions: np.ndarray  # (Q,) recorded on sampled paths
+    japan_receipts: np.ndarray  # (Q,) recorded on sampled paths
+    deemed_by_step: np.ndarray  # (Q,) summed over the path's vehicles on timeline paths
+
+
 class PathScratch(NamedTuple):
     """Work arrays of one block of paths (allocated once per block)."""
 
@@ -169,10 +178,7 @@ class PathScratch(NamedTuple):
     class_pd: np.ndarray  # (C,)
     class_tilt: np.ndarray  # (C,) exp(theta c)
     zero_shift: np.ndarray  # (K,) zeros: the factor shift of untilted paths
-    balances: np.ndarray  # (max(T - 1, 1),) hurdle balances
-    japan_contributions: np.ndarray  # (Q,)
-    japan_receipts: np.ndarray  # (Q,)
-    deemed_by_step: np.ndarray  # (Q,)
+    equity: EquityScratch
     credit_by_exposure: np.ndarray  # (P,)
     japan_by_exposure: np.ndarray  # (P,)
     us_by_exposure: np.ndarray  # (P,)
@@ -181,6 +187,23 @@ class PathScratch(NamedTuple):
     equity_seen: np.ndarray  # (P,) int64, equity exposures of the path
     credit_by_institution: np.ndarray  # (I,)
     economic_by_institution: np.ndarray  # (I,)
+
+
+class EquityTerms(NamedTuple):
+    """The scalars of one equity vehicle (built per call: no arrays, no reference counts)."""
+
+    approval_step: int
+    operating_start: int
+    operating_end: int
+    operating_cash: float  # scheduled operating cash per step
+    cash_vol: float
+    deemed_spread_step: float
+    pd_operating: float
+    cash_key: np.uint64
+    slot: int  # position among the equity exposures
+    sector_loading: float
+    tail_base_rate_step: float
+    steps_per_year: int
 
 
 class EquityOutcome(NamedTuple):

@@ -12,7 +12,6 @@ import math
 import numpy as np
 from numba import njit
 
-from ..codes import Instrument
 from ._cache import CACHE
 from .rng import beta_draw, key_uniform, normal, path_key
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
@@ -73,20 +72,21 @@ def cond_pd(thr, w_s, s):
 
 
 @njit(cache=CACHE)
-def sector_factors(path, copula, shift, z, out):
+def sector_factors(path, factor_key, root, root_end, shift, z, out):
     """Correlated sector factors ``out = root @ (z + shift)`` with ``z`` standard normal.
 
     Parameters
     ----------
+    root : (K, K) float64
+        Lower factor root; ``root_end`` (K,) one past each row's last non-zero.
     shift : (K,) float64
         The importance-sampling mean shift (zeros for plain Monte Carlo).
     z : (K,) float64
         Receives the shifted normals (needed for the likelihood ratio).
     out : (K,) float64
     """
-    root, root_end = copula.root, copula.root_row_end
     k = root.shape[0]
-    pk = path_key(copula.factor_key, path)
+    pk = path_key(factor_key, path)
     for j in range(k):
         z[j] = normal(pk, j) + shift[j]
     for i in range(k):
@@ -98,17 +98,20 @@ def sector_factors(path, copula, shift, z, out):
 
 @njit(cache=CACHE)
 def group_horizon_x(copula, sector_factor, group_x, group_shift):
-    """Per default group given the sector factors: ``group_shift = w S`` and the
-    standardised horizon threshold ``group_x = (thr_h - w S) / sqrt(1 - w^2)`` (+-inf for
-    ``w = 1``), so ``Phi(group_x)`` is the conditional PD by the horizon. Returns the
+    """Per default group given the sector factors (K,): ``group_shift = w S`` (G,) and the
+    standardised horizon threshold ``group_x = (thr_h - w S) / sqrt(1 - w^2)`` (G,; +-inf
+    for ``w = 1``), so ``Phi(group_x)`` is the conditional PD by the horizon. Returns the
     largest ``group_x`` (one table lookup then screens most exposures out)."""
+    loading, sector = copula.group_loading, copula.group_sector
+    threshold, steps, idio_sd = copula.group_threshold, copula.group_steps_at_risk, copula.group_idio_sd
+    inverse_sd = copula.group_inverse_idio_sd
     x_max = -np.inf
     for g in range(group_x.shape[0]):
-        ws = copula.group_loading[g] * sector_factor[copula.group_sector[g]]
+        ws = loading[g] * sector_factor[sector[g]]
         group_shift[g] = ws
-        thr_h = copula.group_threshold[g, copula.group_steps_at_risk[g] - 1]
-        if copula.group_idio_sd[g] > 0.0:
-            group_x[g] = (thr_h - ws) * copula.group_inverse_idio_sd[g]
+        thr_h = threshold[g, steps[g] - 1]
+        if idio_sd[g] > 0.0:
+            group_x[g] = (thr_h - ws) * inverse_sd[g]
         else:
             group_x[g] = np.inf if ws <= thr_h else -np.inf
         if group_x[g] > x_max:
@@ -143,20 +146,21 @@ def draw_lgd(lgd_key, path, mean, alpha, beta):
 
 
 @njit(inline="always")
-def debt_outcome(p, k, lgd, exposures, schedules):
-    """Credit loss and NPV of loan or guarantee ``p`` defaulting in step ``k`` (-1: never)
-    with loss given default ``lgd``.
+def debt_outcome(k, lgd, is_guarantee, coverage, balance_row, pv_before_row, terminal,
+                 df_end):
+    """Credit loss and NPV of a loan or guarantee defaulting in step ``k`` (-1: never) with
+    loss given default ``lgd``; rows (Q,) and (Q + 1,) of its schedules.
 
     Returns ``(credit_loss, npv)``.
     """
     if k < 0:
-        return 0.0, schedules.pv_before[p, schedules.df_end.shape[0]] + schedules.terminal[p]
-    ead = schedules.balance[p, k]
-    if exposures.instrument[p] == Instrument.GUARANTEE:
-        claim = exposures.coverage[p] * ead * lgd
-        return claim, schedules.pv_before[p, k] - claim * schedules.df_end[k]
+        return 0.0, pv_before_row[df_end.shape[0]] + terminal
+    ead = balance_row[k]
+    if is_guarantee:
+        claim = coverage * ead * lgd
+        return claim, pv_before_row[k] - claim * df_end[k]
     # loan: recover (1 - lgd) of the balance at the step's end
-    return lgd * ead, schedules.pv_before[p, k] + (1.0 - lgd) * ead * schedules.df_end[k]
+    return lgd * ead, pv_before_row[k] + (1.0 - lgd) * ead * df_end[k]
 
 
 def idio_uniform(key, path):

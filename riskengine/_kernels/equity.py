@@ -21,19 +21,19 @@ from numba import njit
 from ._cache import CACHE
 from .bundles import EquityOutcome
 from .rng import normal, path_key
-from .waterfall import accrue, horizon_value_closed_form, horizon_value_loop, waterfall_split
+from .waterfall import (accrual_factor, accrue, horizon_value_closed_form, horizon_value_loop,
+                        split_one_hurdle, waterfall_split)
 
 
 @njit(cache=CACHE)
-def cash_index(path, copula, cash, scratch):
-    """Sector cash indices ``scratch.cash_index[s, k]``: a stationary AR(1) started from the
-    path's default factor, ``Y[s, -1] = S_s``, ``Y[s, k] = phi Y[s, k-1] + sqrt(1 - phi^2)
-    eta[s, k]``, ``eta[:, k] ~ N(0, C)``. Every ``Y[s, k]`` is N(0, 1), sectors correlate
-    by ``C`` and a path with a bad default factor starts with low cash. Also writes the
-    common innovation ``scratch.macro[k] = sum_s macro_weights[s] eta[s, k]`` (N(0, 1)),
-    which drives the short rate. Uses ``scratch.factor_normals`` as work space."""
-    root, root_end = copula.root, copula.root_row_end
-    z, y, macro = scratch.factor_normals, scratch.cash_index, scratch.macro
+def cash_index(path, cash, root, root_end, sector_factor, z, y, macro):
+    """Sector cash indices ``y[s, k]`` (K, Q): a stationary AR(1) started from the path's
+    default factor, ``Y[s, -1] = S_s``, ``Y[s, k] = phi Y[s, k-1] + sqrt(1 - phi^2)
+    eta[s, k]``, ``eta[:, k] ~ N(0, C)`` with ``C = root root'``. Every ``Y[s, k]`` is
+    N(0, 1), sectors correlate by ``C`` and a path with a bad default factor starts with
+    low cash. Also writes the common innovation ``macro[k] = sum_s w_s eta[s, k]`` (Q,),
+    N(0, 1), which drives the short rate. ``z`` (K,) is work space; only the sectors in
+    ``cash.sectors_needed`` are simulated."""
     phi, needed, macro_w = cash.persistence, cash.sectors_needed, cash.macro_weights
     n_sec = root.shape[0]
     pk = path_key(cash.cash_key, path)
@@ -49,7 +49,7 @@ def cash_index(path, copula, cash, scratch):
             for j in range(root_end[s]):
                 eta += root[s, j] * z[j]
             m += macro_w[s] * eta
-            prev = scratch.sector_factor[s] if k == 0 else y[s, k - 1]
+            prev = sector_factor[s] if k == 0 else y[s, k - 1]
             y[s, k] = phi * prev + c * eta
         macro[k] = m
 
@@ -70,34 +70,45 @@ def _contribute(balances, n_hurdles, amount):
 
 
 @njit(cache=CACHE)
-def equity_path(p, k_def, lgd, path, exposures, schedules, cash, waterfall, scratch, record,
-                track):
-    """Equity exposure ``p`` on one path, defaulting in step ``k_def`` (-1: never).
+def equity_path(k_def, lgd, path, terms, draws_row, y_row, rate_path, df_start, df_end,
+                waterfall, work, record, track):
+    """One equity vehicle on one path, defaulting in step ``k_def`` (-1: never).
 
-    Reads the path's ``scratch.cash_index`` and ``scratch.rate_path``. When ``record``,
-    overwrites Japan's contributions ``scratch.japan_contributions[k]`` (at the start of
-    step ``k``) and receipts ``scratch.japan_receipts[k]`` (at its end). When ``track``,
-    adds the deemed balance at the end of each step to ``scratch.deemed_by_step[k]``
-    (frozen at its value after a default; shared by the path's exposures).
+    Parameters
+    ----------
+    k_def : int
+        Default step, -1 for none; ``lgd`` its loss given default.
+    terms : EquityTerms
+        The vehicle's scalars.
+    draws_row : (Q,) float64
+        Japan's capital calls by step.
+    y_row : (Q,) float64
+        The path's cash index of the vehicle's sector.
+    rate_path : (Q,) float64
+        The path's base rate per step.
+    df_start, df_end : (Q,) float64
+        Discount factors at step starts and ends.
+    waterfall : WaterfallTerms
+    work : EquityScratch
+        ``balances`` is scratch. When ``record``, ``japan_contributions[k]`` (at the start
+        of step ``k``) and ``japan_receipts[k]`` (at its end) are overwritten. When
+        ``track``, the deemed balance at the end of each step is added to
+        ``deemed_by_step[k]`` (frozen at its value after a default).
 
     Returns
     -------
     EquityOutcome
     """
-    n_q = schedules.df_end.shape[0]
+    n_q = df_end.shape[0]
     shares, n_hurdles = waterfall.shares, waterfall.n_hurdles
     extra = waterfall.extra_spread_step
-    balances = scratch.balances
-    jc, jr, deemed_q = scratch.japan_contributions, scratch.japan_receipts, scratch.deemed_by_step
-    base_q = scratch.rate_path
-    y_row = scratch.cash_index[exposures.sector[p]]
-    draws_row = schedules.draws[p]
-    df_start, df_end = schedules.df_start, schedules.df_end
-    a = exposures.approval_step[p]
-    op_start, op_end = exposures.operating_start[p], exposures.operating_end[p]
-    base_cash, vol = exposures.operating_cash[p], exposures.cash_vol[p]
-    spread_q = exposures.deemed_spread_step[p]
-    b_sec = cash.sector_loading
+    balances = work.balances
+    jc, jr, deemed_q = work.japan_contributions, work.japan_receipts, work.deemed_by_step
+    base_q = rate_path
+    a, op_start, op_end = terms.approval_step, terms.operating_start, terms.operating_end
+    base_cash, vol = terms.operating_cash, terms.cash_vol
+    spread_q = terms.deemed_spread_step
+    b_sec = terms.sector_loading
 
     for t in range(max(n_hurdles, 1)):
         balances[t] = 0.0
@@ -105,6 +116,14 @@ def equity_path(p, k_def, lgd, path, exposures, schedules, cash, waterfall, scra
         for k in range(n_q):
             jc[k] = 0.0
             jr[k] = 0.0
+    # the MOU shape (one hurdle, Japan's first share > 0) keeps B_0 in a scalar (the hot
+    # loop of the engine); other tier sets use the balances array
+    s1 = shares[0]
+    s2 = shares[1] if shares.shape[0] > 1 else 0.0
+    mou = n_hurdles == 1 and s1 > 0.0
+    inv_s1 = 1.0 / s1 if s1 > 0.0 else 0.0
+    extra0 = extra[0] if n_hurdles > 0 else 0.0
+    b0 = 0.0  # the deemed balance B_0
     contributed = 0.0
     japan_tot = 0.0
     us_tot = 0.0
@@ -112,7 +131,7 @@ def equity_path(p, k_def, lgd, path, exposures, schedules, cash, waterfall, scra
     credit = 0.0
     recoup = -1
     unreturned = 0.0
-    pk = path_key(exposures.cash_key[p], path)
+    pk = path_key(terms.cash_key, path)
     half_v2 = 0.5 * vol * vol
     c_idio = math.sqrt(max(1.0 - b_sec * b_sec, 0.0))
     last = n_q - 1 if k_def < 0 else k_def
@@ -121,53 +140,55 @@ def equity_path(p, k_def, lgd, path, exposures, schedules, cash, waterfall, scra
     main_end = last
     if k_def < 0 and op_end <= last:
         main_end = max(op_end - 1, a - 1)
-    for k in range(a, main_end + 1):
+    for k in range(a, last + 1):
         c = draws_row[k]
         if c > 0.0:
             contributed += c
             npv -= c * df_start[k]
             if record:
                 jc[k] = c
-            _contribute(balances, n_hurdles, c)
-        accrue(balances, n_hurdles, base_q[k], spread_q, extra)
-        if k == k_def:
-            unreturned = contributed - japan_tot
-            if unreturned < 0.0:
-                unreturned = 0.0
-            flow = (1.0 - lgd) * unreturned
-        elif k >= op_start and k < op_end:
-            x = b_sec * y_row[k] + c_idio * normal(pk, k)
-            flow = base_cash * math.exp(vol * x - half_v2)
+            if mou:
+                b0 += c
+            else:
+                _contribute(balances, n_hurdles, c)
+        if mou:
+            b0 *= accrual_factor(base_q[k], spread_q, extra0)
         else:
-            flow = 0.0
-        j = 0.0
-        if flow > 0.0:
-            j = waterfall_split(flow, shares, balances, n_hurdles)
-            japan_tot += j
-            us_tot += flow - j
-            npv += j * df_end[k]
-            if record:
-                jr[k] = j
-        if k == k_def:
-            credit = unreturned - j
-        recoup = _recoup_step(recoup, k, contributed, balances[0])
+            accrue(balances, n_hurdles, base_q[k], spread_q, extra)
+        if k <= main_end:
+            if k == k_def:
+                unreturned = contributed - japan_tot
+                if unreturned < 0.0:
+                    unreturned = 0.0
+                flow = (1.0 - lgd) * unreturned
+            elif k >= op_start and k < op_end:
+                x = b_sec * y_row[k] + c_idio * normal(pk, k)
+                flow = base_cash * math.exp(vol * x - half_v2)
+            else:
+                flow = 0.0
+            j = 0.0
+            if flow > 0.0:
+                if mou:
+                    j, b0 = split_one_hurdle(flow, b0, s1, s2, inv_s1)
+                else:
+                    j = waterfall_split(flow, shares, balances, n_hurdles)
+                japan_tot += j
+                us_tot += flow - j
+                npv += j * df_end[k]
+                if record:
+                    jr[k] = j
+            if k == k_def:
+                credit = unreturned - j
+        if not mou:
+            b0 = balances[0]
+        recoup = _recoup_step(recoup, k, contributed, b0)
         if track:
-            deemed_q[k] += balances[0]
-    for k in range(main_end + 1, last + 1):  # no default, after the operating life
-        c = draws_row[k]
-        if c > 0.0:
-            contributed += c
-            npv -= c * df_start[k]
-            _contribute(balances, n_hurdles, c)
-            if record:
-                jc[k] = c
-        accrue(balances, n_hurdles, base_q[k], spread_q, extra)
-        recoup = _recoup_step(recoup, k, contributed, balances[0])
-        if track:
-            deemed_q[k] += balances[0]
+            deemed_q[k] += b0
     if track:
         for k in range(last + 1, n_q):
-            deemed_q[k] += balances[0]
+            deemed_q[k] += b0
+    if mou:
+        balances[0] = b0
     deemed_h = balances[0]
     tv = 0.0
     if k_def < 0 and op_end > n_q:
@@ -175,13 +196,12 @@ def equity_path(p, k_def, lgd, path, exposures, schedules, cash, waterfall, scra
         # multiplier, weighted by survival at the operating PD, through the waterfall at
         # the deterministic tail base rate, discounted like the rest
         if n_hurdles <= 1 and shares[0] > 0.0:
-            eq = exposures.equity_slot[p]
-            table = waterfall.continuation[eq, :, :waterfall.continuation_length[eq]]
+            table = waterfall.continuation[terms.slot, :, :waterfall.continuation_length[terms.slot]]
             tv = horizon_value_closed_form(deemed_h, shares, n_hurdles, table)
         else:
-            surv_q = (1.0 - exposures.pd_operating[p]) ** (1.0 / cash.steps_per_year)
+            surv_q = (1.0 - terms.pd_operating) ** (1.0 / terms.steps_per_year)
             tv = horizon_value_loop(balances, shares, n_hurdles, extra, spread_q,
-                                    cash.tail_base_rate_step, df_end[0], base_cash, surv_q,
+                                    terms.tail_base_rate_step, df_end[0], base_cash, surv_q,
                                     op_end - n_q, op_start - n_q)
         npv += tv * df_end[n_q - 1]
     return EquityOutcome(credit, npv, japan_tot, us_tot, recoup, deemed_h, tv)

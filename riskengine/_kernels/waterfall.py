@@ -19,7 +19,50 @@ from numba import njit
 from ._cache import CACHE
 
 
-@njit(cache=CACHE)
+@njit(inline="always")
+def accrual_factor(base_step, spread_step, extra_spread_step):
+    """One step's growth of a hurdle balance: ``1 + base + deemed spread + extra spread``
+    (all per step)."""
+    return 1.0 + base_step + spread_step + extra_spread_step
+
+
+@njit(inline="always")
+def accrue(balances, n_hurdles, base_step, spread_step, extra_spread_step):
+    """One step's interest on the hurdle balances (max(T - 1, 1),), in place; with no
+    hurdle, ``B_0`` accrues at the deemed rate."""
+    if n_hurdles == 0:
+        balances[0] *= accrual_factor(base_step, spread_step, 0.0)
+    for t in range(n_hurdles):
+        balances[t] *= accrual_factor(base_step, spread_step, extra_spread_step[t])
+
+
+@njit(inline="always")
+def split_one_hurdle(cash, deemed, s1, s2, inverse_s1):
+    """The MOU shape: Japan's share ``s1`` until the deemed balance is repaid, then ``s2``.
+
+    Parameters
+    ----------
+    cash : float
+        Distributable cash (> 0).
+    deemed : float
+        The deemed balance ``B_0`` before the split.
+    inverse_s1 : float
+        ``1 / s1`` (``s1 > 0``): the cash that repays ``B_0`` is ``B_0 / s1``.
+
+    Returns
+    -------
+    (japan, deemed_after)
+    """
+    if deemed > 0.0:
+        need = deemed * inverse_s1  # cash that repays B_0
+        if cash < need:
+            j = s1 * cash
+            return j, (deemed - j if deemed > j else 0.0)
+        return s1 * need + s2 * (cash - need), 0.0
+    return s2 * cash, deemed
+
+
+@njit(cache=CACHE, inline="always")
 def waterfall_split(cash, shares, balances, n_hurdles):
     """Split one quarter's distributable ``cash`` and update the hurdle balances in place.
 
@@ -43,22 +86,13 @@ def waterfall_split(cash, shares, balances, n_hurdles):
 
     Notes
     -----
-    The MOU shape (one hurdle, Japan's first share > 0) takes a short path with the same
-    arithmetic as the general loop: the cash that repays ``B_0`` is ``B_0 / s_1``, computed
-    as ``B_0 * (1 / s_1)``.
+    The MOU shape (one hurdle, Japan's first share > 0) takes :func:`split_one_hurdle`,
+    the same arithmetic as the general loop with the repaying cash ``B_0 * (1 / s_1)``.
     """
     if n_hurdles == 1 and shares[0] > 0.0:
-        s1, s2 = shares[0], shares[1]
-        b0 = balances[0]
-        if b0 > 0.0:
-            need = b0 * (1.0 / s1)  # cash that repays B_0
-            if cash < need:
-                j = s1 * cash
-                balances[0] = b0 - j if b0 > j else 0.0
-                return j
-            balances[0] = 0.0
-            return s1 * need + s2 * (cash - need)
-        return s2 * cash
+        japan, balances[0] = split_one_hurdle(cash, balances[0], shares[0], shares[1],
+                                              1.0 / shares[0])
+        return japan
     japan = 0.0
     rest = cash
     t = 0
@@ -87,17 +121,6 @@ def waterfall_split(cash, shares, balances, n_hurdles):
             for q in range(n_hurdles):
                 balances[q] = balances[q] - j if balances[q] > j else 0.0
     return japan
-
-
-@njit(cache=CACHE)
-def accrue(balances, n_hurdles, base_step, spread_step, extra_spread_step):
-    """One quarter's interest on the hurdle balances, in place: ``B_t *= 1 + base + spread
-    + extra_t`` (per step; with no hurdle, ``B_0`` accrues at the deemed rate)."""
-    if n_hurdles == 0:
-        balances[0] *= 1.0 + base_step + spread_step + 0.0
-        return
-    for t in range(n_hurdles):
-        balances[t] *= 1.0 + base_step + spread_step + extra_spread_step[t]
 
 
 @njit(cache=CACHE)
