@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Build the shipped default program of `riskengine`: data/portfolio.csv and data/program.toml.
+"""Build the shipped default program of `riskengine`: data/program/portfolio.csv and
+data/program/program.toml.
 
 ILLUSTRATIVE INPUTS. Nothing here is JBIC or NEXI data. The numbers are public figures
-(see /work/shared/DATA_FACTS.md, cited below as "DF §x") turned into engine inputs with
+(see data/DATA_FACTS.md, cited below as "DF §x"; "MODEL" is data/DEAL_FACTS.md) turned into engine inputs with
 stated judgement. data/README.md lists every assumption with its source and tag
 (S = seen in source, S2 = seen in a transcription, D = derived by arithmetic,
 GK = general knowledge not confirmed).
@@ -20,9 +21,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from riskengine.config import Rates
+
 HERE = Path(__file__).resolve().parent
-PORTFOLIO_CSV = HERE / "portfolio.csv"
-PROGRAM_TOML = HERE / "program.toml"
+
+
+class ProgramError(ValueError):
+    """The generated program breaks one of the checks below."""
+
+
+def require(condition, message: str) -> None:
+    """Raise :class:`ProgramError` with ``message`` unless ``condition`` holds (a real
+    error, unlike ``assert``, which ``python -O`` removes)."""
+    if not bool(condition):
+        raise ProgramError(message)
+
+PORTFOLIO_CSV = HERE / "program" / "portfolio.csv"
+PROGRAM_TOML = HERE / "program" / "program.toml"
 
 # ---------------------------------------------------------------------------------------
 # 1. Program size, instrument mix, sector shares
@@ -96,10 +111,9 @@ MIN_EIGENVALUE = 0.05
 # ---------------------------------------------------------------------------------------
 # 3. Rates
 # ---------------------------------------------------------------------------------------
-BASE_RATE = 0.036  # 6M Term SOFR stand-in, DF §4.1 (D/GK: 3.55-3.70% inferred, not observed)
-# JBIC USD funding: 10y UST 4.04-4.22% (Feb 2026, DF §4.1, S) + JBIC guaranteed-bond
-# spread UST+33-43bp (DF §4.2, S) = 4.4-4.6%; equivalently SOFR swaps + 60-80bp (D).
-DISCOUNT_RATE = 0.045
+# The engine's default base rate (riskengine/config.py, the one place it is written, with
+# its source: DF §4.1): fixed loan rates below are this base plus each class's margin.
+BASE_RATE = Rates.model_fields["base_rate"].default
 
 # ---------------------------------------------------------------------------------------
 # 4. Risk classes: one parameter set per kind of project (placeholders cycle through the
@@ -310,7 +324,7 @@ def build_pipeline(named: pd.DataFrame) -> list[dict]:
     eq_frac = eq_left / eq_base  # equity share of each equity-carrying placeholder
     debt_total = remainder - eq_left
     gte_frac = gte_left / debt_total  # guarantee share of every placeholder's debt
-    assert 0 < eq_frac < 0.25 and 0 < gte_frac < 0.5, (eq_frac, gte_frac)
+    require(0 < eq_frac < 0.25 and 0 < gte_frac < 0.5, f"check failed: 0 < eq_frac < 0.25 and 0 < gte_frac < 0.5: {(eq_frac, gte_frac)}")
 
     rows = []
     for sector, code, k, size, cls, q, has_eq in projects:
@@ -335,50 +349,54 @@ def round_amounts(df: pd.DataFrame) -> pd.DataFrame:
 
 def check_correlation() -> float:
     c = CORRELATION
-    assert c.shape == (len(SECTORS), len(SECTORS))
-    assert np.array_equal(c, c.T), "correlation matrix not symmetric"
-    assert np.all(np.diag(c) == 1.0), "diagonal must be 1"
-    assert np.all(np.abs(c) <= 1.0)
-    assert np.array_equal(c, np.round(c, 2)), "write the matrix with 2-decimal entries"
+    require(c.shape == (len(SECTORS), len(SECTORS)), f"correlation matrix shape {c.shape}")
+    require(np.array_equal(c, c.T), "correlation matrix not symmetric")
+    require(np.all(np.diag(c) == 1.0), "diagonal must be 1")
+    require(np.all(np.abs(c) <= 1.0), 'check failed: np.all(np.abs(c) <= 1.0)')
+    require(np.array_equal(c, np.round(c, 2)), "write the matrix with 2-decimal entries")
     lam_min = float(np.linalg.eigvalsh(c).min())
-    assert lam_min > MIN_EIGENVALUE, f"smallest eigenvalue {lam_min:.4f} <= {MIN_EIGENVALUE}"
+    require(lam_min > MIN_EIGENVALUE, f"smallest eigenvalue {lam_min:.4f} <= {MIN_EIGENVALUE}")
     return lam_min
 
 
 def check_portfolio(df: pd.DataFrame) -> None:
-    assert list(df.columns) == COLUMNS
-    assert df["project_id"].is_unique, "duplicate project_id"
-    assert 150 <= len(df) <= 250, len(df)
-    assert df["commitment_usd"].sum() == PROGRAM_TOTAL_USD, df["commitment_usd"].sum()
-    assert (df["commitment_usd"] > 0).all()
-    assert df["sector"].isin(SECTORS).all()
-    assert set(df["sector"]) == set(SECTORS), "every sector should hold exposures"
-    assert df["institution"].isin(["JBIC", "NEXI"]).all()
-    assert df["instrument"].isin(["loan", "guarantee", "equity"]).all()
-    assert ((df["instrument"] == "guarantee") == (df["institution"] == "NEXI")).all(), \
-        "guarantees are NEXI, loans and equity JBIC"
+    require(list(df.columns) == COLUMNS, 'check failed: list(df.columns) == COLUMNS')
+    require(df["project_id"].is_unique, "duplicate project_id")
+    require(150 <= len(df) <= 250, f"check failed: 150 <= len(df) <= 250: {len(df)!r}")
+    total = df["commitment_usd"].sum()
+    require(total == PROGRAM_TOTAL_USD, f"total commitment {total!r} is not {PROGRAM_TOTAL_USD}")
+    require((df["commitment_usd"] > 0).all(), 'check failed: (df["commitment_usd"] > 0).all()')
+    require(df["sector"].isin(SECTORS).all(), 'check failed: df["sector"].isin(SECTORS).all()')
+    require(set(df["sector"]) == set(SECTORS), "every sector should hold exposures")
+    require(df["institution"].isin(["JBIC", "NEXI"]).all(), "institution not JBIC or NEXI")
+    require(df["instrument"].isin(["loan", "guarantee", "equity"]).all(), "unknown instrument")
+    require(((df["instrument"] == "guarantee") == (df["institution"] == "NEXI")).all(),
+            "guarantees are NEXI, loans and equity JBIC")
     for col in ["pd_annual", "pd_construction", "lgd", "lgd_sd", "factor_loading", "coverage"]:
-        assert df[col].between(0, 1).all() and df[col].notna().all(), col
-    assert (df["pd_construction"] >= df["pd_annual"]).all()
-    assert df["lgd_sd"].pow(2).lt(df["lgd"] * (1 - df["lgd"])).all(), "beta LGD needs sd^2 < m(1-m)"
-    assert (df["approval_quarter"] >= 0).all() and (df["funding_quarters"] >= 1).all()
-    assert (df["approval_quarter"] + df["funding_quarters"] <= MAX_FUNDED_QUARTER).all()
-    assert (df["tenor_years"] * 4 > df["funding_quarters"]).all(), "tenor must cover drawdown"
-    assert df["amortization"].isin(["linear", "bullet"]).all()
+        require(df[col].between(0, 1).all() and df[col].notna().all(), f"{col} outside [0, 1] or missing")
+    require((df["pd_construction"] >= df["pd_annual"]).all(), 'check failed: (df["pd_construction"] >= df["pd_annual"]).all()')
+    require(df["lgd_sd"].pow(2).lt(df["lgd"] * (1 - df["lgd"])).all(), "beta LGD needs sd^2 < m(1-m)")
+    require((df["approval_quarter"] >= 0).all() and (df["funding_quarters"] >= 1).all(), 'check failed: (df["approval_quarter"] >= 0).all() and (df["funding_quarters"] >= 1).all()')
+    require((df["approval_quarter"] + df["funding_quarters"] <= MAX_FUNDED_QUARTER).all(), 'check failed: (df["approval_quarter"] + df["funding_quarters"] <= MAX_FUNDED_QUARTER).all()')
+    require((df["tenor_years"] * 4 > df["funding_quarters"]).all(), "tenor must cover drawdown")
+    require(df["amortization"].isin(["linear", "bullet"]).all(), "unknown amortization")
     eq = df["instrument"] == "equity"
     gte = df["instrument"] == "guarantee"
-    assert (df.loc[eq, "tenor_years"] == df.loc[eq, "construction_years"] + df.loc[eq, "life_years"]).all()
-    assert (df.loc[eq, "rate"] == 0).all() and (df.loc[~eq, "rate"] > 0).all()
-    assert df.loc[gte, "coverage"].between(0.80, 0.95).all()
-    assert (df.loc[~gte, "coverage"] == 1.0).all()
-    assert df.loc[eq, "expected_yield"].between(0.06, 0.30).all()
-    assert df.loc[eq, "cf_vol"].between(0.10, 0.30).all()
-    assert df.loc[eq, "deemed_spread"].between(0.01, 0.03).all()
-    assert (df.loc[~eq, ["expected_yield", "cf_vol", "deemed_spread"]] == 0).all().all()
-    assert 10 <= eq.sum() <= 25, eq.sum()
+    require((df.loc[eq, "tenor_years"] == df.loc[eq, "construction_years"] + df.loc[eq, "life_years"]).all(),
+            "equity tenor must equal construction plus life")
+    require((df.loc[eq, "rate"] == 0).all() and (df.loc[~eq, "rate"] > 0).all(),
+            "equity pays no rate; loans and guarantees do")
+    require(df.loc[gte, "coverage"].between(0.80, 0.95).all(), "NEXI coverage outside 80-95%")
+    require((df.loc[~gte, "coverage"] == 1.0).all(), "coverage of a non-guarantee is not 1")
+    require(df.loc[eq, "expected_yield"].between(0.06, 0.30).all(), "equity yield outside 6-30%")
+    require(df.loc[eq, "cf_vol"].between(0.10, 0.30).all(), "equity cf_vol outside 0.10-0.30")
+    require(df.loc[eq, "deemed_spread"].between(0.01, 0.03).all(), "deemed spread outside 1-3%")
+    require((df.loc[~eq, ["expected_yield", "cf_vol", "deemed_spread"]] == 0).all().all(),
+            "equity cash-flow columns set on debt rows")
+    require(10 <= eq.sum() <= 25, f"check failed: 10 <= eq.sum() <= 25: {eq.sum()!r}")
     mix = df.groupby("instrument")["commitment_usd"].sum() / PROGRAM_TOTAL_USD
     for instrument, target in TARGET_MIX.items():
-        assert abs(mix[instrument] - target) < 0.001, (instrument, mix[instrument])
+        require(abs(mix[instrument] - target) < 0.001, f"check failed: abs(mix[instrument] - target) < 0.001: {(instrument, mix[instrument])}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -392,19 +410,14 @@ def program_toml() -> str:
     header = "#  " + " ".join(f"{s[:5]:>5}" for s in SECTORS)
     return f"""\
 # riskengine default program configuration. GENERATED by data/build_program.py (edit there).
-# ILLUSTRATIVE inputs, not JBIC/NEXI data. Sources: /work/shared/DATA_FACTS.md ("DF"),
-# tags S/S2/D/GK as in data/README.md.
-
-[simulation]
-paths = 100000
-seed = 20250904            # MOU signing date, 4 Sep 2025 (DF §7.1)
-horizon_years = 30         # covers 27-yr nuclear loans and 20-25-yr PF tenors
-steps_per_year = 4
-as_of = "2025-10-01"       # opening of JBIC's facility (MODEL Deal facts)
+# ILLUSTRATIVE inputs, not JBIC/NEXI data. Sources: data/DATA_FACTS.md ("DF"), tags
+# S/S2/D/GK as in data/README.md.
+#
+# Only the program's sectors and their correlation are here: every other key takes the
+# engine default written once in riskengine/config.py (the README's config table lists
+# them, with the sources of the sourced ones: base rate, discount rate, MOU tiers, seed).
 
 [dependence]
-copula = "gaussian"
-dof = 8                    # used only with copula = "t"
 # Order of the correlation rows/columns. Portfolio sectors must be among these.
 sectors = [
 {sector_lines}
@@ -419,21 +432,8 @@ sectors = [
 correlation = [
 {matrix_lines}
 ]
-correlation_repair = "none"
-
-[rates]
-base_rate = {BASE_RATE}        # 6-month Term SOFR stand-in: EFFR 3.64%, 2y UST 3.40% (Feb 2026, DF §4.1, S) -> 3.55-3.70% (D/GK, not observed)
-discount_rate = {DISCOUNT_RATE}    # JBIC USD funding: 10y UST 4.04-4.22% (DF §4.1, S) + JBIC govt-guaranteed bond spread UST+33-43bp (DF §4.2, S) = 4.4-4.6% (D)
-
-# MOU profit-sharing waterfall (DF §7.1, S: St. Louis Fed): 50/50 until Japan recoups its
-# deemed allocation (capital + interest at 6M SOFR + deemed_spread), then 90% US / 10% Japan.
-[[waterfall.tiers]]
-japan_share = 0.5
-until = "deemed_allocation"
-
-[[waterfall.tiers]]
-japan_share = 0.1
 """
+
 
 
 def summary_tables(df: pd.DataFrame) -> str:
@@ -446,7 +446,7 @@ def summary_tables(df: pd.DataFrame) -> str:
         for k in order + ["TOTAL"]:
             g = df if k == "TOTAL" else df[df[key] == k]
             c = g["commitment_usd"]
-            wavg = lambda col: (g[col] * c).sum() / c.sum()  # noqa: E731
+            wavg = lambda col: (g[col] * c).sum() / c.sum()
             out.write(f"| {k} | {len(g)} | {c.sum() / 1e9:,.2f} | {c.sum() / total:.1%} | "
                       f"{wavg('pd_construction'):.2%} | {wavg('pd_annual'):.2%} | {wavg('lgd'):.2f} |\n")
         out.write("\n")
@@ -505,12 +505,12 @@ def main() -> None:
     try:
         import tomllib
     except ModuleNotFoundError:  # Python < 3.11: skip the round-trip check
-        tomllib = None
+        tomllib = None  # type: ignore[assignment]
     if tomllib is not None:
         cfg = tomllib.loads(PROGRAM_TOML.read_text(encoding="utf-8"))
-        assert cfg["dependence"]["sectors"] == SECTORS
-        assert np.array_equal(np.array(cfg["dependence"]["correlation"]), CORRELATION)
-        assert set(back["sector"]) <= set(cfg["dependence"]["sectors"])
+        require(cfg["dependence"]["sectors"] == SECTORS, 'check failed: cfg["dependence"]["sectors"] == SECTORS')
+        require(np.array_equal(np.array(cfg["dependence"]["correlation"]), CORRELATION), 'check failed: np.array_equal(np.array(cfg["dependence"]["correlation"]), CORRELATION)')
+        require(set(back["sector"]) <= set(cfg["dependence"]["sectors"]), 'check failed: set(back["sector"]) <= set(cfg["dependence"]["sectors"])')
 
     print(f"wrote {PORTFOLIO_CSV.name} ({len(df)} rows) and {PROGRAM_TOML.name}\n")
     print(summary_tables(back))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import logging
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import __version__
+from . import __version__, warmup
 from .config import default_portfolio_path, load_config, run_overrides
 from .errors import RiskEngineError
 from .io import check_run_dir, write_run
@@ -64,10 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--config", metavar="FILE", type=Path,
                      help="TOML config; keys left out take the shipped defaults "
-                          "(data/program.toml)")
+                          "(the program shipped in the package)")
     run.add_argument("--portfolio", metavar="FILE", type=Path,
                      help="portfolio, CSV or Parquet, one row per exposure "
-                          "(default: data/portfolio.csv)")
+                          "(default: the shipped program's)")
     run.add_argument("--paths", metavar="N", type=_positive_int,
                      help="number of Monte Carlo paths (overrides simulation.paths)")
     run.add_argument("--seed", metavar="S", type=_nonneg_int,
@@ -88,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "conditional twisting; every measure uses the likelihood ratios); "
                           "reported in the manifest")
     run.add_argument("--quiet", action="store_true", help="print only where results went")
+    run.add_argument("--verbose", action="store_true",
+                     help="also log the engine's decisions (threads, pilot, kernel cache)")
     return p
 
 
@@ -104,6 +107,7 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
         f"{meta['n_quarters']} quarters, seed {meta['seed']} "
         f"({meta['timings']['simulate_seconds']:.1f} s"
         + (", including the kernels' JIT compile" if meta["timings"].get("simulate_includes_jit_compile") else "")
+        + (", including loading the compiled kernels" if meta["timings"].get("simulate_includes_kernel_load") else "")
         + ")"
     )
     for var in ("credit_loss", "economic_loss"):
@@ -172,6 +176,17 @@ def cmd_run(args, console: Console) -> int:
     return 0
 
 
+def _setup_logging(err: Console, verbose: bool) -> None:
+    """The engine's decisions (correlation repair, pilot, threads, kernel cache) go to
+    standard error: warnings always, the rest with ``--verbose``."""
+    from rich.logging import RichHandler
+
+    log = logging.getLogger("riskengine")
+    log.handlers[:] = [RichHandler(console=err, show_time=False, show_path=False)]
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+    log.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -180,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     console = Console()
     err = Console(stderr=True)
+    _setup_logging(err, verbose=getattr(args, "verbose", False))
+    if not getattr(args, "quiet", False):
+        warmup.on_compile = lambda: err.print(
+            "compiling kernels (first run only, about half a minute; later runs reuse them)",
+            highlight=False)
     try:
         return cmd_run(args, console)
     except RiskEngineError as e:

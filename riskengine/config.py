@@ -1,8 +1,9 @@
 """Run configuration: TOML file -> validated, frozen pydantic model.
 
 A user's config is merged key by key over the shipped default program
-(``data/program.toml``), so keys left out take the shipped values; unknown keys are an
-error. Validation happens once, here; everything downstream trusts the model.
+(``data/program/program.toml``: its sectors and their correlation), so keys left out
+take the shipped values, and every other key its default below (written only here); unknown
+keys are an error. Validation happens once, here; everything downstream trusts the model.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError
 
+
 def default_program_dir() -> Path:
     """The folder holding the shipped default program (``program.toml``,
     ``portfolio.csv``): the package's ``riskengine/program`` in an installed wheel, the
-    repository's ``data/`` in a source checkout or an editable install."""
+    repository's ``data/program`` in a source checkout or an editable install."""
     packaged = Path(str(resources.files("riskengine") / "program"))
-    for d in (packaged, Path(__file__).resolve().parent.parent / "data"):
+    for d in (packaged, Path(__file__).resolve().parent.parent / "data" / "program"):
         if (d / "program.toml").is_file():
             return d
     raise ConfigError("cannot find the shipped default program (program.toml) in the "
@@ -48,10 +50,12 @@ class _Strict(BaseModel):
 
 class Simulation(_Strict):
     paths: int = Field(100_000, gt=0, strict=True, description="number of Monte Carlo paths")
-    seed: int = Field(20250904, ge=0, strict=True, lt=2**63, description="random seed")
+    seed: int = Field(20250904, ge=0, strict=True, lt=2**63,
+                      description="random seed (default: the MOU's signing date, 4 Sep 2025)")
     horizon_years: float = Field(30.0, gt=0, description="simulation horizon in years")
     steps_per_year: int = Field(4, gt=0, strict=True, le=52, description="time steps per year (4 = quarterly)")
-    as_of: _dt.date = Field(_dt.date(2025, 10, 1), description="start of quarter 0")
+    as_of: _dt.date = Field(_dt.date(2025, 10, 1),
+                            description="start of quarter 0 (default: the opening of JBIC's facility)")
     chunk_paths: int = Field(
         65_536, gt=0, strict=True, description="paths simulated per chunk (bounds memory; results do not depend on it)"
     )
@@ -62,7 +66,7 @@ class Simulation(_Strict):
         return int(round(self.horizon_years * self.steps_per_year))
 
     @model_validator(mode="after")
-    def _whole_steps(self) -> "Simulation":
+    def _whole_steps(self) -> Simulation:
         steps = self.horizon_years * self.steps_per_year
         if abs(steps - round(steps)) > 1e-9:
             raise ValueError(
@@ -89,7 +93,7 @@ class Dependence(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _shape(self) -> "Dependence":
+    def _shape(self) -> Dependence:
         k = len(self.sectors)
         if len(self.correlation) != k or any(len(r) != k for r in self.correlation):
             shape = f"{len(self.correlation)}x{[len(r) for r in self.correlation]}"
@@ -100,8 +104,14 @@ class Dependence(_Strict):
 
 
 class Rates(_Strict):
-    base_rate: float = Field(0.036, gt=-0.5, lt=1.0, description="6-month SOFR stand-in, annual")
-    discount_rate: float = Field(0.045, gt=-0.5, lt=1.0, description="annual rate for NPVs")
+    base_rate: float = Field(
+        0.036, gt=-0.5, lt=1.0,
+        description="6-month SOFR stand-in, annual: EFFR 3.64%, 2-year UST 3.40% in Feb 2026 "
+                    "(data/DATA_FACTS.md 4.1)")
+    discount_rate: float = Field(
+        0.045, gt=-0.5, lt=1.0,
+        description="annual rate for NPVs: JBIC's USD funding, 10-year UST 4.04-4.22% plus its "
+                    "guaranteed-bond spread of 33-43bp (data/DATA_FACTS.md 4.1, 4.2)")
     model: Literal["deterministic", "vasicek"] = Field(
         "deterministic", description="base rate path: constant, or a one-factor Vasicek short rate")
     mean_reversion: float = Field(0.15, gt=0.0, le=10.0, description="Vasicek kappa, per year")
@@ -122,6 +132,8 @@ class Tier(_Strict):
 
 
 def _default_tiers() -> tuple[Tier, ...]:
+    """The MOU: 50/50 until Japan's deemed allocation is repaid, then 90% US / 10% Japan
+    (data/DATA_FACTS.md 7.1)."""
     return (Tier(japan_share=0.5, until="deemed_allocation"), Tier(japan_share=0.1))
 
 
@@ -129,7 +141,7 @@ class Waterfall(_Strict):
     tiers: tuple[Tier, ...] = Field(default_factory=_default_tiers)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Waterfall":
+    def _ordered(self) -> Waterfall:
         if not self.tiers:
             raise ValueError("at least one tier is required")
         if self.tiers[-1].until is not None:

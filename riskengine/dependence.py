@@ -51,7 +51,7 @@ def nearest_correlation(a: np.ndarray, tol: float = 1e-12, max_iter: int = 10_00
         ds = x - r
         y_new = x.copy()
         np.fill_diagonal(y_new, 1.0)
-        if np.linalg.norm(y_new - y, "fro") <= tol * max(1.0, np.linalg.norm(y, "fro")):
+        if np.linalg.norm(y_new - y, "fro") <= tol * max(1.0, float(np.linalg.norm(y, "fro"))):
             y = y_new
             break
         y = y_new
@@ -82,8 +82,8 @@ def check_correlation(c, repair: str = "none", key: str = "dependence.correlatio
         problems.append(f"not symmetric (entry [{i}][{j}] = {c[i, j]} but [{j}][{i}] = {c[j, i]})")
     diag = np.diag(c)
     if np.any(np.abs(diag - 1.0) > 1e-12):
-        i = int(np.argmax(np.abs(diag - 1.0)))
-        problems.append(f"diagonal must be 1 (entry [{i}][{i}] = {diag[i]})")
+        d = int(np.argmax(np.abs(diag - 1.0)))
+        problems.append(f"diagonal must be 1 (entry [{d}][{d}] = {diag[d]})")
     if np.any(np.abs(c) > 1.0 + 1e-12):
         problems.append("entries must lie in [-1, 1]")
     sym = (c + c.T) / 2

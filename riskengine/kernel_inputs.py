@@ -12,20 +12,45 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._kernels.bundles import (CashAndRates, CashSchedules, Copula, Exposures, Sampler,
-                               WaterfallTerms)
-from ._kernels.rng import (STREAM_CASH, STREAM_CASH_FACTOR, STREAM_FACTOR, STREAM_IDIO,
-                           STREAM_IS_MIX, STREAM_LGD, STREAM_RATES, stream_key, stream_keys)
+from ._kernels.bundles import (
+    CashAndRates,
+    CashSchedules,
+    Copula,
+    Exposures,
+    Sampler,
+    WaterfallTerms,
+)
+from ._kernels.rng import (
+    STREAM_CASH,
+    STREAM_CASH_FACTOR,
+    STREAM_FACTOR,
+    STREAM_IDIO,
+    STREAM_IS_MIX,
+    STREAM_LGD,
+    STREAM_RATES,
+    stream_key,
+    stream_keys,
+)
 from .codes import Instrument
 from .config import Config
-from .dependence import (CorrelationCheck, check_correlation, default_groups, factor_root,
-                         root_row_ends)
+from .dependence import (
+    CorrelationCheck,
+    check_correlation,
+    default_groups,
+    factor_root,
+    root_row_ends,
+)
 from .errors import ConfigError
 from .importance import twist_classes
 from .portfolio import Portfolio
 from .rates import common_innovation_weights, rate_steps
-from .schedules import (build_schedules, construction_steps, continuation_tables,
-                        operating_window, survivors)
+from .schedules import (
+    build_schedules,
+    construction_steps,
+    continuation_tables,
+    operating_window,
+    survivors,
+)
 
 log = logging.getLogger("riskengine")
 

@@ -120,7 +120,7 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
     df = df.reset_index(drop=True).copy()
     problems: list[str] = []
 
-    def where(i: int, col: str) -> str:
+    def where(i: int | np.integer, col: str) -> str:
         row = f"row {i + 1}" + (f" (line {i + 2})" if is_csv else "")
         return f"{source}, {row}, column '{col}'"
 
@@ -186,11 +186,11 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
     ids = df["project_id"].to_numpy()
     check("project_id", ids == "", "is empty")
     seen: dict[str, int] = {}
-    for i, pid in enumerate(ids):
+    for row, pid in enumerate(ids):
         if pid in seen:
-            problems.append(f"{where(i, 'project_id')}: duplicate id {pid!r} (first at row {seen[pid] + 1})")
+            problems.append(f"{where(row, 'project_id')}: duplicate id {pid!r} (first at row {seen[pid] + 1})")
         else:
-            seen[pid] = i
+            seen[pid] = row
 
     sec = df["sector"].to_numpy()
     check("sector", ~np.isin(sec, list(sectors)), f"is not a sector of the dependence model {list(sectors)}")

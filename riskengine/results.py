@@ -52,7 +52,7 @@ class Result:
 
     @classmethod
     def from_simulation(cls, model, out, totals, sampled, timings: dict,
-                        importance_sampling: dict | None = None) -> "Result":
+                        importance_sampling: dict | None = None) -> Result:
         """Assemble the Datasets of a finished simulation.
 
         Parameters

@@ -55,7 +55,7 @@ def run_model(model: Model, progress: Progress | None = None) -> Result:
     progress
         Called as ``progress(paths_done, paths_total)`` after each chunk.
     """
-    from .warmup import ensure_compiled
+    from .warmup import ensure_compiled, kernels_cached
 
     sim, out_cfg = model.config.simulation, model.config.outputs
     inputs = model.inputs
@@ -83,9 +83,10 @@ def run_model(model: Model, progress: Progress | None = None) -> Result:
     ensure_compiled()
     threads_before = numba.get_num_threads()
     if sim.threads:
-        numba.set_num_threads(min(sim.threads, numba.config.NUMBA_NUM_THREADS))
+        numba.set_num_threads(min(sim.threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     log.info("simulating %d paths on %d threads", n, numba.get_num_threads())
-    compiled_before = bool(run_chunk.signatures)
+    first_call = not run_chunk.signatures  # this call compiles or loads the kernel
+    cached = kernels_cached()
     t0 = time.perf_counter()
     try:
         for start, size in _chunks(n, sim.chunk_paths):
@@ -104,7 +105,8 @@ def run_model(model: Model, progress: Progress | None = None) -> Result:
     return Result.from_simulation(
         model, out, totals, sampled,
         timings={"simulate_seconds": sim_seconds,
-                 "simulate_includes_jit_compile": not compiled_before},
+                 "simulate_includes_jit_compile": first_call and not cached,
+                 "simulate_includes_kernel_load": first_call and cached},
         importance_sampling=is_info)
 
 

@@ -28,7 +28,7 @@ _CHILD = "RISKENGINE_COMPILING"  # set in the compiling child, which holds no lo
 
 #: called with no argument just before a first-time compile (the command line prints
 #: "compiling kernels (first run only)"); replace it to show something else
-on_compile: Callable[[], None] = lambda: log.warning("compiling kernels (first run only)")  # noqa: E731
+on_compile: Callable[[], None] = lambda: log.warning("compiling kernels (first run only)")
 
 
 def kernels_cached() -> bool:

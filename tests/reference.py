@@ -103,7 +103,7 @@ _ZIG_R, _ZIG_V, _SALT = 3.442619855899, 9.91256303526217e-3, 0xD1B54A32D192ED03
 
 
 def _zig_layers():
-    f = lambda t: math.exp(-0.5 * t * t)  # noqa: E731
+    f = lambda t: math.exp(-0.5 * t * t)
     x = [_ZIG_V / f(_ZIG_R), _ZIG_R]
     for _ in range(2, 128):
         x.append(math.sqrt(-2.0 * math.log(_ZIG_V / x[-1] + f(x[-1]))))
@@ -392,6 +392,8 @@ class ReferenceResult:
     is_equity : (n_projects,) bool
     japan_receipts, us_receipts : (n_paths, n_projects) equity distributions inside the
         horizon, undiscounted (NaN for debt)
+    distributed : (n_paths, n_projects) the vehicles' cash paid out inside the horizon,
+        before the waterfall splits it (NaN for debt)
     recoup_quarter : (n_paths, n_projects) int, -1 if not recouped (or debt)
     deemed : (n_paths, n_projects, n_q) deemed balance B_0 at each quarter end (0 for debt)
     horizon_value : (n_paths, n_projects) Japan's going-concern value at the horizon
@@ -408,6 +410,7 @@ class ReferenceResult:
     is_equity: np.ndarray = None
     japan_receipts: np.ndarray = None
     us_receipts: np.ndarray = None
+    distributed: np.ndarray = None
     recoup_quarter: np.ndarray = None
     deemed: np.ndarray = None
     horizon_value: np.ndarray = None
@@ -571,6 +574,7 @@ class EquityOutcome:
     contributions: np.ndarray  # start of quarter
     japan: np.ndarray  # end of quarter
     us: np.ndarray
+    distributed: np.ndarray  # cash the vehicle pays out (before the split), end of quarter
     deemed: np.ndarray  # B_0 at each quarter end, frozen after a default
     horizon_value: float  # at the horizon (not discounted to t_0)
     recoup_quarter: int
@@ -605,6 +609,7 @@ def equity_outcome(row, k_def: int, n_q: int, m: int, discount_rate: float, base
 
     wf = HurdleWaterfall(tiers, m)
     contrib, japan, us, deemed = np.zeros(n_q), np.zeros(n_q), np.zeros(n_q), np.zeros(n_q)
+    distributed = np.zeros(n_q)
     contributed = 0.0  # capital put in so far
     received = 0.0  # Japan's receipts so far
     npv = 0.0
@@ -632,6 +637,7 @@ def equity_outcome(row, k_def: int, n_q: int, m: int, discount_rate: float, base
             cash = mean_cash * math.exp(vol * x - 0.5 * vol * vol)
         else:
             cash = 0.0
+        distributed[k] = cash
         if cash > 0.0:
             japan[k], us[k] = wf.distribute(cash)
         received += japan[k]
@@ -653,7 +659,7 @@ def equity_outcome(row, k_def: int, n_q: int, m: int, discount_rate: float, base
                 tv += jp * g ** (-steps)
         npv += tv * g ** (-n_q)
     return EquityOutcome(credit_loss=credit, npv=npv, contributions=contrib, japan=japan,
-                         us=us, deemed=deemed, horizon_value=tv,
+                         us=us, distributed=distributed, deemed=deemed, horizon_value=tv,
                          recoup_quarter=recoup_quarter_of(contrib, deemed))
 
 
@@ -726,7 +732,7 @@ def simulate_reference(df: pd.DataFrame, sectors, corr, n_paths: int, seed: int,
     proj_credit = np.zeros((n_paths, n_p))
     kdef = np.full((n_paths, n_p), -1, dtype=np.int64)
     nan_pp = np.where(is_eq, 0.0, np.nan)[None, :].repeat(n_paths, axis=0)
-    japan_r, us_r, hv = nan_pp.copy(), nan_pp.copy(), nan_pp.copy()
+    japan_r, us_r, dist_r, hv = nan_pp.copy(), nan_pp.copy(), nan_pp.copy(), nan_pp.copy()
     irr_pp = np.full((n_paths, n_p), np.nan)
     recoup = np.full((n_paths, n_p), -1, dtype=np.int64)
     deemed = np.zeros((n_paths, n_p, n_q))
@@ -752,6 +758,7 @@ def simulate_reference(df: pd.DataFrame, sectors, corr, n_paths: int, seed: int,
                 net[path, :, inst] += eo.japan - eo.contributions
                 japan_r[path, p] = eo.japan.sum()
                 us_r[path, p] = eo.us.sum()
+                dist_r[path, p] = eo.distributed.sum()
                 hv[path, p] = eo.horizon_value
                 recoup[path, p] = eo.recoup_quarter
                 deemed[path, p] = eo.deemed
@@ -766,7 +773,8 @@ def simulate_reference(df: pd.DataFrame, sectors, corr, n_paths: int, seed: int,
     return ReferenceResult(credit_loss=credit, economic_loss=econ, defaulted=kdef >= 0,
                            default_quarter=kdef, project_credit_loss=proj_credit,
                            project_ids=[r["project_id"] for r in rows], is_equity=is_eq,
-                           japan_receipts=japan_r, us_receipts=us_r, recoup_quarter=recoup,
+                           japan_receipts=japan_r, us_receipts=us_r, distributed=dist_r,
+                           recoup_quarter=recoup,
                            deemed=deemed, horizon_value=hv, irr=irr_pp, net_cash=net)
 
 

@@ -119,8 +119,33 @@ def test_indefinite_correlation_reports_eigenvalue_or_is_repaired(tmp_path, caps
     import json
     m = json.loads((out / "manifest.json").read_text())
     assert m["correlation"]["repaired"] is True and m["correlation"]["repair_frobenius"] > 0.1
-    fixed = np.asarray(m["config"]["dependence"]["correlation"])  # the user's matrix, as given
-    assert fixed.shape == (3, 3)
+    given = np.asarray(m["config"]["dependence"]["correlation"])  # the user's matrix, as given
+    used = np.asarray(m["correlation"]["matrix"])  # the matrix the run used
+    assert given[0, 2] == -0.9
+    # the one used is a correlation matrix (unit diagonal, symmetric, PSD), the nearest one:
+    # it moves the given matrix by the recorded Frobenius distance, and an independent
+    # projection (alternating projections written here) lands on it
+    np.testing.assert_allclose(np.diag(used), 1.0, atol=1e-12)
+    np.testing.assert_allclose(used, used.T, atol=1e-12)
+    assert np.linalg.eigvalsh(used).min() > -1e-9
+    assert np.linalg.norm(used - given) == pytest.approx(m["correlation"]["repair_frobenius"])
+    y, ds = given.copy(), np.zeros_like(given)
+    for _ in range(20000):
+        r = y - ds
+        w, v = np.linalg.eigh(r)
+        x = (v * np.maximum(w, 0)) @ v.T
+        ds = x - r
+        y = x.copy()
+        np.fill_diagonal(y, 1.0)
+    np.testing.assert_allclose(used, y, atol=1e-6)
+    # any other correlation matrix is at least as far from the given one
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        a = rng.normal(size=(3, 3))
+        c = a @ a.T
+        d = np.sqrt(np.diag(c))
+        c = c / np.outer(d, d)
+        assert np.linalg.norm(c - given) >= np.linalg.norm(used - given) - 1e-9
 
 
 def test_unknown_config_key(tmp_path, capsys):
@@ -155,11 +180,30 @@ def test_out_of_range_schedule_columns(tmp_path, capsys, col, value, text):
 
 
 def test_blank_optional_text_takes_its_default(tmp_path, capsys):
+    """A blank optional cell takes the column's default: the run equals one with the
+    default written out (L2 is a bullet loan; blank makes it linear, the default)."""
+    import riskengine as re
+
     df = mixed_frame()
     df.loc[1, "amortization"] = ""
     pf, cfg = _write(tmp_path, df)
     code, err, out = _run(tmp_path, pf, cfg, capsys)
     assert code == 0, err
+    df.loc[1, "amortization"] = "linear"
+    (tmp_path / "explicit").mkdir()
+    pf2, _ = _write(tmp_path / "explicit", df)
+    code, err, out2 = _run(tmp_path / "explicit", pf2, cfg, capsys)
+    assert code == 0, err
+    blank, explicit = re.read_results(out), re.read_results(out2)
+    np.testing.assert_array_equal(blank.paths.economic_loss.values,
+                                  explicit.paths.economic_loss.values)
+    df.loc[1, "amortization"] = "bullet"  # and the column matters for this row
+    (tmp_path / "bullet").mkdir()
+    pf3, _ = _write(tmp_path / "bullet", df)
+    code, err, out3 = _run(tmp_path / "bullet", pf3, cfg, capsys)
+    assert code == 0, err
+    assert not np.array_equal(re.read_results(out3).paths.economic_loss.values,
+                              blank.paths.economic_loss.values)
 
 
 def test_extreme_beta_lgd_does_not_crash(tmp_path, capsys):

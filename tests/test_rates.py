@@ -83,8 +83,9 @@ def test_higher_rates_never_recoup_earlier():
 
 
 def test_floating_only_on_loans(tmp_path):
-    from riskengine.errors import DataError
     import pytest
+
+    from riskengine.errors import DataError
 
     df = _frame()
     df.loc[df.project_id == "G1", "rate_type"] = "floating"

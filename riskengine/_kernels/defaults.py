@@ -14,6 +14,7 @@ from numba import njit
 
 from ._cache import CACHE
 from .rng import beta_draw, key_uniform, normal, path_key
+
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 
 

@@ -28,8 +28,18 @@ from numba import njit, prange
 from ..codes import Instrument
 from ._cache import CACHE
 from .bundles import EquityScratch, EquityTerms, PathScratch
-from .defaults import (_PHI_MARGIN, cond_pd, debt_outcome, default_quarter, draw_lgd,
-                       group_horizon_x, phi_approx, sector_factors, twist_theta, u_below_phi)
+from .defaults import (
+    _PHI_MARGIN,
+    cond_pd,
+    debt_outcome,
+    default_quarter,
+    draw_lgd,
+    group_horizon_x,
+    phi_approx,
+    sector_factors,
+    twist_theta,
+    u_below_phi,
+)
 from .equity import cash_index, equity_path
 from .irr import irr_annual
 from .rates import rate_path

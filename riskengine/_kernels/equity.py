@@ -21,8 +21,14 @@ from numba import njit
 from ._cache import CACHE
 from .bundles import EquityOutcome
 from .rng import normal, path_key
-from .waterfall import (accrual_factor, accrue, horizon_value_closed_form, horizon_value_loop,
-                        split_one_hurdle, waterfall_split)
+from .waterfall import (
+    accrual_factor,
+    accrue,
+    horizon_value_closed_form,
+    horizon_value_loop,
+    split_one_hurdle,
+    waterfall_split,
+)
 
 
 @njit(cache=CACHE)

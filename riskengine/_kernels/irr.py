@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from ._cache import CACHE
 from numba import njit
+
+from ._cache import CACHE
 
 
 @njit(cache=CACHE)

@@ -21,8 +21,9 @@ import hashlib
 import math
 
 import numpy as np
-from ._cache import CACHE
 from numba import njit
+
+from ._cache import CACHE
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -75,7 +76,7 @@ def uniform(pkey, n):
 def _zig_tables(c=128, r=3.442619855899, v=9.91256303526217e-3):
     """Layer edges ``x[0..c]`` (``x[0] = v / f(r)``, ``x[1] = r``, ``x[c] = 0``) and the
     ratios ``x[i+1] / x[i]`` of Doornik's ZIGNOR."""
-    f = lambda t: math.exp(-0.5 * t * t)  # noqa: E731
+    f = lambda t: math.exp(-0.5 * t * t)
     x = np.zeros(c + 1)
     x[0] = v / f(r)
     x[1] = r

@@ -1,0 +1,222 @@
+"""The kernels one by one: compiled against pure-Python twins, the closed-form horizon value
+against the quarter-by-quarter loop, every output of the chunk driver written, one set of
+kernel types for every program, and the interface limits (bundles, not argument lists)."""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import special
+
+import riskengine
+from riskengine import _kernels
+from riskengine._kernels import defaults, engine, irr, waterfall
+from riskengine._kernels.bundles import Accumulators, PathOutputs, SampledPaths
+from riskengine._kernels.rng import path_key
+from riskengine.schedules import continuation_tables
+from riskengine.simulate import BLOCK
+
+from .conftest import make_config, make_portfolio, mixed_frame
+
+PACKAGE = Path(riskengine.__file__).parent
+
+finite = st.floats(0.0, 1e9, allow_nan=False, allow_infinity=False)
+share = st.one_of(st.just(0.0), st.floats(1e-6, 1.0))
+
+
+# ---- compiled kernels against their pure-Python twins ---------------------------------
+@settings(max_examples=200, deadline=None)
+@given(cash=st.floats(1e-3, 1e9), shares=st.lists(share, min_size=1, max_size=4),
+       balances=st.lists(finite, min_size=3, max_size=3))
+def test_waterfall_split_twin(cash, shares, balances):
+    n_h = len(shares) - 1
+    s = np.array(shares)
+    b_jit = np.array(balances[: max(n_h, 1)])
+    b_py = b_jit.copy()
+    j_jit = waterfall.waterfall_split(cash, s, b_jit, n_h)
+    j_py = waterfall.waterfall_split.py_func(cash, s, b_py, n_h)
+    assert j_jit == j_py
+    np.testing.assert_array_equal(b_jit, b_py)
+    assert 0.0 <= j_jit <= cash * (1 + 1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cash=st.floats(1e-3, 1e9), deemed=finite, s1=st.floats(0.01, 1.0), s2=share)
+def test_one_hurdle_fast_path_is_the_general_rule(cash, deemed, s1, s2):
+    """The MOU fast path equals the general tier loop (up to the rounding of 1/s1)."""
+    fast, after = waterfall.split_one_hurdle(cash, deemed, s1, s2, 1.0 / s1)
+    b = np.array([deemed])
+    # the general loop (the fast path is bypassed by splitting with two identical hurdles
+    # whose second never binds: shares [s1, s1, s2] with the second balance at zero)
+    general = waterfall.waterfall_split.py_func(cash, np.array([s1, s1, s2]),
+                                                np.array([deemed, 0.0]), 2)
+    assert fast == pytest.approx(general, rel=1e-12, abs=1e-9)
+    waterfall.waterfall_split(cash, np.array([s1, s2]), b, 1)
+    assert b[0] == after
+
+
+@settings(max_examples=100, deadline=None)
+@given(x=st.floats(-12.0, 12.0))
+def test_phi_table_within_its_bound_and_decision_exact(x):
+    exact = 0.5 * math.erfc(-x / math.sqrt(2.0))
+    assert abs(defaults.phi_approx(x) - exact) <= 2e-6
+    for u in (exact * (1 - 1e-9), exact, min(exact * (1 + 1e-9), 1.0)):
+        if 0.0 < u < 1.0:
+            assert defaults.u_below_phi(u, x) == (u <= exact)
+
+
+@settings(max_examples=100, deadline=None)
+@given(thr=st.floats(-6, 6), ws=st.floats(-6, 6), s=st.floats(0.0, 1.0))
+def test_conditional_pd_matches_scipy(thr, ws, s):
+    """The kernels' scalar conditional PD and importance sampling's vectorised one (SciPy)
+    are the same function."""
+    want = special.ndtr((thr - ws) / s) if s > 0 else float(ws <= thr)
+    assert defaults.cond_pd(thr, ws, s) == pytest.approx(want, rel=1e-12, abs=1e-300)
+
+
+@settings(max_examples=100, deadline=None)
+@given(u=st.floats(1e-12, 1 - 1e-12), n_rel=st.integers(1, 40), ws=st.floats(-3, 3),
+       w=st.floats(0.0, 0.95), pd=st.floats(1e-4, 0.5))
+def test_default_quarter_twin(u, n_rel, ws, w, pd):
+    thr = special.ndtri(1.0 - (1.0 - pd) ** (np.arange(1, n_rel + 1) / 4.0))
+    s = math.sqrt(1 - w * w)
+    got = defaults.default_quarter(u, thr, n_rel, ws, s)
+    assert got == defaults.default_quarter.py_func(u, thr, n_rel, ws, s)
+    # and it is the first step whose conditional PD reaches u
+    cond = special.ndtr((thr - ws) / s)
+    want = int(np.argmax(u <= cond)) if (u <= cond).any() else -1
+    assert got == want or abs(cond[max(got, want)] - u) < 1e-12
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(0.0, 1e3), min_size=4, max_size=30), st.floats(0.0, 2e3))
+def test_irr_twin(receipts, tv):
+    n = len(receipts)
+    contrib = np.zeros(n)
+    contrib[0] = 100.0
+    r = np.array(receipts)
+    got = irr.irr_annual(contrib, r, tv, 4, n)
+    want = irr.irr_annual.py_func(contrib, r, tv, 4, n)
+    assert got == pytest.approx(want, rel=1e-12, abs=1e-12) or (np.isnan(got) and np.isnan(want))
+
+
+def test_twist_theta_twin_and_target():
+    p = np.array([0.01, 0.05, 0.2])
+    c = np.array([1.0, 2.0, 5.0])
+    n = np.array([100.0, 50.0, 10.0])
+    theta, psi = defaults.twist_theta(30.0, p, c, n)
+    assert (theta, psi) == defaults.twist_theta.py_func(30.0, p, c, n)
+    q = p * np.exp(theta * c) / (1 + p * (np.exp(theta * c) - 1))
+    assert float(np.sum(n * c * q)) == pytest.approx(30.0, rel=1e-10)
+    assert psi == pytest.approx(float(np.sum(n * np.log1p(p * (np.exp(theta * c) - 1)))))
+
+
+# ---- the closed-form horizon value is the quarter-by-quarter loop -----------------------
+@settings(max_examples=200, deadline=None)
+@given(deemed=st.floats(0.0, 5e3), s1=st.floats(0.05, 1.0), s2=share,
+       hurdle=st.booleans(), cash=st.floats(0.0, 200.0), pd=st.floats(0.0, 0.3),
+       spread=st.floats(0.0, 0.05), base=st.floats(0.0, 0.08), extra=st.floats(0.0, 0.05),
+       disc=st.floats(0.0, 0.1), n_after=st.integers(0, 60), start_after=st.integers(0, 70))
+def test_horizon_value_closed_form_equals_loop(deemed, s1, s2, hurdle, cash, pd, spread,
+                                               base, extra, disc, n_after, start_after):
+    n_q, spy = 8, 4
+    n_h = 1 if hurdle else 0
+    shares = np.array([s1, s2]) if hurdle else np.array([s1])
+    extra_step = np.array([extra / spy if hurdle else 0.0])
+    step = 1.0 / (1.0 + disc / spy)
+    op_end, op_start = n_q + n_after, n_q + start_after - 10
+    table, lengths = continuation_tables(
+        np.array([cash]), np.array([pd]), np.array([spread / spy]), np.array([op_start]),
+        np.array([op_end]), n_q, spy, base / spy, extra_step[0], step)
+    closed = waterfall.horizon_value_closed_form(deemed, shares, n_h, table[0, :, :lengths[0]])
+    surv_q = (1.0 - pd) ** (1.0 / spy)
+    loop = waterfall.horizon_value_loop(np.array([deemed]), shares, n_h, extra_step,
+                                        spread / spy, base / spy, step, cash, surv_q,
+                                        n_after, op_start - n_q)
+    assert closed == pytest.approx(loop, rel=1e-9, abs=1e-9)
+
+
+# ---- the chunk driver writes every output -----------------------------------------------
+def _model():
+    df = mixed_frame()
+    df["pd_annual"] = 0.6  # every exposure defaults on some path
+    eq = df.instrument == "equity"
+    df.loc[eq, ["expected_yield", "cf_vol", "life_years"]] = [1.0, 0.2, 20.0]  # recoups
+    df.loc[~eq, "rate_type"] = "floating"
+    df.loc[df.instrument != "loan", "rate_type"] = "fixed"
+    cfg = make_config(("a", "b"), [[1, 0.4], [0.4, 1]], paths=2 * BLOCK, horizon_years=5.0,
+                      discount_rate=0.04, base_rate=0.03, rates={"model": "vasicek"},
+                      outputs={"timeline_paths": 64, "irr_paths": 64})
+    return riskengine.build_model(cfg, make_portfolio(df, cfg))
+
+
+def test_run_chunk_writes_every_output():
+    """numba drops writes through a bundle attribute inside a prange body; this fails if any
+    output array of the kernel is left as allocated."""
+    model = _model()
+    n, n_p = 2 * BLOCK, model.portfolio.n_projects
+    n_q, n_eq = model.n_quarters, len(model.equity_index)
+    out = PathOutputs(*(np.full(s, np.nan) for s in [(n, 2), (n, 2), n, n, n, n]))
+    acc = Accumulators(*(np.zeros(s) for s in [(2, n_p)] * 5 + [(2, n_eq, n_q), (2, n_q)]))
+    sampled = SampledPaths(np.full((64, n_q, 2), np.nan), n // 64, np.full((64, n_eq), np.nan),
+                           n // 64)
+    engine.run_chunk(0, n, BLOCK, *model.inputs, out, acc, sampled)
+    for name, a in zip(PathOutputs._fields, out):
+        assert np.isfinite(a).all(), name
+    for name, a in zip(Accumulators._fields, acc):
+        assert (a != 0).any(axis=tuple(range(1, a.ndim))).all(), name  # every block
+    assert np.isfinite(sampled.timeline).all()
+    assert np.isfinite(sampled.irr).any(axis=0).all()
+
+
+def test_one_set_of_kernel_types_for_every_program():
+    """kernel_inputs gives every bundle fixed types, so one compiled (and cached) kernel
+    serves every program: the default program, a debt-only one, importance sampling."""
+    riskengine.simulate(paths=BLOCK, seed=1)
+    riskengine.run_model(_model())
+    cfg = make_config(paths=BLOCK, importance_sampling={"enabled": True, "pilot_paths": 1024})
+    from .conftest import homogeneous_frame
+
+    riskengine.run_model(riskengine.build_model(cfg, make_portfolio(homogeneous_frame(), cfg)))
+    assert len(engine.run_chunk.signatures) == 1
+
+
+# ---- the interface: bundles, not long argument lists -------------------------------------
+def _functions():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                a = node.args
+                n = (len(a.posonlyargs) + len(a.args) + len(a.kwonlyargs) + bool(a.vararg)
+                     + bool(a.kwarg))
+                yield path.relative_to(PACKAGE), node.name, n
+
+
+def test_no_function_takes_more_than_15_parameters():
+    over = [f"{p}:{name} ({n})" for p, name, n in _functions() if n > 15]
+    assert not over, over
+    run_chunk = [n for p, name, n in _functions() if name == "run_chunk"]
+    assert run_chunk == [12]
+
+
+def test_numba_is_imported_only_by_the_kernels():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if _kernels.__name__.split(".")[-1] in path.parts:
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "numba":
+                pytest.fail(f"{path} imports from numba")
+
+
+def test_path_key_is_the_reference_key():
+    from . import reference as ref
+
+    for key, path in ((1, 0), (2**63 + 5, 17), (12345, 10**9)):
+        assert int(path_key(np.uint64(key), path)) == ref.path_key(key, path)
