@@ -113,14 +113,14 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         raise ConfigError("portfolio was validated against other sectors than the config's")
     corr = check_correlation(dep.correlation, dep.correlation_repair)
     pf = portfolio
-    n_q, spy, seed = sim.n_quarters, sim.steps_per_year, sim.seed
+    n_q, steps_per_year, seed = sim.n_quarters, sim.steps_per_year, sim.seed
     ids = list(pf.table["project_id"])
     kind = pf.instrument_index
     is_eq = kind == Instrument.EQUITY
     approval = pf.col("approval_quarter").astype(np.int64)
     groups = default_groups(pf.sector_index, pf.col("factor_loading"), pf.col("pd_annual"),
-                            pf.col("pd_construction"), construction_steps(pf, spy), approval,
-                            n_q, spy)
+                            pf.col("pd_construction"), construction_steps(pf, steps_per_year), approval,
+                            n_q, steps_per_year)
     root = factor_root(corr.matrix)
     with np.errstate(divide="ignore"):
         inverse_sd = np.where(groups.idio_sd > 0.0, 1.0 / groups.idio_sd, 0.0)
@@ -131,9 +131,9 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         group_idio_sd=_f64(groups.idio_sd), group_inverse_idio_sd=_f64(inverse_sd),
         group_threshold=_f64(groups.threshold), group_steps_at_risk=_i64(groups.steps_at_risk))
 
-    rates = rate_steps(config.rates, spy)
+    rates = rate_steps(config.rates, steps_per_year)
     floating = pf.col("rate_type") == "floating"
-    sched = build_schedules(pf, n_q, spy, config.rates.discount_rate, config.rates.base_rate)
+    sched = build_schedules(pf, n_q, steps_per_year, config.rates.discount_rate, config.rates.base_rate)
     survivor_value, survivor_loss, survivor_cash = survivors(pf, sched, rates.stochastic & floating)
     schedules = CashSchedules(
         draws=_f64(sched.draws), balance=_f64(sched.balance), pv_before=_f64(sched.pv_before),
@@ -144,9 +144,9 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
     lgd, sd = pf.col("lgd"), pf.col("lgd_sd")
     with np.errstate(divide="ignore", invalid="ignore"):
         nu = np.where(sd > 0, lgd * (1 - lgd) / np.maximum(sd, 1e-300) ** 2 - 1.0, 0.0)
-    op_start, op_end = operating_window(pf, n_q, spy)
-    operating_cash = pf.col("commitment_usd") * pf.col("expected_yield") / spy
-    deemed_spread_step = pf.col("deemed_spread") / spy
+    op_start, op_end = operating_window(pf, n_q, steps_per_year)
+    operating_cash = pf.col("commitment_usd") * pf.col("expected_yield") / steps_per_year
+    deemed_spread_step = pf.col("deemed_spread") / steps_per_year
     exposures = Exposures(
         group=_i64(groups.of_exposure), instrument=_i64(kind),
         institution=_i64(pf.institution_index), sector=_i64(pf.sector_index),
@@ -177,13 +177,13 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         rate_decay=rates.decay, rate_step_sd=rates.step_sd, rate_long_run=rates.long_run,
         rate_factor_correlation=rates.factor_correlation,
         base_rate_step=_f64(np.full(n_q, rates.base_step)),
-        tail_base_rate_step=rates.tail_base_step, steps_per_year=int(spy))
+        tail_base_rate_step=rates.tail_base_step, steps_per_year=int(steps_per_year))
 
     tiers = config.waterfall.tiers
-    extra = _f64([t.extra_spread / spy for t in tiers[:-1]] or [0.0])
+    extra = _f64([t.extra_spread / steps_per_year for t in tiers[:-1]] or [0.0])
     table, lengths = continuation_tables(
         operating_cash[is_eq], pf.col("pd_annual")[is_eq], deemed_spread_step[is_eq],
-        op_start[is_eq], op_end[is_eq], n_q, spy, rates.tail_base_step,
+        op_start[is_eq], op_end[is_eq], n_q, steps_per_year, rates.tail_base_step,
         extra[0] if len(tiers) > 1 else 0.0, sched.df_end[0])
     waterfall = WaterfallTerms(
         shares=_f64([t.japan_share for t in tiers]), extra_spread_step=extra,

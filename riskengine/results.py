@@ -187,11 +187,11 @@ class Result:
         w = self.weight if self.weight is not None else np.ones(n)
         commit = float(self.projects.commitment_usd.where(self.projects.instrument == "equity").sum())
         dead = self.paths["deemed_outstanding"].sel(institution="JBIC").to_numpy()
-        rec = (dead <= 1e-9 * commit).astype(float) * w
-        jr = self.paths["japan_receipts"].sel(institution="JBIC").to_numpy() * w
-        ur = self.paths["us_receipts"].sel(institution="JBIC").to_numpy() * w
+        recouped = (dead <= 1e-9 * commit).astype(float) * w
+        japan = self.paths["japan_receipts"].sel(institution="JBIC").to_numpy() * w
+        us = self.paths["us_receipts"].sel(institution="JBIC").to_numpy() * w
         out = {"equity_commitment_usd": commit}
-        for name, x in (("p_recoup_all", rec), ("japan_receipts", jr), ("us_receipts", ur)):
+        for name, x in (("p_recoup_all", recouped), ("japan_receipts", japan), ("us_receipts", us)):
             mean, se = mean_with_stderr(x)
             out[name if name == "p_recoup_all" else f"{name}_mean"] = mean
             out[f"{name}_stderr"] = se

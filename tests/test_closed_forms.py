@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import riskengine as re
+import riskengine
 from riskengine.measures import LossSample
 
 from .conftest import homogeneous_frame, make_config, make_portfolio, mixed_frame
@@ -18,7 +18,7 @@ Z = 4.5  # tolerance in standard errors (false alarm ~ 1e-5 per check)
 def _counts(n, pd_annual, w, paths, seed=11):
     cfg = make_config(paths=paths, seed=seed)
     pf = make_portfolio(homogeneous_frame(n=n, pd_annual=pd_annual, w=w), cfg)
-    r = re.simulate(cfg, pf)
+    r = riskengine.simulate(cfg, pf)
     loss = r.loss("credit_loss", "ALL")
     counts = np.rint(loss).astype(int)
     assert np.allclose(loss, counts)  # unit exposures, LGD 1: loss = number of defaults
@@ -92,7 +92,7 @@ def test_expected_loss_identity_any_correlation(w):
     df = df[df.instrument != "equity"]  # equity credit loss goes through the waterfall
     df["factor_loading"] = w
     pf = make_portfolio(df, cfg)
-    r = re.simulate(cfg, pf)
+    r = riskengine.simulate(cfg, pf)
     el = r.summary.sel(institution="ALL", variable="credit_loss")
     i = int(np.flatnonzero(el["measure"].values == "EL")[0])
     val, se = float(el["value"][i]), float(el["stderr"][i])
@@ -101,7 +101,7 @@ def test_expected_loss_identity_any_correlation(w):
     # one-year, fully drawn at once: EL = sum(EAD * PD * LGD)
     cfg1 = make_config(paths=30_000, seed=9)
     df1 = homogeneous_frame(n=40, pd_annual=0.03, lgd=0.45, w=w, commitment=2.5)
-    r1 = re.simulate(cfg1, make_portfolio(df1, cfg1))
+    r1 = riskengine.simulate(cfg1, make_portfolio(df1, cfg1))
     ld = r1.loss("credit_loss", "ALL")
     assert abs(ld.mean() - 40 * 2.5 * 0.03 * 0.45) <= Z * ld.std() / np.sqrt(len(ld))
 
@@ -116,7 +116,7 @@ def test_beta_lgd_keeps_the_mean_and_spread():
     cfg = make_config(paths=40_000, seed=21)
     df = homogeneous_frame(n=50, pd_annual=0.05, lgd=0.4, w=0.3)
     df["lgd_sd"] = 0.2
-    r = re.simulate(cfg, make_portfolio(df, cfg))
+    r = riskengine.simulate(cfg, make_portfolio(df, cfg))
     loss = r.loss("credit_loss", "ALL")
     assert abs(loss.mean() - 50 * 0.05 * 0.4) <= Z * loss.std() / np.sqrt(len(loss))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import riskengine as re
+import riskengine
 from riskengine.measures import LossSample
 
 from .conftest import homogeneous_frame, make_config, make_portfolio
@@ -26,7 +26,7 @@ def exact():
 def _run(seed, importance, paths=20_000):
     cfg = make_config(paths=paths, seed=seed, importance_sampling={"enabled": importance})
     pf = make_portfolio(homogeneous_frame(n=N, pd_annual=PD, w=np.sqrt(RHO)), cfg)
-    return re.simulate(cfg, pf)
+    return riskengine.simulate(cfg, pf)
 
 
 def _get(r, measure, level):

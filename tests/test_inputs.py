@@ -182,7 +182,7 @@ def test_out_of_range_schedule_columns(tmp_path, capsys, col, value, text):
 def test_blank_optional_text_takes_its_default(tmp_path, capsys):
     """A blank optional cell takes the column's default: the run equals one with the
     default written out (L2 is a bullet loan; blank makes it linear, the default)."""
-    import riskengine as re
+    import riskengine
 
     df = mixed_frame()
     df.loc[1, "amortization"] = ""
@@ -194,7 +194,7 @@ def test_blank_optional_text_takes_its_default(tmp_path, capsys):
     pf2, _ = _write(tmp_path / "explicit", df)
     code, err, out2 = _run(tmp_path / "explicit", pf2, cfg, capsys)
     assert code == 0, err
-    blank, explicit = re.read_results(out), re.read_results(out2)
+    blank, explicit = riskengine.read_results(out), riskengine.read_results(out2)
     np.testing.assert_array_equal(blank.paths.economic_loss.values,
                                   explicit.paths.economic_loss.values)
     df.loc[1, "amortization"] = "bullet"  # and the column matters for this row
@@ -202,7 +202,7 @@ def test_blank_optional_text_takes_its_default(tmp_path, capsys):
     pf3, _ = _write(tmp_path / "bullet", df)
     code, err, out3 = _run(tmp_path / "bullet", pf3, cfg, capsys)
     assert code == 0, err
-    assert not np.array_equal(re.read_results(out3).paths.economic_loss.values,
+    assert not np.array_equal(riskengine.read_results(out3).paths.economic_loss.values,
                               blank.paths.economic_loss.values)
 
 
@@ -214,8 +214,8 @@ def test_extreme_beta_lgd_does_not_crash(tmp_path, capsys):
     pf, cfg = _write(tmp_path, df)
     code, err, out = _run(tmp_path, pf, cfg, capsys)
     assert code == 0, err
-    import riskengine as re
-    credit = re.read_results(out).paths.credit_loss.values
+    import riskengine
+    credit = riskengine.read_results(out).paths.credit_loss.values
     assert np.isfinite(credit).all() and credit.max() > 0
 
 

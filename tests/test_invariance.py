@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-import riskengine as re
+import riskengine
 
 from .conftest import make_config, make_portfolio, mixed_frame
 
@@ -14,7 +14,7 @@ from .conftest import make_config, make_portfolio, mixed_frame
 def _run(df, **kw):
     cfg = make_config(("a", "b"), [[1, 0.4], [0.4, 1]], paths=3000, horizon_years=5.0,
                       discount_rate=0.04, **kw)
-    return re.simulate(cfg, make_portfolio(df, cfg))
+    return riskengine.simulate(cfg, make_portfolio(df, cfg))
 
 
 def test_shuffled_rows_change_nothing():
@@ -39,9 +39,9 @@ def test_threads_and_chunks_do_not_matter():
     cfg = make_config(("a", "b"), [[1, 0.4], [0.4, 1]], paths=5000, horizon_years=5.0,
                       discount_rate=0.04)
     pf = make_portfolio(df, cfg)
-    base = re.simulate(cfg, pf, threads=1, chunk_paths=1024)
+    base = riskengine.simulate(cfg, pf, threads=1, chunk_paths=1024)
     for threads, chunk in ((2, 1024), (1, 4096), (2, 100_000)):
-        other = re.simulate(cfg, pf, threads=threads, chunk_paths=chunk)
+        other = riskengine.simulate(cfg, pf, threads=threads, chunk_paths=chunk)
         xr.testing.assert_identical(base.paths, other.paths)
         xr.testing.assert_identical(base.projects, other.projects)
 

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 import xarray as xr
 
-import riskengine as re
+import riskengine
 from riskengine.errors import UsageError
 
 from .conftest import make_config, make_portfolio, mixed_frame
@@ -20,12 +20,12 @@ from .conftest import make_config, make_portfolio, mixed_frame
 def result():
     cfg = make_config(("a", "b"), [[1, 0.4], [0.4, 1]], paths=2000, horizon_years=5.0,
                       discount_rate=0.04)
-    return re.simulate(cfg, make_portfolio(mixed_frame(), cfg))
+    return riskengine.simulate(cfg, make_portfolio(mixed_frame(), cfg))
 
 
 def test_round_trip_is_exact(result, tmp_path):
     run = result.write(tmp_path / "run")
-    back = re.read_results(run)
+    back = riskengine.read_results(run)
     for name, ds in result.datasets().items():
         xr.testing.assert_identical(ds, back[name])
         for v in ds.variables:

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-import riskengine as re
+import riskengine
 from riskengine.measures import LossSample
 
 from .conftest import make_config, make_portfolio
@@ -62,7 +62,7 @@ def test_credit_loss_between_zero_and_exposure(rows, seed):
     df["lgd_sd"] = np.where(df.lgd_sd ** 2 < df.lgd * (1 - df.lgd), df.lgd_sd, 0.0)
     df["tenor_years"] = np.where(df.tenor_years * 4 < df.funding_quarters, np.nan, df.tenor_years)
     cfg = make_config(("a", "b"), [[1, 0.5], [0.5, 1]], paths=300, seed=seed, horizon_years=2.0)
-    r = re.simulate(cfg, make_portfolio(df, cfg))
+    r = riskengine.simulate(cfg, make_portfolio(df, cfg))
     credit = r.paths.credit_loss
     assert float(credit.min()) >= 0.0
     cap = (df.commitment_usd * np.where(df.instrument == "guarantee", df.coverage, 1.0))

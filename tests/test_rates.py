@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-import riskengine as re
+import riskengine
 
 from .conftest import make_config, make_portfolio, mixed_frame
 
@@ -27,7 +27,7 @@ def _frame():
 def _run(rates, df=None, paths=3000, seed=4, **kw):
     cfg = make_config(SECT, CORR, paths=paths, seed=seed, horizon_years=5.0,
                       discount_rate=0.04, base_rate=0.03, rates=rates, **kw)
-    return re.simulate(cfg, make_portfolio(_frame() if df is None else df, cfg))
+    return riskengine.simulate(cfg, make_portfolio(_frame() if df is None else df, cfg))
 
 
 def test_zero_volatility_vasicek_is_the_deterministic_rate():

@@ -175,28 +175,28 @@ def _idio_uniform(key, path):
 
 
 @njit(cache=CACHE)
-def twist_theta(x, cls_p, cls_c, cls_n):
+def twist_theta(x, class_pd, class_loss, class_size):
     """Glasserman-Li exponential twist: the ``theta >= 0`` with
     ``sum_c n_c c q_c(theta) = x``, ``q = p e^{theta c} / (1 + p (e^{theta c} - 1))``
     (0 when the conditional mean already reaches ``x``). Returns ``(theta, psi(theta))``,
     ``psi = sum_c n_c log(1 + p_c (e^{theta c} - 1))``. Safeguarded Newton on a bracket."""
     m = 0.0
-    for c in range(cls_p.shape[0]):
-        m += cls_n[c] * cls_c[c] * cls_p[c]
+    for c in range(class_pd.shape[0]):
+        m += class_size[c] * class_loss[c] * class_pd[c]
     if m >= x or x <= 0.0:
         return 0.0, 0.0
     cmax = 0.0
-    for c in range(cls_p.shape[0]):
-        if cls_p[c] > 0.0 and cls_c[c] > cmax:
-            cmax = cls_c[c]
+    for c in range(class_pd.shape[0]):
+        if class_pd[c] > 0.0 and class_loss[c] > cmax:
+            cmax = class_loss[c]
     if cmax <= 0.0:
         return 0.0, 0.0
     lo, hi = 0.0, 1.0 / cmax
     for _ in range(200):  # grow the bracket until f(hi) >= 0
         f = -x
-        for c in range(cls_p.shape[0]):
-            e = math.exp(hi * cls_c[c])
-            f += cls_n[c] * cls_c[c] * cls_p[c] * e / (1.0 + cls_p[c] * (e - 1.0))
+        for c in range(class_pd.shape[0]):
+            e = math.exp(hi * class_loss[c])
+            f += class_size[c] * class_loss[c] * class_pd[c] * e / (1.0 + class_pd[c] * (e - 1.0))
         if f >= 0.0:
             break
         lo = hi
@@ -205,11 +205,11 @@ def twist_theta(x, cls_p, cls_c, cls_n):
     for _ in range(100):
         f = -x
         df = 0.0
-        for c in range(cls_p.shape[0]):
-            e = math.exp(th * cls_c[c])
-            q = cls_p[c] * e / (1.0 + cls_p[c] * (e - 1.0))
-            f += cls_n[c] * cls_c[c] * q
-            df += cls_n[c] * cls_c[c] * cls_c[c] * q * (1.0 - q)
+        for c in range(class_pd.shape[0]):
+            e = math.exp(th * class_loss[c])
+            q = class_pd[c] * e / (1.0 + class_pd[c] * (e - 1.0))
+            f += class_size[c] * class_loss[c] * q
+            df += class_size[c] * class_loss[c] * class_loss[c] * q * (1.0 - q)
         if f > 0.0:
             hi = th
         else:
@@ -222,6 +222,6 @@ def twist_theta(x, cls_p, cls_c, cls_n):
             break
         th = nt
     psi = 0.0
-    for c in range(cls_p.shape[0]):
-        psi += cls_n[c] * math.log1p(cls_p[c] * (math.exp(th * cls_c[c]) - 1.0))
+    for c in range(class_pd.shape[0]):
+        psi += class_size[c] * math.log1p(class_pd[c] * (math.exp(th * class_loss[c]) - 1.0))
     return th, psi

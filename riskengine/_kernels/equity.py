@@ -109,19 +109,19 @@ def equity_path(k_def, lgd, path, terms, draws_row, y_row, rate_path, df_start, 
     shares, n_hurdles = waterfall.shares, waterfall.n_hurdles
     extra = waterfall.extra_spread_step
     balances = work.balances
-    jc, jr, deemed_q = work.japan_contributions, work.japan_receipts, work.deemed_by_step
+    contributions, receipts, deemed_by_step = work.japan_contributions, work.japan_receipts, work.deemed_by_step
     base_q = rate_path
     a, op_start, op_end = terms.approval_step, terms.operating_start, terms.operating_end
     base_cash, vol = terms.operating_cash, terms.cash_vol
     spread_q = terms.deemed_spread_step
-    b_sec = terms.sector_loading
+    sector_loading = terms.sector_loading
 
     for t in range(max(n_hurdles, 1)):
         balances[t] = 0.0
     if record:
         for k in range(n_q):
-            jc[k] = 0.0
-            jr[k] = 0.0
+            contributions[k] = 0.0
+            receipts[k] = 0.0
     # the MOU shape (one hurdle, Japan's first share > 0) keeps B_0 in a scalar (the hot
     # loop of the engine); other tier sets use the balances array
     s1 = shares[0]
@@ -131,15 +131,15 @@ def equity_path(k_def, lgd, path, terms, draws_row, y_row, rate_path, df_start, 
     extra0 = extra[0] if n_hurdles > 0 else 0.0
     b0 = 0.0  # the deemed balance B_0
     contributed = 0.0
-    japan_tot = 0.0
-    us_tot = 0.0
+    japan_total = 0.0
+    us_total = 0.0
     npv = 0.0
     credit = 0.0
     recoup = -1
     unreturned = 0.0
     pk = path_key(terms.cash_key, path)
     half_v2 = 0.5 * vol * vol
-    c_idio = math.sqrt(max(1.0 - b_sec * b_sec, 0.0))
+    c_idio = math.sqrt(max(1.0 - sector_loading * sector_loading, 0.0))
     last = n_q - 1 if k_def < 0 else k_def
     # after the operating life of a vehicle that never defaults nothing is paid: the
     # balances only accrue, so those quarters run in the short loop below
@@ -152,7 +152,7 @@ def equity_path(k_def, lgd, path, terms, draws_row, y_row, rate_path, df_start, 
             contributed += c
             npv -= c * df_start[k]
             if record:
-                jc[k] = c
+                contributions[k] = c
             if mou:
                 b0 += c
             else:
@@ -163,12 +163,12 @@ def equity_path(k_def, lgd, path, terms, draws_row, y_row, rate_path, df_start, 
             accrue(balances, n_hurdles, base_q[k], spread_q, extra)
         if k <= main_end:
             if k == k_def:
-                unreturned = contributed - japan_tot
+                unreturned = contributed - japan_total
                 if unreturned < 0.0:
                     unreturned = 0.0
                 flow = (1.0 - lgd) * unreturned
             elif k >= op_start and k < op_end:
-                x = b_sec * y_row[k] + c_idio * normal(pk, k)
+                x = sector_loading * y_row[k] + c_idio * normal(pk, k)
                 flow = base_cash * math.exp(vol * x - half_v2)
             else:
                 flow = 0.0
@@ -178,36 +178,36 @@ def equity_path(k_def, lgd, path, terms, draws_row, y_row, rate_path, df_start, 
                     j, b0 = split_one_hurdle(flow, b0, s1, s2, inv_s1)
                 else:
                     j = waterfall_split(flow, shares, balances, n_hurdles)
-                japan_tot += j
-                us_tot += flow - j
+                japan_total += j
+                us_total += flow - j
                 npv += j * df_end[k]
                 if record:
-                    jr[k] = j
+                    receipts[k] = j
             if k == k_def:
                 credit = unreturned - j
         if not mou:
             b0 = balances[0]
         recoup = _recoup_step(recoup, k, contributed, b0)
         if track:
-            deemed_q[k] += b0
+            deemed_by_step[k] += b0
     if track:
         for k in range(last + 1, n_q):
-            deemed_q[k] += b0
+            deemed_by_step[k] += b0
     if mou:
         balances[0] = b0
-    deemed_h = balances[0]
-    tv = 0.0
+    deemed_at_horizon = balances[0]
+    horizon_value = 0.0
     if k_def < 0 and op_end > n_q:
         # going-concern value at the horizon: the remaining scheduled cash at mean
         # multiplier, weighted by survival at the operating PD, through the waterfall at
         # the deterministic tail base rate, discounted like the rest
         if n_hurdles <= 1 and shares[0] > 0.0:
             table = waterfall.continuation[terms.slot, :, :waterfall.continuation_length[terms.slot]]
-            tv = horizon_value_closed_form(deemed_h, shares, n_hurdles, table)
+            horizon_value = horizon_value_closed_form(deemed_at_horizon, shares, n_hurdles, table)
         else:
             surv_q = (1.0 - terms.pd_operating) ** (1.0 / terms.steps_per_year)
-            tv = horizon_value_loop(balances, shares, n_hurdles, extra, spread_q,
+            horizon_value = horizon_value_loop(balances, shares, n_hurdles, extra, spread_q,
                                     terms.tail_base_rate_step, df_end[0], base_cash, surv_q,
                                     op_end - n_q, op_start - n_q)
-        npv += tv * df_end[n_q - 1]
-    return EquityOutcome(credit, npv, japan_tot, us_tot, recoup, deemed_h, tv)
+        npv += horizon_value * df_end[n_q - 1]
+    return EquityOutcome(credit, npv, japan_total, us_total, recoup, deemed_at_horizon, horizon_value)

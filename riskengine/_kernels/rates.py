@@ -23,13 +23,13 @@ def rate_path(path, cash, macro, out):
         for q in range(out.shape[0]):
             out[q] = cash.base_rate_step[q]
         return
-    spy = cash.steps_per_year
+    steps_per_year = cash.steps_per_year
     theta, a, sd = cash.rate_long_run, cash.rate_decay, cash.rate_step_sd
     rho = cash.rate_factor_correlation
     rpk = path_key(cash.rate_key, path)
-    r_now = cash.base_rate_step[0] * spy
+    r_now = cash.base_rate_step[0] * steps_per_year
     c_r = math.sqrt(1.0 - rho * rho)
     for q in range(out.shape[0]):
-        out[q] = r_now / spy
+        out[q] = r_now / steps_per_year
         eps = rho * macro[q] + c_r * normal(rpk, q)
         r_now = theta + (r_now - theta) * a + sd * eps
