@@ -25,24 +25,20 @@ from .portfolio import load_portfolio
 from .simulate import run_model
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
-    return v
+def _whole_number(minimum: int):
+    """An argparse type: a whole number >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be >= {minimum}")
+        return v
+    return parse
 
 
-def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
-    return v
+_positive_int, _nonneg_int = _whole_number(1), _whole_number(0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,8 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulate the program's correlated defaults and cash flows, print the "
                     "risk summary and write a run directory (manifest.json, paths.parquet, "
                     "summary.parquet, projects.parquet, timeline.parquet, recoup.parquet). "
-                    "With no options: "
-                    "the shipped default program in data/.",
+                    "With no options: the shipped default program.",
     )
     run.add_argument("--config", metavar="FILE", type=Path,
                      help="TOML config; keys left out take the shipped defaults "
