@@ -191,10 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     err = Console(stderr=True)
     _setup_logging(err, verbose=getattr(args, "verbose", False))
-    if not getattr(args, "quiet", False):
-        warmup.on_compile = lambda: err.print(
-            "compiling kernels (first run only, about half a minute; later runs reuse them)",
-            highlight=False)
+    warmup.on_compile = lambda: err.print(
+        "compiling kernels (first run only, about half a minute; later runs reuse them)",
+        highlight=False)
     try:
         return cmd_run(args, console)
     except RiskEngineError as e:

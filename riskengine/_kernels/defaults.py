@@ -98,19 +98,18 @@ def sector_factors(path, factor_key, root, root_end, shift, z, out):
 
 
 @njit(cache=CACHE)
-def group_horizon_x(copula, sector_factor, group_x, group_shift):
-    """Per default group given the sector factors (K,): ``group_shift = w S`` (G,) and the
-    standardised horizon threshold ``group_x = (thr_h - w S) / sqrt(1 - w^2)`` (G,; +-inf
-    for ``w = 1``), so ``Phi(group_x)`` is the conditional PD by the horizon. Returns the
-    largest ``group_x`` (one table lookup then screens most exposures out)."""
-    loading, sector = copula.group_loading, copula.group_sector
-    threshold, steps, idio_sd = copula.group_threshold, copula.group_steps_at_risk, copula.group_idio_sd
-    inverse_sd = copula.group_inverse_idio_sd
+def group_horizon_x(loading, sector, threshold, steps_at_risk, idio_sd, inverse_sd,
+                    sector_factor, group_x, group_shift):
+    """Per default group (arrays (G,), ``threshold`` (G, Q); see ``bundles.Copula``) given
+    the sector factors (K,): ``group_shift = w S`` and the standardised horizon threshold
+    ``group_x = (thr_h - w S) / sqrt(1 - w^2)`` (+-inf for ``w = 1``), so
+    ``Phi(group_x)`` is the conditional PD by the horizon. Returns the largest
+    ``group_x`` (one table lookup then screens most exposures out)."""
     x_max = -np.inf
     for g in range(group_x.shape[0]):
         ws = loading[g] * sector_factor[sector[g]]
         group_shift[g] = ws
-        thr_h = threshold[g, steps[g] - 1]
+        thr_h = threshold[g, steps_at_risk[g] - 1]
         if idio_sd[g] > 0.0:
             group_x[g] = (thr_h - ws) * inverse_sd[g]
         else:

@@ -2,7 +2,7 @@
 
 A chunk is a global range of paths ``[first_path, first_path + n_paths)``; ``first_path``
 is a multiple of ``block``. :func:`run_chunk` runs blocks of paths in parallel; each path
-is simulated whole by :func:`simulate_path`, a short sequence of stages:
+is simulated whole by :func:`simulate_block`, a short sequence of stages:
 
 1. the measure the path is drawn from (importance sampling's defensive mixture),
 2. the sector factors (:func:`~.defaults.sector_factors`),
@@ -67,12 +67,10 @@ def run_chunk(first_path, n_paths, block, copula, exposures, schedules, cash, wa
     """
     n_blocks = (n_paths + block - 1) // block
     for b in prange(n_blocks):
-        # the block's work arrays; outputs are written only inside simulate_path, never
-        # through a bundle attribute in this parallel body (numba drops such writes)
-        scratch = new_scratch(copula, exposures, schedules, waterfall, sampler, out)
-        for row in range(b * block, min((b + 1) * block, n_paths)):
-            simulate_path(first_path + row, row, b, copula, exposures, schedules, cash,
-                          waterfall, sampler, out, acc, sampled, scratch)
+        # outputs are written only inside simulate_block, never through a bundle attribute
+        # in this parallel body (numba drops such writes)
+        simulate_block(first_path, b, block, n_paths, copula, exposures, schedules, cash,
+                       waterfall, sampler, out, acc, sampled)
 
 
 @njit(cache=CACHE)
@@ -102,200 +100,219 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, out):
 
 
 @njit(cache=CACHE)
-def simulate_path(path, row, block_index, copula, exposures, schedules, cash, waterfall,
-                  sampler, out, acc, sampled, scratch):
-    """One Monte Carlo path: the stages of the module docstring. Writes row ``row`` of
-    ``out``, block ``block_index`` of ``acc`` and, if the path is sampled, its rows of
-    ``sampled``.
+def simulate_block(first_path, block_index, block, n_paths, copula, exposures, schedules,
+                   cash, waterfall, sampler, out, acc, sampled):
+    """One block of paths, each path through the stages of the module docstring. Writes
+    the block's rows of ``out``, block ``block_index`` of ``acc`` and the rows of
+    ``sampled`` of its sampled paths.
 
-    Fields used inside the loop over exposures are read into locals first: reading a
-    bundle field takes a reference count, which would cost in that loop.
+    Every bundle field the paths use is read into a local once per block, before the loop
+    over paths: reading a field takes a reference count (an atomic operation), which
+    costs when done per path or per exposure.
     """
+    scratch = new_scratch(copula, exposures, schedules, waterfall, sampler, out)
+    b = block_index
     n_q = schedules.df_end.shape[0]
     n_eq = acc.recoup_step.shape[1]
-    mu = sampler.mean_shift
-    # 1. defensive mixture (Hesterberg 1995): a share plain_share of paths is drawn from
-    # the model itself, the rest from the tilted measure (factor shift, then the
-    # conditional twist). The ratio f / (a f + (1 - a) g) is at most 1 / a.
-    mu2 = 0.0
-    for j in range(mu.shape[0]):
-        mu2 += mu[j] * mu[j]
-    shifted = mu2 > 0.0
-    is_on = shifted or sampler.twist_target > 0.0
-    tilted = is_on and uniform(path_key(sampler.mixture_key, path), 0) >= sampler.plain_share
-    # 2. sector factors
-    z, sector_factor = scratch.factor_normals, scratch.sector_factor
-    sector_factors(path, copula.factor_key, copula.root, copula.root_row_end,
-                   mu if tilted else scratch.zero_shift, z, sector_factor)
-    log_ratio = 0.0  # log(g / f) of the tilted measure at this path
-    if shifted:
-        dot = 0.0
-        for j in range(mu.shape[0]):
-            dot += mu[j] * z[j]
-        log_ratio = dot - 0.5 * mu2
-    # 3. sector cash index (equity) and the common innovation (rates)
-    if n_eq > 0 or cash.stochastic_rate:
-        cash_index(path, cash, copula.root, copula.root_row_end, sector_factor, z,
-                   scratch.cash_index, scratch.macro)
-    # 4. base rate
-    rate = scratch.rate_path
-    rate_path(path, cash, scratch.macro, rate)
-    # 5. conditional default probabilities given the factors; no exposure defaults on
-    # this path unless its uniform is below the largest of them
-    group_x, group_shift = scratch.group_x, scratch.group_shift
-    x_max = group_horizon_x(copula, sector_factor, group_x, group_shift)
-    u_screen = phi_approx(x_max) + _PHI_MARGIN
-    theta, psi = 0.0, 0.0
-    class_pd, class_tilt = scratch.class_pd, scratch.class_tilt
-    if sampler.twist_target > 0.0:
-        theta, psi = twist_for_path(copula, sampler, group_shift, class_pd, class_tilt)
-    # 6. exposures
-    timeline = sampled.timeline
-    n_tl, n_irr = timeline.shape[0], sampled.irr.shape[0]
-    tl_stride, irr_stride = sampled.timeline_stride, sampled.irr_stride
-    tl_row = path // tl_stride if path % tl_stride == 0 else n_tl
-    in_tl = tl_row < n_tl
-    irr_row = path // irr_stride if path % irr_stride == 0 else n_irr
-    record = in_tl or irr_row < n_irr
-    work = scratch.equity
-    if in_tl:
-        survivor_cash = schedules.survivor_cash
-        for q in range(n_q):
-            work.deemed_by_step[q] = 0.0
-            for i in range(timeline.shape[2]):
-                timeline[tl_row, q, i] = survivor_cash[q, i]
-    credit_i, econ_i = scratch.credit_by_institution, scratch.economic_by_institution
-    survivor_loss = schedules.survivor_loss
-    for i in range(credit_i.shape[0]):
-        credit_i[i] = 0.0
-        econ_i[i] = survivor_loss[i]
-    # the exposures' fields, schedules and scratch used in the loop
+    # the factors and the groups' default curves
+    factor_key, root, root_end = copula.factor_key, copula.root, copula.root_row_end
+    threshold, steps_at_risk = copula.group_threshold, copula.group_steps_at_risk
+    idio_sd, inverse_sd = copula.group_idio_sd, copula.group_inverse_idio_sd
+    group_loading, group_sector = copula.group_loading, copula.group_sector
+    # the exposures
     group, default_key, approval = exposures.group, exposures.default_key, exposures.approval_step
     instrument, institution = exposures.instrument, exposures.institution
     survivor_value = exposures.survivor_value
     lgd_mean, lgd_alpha, lgd_beta = exposures.lgd_mean, exposures.lgd_alpha, exposures.lgd_beta
     lgd_key, coverage, floating = exposures.lgd_key, exposures.coverage, exposures.floating
-    threshold, steps_at_risk = copula.group_threshold, copula.group_steps_at_risk
-    idio_sd = copula.group_idio_sd
-    exposure_class, class_loss = sampler.exposure_class, sampler.class_loss
+    sector, equity_slot = exposures.sector, exposures.equity_slot
+    op_start, op_end = exposures.operating_start, exposures.operating_end
+    operating_cash, cash_vol = exposures.operating_cash, exposures.cash_vol
+    deemed_spread, pd_operating = exposures.deemed_spread_step, exposures.pd_operating
+    cash_key = exposures.cash_key
+    # schedules, cash and rates
     balance, pv_before, terminal = schedules.balance, schedules.pv_before, schedules.terminal
     cash_start, cash_end = schedules.cash_start, schedules.cash_end
     draws, df_start, df_end = schedules.draws, schedules.df_start, schedules.df_end
+    survivor_loss, survivor_cash = schedules.survivor_loss, schedules.survivor_cash
     base_rate_step, stochastic_rate = cash.base_rate_step, cash.stochastic_rate
+    sector_loading, tail_base, steps_per_year = (cash.sector_loading, cash.tail_base_rate_step,
+                                                 cash.steps_per_year)
+    # the sampler
+    mu, plain_share, mixture_key = sampler.mean_shift, sampler.plain_share, sampler.mixture_key
+    twist_target = sampler.twist_target
+    exposure_class, class_loss = sampler.exposure_class, sampler.class_loss
+    # outputs and work arrays
+    out_weight, out_credit, out_economic = out.weight, out.credit_loss, out.economic_loss
+    out_japan, out_us, out_deemed = out.japan_receipts, out.us_receipts, out.deemed_outstanding
+    timeline, irr_sample = sampled.timeline, sampled.irr
+    n_tl, n_irr = timeline.shape[0], irr_sample.shape[0]
+    tl_stride, irr_stride = sampled.timeline_stride, sampled.irr_stride
+    z, sector_factor, zero_shift = scratch.factor_normals, scratch.sector_factor, scratch.zero_shift
+    cash_idx, macro, rate = scratch.cash_index, scratch.macro, scratch.rate_path
+    group_x, group_shift = scratch.group_x, scratch.group_shift
+    class_pd, class_tilt = scratch.class_pd, scratch.class_tilt
+    credit_i, econ_i = scratch.credit_by_institution, scratch.economic_by_institution
     defaulted, credit_by_exposure = scratch.defaulted, scratch.credit_by_exposure
     equity_seen = scratch.equity_seen
-    twisted_loss = 0.0
-    japan_sum, us_sum, deemed_sum = 0.0, 0.0, 0.0
-    n_def = 0
-    n_eqp = 0
-    for p in range(group.shape[0]):
-        # the default step: exactly u <= Phi(group_x) (the table decides unless u is
-        # within the margin)
-        g = group[p]
-        u = key_uniform(path_key(default_key[p], path))
-        k = -1
-        if tilted and theta > 0.0:
-            # twisted default probability q; given default, u * p / q is uniform on
-            # [0, p] and picks the step from the untwisted curve
-            c = exposure_class[p]
-            pp = class_pd[c]
-            qq = pp * class_tilt[c] / (1.0 + pp * (class_tilt[c] - 1.0))
-            if u <= qq and pp > 0.0:
-                j = default_quarter(u * pp / qq, threshold[g], steps_at_risk[g],
-                                    group_shift[g], idio_sd[g])
-                if j < 0:
-                    j = steps_at_risk[g] - 1  # rounding at the edge
+    japan_by, us_by, recoup_by = (scratch.japan_by_exposure, scratch.us_by_exposure,
+                                  scratch.recoup_by_exposure)
+    work = scratch.equity
+    contributions, receipts, deemed_by_step = (work.japan_contributions, work.japan_receipts,
+                                               work.deemed_by_step)
+    mu2 = 0.0
+    for j in range(mu.shape[0]):
+        mu2 += mu[j] * mu[j]
+    shifted = mu2 > 0.0
+    is_on = shifted or twist_target > 0.0
+
+    for row in range(b * block, min((b + 1) * block, n_paths)):
+        path = first_path + row
+        # 1. defensive mixture (Hesterberg 1995): a share plain_share of paths is drawn
+        # from the model itself, the rest from the tilted measure (factor shift, then the
+        # conditional twist). The ratio f / (a f + (1 - a) g) is at most 1 / a.
+        tilted = is_on and uniform(path_key(mixture_key, path), 0) >= plain_share
+        # 2. sector factors
+        sector_factors(path, factor_key, root, root_end, mu if tilted else zero_shift, z,
+                       sector_factor)
+        log_ratio = 0.0  # log(g / f) of the tilted measure at this path
+        if shifted:
+            dot = 0.0
+            for j in range(mu.shape[0]):
+                dot += mu[j] * z[j]
+            log_ratio = dot - 0.5 * mu2
+        # 3. sector cash index (equity) and the common innovation (rates)
+        if n_eq > 0 or stochastic_rate:
+            cash_index(path, cash, root, root_end, sector_factor, z, cash_idx, macro)
+        # 4. base rate
+        rate_path(path, cash, macro, rate)
+        # 5. conditional default probabilities given the factors; no exposure defaults on
+        # this path unless its uniform is below the largest of them
+        x_max = group_horizon_x(group_loading, group_sector, threshold, steps_at_risk,
+                                idio_sd, inverse_sd, sector_factor, group_x, group_shift)
+        u_screen = phi_approx(x_max) + _PHI_MARGIN
+        theta, psi = 0.0, 0.0
+        if twist_target > 0.0:
+            theta, psi = twist_for_path(copula, sampler, group_shift, class_pd, class_tilt)
+        # 6. exposures
+        tl_row = path // tl_stride if path % tl_stride == 0 else n_tl
+        in_tl = tl_row < n_tl
+        irr_row = path // irr_stride if path % irr_stride == 0 else n_irr
+        record = in_tl or irr_row < n_irr
+        if in_tl:
+            for q in range(n_q):
+                deemed_by_step[q] = 0.0
+                for i in range(timeline.shape[2]):
+                    timeline[tl_row, q, i] = survivor_cash[q, i]
+        for i in range(credit_i.shape[0]):
+            credit_i[i] = 0.0
+            econ_i[i] = survivor_loss[i]
+        twisted_loss = 0.0
+        japan_sum, us_sum, deemed_sum = 0.0, 0.0, 0.0
+        n_def = 0
+        n_eqp = 0
+        for p in range(group.shape[0]):
+            # the default step: exactly u <= Phi(group_x) (the table decides unless u is
+            # within the margin)
+            g = group[p]
+            u = key_uniform(path_key(default_key[p], path))
+            k = -1
+            if tilted and theta > 0.0:
+                # twisted default probability q; given default, u * p / q is uniform on
+                # [0, p] and picks the step from the untwisted curve
+                c = exposure_class[p]
+                pp = class_pd[c]
+                qq = pp * class_tilt[c] / (1.0 + pp * (class_tilt[c] - 1.0))
+                if u <= qq and pp > 0.0:
+                    j = default_quarter(u * pp / qq, threshold[g], steps_at_risk[g],
+                                        group_shift[g], idio_sd[g])
+                    if j < 0:
+                        j = steps_at_risk[g] - 1  # rounding at the edge
+                    k = approval[p] + j
+                    twisted_loss += class_loss[c]
+            elif u <= u_screen and u_below_phi(u, group_x[g]):
+                j = default_quarter(u, threshold[g], steps_at_risk[g], group_shift[g],
+                                    idio_sd[g])
                 k = approval[p] + j
-                twisted_loss += class_loss[c]
-        elif u <= u_screen and u_below_phi(u, group_x[g]):
-            j = default_quarter(u, threshold[g], steps_at_risk[g], group_shift[g], idio_sd[g])
-            k = approval[p] + j
-            if theta > 0.0:
-                twisted_loss += class_loss[exposure_class[p]]
-        value_if_survives = survivor_value[p]
-        if k < 0 and value_if_survives == value_if_survives:
-            continue  # a survivor whose value is already in survivor_loss
-        lgd = lgd_mean[p]
-        if k >= 0:
-            lgd = draw_lgd(lgd_key[p], path, lgd, lgd_alpha[p], lgd_beta[p])
-        inst = institution[p]
-        if instrument[p] == Instrument.EQUITY:
-            equity_seen[n_eqp] = p
-            n_eqp += 1
-            o = equity_path(k, lgd, path, equity_terms(p, exposures, cash), draws[p],
-                            scratch.cash_index[exposures.sector[p]], rate, df_start, df_end,
-                            waterfall, work, record, in_tl)
-            credit, npv = o.credit_loss, o.npv
-            japan_sum += o.japan_total
-            us_sum += o.us_total
-            deemed_sum += o.deemed_at_horizon
-            scratch.japan_by_exposure[p] = o.japan_total
-            scratch.us_by_exposure[p] = o.us_total
-            scratch.recoup_by_exposure[p] = o.recoup_step
-            if in_tl:
-                for q in range(n_q):
-                    timeline[tl_row, q, inst] += (work.japan_receipts[q]
-                                                  - work.japan_contributions[q])
-            if irr_row < n_irr:
-                sampled.irr[irr_row, exposures.equity_slot[p]] = irr_annual(
-                    work.japan_contributions, work.japan_receipts, o.horizon_value,
-                    cash.steps_per_year, n_q)
-        else:
-            is_guarantee = instrument[p] == Instrument.GUARANTEE
-            credit, npv = debt_outcome(k, lgd, is_guarantee, coverage[p], balance[p],
-                                       pv_before[p], terminal[p], df_end)
-            if stochastic_rate and floating[p]:
-                # the floating coupon's deviation from the scheduled base rate, paid at
-                # each step's end while the loan is performing
-                end_q = n_q if k < 0 else k
-                for q in range(approval[p], end_q):
-                    extra_cash = balance[p, q] * (rate[q] - base_rate_step[q])
-                    npv += extra_cash * df_end[q]
-                    if in_tl:
-                        timeline[tl_row, q, inst] += extra_cash
-            if in_tl and k >= 0:
-                # from the default step on, replace the survivor's cash (already in the
-                # row) by what happens: the draw, then the recovery (loan) or the claim
-                # (guarantee) at the step's end
-                for q in range(k, n_q):
-                    timeline[tl_row, q, inst] -= cash_start[p, q] + cash_end[p, q]
-                if is_guarantee:
-                    timeline[tl_row, k, inst] += cash_start[p, k] - credit
-                else:
-                    timeline[tl_row, k, inst] += cash_start[p, k] + (1.0 - lgd) * balance[p, k]
-        if value_if_survives == value_if_survives:
-            npv -= value_if_survives  # correct the pre-summed survivor value
-        credit_i[inst] += credit
-        econ_i[inst] -= npv
-        if k >= 0:
-            defaulted[n_def] = p
-            n_def += 1
-            credit_by_exposure[p] = credit
-    # 7. weight and accumulation
-    weight = 1.0
-    if is_on:
-        log_ratio += theta * twisted_loss - psi  # twist: dQ/dP = exp(theta L_c - psi)
-        weight = 1.0 / (sampler.plain_share + (1.0 - sampler.plain_share) * np.exp(log_ratio))
-    out.weight[row] = weight
-    for i in range(credit_i.shape[0]):
-        out.credit_loss[row, i] = credit_i[i]
-        out.economic_loss[row, i] = econ_i[i]
-    out.japan_receipts[row] = japan_sum
-    out.us_receipts[row] = us_sum
-    out.deemed_outstanding[row] = deemed_sum
-    accumulate(block_index, weight, n_def, n_eqp, in_tl and n_eq > 0, exposures, acc, scratch)
-
-
-@njit(inline="always")
-def equity_terms(p, exposures, cash):
-    """The scalars of equity exposure ``p`` (:class:`~.bundles.EquityTerms`)."""
-    return EquityTerms(
-        approval_step=exposures.approval_step[p], operating_start=exposures.operating_start[p],
-        operating_end=exposures.operating_end[p], operating_cash=exposures.operating_cash[p],
-        cash_vol=exposures.cash_vol[p], deemed_spread_step=exposures.deemed_spread_step[p],
-        pd_operating=exposures.pd_operating[p], cash_key=exposures.cash_key[p],
-        slot=exposures.equity_slot[p], sector_loading=cash.sector_loading,
-        tail_base_rate_step=cash.tail_base_rate_step, steps_per_year=cash.steps_per_year)
+                if theta > 0.0:
+                    twisted_loss += class_loss[exposure_class[p]]
+            value_if_survives = survivor_value[p]
+            if k < 0 and value_if_survives == value_if_survives:
+                continue  # a survivor whose value is already in survivor_loss
+            lgd = lgd_mean[p]
+            if k >= 0:
+                lgd = draw_lgd(lgd_key[p], path, lgd, lgd_alpha[p], lgd_beta[p])
+            inst = institution[p]
+            if instrument[p] == Instrument.EQUITY:
+                equity_seen[n_eqp] = p
+                n_eqp += 1
+                terms = EquityTerms(
+                    approval_step=approval[p], operating_start=op_start[p],
+                    operating_end=op_end[p], operating_cash=operating_cash[p],
+                    cash_vol=cash_vol[p], deemed_spread_step=deemed_spread[p],
+                    pd_operating=pd_operating[p], cash_key=cash_key[p],
+                    slot=equity_slot[p], sector_loading=sector_loading,
+                    tail_base_rate_step=tail_base, steps_per_year=steps_per_year)
+                o = equity_path(k, lgd, path, terms, draws[p], cash_idx[sector[p]], rate,
+                                df_start, df_end, waterfall, work, record, in_tl)
+                credit, npv = o.credit_loss, o.npv
+                japan_sum += o.japan_total
+                us_sum += o.us_total
+                deemed_sum += o.deemed_at_horizon
+                japan_by[p] = o.japan_total
+                us_by[p] = o.us_total
+                recoup_by[p] = o.recoup_step
+                if in_tl:
+                    for q in range(n_q):
+                        timeline[tl_row, q, inst] += receipts[q] - contributions[q]
+                if irr_row < n_irr:
+                    irr_sample[irr_row, equity_slot[p]] = irr_annual(
+                        contributions, receipts, o.horizon_value, steps_per_year, n_q)
+            else:
+                is_guarantee = instrument[p] == Instrument.GUARANTEE
+                credit, npv = debt_outcome(k, lgd, is_guarantee, coverage[p], balance[p],
+                                           pv_before[p], terminal[p], df_end)
+                if stochastic_rate and floating[p]:
+                    # the floating coupon's deviation from the scheduled base rate, paid
+                    # at each step's end while the loan is performing
+                    end_q = n_q if k < 0 else k
+                    for q in range(approval[p], end_q):
+                        extra_cash = balance[p, q] * (rate[q] - base_rate_step[q])
+                        npv += extra_cash * df_end[q]
+                        if in_tl:
+                            timeline[tl_row, q, inst] += extra_cash
+                if in_tl and k >= 0:
+                    # from the default step on, replace the survivor's cash (already in
+                    # the row) by what happens: the draw, then the recovery (loan) or the
+                    # claim (guarantee) at the step's end
+                    for q in range(k, n_q):
+                        timeline[tl_row, q, inst] -= cash_start[p, q] + cash_end[p, q]
+                    if is_guarantee:
+                        timeline[tl_row, k, inst] += cash_start[p, k] - credit
+                    else:
+                        timeline[tl_row, k, inst] += (cash_start[p, k]
+                                                      + (1.0 - lgd) * balance[p, k])
+            if value_if_survives == value_if_survives:
+                npv -= value_if_survives  # correct the pre-summed survivor value
+            credit_i[inst] += credit
+            econ_i[inst] -= npv
+            if k >= 0:
+                defaulted[n_def] = p
+                n_def += 1
+                credit_by_exposure[p] = credit
+        # 7. weight, per-path outputs and the block's accumulators
+        weight = 1.0
+        if is_on:
+            log_ratio += theta * twisted_loss - psi  # twist: dQ/dP = exp(theta L_c - psi)
+            weight = 1.0 / (plain_share + (1.0 - plain_share) * np.exp(log_ratio))
+        out_weight[row] = weight
+        for i in range(credit_i.shape[0]):
+            out_credit[row, i] = credit_i[i]
+            out_economic[row, i] = econ_i[i]
+        out_japan[row] = japan_sum
+        out_us[row] = us_sum
+        out_deemed[row] = deemed_sum
+        accumulate(b, weight, n_def, n_eqp, in_tl and n_eq > 0, equity_slot, acc, scratch)
 
 
 @njit(cache=CACHE)
@@ -315,8 +332,8 @@ def twist_for_path(copula, sampler, group_shift, class_pd, class_tilt):
     return theta, psi
 
 
-@njit(cache=CACHE)
-def accumulate(block_index, weight, n_def, n_eqp, track_deemed, exposures, acc, scratch):
+@njit(inline="always")
+def accumulate(block_index, weight, n_def, n_eqp, track_deemed, equity_slot, acc, scratch):
     """Add the path's weighted per-exposure results to block ``block_index`` of ``acc``."""
     b = block_index
     defaulted, credit_by_exposure = scratch.defaulted, scratch.credit_by_exposure
@@ -325,7 +342,7 @@ def accumulate(block_index, weight, n_def, n_eqp, track_deemed, exposures, acc, 
         p = defaulted[t]
         defaults[b, p] += weight
         credit_loss[b, p] += weight * credit_by_exposure[p]
-    equity_slot, recoup_by_exposure = exposures.equity_slot, scratch.recoup_by_exposure
+    recoup_by_exposure = scratch.recoup_by_exposure
     for t in range(n_eqp):
         p = scratch.equity_seen[t]
         acc.japan_receipts[b, p] += weight * scratch.japan_by_exposure[p]

@@ -62,7 +62,7 @@ def split_one_hurdle(cash, deemed, s1, s2, inverse_s1):
     return s2 * cash, deemed
 
 
-@njit(cache=CACHE, inline="always")
+@njit(cache=CACHE)
 def waterfall_split(cash, shares, balances, n_hurdles):
     """Split one quarter's distributable ``cash`` and update the hurdle balances in place.
 
