@@ -190,8 +190,11 @@ class PathScratch(NamedTuple):
 
 
 class EquityTerms(NamedTuple):
-    """The scalars of one equity vehicle (built per call: no arrays, no reference counts)."""
+    """The scalars of one equity vehicle on one path (built per call: scalars carry no
+    reference counts)."""
 
+    default_step: int  # -1: no default inside the horizon
+    lgd: float  # loss given default on this path
     approval_step: int
     operating_start: int
     operating_end: int
@@ -200,10 +203,12 @@ class EquityTerms(NamedTuple):
     deemed_spread_step: float
     pd_operating: float
     cash_key: np.uint64
-    slot: int  # position among the equity exposures
     sector_loading: float
     tail_base_rate_step: float
     steps_per_year: int
+    n_hurdles: int
+    record: bool  # write Japan's contributions and receipts by step
+    track: bool  # add the deemed balance by step
 
 
 class EquityOutcome(NamedTuple):

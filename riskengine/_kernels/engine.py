@@ -160,6 +160,10 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     work = scratch.equity
     contributions, receipts, deemed_by_step = (work.japan_contributions, work.japan_receipts,
                                                work.deemed_by_step)
+    balances = work.balances
+    shares, extra_spread, n_hurdles = (waterfall.shares, waterfall.extra_spread_step,
+                                       waterfall.n_hurdles)
+    continuation, continuation_length = waterfall.continuation, waterfall.continuation_length
     mu2 = 0.0
     for j in range(mu.shape[0]):
         mu2 += mu[j] * mu[j]
@@ -247,14 +251,17 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                 equity_seen[n_eqp] = p
                 n_eqp += 1
                 terms = EquityTerms(
-                    approval_step=approval[p], operating_start=op_start[p],
-                    operating_end=op_end[p], operating_cash=operating_cash[p],
-                    cash_vol=cash_vol[p], deemed_spread_step=deemed_spread[p],
-                    pd_operating=pd_operating[p], cash_key=cash_key[p],
-                    slot=equity_slot[p], sector_loading=sector_loading,
-                    tail_base_rate_step=tail_base, steps_per_year=steps_per_year)
-                o = equity_path(k, lgd, path, terms, draws[p], cash_idx[sector[p]], rate,
-                                df_start, df_end, waterfall, work, record, in_tl)
+                    default_step=k, lgd=lgd, approval_step=approval[p],
+                    operating_start=op_start[p], operating_end=op_end[p],
+                    operating_cash=operating_cash[p], cash_vol=cash_vol[p],
+                    deemed_spread_step=deemed_spread[p], pd_operating=pd_operating[p],
+                    cash_key=cash_key[p], sector_loading=sector_loading,
+                    tail_base_rate_step=tail_base, steps_per_year=steps_per_year,
+                    n_hurdles=n_hurdles, record=record, track=in_tl)
+                slot = equity_slot[p]
+                o = equity_path(path, terms, draws[p], cash_idx[sector[p]], rate, df_start,
+                                df_end, shares, extra_spread, continuation[slot, :, :continuation_length[slot]],
+                                balances, contributions, receipts, deemed_by_step)
                 credit, npv = o.credit_loss, o.npv
                 japan_sum += o.japan_total
                 us_sum += o.us_total

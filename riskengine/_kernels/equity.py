@@ -76,16 +76,13 @@ def _contribute(balances, n_hurdles, amount):
 
 
 @njit(cache=CACHE)
-def equity_path(k_def, lgd, path, terms, draws_row, y_row, rate_path, df_start, df_end,
-                waterfall, work, record, track):
-    """One equity vehicle on one path, defaulting in step ``k_def`` (-1: never).
+def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shares,
+                extra_spread_step, continuation, balances, contributions, receipts,
+                deemed_by_step):
+    """One equity vehicle on one path (its scalars in ``terms``: ``EquityTerms``).
 
     Parameters
     ----------
-    k_def : int
-        Default step, -1 for none; ``lgd`` its loss given default.
-    terms : EquityTerms
-        The vehicle's scalars.
     draws_row : (Q,) float64
         Japan's capital calls by step.
     y_row : (Q,) float64
@@ -94,22 +91,32 @@ def equity_path(k_def, lgd, path, terms, draws_row, y_row, rate_path, df_start, 
         The path's base rate per step.
     df_start, df_end : (Q,) float64
         Discount factors at step starts and ends.
-    waterfall : WaterfallTerms
-    work : EquityScratch
-        ``balances`` is scratch. When ``record``, ``japan_contributions[k]`` (at the start
-        of step ``k``) and ``japan_receipts[k]`` (at its end) are overwritten. When
-        ``track``, the deemed balance at the end of each step is added to
-        ``deemed_by_step[k]`` (frozen at its value after a default).
+    shares, extra_spread_step : (T,), (max(T - 1, 1),) float64
+        The waterfall's tiers (``WaterfallTerms``).
+    continuation : (5, L) float64
+        The vehicle's cash after the horizon (``schedules.continuation_tables``).
+    balances : (max(T - 1, 1),) float64
+        Scratch: the hurdle balances.
+    contributions, receipts : (Q,) float64
+        With ``terms.record``, overwritten with Japan's contributions (at the start of
+        each step) and receipts (at its end).
+    deemed_by_step : (Q,) float64
+        With ``terms.track``, the deemed balance at the end of each step is added (frozen
+        at its value after a default).
 
     Returns
     -------
     EquityOutcome
+
+    Notes
+    -----
+    Arrays come as arguments, not bundles: this runs once per vehicle and path, and
+    reading a bundle field costs a reference count each time.
     """
     n_q = df_end.shape[0]
-    shares, n_hurdles = waterfall.shares, waterfall.n_hurdles
-    extra = waterfall.extra_spread_step
-    balances = work.balances
-    contributions, receipts, deemed_by_step = work.japan_contributions, work.japan_receipts, work.deemed_by_step
+    n_hurdles, record, track = terms.n_hurdles, terms.record, terms.track
+    k_def, lgd = terms.default_step, terms.lgd
+    extra = extra_spread_step
     base_q = rate_path
     a, op_start, op_end = terms.approval_step, terms.operating_start, terms.operating_end
     base_cash, vol = terms.operating_cash, terms.cash_vol
@@ -202,8 +209,8 @@ def equity_path(k_def, lgd, path, terms, draws_row, y_row, rate_path, df_start, 
         # multiplier, weighted by survival at the operating PD, through the waterfall at
         # the deterministic tail base rate, discounted like the rest
         if n_hurdles <= 1 and shares[0] > 0.0:
-            table = waterfall.continuation[terms.slot, :, :waterfall.continuation_length[terms.slot]]
-            horizon_value = horizon_value_closed_form(deemed_at_horizon, shares, n_hurdles, table)
+            horizon_value = horizon_value_closed_form(deemed_at_horizon, shares, n_hurdles,
+                                                      continuation)
         else:
             surv_q = (1.0 - terms.pd_operating) ** (1.0 / terms.steps_per_year)
             horizon_value = horizon_value_loop(balances, shares, n_hurdles, extra, spread_q,
