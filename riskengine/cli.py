@@ -1,6 +1,10 @@
-"""The command line: ``riskengine run [options]``, on the package's Python API.
+"""The command line: ``riskengine run`` and ``riskengine validate``, on the package's
+Python API.
 
-Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 bad portfolio data, 4 bad config.
+Exit codes: 0 ok, 1 unexpected error, 2 usage (bad option, output directory in the way or
+taken by another run, a run too large for this machine), 3 bad portfolio data, 4 bad
+config, 5 results could not be written, 130 interrupted (Ctrl-C), 143 terminated
+(SIGTERM).
 """
 
 from __future__ import annotations
@@ -8,21 +12,28 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import logging
+import signal
 import sys
 import time
+from itertools import count
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from . import __version__, warmup
 from .config import default_portfolio_path, load_config, run_overrides
-from .errors import RiskEngineError
-from .io import check_run_dir, write_run
-from .kernel_inputs import build_model
+from .errors import RiskEngineError, Terminated, UsageError
+from .io import RunDirClaim, check_run_dir, write_run, write_unfinished
+from .kernel_inputs import Model, build_model
 from .portfolio import load_portfolio
-from .simulate import run_model
+from .results import package_versions
+from .simulate import check_fits, memory_estimate, run_model
+
+EXIT_CODES = ("Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 bad portfolio data, "
+              "4 bad config, 5 results not written, 130 interrupted, 143 terminated.")
 
 
 def _whole_number(minimum: int):
@@ -46,47 +57,67 @@ def build_parser() -> argparse.ArgumentParser:
         prog="riskengine",
         description="Monte Carlo credit risk of Japan's US$550B US investment program "
                     "(JBIC loans and equity, NEXI guarantees).",
-        epilog="Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 bad portfolio data, "
-               "4 bad config.",
+        epilog=EXIT_CODES,
     )
     p.add_argument("--version", action="version", version=f"riskengine {__version__}")
+    inputs = argparse.ArgumentParser(add_help=False)
+    inputs.add_argument("--config", metavar="FILE", type=Path,
+                        help="TOML config; keys left out take the shipped defaults")
+    inputs.add_argument("--portfolio", metavar="FILE", type=Path,
+                        help="portfolio, CSV or Parquet, one row per exposure "
+                             "(default: the shipped program's)")
+    inputs.add_argument("--paths", metavar="N", type=_positive_int,
+                        help="number of Monte Carlo paths (overrides simulation.paths)")
+    inputs.add_argument("--seed", metavar="S", type=_nonneg_int,
+                        help="random seed (overrides simulation.seed)")
+    inputs.add_argument("--threads", metavar="N", type=_nonneg_int,
+                        help="worker threads, 0 = all cores (overrides simulation.threads); "
+                             "results do not depend on it")
+    inputs.add_argument("--chunk-paths", metavar="N", type=_positive_int,
+                        help="paths per chunk, bounds memory (overrides "
+                             "simulation.chunk_paths); results do not depend on it")
+    inputs.add_argument("--importance-sampling", action="store_true", default=None,
+                        help="Glasserman-Li importance sampling of the tail (factor mean "
+                             "shift and conditional twisting; every measure uses the "
+                             "likelihood ratios); reported in the manifest")
+    inputs.add_argument("--verbose", action="store_true",
+                        help="also log the engine's decisions (threads, pilot, kernel cache)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser(
-        "run", help="simulate a program and write a run directory",
+        "run", parents=[inputs], help="simulate a program and write a run directory",
         description="Simulate the program's correlated defaults and cash flows, print the "
                     "risk summary and write a run directory (manifest.json, paths.parquet, "
                     "summary.parquet, projects.parquet, timeline.parquet, recoup.parquet). "
                     "With no options: the shipped default program.",
+        epilog=EXIT_CODES,
     )
-    run.add_argument("--config", metavar="FILE", type=Path,
-                     help="TOML config; keys left out take the shipped defaults "
-                          "(the program shipped in the package)")
-    run.add_argument("--portfolio", metavar="FILE", type=Path,
-                     help="portfolio, CSV or Parquet, one row per exposure "
-                          "(default: the shipped program's)")
-    run.add_argument("--paths", metavar="N", type=_positive_int,
-                     help="number of Monte Carlo paths (overrides simulation.paths)")
-    run.add_argument("--seed", metavar="S", type=_nonneg_int,
-                     help="random seed (overrides simulation.seed)")
     run.add_argument("--out", metavar="DIR", type=Path,
                      help="run directory to create (default: runs/<date>-<time>-seed<S>); "
                           "must not exist or be empty, unless --overwrite")
     run.add_argument("--overwrite", action="store_true",
-                     help="replace an existing run directory (atomically)")
-    run.add_argument("--threads", metavar="N", type=_nonneg_int,
-                     help="worker threads, 0 = all cores (overrides simulation.threads); "
-                          "results do not depend on it")
-    run.add_argument("--chunk-paths", metavar="N", type=_positive_int,
-                     help="paths per chunk, bounds memory (overrides simulation.chunk_paths); "
-                          "results do not depend on it")
-    run.add_argument("--importance-sampling", action="store_true", default=None,
-                     help="Glasserman-Li importance sampling of the tail (factor mean shift and "
-                          "conditional twisting; every measure uses the likelihood ratios); "
-                          "reported in the manifest")
+                     help="replace a previous run directory (atomically)")
     run.add_argument("--quiet", action="store_true", help="print only where results went")
-    run.add_argument("--verbose", action="store_true",
-                     help="also log the engine's decisions (threads, pilot, kernel cache)")
+    sub.add_parser(
+        "validate", parents=[inputs], help="check a config and portfolio without simulating",
+        description="Run every check of `riskengine run` (config, portfolio, correlation "
+                    "matrix, memory) and report what would be simulated; write nothing.",
+        epilog=EXIT_CODES,
+    )
     return p
+
+
+def prepare(args) -> Model:
+    """The checks `run` and `validate` share: config, portfolio, the model (correlation,
+    copula), and whether the run fits in memory."""
+    overrides = run_overrides(paths=args.paths, seed=args.seed, threads=args.threads,
+                              chunk_paths=args.chunk_paths,
+                              importance_sampling=True if args.importance_sampling else None)
+    config = load_config(args.config, overrides)
+    check_fits(config)  # before reading a large portfolio or compiling anything
+    sim = config.simulation
+    portfolio = load_portfolio(args.portfolio or default_portfolio_path(),
+                               config.dependence.sectors, sim.n_quarters, sim.steps_per_year)
+    return build_model(config, portfolio)
 
 
 def _fmt(x: float) -> str:
@@ -116,7 +147,7 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
             row = [str(inst)]
             for m, lv in cols:
                 v, se = result.estimate(m, var, str(inst), lv)
-                row.append(f"{_fmt(v)} ±{_fmt(se)}")
+                row.append(f"{_fmt(v)} ±{_fmt(se)}" if np.isfinite(se) else f"{_fmt(v)} ±n/a")
             table.add_row(*row)
         console.print(table)
     eq = meta.get("equity_program") or {}
@@ -138,37 +169,116 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
                   + ", ".join(f"{k}.parquet" for k in result.datasets()) + ")")
 
 
-def cmd_run(args, console: Console) -> int:
-    overrides = run_overrides(paths=args.paths, seed=args.seed, threads=args.threads,
-                              chunk_paths=args.chunk_paths,
-                              importance_sampling=True if args.importance_sampling else None)
-    config = load_config(args.config, overrides)
-    sim = config.simulation
-    portfolio_path = args.portfolio or default_portfolio_path()
-    portfolio = load_portfolio(portfolio_path, config.dependence.sectors, sim.n_quarters,
-                               sim.steps_per_year)
-    out = args.out
-    if out is None:
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = Path("runs") / f"{stamp}-seed{sim.seed}"
-    check_run_dir(out, args.overwrite)  # before the simulation, not after it
-    model = build_model(config, portfolio)
-    t0 = time.perf_counter()
-    if args.quiet:
-        result = run_model(model)
-    else:
-        from rich.progress import Progress
 
-        with Progress(console=console, transient=True) as bar:
-            task = bar.add_task("simulating", total=sim.paths)
-            result = run_model(model, progress=lambda done, total: bar.update(task, completed=done))
-    result.meta["timings"]["wall_seconds"] = time.perf_counter() - t0
-    run_dir = write_run(result, out, overwrite=args.overwrite)
+
+def _notes(err: Console, model: Model) -> None:
+    """What an analyst should know before reading the numbers."""
+    sim = model.config.simulation
+    if sim.steps_per_year != 4:
+        err.print(f"note: steps are 1/{sim.steps_per_year} year, so every 'quarter' "
+                  "coordinate and '*_quarter' column of the outputs counts steps, not "
+                  "calendar quarters", highlight=False)
+
+
+def _tail_warning(err: Console, result) -> None:
+    from .measures import MIN_TAIL_PATHS, LossSample
+
+    loss = LossSample(result.loss("credit_loss", "ALL"), result.weight)
+    thin = [lv for lv in result.levels if loss.tail_paths(lv) < MIN_TAIL_PATHS]
+    if thin:
+        err.print(f"warning: fewer than {MIN_TAIL_PATHS} paths lie beyond the "
+                  f"{', '.join(f'{lv:g}' for lv in thin)} level(s): VaR and ES there are "
+                  "rough and have no standard error (n/a); use more paths", highlight=False)
+
+
+def _claim_out(args, seed: int) -> tuple[Path, RunDirClaim]:
+    """The run directory, checked and claimed for this process before any work."""
+    if args.out is not None:
+        check_run_dir(args.out, args.overwrite)
+        return args.out, RunDirClaim(args.out).acquire()
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    check_run_dir(Path("runs") / "x")  # the parent can be created
+    for n in count(1):  # two runs started in the same second get different directories
+        out = Path("runs") / (f"{stamp}-seed{seed}" + ("" if n == 1 else f"-{n}"))
+        try:
+            claim = RunDirClaim(out).acquire()
+        except UsageError:
+            continue
+        if out.exists():
+            claim.release()
+            continue
+        return out, claim
+    raise AssertionError("unreachable")
+
+
+def cmd_validate(args, console: Console) -> int:
+    model = prepare(args)
+    pf, sim = model.portfolio, model.config.simulation
+    kinds = pf.table["instrument"].value_counts()
+    console.print(
+        f"valid: {pf.source} ({pf.n_projects} exposures: "
+        + ", ".join(f"{kinds.get(k, 0)} {k}" for k in ("loan", "guarantee", "equity"))
+        + f"; US$ {pf.col('commitment_usd').sum() / 1e9:,.2f}bn committed) with "
+        f"{sim.paths:,} paths over {sim.horizon_years:g} years; "
+        f"the run needs about {memory_estimate(sim.paths) / 2**30:,.1f} GiB", highlight=False)
+    if pf.ignored_columns:
+        console.print("ignored columns: " + ", ".join(pf.ignored_columns), highlight=False)
+    return 0
+
+
+def cmd_run(args, console: Console, err: Console) -> int:
+    model = prepare(args)
+    sim = model.config.simulation
+    out, claim = _claim_out(args, sim.seed)
+    done = [0]
+
+    def progress(d: int, total: int) -> None:
+        done[0] = d
+
+    try:
+        _notes(err, model)
+        t0 = time.perf_counter()
+        try:
+            if args.quiet:
+                result = run_model(model, progress=progress)
+            else:
+                from rich.progress import Progress
+
+                with Progress(console=err, transient=True) as bar:
+                    task = bar.add_task("simulating", total=sim.paths)
+
+                    def show(d: int, total: int) -> None:
+                        progress(d, total)
+                        bar.update(task, completed=d)
+
+                    result = run_model(model, progress=show)
+        except (KeyboardInterrupt, Terminated) as e:
+            reason = "interrupted" if isinstance(e, KeyboardInterrupt) else "terminated"
+            write_unfinished(out, {
+                "status": reason, "paths_requested": sim.paths, "paths_done": done[0],
+                "seed": sim.seed, "config": model.config.to_dict(),
+                "portfolio": model.portfolio.source, "versions": package_versions()},
+                overwrite=args.overwrite)
+            err.print(f"{reason} after {done[0]:,} of {sim.paths:,} paths; {out} holds an "
+                      "unfinished run (its manifest says complete: false)", highlight=False)
+            raise _Stopped(130 if reason == "interrupted" else 143) from None
+        result.meta["timings"]["wall_seconds"] = time.perf_counter() - t0
+        run_dir = write_run(result, out, overwrite=args.overwrite)
+    finally:
+        claim.release()
     if args.quiet:
         console.print(str(run_dir))
     else:
         print_summary(console, result, run_dir)
+    _tail_warning(err, result)
     return 0
+
+
+class _Stopped(Exception):
+    """A run ended by a signal after saying so; carries the exit code."""
+
+    def __init__(self, code: int):
+        self.code = code
 
 
 def _setup_logging(err: Console, verbose: bool) -> None:
@@ -182,6 +292,10 @@ def _setup_logging(err: Console, verbose: bool) -> None:
     log.propagate = False
 
 
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -190,23 +304,33 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     console = Console()
     err = Console(stderr=True)
-    _setup_logging(err, verbose=getattr(args, "verbose", False))
+    _setup_logging(err, verbose=args.verbose)
     warmup.on_compile = lambda: err.print(
         "compiling kernels (first run only, about half a minute; later runs reuse them)",
         highlight=False)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        return cmd_run(args, console)
+        if args.command == "validate":
+            return cmd_validate(args, console)
+        return cmd_run(args, console, err)
     except RiskEngineError as e:
-        err.print("[bold red]error:[/bold red] " + escape(str(e)), markup=True, highlight=False, soft_wrap=True)
+        err.print("[bold red]error:[/bold red] " + escape(str(e)), markup=True, highlight=False,
+                  soft_wrap=True)
         return e.exit_code
+    except _Stopped as e:
+        return e.code
     except KeyboardInterrupt:
-        err.print("interrupted; nothing was written")
+        err.print("interrupted; nothing was written", highlight=False)
         return 130
+    except Terminated:
+        err.print("terminated; nothing was written", highlight=False)
+        return 143
     except MemoryError:
-        err.print("[bold red]error:[/bold red] out of memory: the per-path loss vectors need "
-                  "about 100 bytes a path; use fewer --paths (nothing was written)",
-                  markup=True, highlight=False, soft_wrap=True)
+        err.print("[bold red]error:[/bold red] out of memory; use fewer --paths (nothing was "
+                  "written)", markup=True, highlight=False, soft_wrap=True)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -166,9 +166,11 @@ class Cashflows(_Strict):
 
 class Outputs(_Strict):
     timeline_paths: int = Field(
-        20_000, ge=0, description="paths (every n/N-th) used for the cash timeline quantiles")
+        20_000, ge=1, strict=True,
+        description="paths (every n/N-th) used for the cash timeline quantiles")
     irr_paths: int = Field(
-        10_000, ge=0, description="paths (every n/N-th) on which Japan's equity IRR is computed")
+        10_000, ge=1, strict=True,
+        description="paths (every n/N-th) on which Japan's equity IRR is computed")
 
 
 class ImportanceSampling(_Strict):
@@ -229,8 +231,15 @@ def _read_toml(path: Path) -> dict:
             return tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config {path}: is a directory, not a TOML file") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config {path}: not UTF-8 text (byte {e.start}: {e.reason}); TOML "
+                          "files are UTF-8") from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        raise ConfigError(f"config {path}: not valid TOML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"config {path}: cannot be read ({e.strerror})") from None
 
 
 def _format_validation(path: str, err: ValidationError) -> str:
@@ -281,7 +290,7 @@ def apply_overrides(config: Config | dict, overrides: dict | None,
     raw = config.to_dict() if isinstance(config, Config) else config
     if not overrides:
         return config if isinstance(config, Config) else config_from_dict(raw, source)
-    return config_from_dict(_deep_merge(raw, overrides), source + " with the overrides")
+    return config_from_dict(_deep_merge(raw, overrides), source + " with the command-line options")
 
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> Config:
@@ -306,4 +315,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         path = Path(path)
         raw = _deep_merge(raw, _read_toml(path))
         source = str(path)
-    return apply_overrides(raw, overrides, source)
+    # the file is checked as written: an invalid value is an error even where an option
+    # replaces it
+    config = config_from_dict(raw, source)
+    return apply_overrides(config, overrides, source)

@@ -1,7 +1,9 @@
 """Exceptions with the exit codes the command line returns.
 
-Exit codes: 0 success, 1 unexpected failure, 2 usage (bad command-line arguments),
-3 bad portfolio data, 4 bad configuration.
+Exit codes: 0 success, 1 unexpected failure, 2 usage (bad command-line arguments, an
+output directory in the way, a run too large for this machine), 3 bad portfolio data,
+4 bad configuration, 5 the results could not be written (disk full, no permission);
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -41,3 +43,18 @@ class ConfigError(RiskEngineError):
     """Bad configuration: the message names the file and the key."""
 
     exit_code = 4
+
+
+class OutputError(RiskEngineError, OSError):
+    """The results could not be written: the message names the path and the reason. Also
+    an ``OSError``, so code that caught the operating system's error still does."""
+
+    exit_code = 5
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (raised by the command line's handler, like KeyboardInterrupt for
+    SIGINT)."""

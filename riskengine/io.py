@@ -10,6 +10,7 @@ it exactly, while pandas, polars and DuckDB read the plain columns.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -21,8 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import xarray as xr
+from filelock import FileLock, Timeout
 
-from .errors import UsageError
+from .errors import OutputError, UsageError
 
 META_KEY = b"riskengine.xarray"
 FORMAT_VERSION = 1
@@ -179,13 +181,82 @@ def check_run_dir(run_dir: str | Path, overwrite: bool = False) -> Path:
 
 
 def _is_run_dir(path: Path) -> bool:
+    """A directory riskengine wrote: a finished run, or one it marked unfinished."""
     try:
         with open(path / "manifest.json") as f:
             m = json.load(f)
     except (OSError, ValueError):
         return False
-    return isinstance(m, dict) and m.get("complete") is True and "versions" in m \
+    return isinstance(m, dict) and m.get("complete") in (True, False) and "versions" in m \
         and "riskengine" in m.get("versions", {})
+
+
+class RunDirClaim:
+    """An exclusive claim on a run directory for the whole run, so two runs never write
+    the same ``--out`` (the second is refused, naming the first's process).
+
+    The lock file lives in the user's cache folder (named by a digest of the directory's
+    absolute path), so nothing is left beside the results; the owner's process id is
+    written next to it.
+    """
+
+    def __init__(self, run_dir: str | Path):
+        from ._kernels._cache import cache_root
+
+        self.run_dir = Path(run_dir)
+        key = hashlib.sha256(str(self.run_dir.resolve()).encode()).hexdigest()[:24]
+        locks = cache_root() / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        self._lock = FileLock(str(locks / f"{key}.lock"))
+        self._owner = locks / f"{key}.owner"
+
+    def acquire(self) -> RunDirClaim:
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            try:
+                who = self._owner.read_text().strip()
+            except OSError:
+                who = "unknown"
+            raise UsageError(f"another riskengine run (process {who}) is writing to "
+                             f"{self.run_dir}; choose another --out or wait for it") from None
+        try:
+            self._owner.write_text(f"{os.getpid()}\n")
+        except OSError:
+            pass
+        return self
+
+    def release(self) -> None:
+        if self._lock.is_locked:
+            try:
+                self._owner.unlink()
+            except OSError:
+                pass
+            self._lock.release()
+
+    def __enter__(self) -> RunDirClaim:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _replace_dir(tmp: Path, run_dir: Path) -> None:
+    """Move the finished ``tmp`` into place as ``run_dir`` (replacing an empty or previous
+    run directory, which check_run_dir allowed)."""
+    if run_dir.exists():
+        trash = run_dir.parent / f".{run_dir.name}.old-{os.getpid()}-{time.time_ns()}"
+        os.rename(run_dir, trash)
+        os.rename(tmp, run_dir)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.rename(tmp, run_dir)
+
+
+def _write_failed(run_dir: Path, e: OSError) -> OutputError:
+    where = e.filename or run_dir
+    return OutputError(f"cannot write the run directory {run_dir}: {e.strerror or e} "
+                       f"({where}); nothing was written")
 
 
 def write_run(result, run_dir: str | Path, overwrite: bool = False) -> Path:
@@ -194,31 +265,52 @@ def write_run(result, run_dir: str | Path, overwrite: bool = False) -> Path:
     once complete (a crash leaves no directory that looks like a finished run). See
     :func:`check_run_dir` for what may be replaced."""
     run_dir = check_run_dir(run_dir, overwrite)
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = run_dir.parent / f".{run_dir.name}.partial-{os.getpid()}-{time.time_ns()}"
-    tmp.mkdir()
     try:
-        t0 = time.perf_counter()
-        files = {}
-        for name, ds in result.datasets().items():
-            write_dataset(ds, tmp / f"{name}.parquet")
-            files[name] = f"{name}.parquet"
-        manifest = dict(result.meta)
-        manifest["files"] = files
-        manifest.setdefault("timings", {})["write_seconds"] = time.perf_counter() - t0
-        manifest["complete"] = True
-        with open(tmp / "manifest.json", "w") as f:
-            json.dump(_jsonable(manifest), f, indent=2, allow_nan=True)
-        if run_dir.exists():  # an empty directory or a previous run (check_run_dir)
-            trash = run_dir.parent / f".{run_dir.name}.old-{os.getpid()}-{time.time_ns()}"
-            os.rename(run_dir, trash)
-            os.rename(tmp, run_dir)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.rename(tmp, run_dir)
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+        _fill_run_dir(result, tmp)
+        _replace_dir(tmp, run_dir)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _write_failed(run_dir, e) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return run_dir
+
+
+def _fill_run_dir(result, tmp: Path) -> None:
+    """Write the Parquet files, then the manifest that says they are complete."""
+    t0 = time.perf_counter()
+    files = {}
+    for name, ds in result.datasets().items():
+        write_dataset(ds, tmp / f"{name}.parquet")
+        files[name] = f"{name}.parquet"
+    manifest = dict(result.meta)
+    manifest["files"] = files
+    manifest.setdefault("timings", {})["write_seconds"] = time.perf_counter() - t0
+    manifest["complete"] = True
+    with open(tmp / "manifest.json", "w") as f:
+        json.dump(_jsonable(manifest), f, indent=2, allow_nan=True)
+
+
+def write_unfinished(run_dir: str | Path, meta: dict, overwrite: bool = False) -> Path:
+    """Leave a directory that says plainly that a run did not finish: only a
+    ``manifest.json`` with ``"complete": false``, the reason and how far it got (no
+    Parquet file, so nothing can be mistaken for results)."""
+    run_dir = check_run_dir(run_dir, overwrite)
+    tmp = run_dir.parent / f".{run_dir.name}.partial-{os.getpid()}-{time.time_ns()}"
+    try:
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+        with open(tmp / "manifest.json", "w") as f:
+            json.dump(_jsonable({**meta, "complete": False, "files": {}}), f, indent=2,
+                      allow_nan=True)
+        _replace_dir(tmp, run_dir)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _write_failed(run_dir, e) from None
     return run_dir
 
 

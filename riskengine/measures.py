@@ -14,6 +14,9 @@ Notes
 - ``ES_a = VaR_a + E[(L - VaR_a)^+] / (1 - a)``, which equals Acerbi and Tasche (2002)
   ``(E[L 1{L > VaR}] + VaR (P(L <= VaR) - a)) / (1 - a)``: the atom at VaR is counted only
   up to the level. (The naive ``E[L | L >= VaR]`` is not coherent and is not used.)
+- With fewer than ``MIN_TAIL_PATHS`` (10) sample points at or beyond VaR, VaR and ES
+  keep their value but get no standard error or interval (NaN): a run of 7 paths has no
+  meaningful 0.999 quantile, and reporting its error as 0.00 would be fake precision.
 - Standard errors: EL and ES by the sample variance of their influence terms
   (``w L`` and ``w (L - VaR)^+ / (1 - a)``); SD by the delta method; VaR from a 95%
   confidence interval obtained by inverting the binomial/IS standard error of the tail
@@ -27,6 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 
 Z95 = 1.959963984540054
+
+#: fewer sample points than this at or beyond a level's VaR: VaR and ES there get no
+#: standard error or confidence interval (NaN), since none would mean anything
+MIN_TAIL_PATHS = 10
 
 
 @dataclass(frozen=True)
@@ -107,8 +114,14 @@ class LossSample:
             se = 0.0 if self.n > 1 else np.nan
         return _normal_ci(sdv, se)
 
+    def tail_paths(self, level: float) -> int:
+        """Sample points at or beyond ``VaR_level``: what the tail estimates rest on."""
+        return self.n - min(var_index(self.tail, level), self.n - 1)
+
     def var(self, level: float) -> Estimate:
         v = self.var_value(level)
+        if self.tail_paths(level) < MIN_TAIL_PATHS:
+            return Estimate(v, np.nan, np.nan, np.nan)  # no precision to report
         ind = self.weight * (self.loss > v)
         se_p = float(np.std(ind, ddof=1) / np.sqrt(self.n)) if self.n > 1 else 0.0
         lo = self.var_value(max(level - Z95 * se_p, 1e-15))
@@ -119,6 +132,8 @@ class LossSample:
         v = self.var_value(level)
         excess = self.weight * np.maximum(self.loss - v, 0.0) / (1.0 - level)
         mean_excess, se = mean_with_stderr(excess)
+        if self.tail_paths(level) < MIN_TAIL_PATHS:
+            return Estimate(v + mean_excess, np.nan, np.nan, np.nan)
         return _normal_ci(v + mean_excess, se)
 
 

@@ -8,6 +8,8 @@ of rows in the file.
 
 from __future__ import annotations
 
+import difflib
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ import pandas as pd
 from .codes import INSTITUTIONS, INSTRUMENTS
 from .errors import DataError
 
+log = logging.getLogger("riskengine")
 AMORTIZATIONS = ("linear", "bullet")
 RATE_TYPES = ("fixed", "floating")
 
@@ -90,15 +93,52 @@ class Portfolio:
         return np.array([INSTRUMENTS.index(s) for s in self.table["instrument"]], dtype=np.int64)
 
 
+def _misspelling_of(name: str, known) -> str | None:
+    """The known column ``name`` probably misspells: close in spelling (difflib ratio
+    >= 0.8), or a prefix of it of at least 4 letters (``tenor`` for ``tenor_years``)."""
+    low = name.lower()
+    close = difflib.get_close_matches(low, list(known), n=1, cutoff=0.8)
+    if close:
+        return close[0]
+    prefix = [k for k in known if len(low) >= 4 and k.startswith(low)]
+    return prefix[0] if len(prefix) == 1 else None
+
+
+def _not_real(raw: pd.Series) -> dict[int, str]:
+    """Cells that hold booleans or complex numbers (Parquet, DataFrames): ``{row: what}``.
+    Counting True as 1 would turn a boolean column into PDs of 0 and 1."""
+    kind = raw.dtype.kind
+    if kind == "b" or str(raw.dtype) == "boolean":
+        return {i: "a boolean" for i in range(len(raw)) if not pd.isna(raw.iloc[i])}
+    if kind == "c":
+        return dict.fromkeys(range(len(raw)), "a complex number")
+    if kind != "O":
+        return {}
+    out = {}
+    for i, v in enumerate(raw.to_numpy()):
+        if isinstance(v, bool | np.bool_):
+            out[i] = "a boolean"
+        elif isinstance(v, complex | np.complexfloating):
+            out[i] = "a complex number"
+    return out
+
+
 def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True), True
+            # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first name
+            return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
+                               encoding="utf-8-sig"), True
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path), False
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, not a portfolio file") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); save the CSV "
+                        "as UTF-8") from None
     except Exception as e:  # unreadable file: name it
         raise DataError(f"{path}: cannot read the file ({type(e).__name__}: {e})") from None
     raise DataError(f"{path}: unsupported portfolio format {suffix!r} (use .csv or .parquet)")
@@ -124,17 +164,38 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
         row = f"row {i + 1}" + (f" (line {i + 2})" if is_csv else "")
         return f"{source}, {row}, column '{col}'"
 
+    df.columns = [str(c).strip() for c in df.columns]
+    known = (*REQUIRED, *OPTIONAL_NUMERIC, *OPTIONAL_TEXT)
+    unknown = [c for c in df.columns if c not in known]
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
-        raise DataError([f"{source}: missing required column '{c}'" for c in missing])
+        problems = []
+        for c in missing:
+            guess = [u for u in unknown if _misspelling_of(u, (c,))]
+            hint = f" (is '{guess[0]}' a misspelling of it?)" if guess else ""
+            problems.append(f"{source}: missing required column '{c}'{hint}")
+        if len(df.columns) == 1 and any(sep in df.columns[0] for sep in ";\t|"):
+            problems.append(f"{source}: the file has a single column '{df.columns[0]}'; "
+                            "columns must be separated by commas")
+        raise DataError(problems)
     if len(df) == 0:
         raise DataError(f"{source}: the portfolio has no rows")
+    # an unknown column that looks like a known optional one is a typo, not an extra
+    # column: silently taking the default instead would change the results
+    typos = [(u, m) for u in unknown if (m := _misspelling_of(u, known))]
+    if typos:
+        raise DataError([f"{source}: unknown column '{u}': did you mean '{m}'? (an unknown "
+                         f"column is ignored, and '{m}' would take its default)"
+                         for u, m in typos])
+    ignored = tuple(unknown)
+    if ignored:
+        log.warning("%s: ignoring %s the engine does not know: %s", source,
+                    "a column" if len(ignored) == 1 else f"{len(ignored)} columns",
+                    ", ".join(f"'{c}'" for c in ignored))
 
     # columns whose values come from the file or a constant default (pd_construction's
     # default is pd_annual: its problems are reported on pd_annual)
     given = set(df.columns) | set(OPTIONAL_TEXT) | (set(OPTIONAL_NUMERIC) - {"pd_construction"})
-    known = set(REQUIRED) | set(OPTIONAL_NUMERIC) | set(OPTIONAL_TEXT)
-    ignored = tuple(c for c in df.columns if c not in known)
 
     # text columns
     for c in ("project_id", "sector", "institution", "instrument", *OPTIONAL_TEXT):
@@ -154,6 +215,11 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
             df[c] = df["pd_annual"] if default is None else default
             continue
         raw = df[c]
+        not_real = _not_real(raw)
+        for i, what in not_real.items():
+            problems.append(f"{where(i, c)}: {raw.iloc[i]!r} is {what}, not a number")
+        if not_real:
+            raw = raw.astype(object).where(~raw.index.isin(list(not_real)), None)
         num = pd.to_numeric(raw, errors="coerce").astype(float)
         blank = raw.astype(str).str.strip().isin(["", "nan", "NaN", "None"]) if is_csv else raw.isna()
         if c in OPTIONAL_NUMERIC:
@@ -161,7 +227,8 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
             fill = df["pd_annual"] if default is None else default
             num = num.where(~blank, fill)
         for i in np.flatnonzero(num.isna().to_numpy() & ~blank.to_numpy()):
-            problems.append(f"{where(i, c)}: {raw.iloc[i]!r} is not a number")
+            if i not in not_real:
+                problems.append(f"{where(i, c)}: {raw.iloc[i]!r} is not a number")
         df[c] = num
 
     def check(col: str, bad: np.ndarray, what: str) -> None:
@@ -221,7 +288,9 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
 
     lgd = df["lgd"].to_numpy(dtype=float)
     sd = df["lgd_sd"].to_numpy(dtype=float)
-    check("lgd_sd", (sd > 0) & ~(sd * sd < lgd * (1 - lgd)),
+    with np.errstate(over="ignore", invalid="ignore"):  # huge values are refused, not warned
+        too_wide = (sd > 0) & ~(sd * sd < lgd * (1 - lgd))
+    check("lgd_sd", too_wide,
           "is too large for a beta LGD with this mean (needs lgd_sd^2 < lgd*(1-lgd))")
 
     aq = df["approval_quarter"].to_numpy(dtype=float)

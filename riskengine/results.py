@@ -17,7 +17,8 @@ LOSS_VARIABLES = ("credit_loss", "economic_loss")
 SUMMARY_INSTITUTIONS = (*INSTITUTIONS, "ALL")
 
 
-def _package_versions() -> dict[str, str]:
+def package_versions() -> dict[str, str]:
+    """Versions of riskengine, Python and the numerical libraries (for manifests)."""
     import numba
     import pyarrow
     import pydantic
@@ -157,7 +158,7 @@ class Result:
                 "repair_max_abs": model.correlation.repair_max_abs,
                 "matrix": np.asarray(model.correlation.matrix).tolist(),
             },
-            "versions": _package_versions(),
+            "versions": package_versions(),
             "timings": dict(timings),
             "importance_sampling": importance_sampling or {"enabled": False},
         }

@@ -9,6 +9,7 @@ sampled paths' timeline; nothing grows with paths x exposures x quarters.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from ._kernels.bundles import Accumulators, PathOutputs, SampledPaths
 from ._kernels.engine import run_chunk
 from .codes import INSTITUTIONS
 from .config import Config, apply_overrides, default_portfolio_path, load_config, run_overrides
+from .errors import UsageError
 from .importance import tilt
 from .kernel_inputs import Model, build_model
 from .portfolio import Portfolio, load_portfolio
@@ -45,6 +47,54 @@ def _stride(n_paths: int, n_sampled: int) -> int:
     return max(1, n_paths // n_sampled) if n_sampled else n_paths + 1
 
 
+#: whole-process memory of a run: a fixed part (interpreter, libraries, kernels) and a
+#: part per path (per-path outputs, the paths Dataset, sorting for the measures, the
+#: Parquet columns); measured on the default program (0.27 GiB at 1,024 paths, 0.63 GiB
+#: at 1,000,000) and rounded up
+MEMORY_FIXED_BYTES = 400 * 2**20
+MEMORY_BYTES_PER_PATH = 500
+
+
+def memory_estimate(paths: int) -> int:
+    """Bytes a run of ``paths`` paths needs at its peak (see ``MEMORY_BYTES_PER_PATH``)."""
+    return MEMORY_FIXED_BYTES + MEMORY_BYTES_PER_PATH * paths
+
+
+def available_memory() -> int | None:
+    """Memory this machine can give a new process now (Linux ``MemAvailable``), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return None
+
+
+def check_fits(config: Config) -> None:
+    """Refuse, before any work, a run that cannot fit in this machine's memory.
+
+    Raises
+    ------
+    UsageError
+        With the estimate in GiB and the largest ``--paths`` that fits.
+    """
+    paths = config.simulation.paths
+    need, have = memory_estimate(paths), available_memory()
+    if have is None or need <= 0.8 * have:
+        return
+    fits = max(int((0.8 * have - MEMORY_FIXED_BYTES) / MEMORY_BYTES_PER_PATH), 0)
+    fits = fits // 1000 * 1000 or fits
+    raise UsageError(
+        f"{paths:,} paths need about {need / 2**30:,.1f} GiB of memory and this machine has "
+        f"{have / 2**30:,.1f} GiB available: use --paths {fits:,} or fewer (simulation.paths; "
+        "every path's losses are kept in memory until the run is written)")
+
+
 def run_model(model: Model, progress: Progress | None = None) -> Result:
     """Simulate all paths of a built model and compute the measures.
 
@@ -58,6 +108,7 @@ def run_model(model: Model, progress: Progress | None = None) -> Result:
     from .warmup import ensure_compiled, kernels_cached
 
     sim, out_cfg = model.config.simulation, model.config.outputs
+    check_fits(model.config)
     inputs = model.inputs
     is_info: dict = {"enabled": False}
     if model.config.importance_sampling.enabled:

@@ -33,7 +33,7 @@ def _run_seed(seed):
     res = riskengine.simulate(paths=N_PATHS, seed=seed)
     assert res.weight is None, "plain Monte Carlo expected for the shipped program"
     cfg = load_config(None, {"simulation": {"paths": N_PATHS, "seed": seed},
-                             "outputs": {"timeline_paths": 0, "irr_paths": 0}})
+                             "outputs": {"timeline_paths": 1, "irr_paths": 1}})
     sim = cfg.simulation
     pf = load_portfolio(default_portfolio_path(), cfg.dependence.sectors,
                         sim.n_quarters, sim.steps_per_year)
