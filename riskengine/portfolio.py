@@ -216,8 +216,8 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
             continue
         raw = df[c]
         not_real = _not_real(raw)
-        for i, what in not_real.items():
-            problems.append(f"{where(i, c)}: {raw.iloc[i]!r} is {what}, not a number")
+        for row, what in not_real.items():
+            problems.append(f"{where(row, c)}: {raw.iloc[row]!r} is {what}, not a number")
         if not_real:
             raw = raw.astype(object).where(~raw.index.isin(list(not_real)), None)
         num = pd.to_numeric(raw, errors="coerce").astype(float)
