@@ -253,6 +253,8 @@ def cmd_run(args, console: Console, err: Console) -> int:
 
                     result = run_model(model, progress=show)
         except (KeyboardInterrupt, Terminated) as e:
+            if done[0] == 0:  # stopped before a chunk finished (or while compiling)
+                raise
             reason = "interrupted" if isinstance(e, KeyboardInterrupt) else "terminated"
             write_unfinished(out, {
                 "status": reason, "paths_requested": sim.paths, "paths_done": done[0],
