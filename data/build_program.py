@@ -231,7 +231,7 @@ COLUMNS = ["project_id", "name", "sector", "institution", "instrument", "commitm
            "pd_annual", "pd_construction", "lgd", "lgd_sd", "factor_loading",
            "approval_quarter", "funding_quarters", "tenor_years", "amortization", "rate",
            "coverage", "expected_yield", "cf_vol", "construction_years", "life_years",
-           "deemed_spread"]
+           "deemed_spread", "obligor"]
 
 
 def exposure_rows(pid: str, name: str, sector: str, cls: str, approval: int,
@@ -269,6 +269,7 @@ def exposure_rows(pid: str, name: str, sector: str, cls: str, approval: int,
             construction_years=c["cy"],
             life_years=c["life"],
             deemed_spread=c["dspread"] if eq else 0.0,
+            obligor=pid,  # a project's loan, guarantee and equity default together
         ))
     return rows
 

@@ -124,12 +124,18 @@ def tilt(model, run):
     x = LossSample(pilot.loss("credit_loss", "ALL")).var_value(isc.target_level)
     copula, sampler = model.inputs.copula, model.inputs.sampler
     mu = mean_shift(x, copula, sampler) if isc.shift else np.zeros_like(sampler.mean_shift)
+    # the twist's likelihood ratio treats exposures as independent given the factors;
+    # rows of one obligor default together, so there the factor shift works alone
+    twist = isc.twist and not model.portfolio.shared_obligors
+    if isc.twist and not twist:
+        log.warning("importance sampling: obligors with several rows default together, so "
+                    "the conditional twist is off; the factor shift alone tilts the tail")
     tilted = sampler._replace(mean_shift=np.ascontiguousarray(mu, dtype=np.float64),
-                              twist_target=float(x) if isc.twist else 0.0)
+                              twist_target=float(x) if twist else 0.0)
     log.info("importance sampling: pilot of %d paths puts the %g loss at %.4g; factor "
              "shift of norm %.3g", isc.pilot_paths, isc.target_level, x, np.linalg.norm(mu))
     info = {"enabled": True, "target_level": isc.target_level, "pilot_paths": isc.pilot_paths,
             "pilot_seed": pilot_cfg.simulation.seed, "target_loss": x,
-            "mean_shift": mu.tolist(), "twist": isc.twist, "shift": isc.shift,
+            "mean_shift": mu.tolist(), "twist": twist, "shift": isc.shift,
             "defensive_share": isc.defensive_share}
     return tilted, info

@@ -159,7 +159,9 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         lgd_beta=_f64(np.where(sd > 0, (1 - lgd) * nu, 0.0)),
         operating_cash=_f64(operating_cash), cash_vol=_f64(pf.col("cf_vol")),
         deemed_spread_step=_f64(deemed_spread_step), pd_operating=_f64(pf.col("pd_annual")),
-        default_key=stream_keys(seed, STREAM_IDIO, ids),
+        # keyed by obligor: the rows of one obligor share the idiosyncratic term, hence
+        # the latent variable (with the default obligor, its own project id)
+        default_key=stream_keys(seed, STREAM_IDIO, list(pf.table["obligor"])),
         lgd_key=stream_keys(seed, STREAM_LGD, ids),
         cash_key=stream_keys(seed, STREAM_CASH, ids),
         survivor_value=_f64(survivor_value))

@@ -52,7 +52,8 @@ OPTIONAL_NUMERIC: dict[str, float | None] = {
     "selection_prob": 1.0,
     "decline_prob": 0.0,
 }
-OPTIONAL_TEXT = {"name": "", "amortization": "linear", "rate_type": "fixed"}
+#: optional text columns and their defaults ("obligor" blank: the row's own project_id)
+OPTIONAL_TEXT = {"name": "", "amortization": "linear", "rate_type": "fixed", "obligor": ""}
 NUMERIC = ("commitment_usd", "pd_annual", "lgd", "factor_loading", *OPTIONAL_NUMERIC)
 
 
@@ -83,6 +84,11 @@ class Portfolio:
     def sector_index(self) -> np.ndarray:
         lookup = {s: i for i, s in enumerate(self.sectors)}
         return np.array([lookup[s] for s in self.table["sector"]], dtype=np.int64)
+
+    @property
+    def shared_obligors(self) -> bool:
+        """Whether some obligor has several rows (they default together)."""
+        return bool(self.table["obligor"].duplicated().any())
 
     @property
     def institution_index(self) -> np.ndarray:
@@ -320,13 +326,31 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
               f"is not supported yet (pipeline selection and declines come with the scenario "
               f"work); only {default} is accepted")
 
+    # one obligor, one fate: its rows share the latent variable, so they must share the
+    # sector factor and the loading on it
+    obligor = df["obligor"].where(df["obligor"] != "", df["project_id"])
+    df["obligor"] = obligor
+    first: dict[str, int] = {}
+    for row, ob in enumerate(obligor.to_numpy()):
+        if ob not in first:
+            first[ob] = row
+            continue
+        r0 = first[ob]
+        for col in ("sector", "factor_loading"):
+            a, b = df[col].iloc[r0], df[col].iloc[row]
+            if a != b and not (col == "factor_loading" and (a != a or b != b)):
+                problems.append(f"{where(row, col)}: {b!r} differs from row {r0 + 1}'s {a!r}, "
+                                f"but both rows are obligor {ob!r} (one obligor shares one "
+                                "sector factor and loading)")
+
     if problems:
         raise DataError(problems)
 
     df = df.sort_values("project_id", kind="stable").reset_index(drop=True)
     for c in ("approval_quarter", "funding_quarters"):
         df[c] = df[c].astype(np.int64)
-    cols = list(dict.fromkeys([*REQUIRED, "name", *OPTIONAL_NUMERIC, "amortization", "rate_type"]))
+    cols = list(dict.fromkeys([*REQUIRED, "name", *OPTIONAL_NUMERIC, "amortization", "rate_type",
+                               "obligor"]))
     return Portfolio(table=df[cols], sectors=tuple(sectors), source=source, ignored_columns=ignored)
 
 
