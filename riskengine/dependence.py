@@ -1,5 +1,6 @@
 """Dependence: the sector-factor correlation matrix, its checks and repair, the factor
-square root, and the default thresholds of the Gaussian copula of default times.
+square root, and the default thresholds of the Gaussian or Student-t copula of default
+times.
 
 Notes
 -----
@@ -159,6 +160,14 @@ def gaussian_thresholds(cum_pd: np.ndarray) -> np.ndarray:
     return special.ndtri(cum_pd)
 
 
+def latent_thresholds(cum_pd: np.ndarray, copula: str, dof: float) -> np.ndarray:
+    """Thresholds of the latent variables: ``Phi^-1(PD)`` for the Gaussian copula, the
+    Student-t quantile ``t_nu^-1(PD)`` for the t copula (``-inf``/``+inf`` at 0 and 1)."""
+    if copula == "t":
+        return special.stdtrit(dof, cum_pd)
+    return gaussian_thresholds(cum_pd)
+
+
 @dataclass(frozen=True)
 class DefaultGroups:
     """Exposures that share sector, loading, default curve and approval step, so each
@@ -185,9 +194,10 @@ class DefaultGroups:
 
 
 def default_groups(sector_index, loading, pd_annual, pd_construction, construction_steps,
-                   approval_step, n_steps: int, steps_per_year: int) -> DefaultGroups:
+                   approval_step, n_steps: int, steps_per_year: int, copula: str = "gaussian",
+                   dof: float = 0.0) -> DefaultGroups:
     """Group the exposures (arrays (P,), canonical order) and build each group's default
-    curve in latent space."""
+    curve in latent space (:func:`latent_thresholds`)."""
     keys = list(zip(sector_index, loading, pd_annual, pd_construction, construction_steps,
                     approval_step))
     uniq: dict = {}
@@ -202,7 +212,7 @@ def default_groups(sector_index, loading, pd_annual, pd_construction, constructi
         sector=g[:, 0].astype(np.int64),
         loading=w,
         idio_sd=np.sqrt(np.maximum(1.0 - w**2, 0.0)),
-        threshold=np.ascontiguousarray(gaussian_thresholds(cum)),
+        threshold=np.ascontiguousarray(latent_thresholds(cum, copula, dof)),
         steps_at_risk=steps_at_risk,
         pd_horizon=cum[np.arange(len(steps_at_risk)), steps_at_risk - 1][of_exposure],
     )

@@ -27,6 +27,7 @@ from ._kernels.rng import (
     STREAM_IDIO,
     STREAM_IS_MIX,
     STREAM_LGD,
+    STREAM_MIXING,
     STREAM_RATES,
     stream_key,
     stream_keys,
@@ -103,12 +104,10 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
     Raises
     ------
     ConfigError
-        For a copula that is not implemented or a correlation matrix that is not one.
+        For a correlation matrix that is not one, or a portfolio checked against other
+        sectors.
     """
     sim, dep = config.simulation, config.dependence
-    if dep.copula != "gaussian":
-        raise ConfigError("config key dependence.copula: the t copula is not implemented yet; "
-                          "use \"gaussian\"")
     if tuple(portfolio.sectors) != tuple(dep.sectors):
         raise ConfigError("portfolio was validated against other sectors than the config's")
     corr = check_correlation(dep.correlation, dep.correlation_repair)
@@ -120,7 +119,7 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
     approval = pf.col("approval_quarter").astype(np.int64)
     groups = default_groups(pf.sector_index, pf.col("factor_loading"), pf.col("pd_annual"),
                             pf.col("pd_construction"), construction_steps(pf, steps_per_year), approval,
-                            n_q, steps_per_year)
+                            n_q, steps_per_year, dep.copula, dep.dof)
     root = factor_root(corr.matrix)
     with np.errstate(divide="ignore"):
         inverse_sd = np.where(groups.idio_sd > 0.0, 1.0 / groups.idio_sd, 0.0)
@@ -129,7 +128,9 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         root=_f64(root), root_row_end=_i64(root_row_ends(root)),
         group_sector=_i64(groups.sector), group_loading=_f64(groups.loading),
         group_idio_sd=_f64(groups.idio_sd), group_inverse_idio_sd=_f64(inverse_sd),
-        group_threshold=_f64(groups.threshold), group_steps_at_risk=_i64(groups.steps_at_risk))
+        group_threshold=_f64(groups.threshold), group_steps_at_risk=_i64(groups.steps_at_risk),
+        t_dof=float(dep.dof) if dep.copula == "t" else 0.0,
+        mixing_key=stream_key(seed, STREAM_MIXING, 0))
 
     rates = rate_steps(config.rates, steps_per_year)
     floating = pf.col("rate_type") == "floating"

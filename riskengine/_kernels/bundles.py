@@ -37,6 +37,8 @@ class Copula(NamedTuple):
     group_inverse_idio_sd: np.ndarray  # (G,) float64, 1 / sqrt(1 - w^2), 0 where w = 1
     group_threshold: np.ndarray  # (G, Q) float64, Phi^-1 of the cumulative PD by step since approval
     group_steps_at_risk: np.ndarray  # (G,) int64, steps from approval to the horizon
+    t_dof: float  # Student-t copula degrees of freedom; 0: Gaussian copula
+    mixing_key: np.uint64  # random stream of the t copula's chi-square variable
 
 
 class Exposures(NamedTuple):

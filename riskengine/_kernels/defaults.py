@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from ._cache import CACHE
-from .rng import beta_draw, key_uniform, normal, path_key
+from .rng import beta_draw, gamma_draw, key_uniform, normal, path_key
 
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 
@@ -98,18 +98,19 @@ def sector_factors(path, factor_key, root, root_end, shift, z, out):
 
 
 @njit(cache=CACHE)
-def group_horizon_x(loading, sector, threshold, steps_at_risk, idio_sd, inverse_sd,
+def group_horizon_x(loading, sector, threshold, steps_at_risk, idio_sd, inverse_sd, scale,
                     sector_factor, group_x, group_shift):
     """Per default group (arrays (G,), ``threshold`` (G, Q); see ``bundles.Copula``) given
-    the sector factors (K,): ``group_shift = w S`` and the standardised horizon threshold
-    ``group_x = (thr_h - w S) / sqrt(1 - w^2)`` (+-inf for ``w = 1``), so
-    ``Phi(group_x)`` is the conditional PD by the horizon. Returns the largest
-    ``group_x`` (one table lookup then screens most exposures out)."""
+    the sector factors (K,) and the path's mixing factor ``scale``: ``group_shift = w S``
+    and the standardised horizon threshold ``group_x = (scale thr_h - w S) /
+    sqrt(1 - w^2)`` (+-inf for ``w = 1``), so ``Phi(group_x)`` is the conditional PD by
+    the horizon. Returns the largest ``group_x`` (one table lookup then screens most
+    exposures out)."""
     x_max = -np.inf
     for g in range(group_x.shape[0]):
         ws = loading[g] * sector_factor[sector[g]]
         group_shift[g] = ws
-        thr_h = threshold[g, steps_at_risk[g] - 1]
+        thr_h = scale * threshold[g, steps_at_risk[g] - 1]
         if idio_sd[g] > 0.0:
             group_x[g] = (thr_h - ws) * inverse_sd[g]
         else:
@@ -120,21 +121,33 @@ def group_horizon_x(loading, sector, threshold, steps_at_risk, idio_sd, inverse_
 
 
 @njit(cache=CACHE)
-def default_quarter(u, thr_row, n_rel, w_s, s):
-    """Smallest relative quarter ``j < n_rel`` with ``u <= cond_pd(thr_row[j])`` (binary
-    search over the monotone conditional default curve; each comparison exact via
-    :func:`defaults_by`); -1 if none."""
-    if n_rel <= 0 or not defaults_by(u, thr_row[n_rel - 1], w_s, s):
+def default_quarter(u, thr_row, n_rel, w_s, s, scale):
+    """Smallest relative quarter ``j < n_rel`` with ``u <= cond_pd(scale * thr_row[j])``
+    (binary search over the monotone conditional default curve; each comparison exact via
+    :func:`defaults_by`); -1 if none. ``scale`` is the path's t-copula mixing factor
+    ``sqrt(W / nu)`` (1 for the Gaussian copula)."""
+    if n_rel <= 0 or not defaults_by(u, scale * thr_row[n_rel - 1], w_s, s):
         return -1
     lo = 0
     hi = n_rel - 1
     while lo < hi:
         mid = (lo + hi) // 2
-        if defaults_by(u, thr_row[mid], w_s, s):
+        if defaults_by(u, scale * thr_row[mid], w_s, s):
             hi = mid
         else:
             lo = mid + 1
     return lo
+
+
+@njit(cache=CACHE)
+def mixing_scale(path, t_dof, mixing_key):
+    """The path's t-copula factor ``sqrt(W / nu)``, ``W ~ chi2(nu) = 2 Gamma(nu / 2)``, by
+    which every latent variable of the path is divided (equivalently every threshold is
+    multiplied); 1 for the Gaussian copula (``t_dof = 0``)."""
+    if t_dof <= 0.0:
+        return 1.0
+    g, _ = gamma_draw(path_key(mixing_key, path), 0, 0.5 * t_dof)
+    return math.sqrt(2.0 * g / t_dof)
 
 
 @njit(cache=CACHE)

@@ -35,6 +35,7 @@ from .defaults import (
     default_quarter,
     draw_lgd,
     group_horizon_x,
+    mixing_scale,
     phi_approx,
     sector_factors,
     twist_theta,
@@ -118,6 +119,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     factor_key, root, root_end = copula.factor_key, copula.root, copula.root_row_end
     threshold, steps_at_risk = copula.group_threshold, copula.group_steps_at_risk
     idio_sd, inverse_sd = copula.group_idio_sd, copula.group_inverse_idio_sd
+    t_dof, mixing_key = copula.t_dof, copula.mixing_key
     group_loading, group_sector = copula.group_loading, copula.group_sector
     # the exposures
     group, default_key, approval = exposures.group, exposures.default_key, exposures.approval_step
@@ -190,14 +192,18 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
             cash_index(path, cash, root, root_end, sector_factor, z, cash_idx, macro)
         # 4. base rate
         rate_path(path, cash, macro, rate)
-        # 5. conditional default probabilities given the factors; no exposure defaults on
-        # this path unless its uniform is below the largest of them
+        # 5. conditional default probabilities given the factors (and, for the t copula,
+        # the path's mixing variable); no exposure defaults on this path unless its
+        # uniform is below the largest of them
+        scale = mixing_scale(path, t_dof, mixing_key)
         x_max = group_horizon_x(group_loading, group_sector, threshold, steps_at_risk,
-                                idio_sd, inverse_sd, sector_factor, group_x, group_shift)
+                                idio_sd, inverse_sd, scale, sector_factor, group_x,
+                                group_shift)
         u_screen = phi_approx(x_max) + _PHI_MARGIN
         theta, psi = 0.0, 0.0
         if twist_target > 0.0:
-            theta, psi = twist_for_path(copula, sampler, group_shift, class_pd, class_tilt)
+            theta, psi = twist_for_path(copula, sampler, scale, group_shift, class_pd,
+                                        class_tilt)
         # 6. exposures
         tl_row = path // tl_stride if path % tl_stride == 0 else n_tl
         in_tl = tl_row < n_tl
@@ -229,14 +235,14 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                 qq = pp * class_tilt[c] / (1.0 + pp * (class_tilt[c] - 1.0))
                 if u <= qq and pp > 0.0:
                     j = default_quarter(u * pp / qq, threshold[g], steps_at_risk[g],
-                                        group_shift[g], idio_sd[g])
+                                        group_shift[g], idio_sd[g], scale)
                     if j < 0:
                         j = steps_at_risk[g] - 1  # rounding at the edge
                     k = approval[p] + j
                     twisted_loss += class_loss[c]
             elif u <= u_screen and u_below_phi(u, group_x[g]):
                 j = default_quarter(u, threshold[g], steps_at_risk[g], group_shift[g],
-                                    idio_sd[g])
+                                    idio_sd[g], scale)
                 k = approval[p] + j
                 if theta > 0.0:
                     twisted_loss += class_loss[exposure_class[p]]
@@ -323,7 +329,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
 
 
 @njit(cache=CACHE)
-def twist_for_path(copula, sampler, group_shift, class_pd, class_tilt):
+def twist_for_path(copula, sampler, scale, group_shift, class_pd, class_tilt):
     """Glasserman-Li twist given the factors (``group_shift = w S``, (G,)): each class's
     conditional PD by the horizon (``class_pd``, (C,)), the twist ``theta`` toward
     ``sampler.twist_target`` and ``class_tilt = exp(theta c)`` (C,). Returns
@@ -332,7 +338,7 @@ def twist_for_path(copula, sampler, group_shift, class_pd, class_tilt):
     class_group, class_loss = sampler.class_group, sampler.class_loss
     for c in range(class_loss.shape[0]):
         g = class_group[c]
-        class_pd[c] = cond_pd(threshold[g, steps[g] - 1], group_shift[g], idio_sd[g])
+        class_pd[c] = cond_pd(scale * threshold[g, steps[g] - 1], group_shift[g], idio_sd[g])
     theta, psi = twist_theta(sampler.twist_target, class_pd, class_loss, sampler.class_size)
     for c in range(class_loss.shape[0]):
         class_tilt[c] = np.exp(theta * class_loss[c])
