@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from scipy import special
 
 from ._kernels.bundles import (
     CashAndRates,
@@ -145,6 +146,7 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
     lgd, sd = pf.col("lgd"), pf.col("lgd_sd")
     with np.errstate(divide="ignore", invalid="ignore"):
         nu = np.where(sd > 0, lgd * (1 - lgd) / np.maximum(sd, 1e-300) ** 2 - 1.0, 0.0)
+    lgd_loading = pf.col("lgd_factor_loading")
     op_start, op_end = operating_window(pf, n_q, steps_per_year)
     operating_cash = pf.col("commitment_usd") * pf.col("expected_yield") / steps_per_year
     deemed_spread_step = pf.col("deemed_spread") / steps_per_year
@@ -158,6 +160,9 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         commitment=_f64(pf.col("commitment_usd")), coverage=_f64(pf.col("coverage")),
         lgd_mean=_f64(lgd), lgd_alpha=_f64(np.where(sd > 0, lgd * nu, 0.0)),
         lgd_beta=_f64(np.where(sd > 0, (1 - lgd) * nu, 0.0)),
+        lgd_loading=_f64(lgd_loading),
+        lgd_offset=_f64(special.ndtri(lgd) * np.sqrt(1.0 + lgd_loading**2)),
+        recovery_lag=_i64(pf.col("recovery_lag_quarters")),
         operating_cash=_f64(operating_cash), cash_vol=_f64(pf.col("cf_vol")),
         deemed_spread_step=_f64(deemed_spread_step), pd_operating=_f64(pf.col("pd_annual")),
         # keyed by obligor: the rows of one obligor share the idiosyncratic term, hence

@@ -51,6 +51,8 @@ OPTIONAL_NUMERIC: dict[str, float | None] = {
     "pd_construction": None,  # defaults to pd_annual
     "selection_prob": 1.0,
     "decline_prob": 0.0,
+    "lgd_factor_loading": 0.0,  # LGD over the cycle (docs/model.md)
+    "recovery_lag_quarters": 0.0,  # recovery paid this many steps after default
 }
 #: optional text columns and their defaults ("obligor" blank: the row's own project_id)
 OPTIONAL_TEXT = {"name": "", "amortization": "linear", "rate_type": "fixed", "obligor": ""}
@@ -318,6 +320,15 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
     cq = cy * steps_per_year
     check("construction_years", np.isfinite(cy) & ((np.abs(cq - np.round(cq)) > 1e-9) | (cy > 200)),
           "must be a whole number of steps, at most 200 years")
+
+    b = df["lgd_factor_loading"].to_numpy(dtype=float)
+    check("lgd_factor_loading", ~((b >= 0) & (b <= 5)), "must be a loading in [0, 5]")
+    lag = df["recovery_lag_quarters"].to_numpy(dtype=float)
+    check("recovery_lag_quarters", ~((lag >= 0) & (lag == np.round(lag)) & (lag <= 400)),
+          "must be a whole number of steps in [0, 400]")
+    check("recovery_lag_quarters", (lag > 0) & (instr == "equity"),
+          "applies to loans and guarantees (an equity vehicle's recovery goes through the "
+          "waterfall in its default quarter)")
 
     for c in ("selection_prob", "decline_prob"):
         default = OPTIONAL_NUMERIC[c]

@@ -58,6 +58,9 @@ class Exposures(NamedTuple):
     lgd_mean: np.ndarray  # float64
     lgd_alpha: np.ndarray  # float64, beta shape (0: the LGD is its mean)
     lgd_beta: np.ndarray  # float64
+    lgd_loading: np.ndarray  # float64, b: loading of the LGD on the sector factor (0: none)
+    lgd_offset: np.ndarray  # float64, Phi^-1(lgd) sqrt(1 + b^2): mean over the cycle is lgd
+    recovery_lag: np.ndarray  # int64, steps from default to the recovery (loans, guarantees)
     operating_cash: np.ndarray  # float64, scheduled operating cash per step (equity)
     cash_vol: np.ndarray  # float64, log-volatility of operating cash
     deemed_spread_step: np.ndarray  # float64, deemed spread per step

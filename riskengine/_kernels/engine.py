@@ -37,6 +37,7 @@ from .defaults import (
     group_horizon_x,
     mixing_scale,
     phi_approx,
+    phi_cdf,
     sector_factors,
     twist_theta,
     u_below_phi,
@@ -127,6 +128,8 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     survivor_value = exposures.survivor_value
     lgd_mean, lgd_alpha, lgd_beta = exposures.lgd_mean, exposures.lgd_alpha, exposures.lgd_beta
     lgd_key, coverage, floating = exposures.lgd_key, exposures.coverage, exposures.floating
+    lgd_loading, lgd_offset = exposures.lgd_loading, exposures.lgd_offset
+    recovery_lag = exposures.recovery_lag
     sector, equity_slot = exposures.sector, exposures.equity_slot
     op_start, op_end = exposures.operating_start, exposures.operating_end
     operating_cash, cash_vol = exposures.operating_cash, exposures.cash_vol
@@ -251,7 +254,11 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                 continue  # a survivor whose value is already in survivor_loss
             lgd = lgd_mean[p]
             if k >= 0:
-                lgd = draw_lgd(lgd_key[p], path, lgd, lgd_alpha[p], lgd_beta[p])
+                if lgd_loading[p] > 0.0:
+                    lgd = cyclical_lgd(lgd_key[p], path, lgd_offset[p], lgd_loading[p],
+                                       sector_factor[sector[p]], lgd_alpha[p] + lgd_beta[p])
+                else:
+                    lgd = draw_lgd(lgd_key[p], path, lgd, lgd_alpha[p], lgd_beta[p])
             inst = institution[p]
             if instrument[p] == Instrument.EQUITY:
                 equity_seen[n_eqp] = p
@@ -285,6 +292,10 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                 is_guarantee = instrument[p] == Instrument.GUARANTEE
                 credit, npv = debt_outcome(k, lgd, is_guarantee, coverage[p], balance[p],
                                            pv_before[p], terminal[p], df_end)
+                lag = recovery_lag[p]
+                if k >= 0 and lag > 0:
+                    npv -= lagged_recovery_cost(k, lgd, lag, is_guarantee, coverage[p],
+                                                balance[p, k], df_end)
                 if stochastic_rate and floating[p]:
                     # the floating coupon's deviation from the scheduled base rate, paid
                     # at each step's end while the loan is performing
@@ -300,11 +311,18 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                     # claim (guarantee) at the step's end
                     for q in range(k, n_q):
                         timeline[tl_row, q, inst] -= cash_start[p, q] + cash_end[p, q]
-                    if is_guarantee:
+                    recovered = (1.0 - lgd) * balance[p, k]  # (loan; times coverage: NEXI)
+                    if lag > 0:
+                        # the draw and the outlay now, the recovery lag steps later
+                        share = coverage[p] if is_guarantee else 1.0
+                        outlay = -share * balance[p, k] if is_guarantee else 0.0
+                        timeline[tl_row, k, inst] += cash_start[p, k] + outlay
+                        if k + lag < n_q:
+                            timeline[tl_row, k + lag, inst] += share * recovered
+                    elif is_guarantee:
                         timeline[tl_row, k, inst] += cash_start[p, k] - credit
                     else:
-                        timeline[tl_row, k, inst] += (cash_start[p, k]
-                                                      + (1.0 - lgd) * balance[p, k])
+                        timeline[tl_row, k, inst] += cash_start[p, k] + recovered
             if value_if_survives == value_if_survives:
                 npv -= value_if_survives  # correct the pre-summed survivor value
             credit_i[inst] += credit
@@ -326,6 +344,29 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
         out_us[row] = us_sum
         out_deemed[row] = deemed_sum
         accumulate(b, weight, n_def, n_eqp, in_tl and n_eq > 0, equity_slot, acc, scratch)
+
+
+@njit(inline="always")
+def cyclical_lgd(lgd_key, path, offset, loading, sector_factor, concentration):
+    """LGD that follows the cycle: mean ``Phi(offset - b S)`` with ``offset =
+    Phi^-1(lgd) sqrt(1 + b^2)``, so its average over the factor is ``lgd`` and it is high
+    when the sector factor (and so defaults) is bad; a Beta draw around that mean with the
+    row's concentration ``alpha + beta`` when ``lgd_sd > 0``."""
+    mean = phi_cdf(offset - loading * sector_factor)
+    if concentration > 0.0:
+        return draw_lgd(lgd_key, path, mean, mean * concentration, (1.0 - mean) * concentration)
+    return mean
+
+
+@njit(inline="always")
+def lagged_recovery_cost(k, lgd, lag, is_guarantee, coverage, ead, df_end):
+    """What a recovery ``lag`` steps after a default in step ``k`` costs in present value
+    against one paid at the end of step ``k``: ``R df_end[k] (1 - d^lag)`` with ``R`` the
+    recovery (a loan's ``(1 - lgd) EAD``; a guarantee's ``coverage (1 - lgd) EAD``, NEXI
+    paying ``coverage EAD`` at default) and ``d`` one step's discount factor."""
+    share = coverage if is_guarantee else 1.0
+    recovery = share * (1.0 - lgd) * ead
+    return recovery * df_end[k] * (1.0 - df_end[0] ** lag)
 
 
 @njit(cache=CACHE)
