@@ -17,10 +17,13 @@ from riskengine.portfolio import load_portfolio
 
 
 def variants():
-    yield "baseline (one obligor per row)", {}, True
-    yield "obligors (shipped program)", {}, False
-    yield "t copula, dof 8", {"dependence": {"copula": "t", "dof": 8.0}}, False
-    yield "t copula, dof 4", {"dependence": {"copula": "t", "dof": 4.0}}, False
+    """(name, config overrides, one obligor per row, portfolio columns to set)."""
+    yield "baseline (one obligor per row)", {}, True, {}
+    yield "obligors (shipped program)", {}, False, {}
+    yield "t copula, dof 8", {"dependence": {"copula": "t", "dof": 8.0}}, False, {}
+    yield "t copula, dof 4", {"dependence": {"copula": "t", "dof": 4.0}}, False, {}
+    yield "LGD loading 0.5 on the sector factor", {}, False, {"lgd_factor_loading": 0.5}
+    yield "recovery lag 8 quarters (debt)", {}, False, {"recovery_lag_quarters": 8}
 
 
 def main() -> None:
@@ -29,25 +32,33 @@ def main() -> None:
     ap.add_argument("--paths", type=int, default=200_000)
     ap.add_argument("--seed", type=int, default=20250904)
     args = ap.parse_args()
-    print("| switch | inst | EL bn | VaR 0.999 bn | ES 0.999 bn |")
-    print("|---|---|---:|---:|---:|")
-    for name, overrides, single in variants():
+    print("| switch | inst | credit EL bn | credit VaR 0.999 bn | credit ES 0.999 bn | economic EL bn | economic ES 0.999 bn |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for name, overrides, single, columns in variants():
         cfg = load_config(None, {"simulation": {"paths": args.paths, "seed": args.seed},
                                  **overrides})
         sim = cfg.simulation
         pf = load_portfolio(default_portfolio_path(), cfg.dependence.sectors, sim.n_quarters,
                             sim.steps_per_year)
-        if single:
+        if single or columns:
             table = pf.table.copy()
-            table["obligor"] = table["project_id"]
+            if single:
+                table["obligor"] = table["project_id"]
+            for col, value in columns.items():
+                debt = table["instrument"] != "equity"
+                table[col] = float(value) if col != "recovery_lag_quarters" else 0.0
+                if col == "recovery_lag_quarters":
+                    table.loc[debt, col] = float(value)
             pf = riskengine.Portfolio(table=table, sectors=pf.sectors, source=pf.source)
         res = riskengine.run_model(riskengine.build_model(cfg, pf))
         for inst in ("JBIC", "NEXI", "ALL"):
             el = res.value("EL", "credit_loss", inst)
             var = res.value("VaR", "credit_loss", inst, 0.999)
             es = res.value("ES", "credit_loss", inst, 0.999)
-            print(f"| {name} | {inst} | {el / 1e9:.2f} | {var / 1e9:.2f} | {es / 1e9:.2f} |",
-                  flush=True)
+            eel = res.value("EL", "economic_loss", inst)
+            ees = res.value("ES", "economic_loss", inst, 0.999)
+            print(f"| {name} | {inst} | {el / 1e9:.2f} | {var / 1e9:.2f} | {es / 1e9:.2f} | "
+                  f"{eel / 1e9:.2f} | {ees / 1e9:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run", parents=[inputs], help="simulate a program and write a run directory",
         description="Simulate the program's correlated defaults and cash flows, print the "
                     "risk summary and write a run directory (manifest.json, paths.parquet, "
-                    "summary.parquet, projects.parquet, timeline.parquet, recoup.parquet). "
+                    "summary.parquet, projects.parquet, timeline.parquet, recoup.parquet, "
+                    "annual.parquet). "
                     "With no options: the shipped default program.",
         epilog=EXIT_CODES,
     )
@@ -136,8 +137,14 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
         + (", including loading the compiled kernels" if meta["timings"].get("simulate_includes_kernel_load") else "")
         + ")"
     )
+    basis = result.basis()
+    console.print(f"Horizon {basis.get('horizon', '')}; US$ billions; ± standard error",
+                  highlight=False)
+    rate = meta["config"]["rates"]["discount_rate"]
+    what = {"credit_loss": "credit_loss: principal lost, undiscounted",
+            "economic_loss": f"economic_loss: present value at {rate:.2%}"}
     for var in ("credit_loss", "economic_loss"):
-        table = Table(title=f"{var} (US$ billions; ± standard error)", title_justify="left")
+        table = Table(title=what[var], title_justify="left")
         table.add_column("", no_wrap=True)
         cols = [("EL", None)] + [(m, lv) for m in ("VaR", "ES") for lv in (0.99, 0.999)
                                  if lv in result.levels]
@@ -165,6 +172,19 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
             f"commitment-weighted P(recoup) per vehicle = "
             f"{float((commit * p_each).sum() / commit.sum()):.1%}."
         )
+    annual = result.annual
+    if annual is not None and "quantile" in annual:
+        q = annual["quantile"].sel(quantity="credit_loss")
+        parts = []
+        for lv in (0.99, 0.999):
+            col = q.sel(level=lv).to_numpy()
+            if np.isfinite(col).any():
+                y = int(np.nanargmax(col))
+                parts.append(f"{lv:g}: {_fmt(col[y])}bn in {annual.fiscal_year.values[y]}")
+        if parts:
+            console.print("Worst fiscal year's credit loss (quantile over "
+                          f"{annual['quantile'].attrs.get('paths', 0):,} sampled paths) "
+                          + "; ".join(parts) + " (annual.parquet)", highlight=False)
     console.print(f"Results: [bold]{run_dir}[/bold] (manifest.json, "
                   + ", ".join(f"{k}.parquet" for k in result.datasets()) + ")")
 

@@ -50,6 +50,7 @@ from .schedules import (
     build_schedules,
     construction_steps,
     continuation_tables,
+    fiscal_years,
     operating_window,
     survivors,
 )
@@ -141,7 +142,9 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         draws=_f64(sched.draws), balance=_f64(sched.balance), pv_before=_f64(sched.pv_before),
         terminal=_f64(sched.terminal), cash_start=_f64(sched.cash_start),
         cash_end=_f64(sched.cash_end), df_start=_f64(sched.df_start), df_end=_f64(sched.df_end),
-        survivor_loss=_f64(survivor_loss), survivor_cash=_f64(survivor_cash))
+        survivor_loss=_f64(survivor_loss), survivor_cash=_f64(survivor_cash),
+        fiscal_year=_i64(fiscal_years(sim.as_of, steps_per_year, n_q,
+                                      config.outputs.fiscal_year_start_month)[0]))
 
     lgd, sd = pf.col("lgd"), pf.col("lgd_sd")
     with np.errstate(divide="ignore", invalid="ignore"):

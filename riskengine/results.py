@@ -12,6 +12,7 @@ import xarray as xr
 
 from .codes import INSTITUTIONS, Institution
 from .measures import LossSample, mean_with_stderr, measure_table, unit_tail, var_index
+from .schedules import step_end_dates
 
 LOSS_VARIABLES = ("credit_loss", "economic_loss")
 SUMMARY_INSTITUTIONS = (*INSTITUTIONS, "ALL")
@@ -50,6 +51,7 @@ class Result:
     meta: dict = field(default_factory=dict)
     timeline: xr.Dataset | None = None
     recoup: xr.Dataset | None = None
+    annual: xr.Dataset | None = None
 
     @classmethod
     def from_simulation(cls, model, out, totals, sampled, timings: dict,
@@ -173,8 +175,9 @@ class Result:
                 coords={"project": projects.project.values[eq],
                         "quarter": timeline_ds.quarter.values,
                         "quarter_end": ("quarter", timeline_ds.quarter_end.values)})
+        annual_ds = _annual(cfg, totals.annual / wsum, sampled.annual, tl_weight)
         res = cls(paths=paths, projects=projects, levels=cfg.measures.levels, meta=meta,
-                  timeline=timeline_ds, recoup=recoup_ds)
+                  timeline=timeline_ds, recoup=recoup_ds, annual=annual_ds)
         if len(eq):
             res.meta["equity_program"] = res.equity_program()
         return res
@@ -235,8 +238,28 @@ class Result:
             coords={"institution": list(SUMMARY_INSTITUTIONS), "variable": list(LOSS_VARIABLES),
                     "measure": ("stat", measure), "level": ("stat", level)},
             attrs={"ci": "95% confidence interval", "var_convention": "inverted_cdf",
-                   "es_convention": "Acerbi-Tasche 2002"},
+                   "es_convention": "Acerbi-Tasche 2002", **self.basis()},
         )
+
+    def basis(self) -> dict[str, str]:
+        """What the loss figures are: horizon, currency, discounting (summary attributes
+        and the terminal's table titles)."""
+        cfg = self.meta.get("config", {})
+        sim, rates = cfg.get("simulation", {}), cfg.get("rates", {})
+        if not sim:
+            return {}
+        from .schedules import step_end_dates
+
+        end = step_end_dates(sim["as_of"], sim["steps_per_year"],
+                             int(round(sim["horizon_years"] * sim["steps_per_year"])))[-1]
+        return {
+            "horizon": f"{sim['horizon_years']:g} years, {sim['as_of']} to {end}",
+            "currency": "USD",
+            "credit_loss": "principal lost in defaults over the horizon, undiscounted",
+            "economic_loss": f"minus the present value at {sim['as_of']} of the cash flows, "
+                             f"discounted at {rates.get('discount_rate', float('nan')):.2%} "
+                             "a year; survivors valued at the horizon",
+        }
 
     def estimate(self, measure: str, variable: str = "credit_loss", institution: str = "ALL",
                  level: float | None = None) -> tuple[float, float]:
@@ -265,6 +288,8 @@ class Result:
             out["timeline"] = self.timeline
         if self.recoup is not None:
             out["recoup"] = self.recoup
+        if self.annual is not None:
+            out["annual"] = self.annual
         return out
 
     def to_dataset(self) -> xr.Dataset:
@@ -279,21 +304,6 @@ class Result:
 
 
 TIMELINE_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-
-
-def step_end_dates(as_of, steps_per_year: int, n_steps: int) -> np.ndarray:
-    """Last calendar day of each step: ``as_of`` plus whole months when a step is a whole
-    number of months (quarters: 2025-10-01 -> 2025-12-31), else plus days at 365.25 a year."""
-    import pandas as pd
-
-    start = pd.Timestamp(as_of)
-    if 12 % steps_per_year == 0:
-        m = 12 // steps_per_year
-        ends = [start + pd.DateOffset(months=m * (k + 1)) - pd.Timedelta(days=1) for k in range(n_steps)]
-    else:
-        ends = [start + pd.Timedelta(days=round(365.25 * (k + 1) / steps_per_year)) - pd.Timedelta(days=1)
-                for k in range(n_steps)]
-    return np.array([e.date().isoformat() for e in ends])
 
 
 def _timeline(cfg, cash, weight, deemed) -> xr.Dataset:
@@ -328,3 +338,45 @@ def _timeline(cfg, cash, weight, deemed) -> xr.Dataset:
                 "institution": ["JBIC", "NEXI", "Japan"],
                 "quantile": np.array(TIMELINE_QUANTILES)},
     )
+
+
+ANNUAL_QUANTITIES = ("defaults", "credit_loss", "jbic_write_offs", "nexi_claims")
+ANNUAL_LEVELS = (0.95, 0.99, 0.999)
+
+
+def _annual(cfg, means, sample, weight) -> xr.Dataset:
+    """Per fiscal year: the mean over all paths and quantiles over the timeline's sampled
+    paths of defaults, credit losses, JBIC write-offs and NEXI claims paid."""
+    from .schedules import fiscal_years, step_end_dates
+
+    sim = cfg.simulation
+    of_step, labels = fiscal_years(sim.as_of, sim.steps_per_year, sim.n_quarters,
+                                   cfg.outputs.fiscal_year_start_month)
+    ends = step_end_dates(sim.as_of, sim.steps_per_year, sim.n_quarters)
+    first = [ends[np.flatnonzero(of_step == y)[0]] for y in range(len(labels))]
+    last = [ends[np.flatnonzero(of_step == y)[-1]] for y in range(len(labels))]
+
+    def expand(a):  # (.., Y, 3: defaults, JBIC, NEXI) -> (.., Y, 4) with the total loss
+        return np.concatenate([a[..., :1], a[..., 1:2] + a[..., 2:3], a[..., 1:3]], axis=-1)
+
+    mean = expand(means)
+    paths = expand(sample)
+    q = np.full((len(labels), len(ANNUAL_QUANTITIES), len(ANNUAL_LEVELS)), np.nan)
+    for y in range(len(labels)):
+        for j in range(len(ANNUAL_QUANTITIES)):
+            if paths.shape[0]:
+                s = LossSample(paths[:, y, j], None if np.all(weight == 1.0) else weight)
+                q[y, j] = [s.var_value(a) for a in ANNUAL_LEVELS]
+    return xr.Dataset(
+        {"mean": (("fiscal_year", "quantity"), mean,
+                  {"long_name": "mean over all paths (losses in USD, undiscounted)"}),
+         "quantile": (("fiscal_year", "quantity", "level"), q,
+                      {"long_name": "quantile over the sampled paths (inverted CDF)",
+                       "paths": int(paths.shape[0])})},
+        coords={"fiscal_year": labels, "quantity": list(ANNUAL_QUANTITIES),
+                "level": np.array(ANNUAL_LEVELS),
+                "first_step_end": ("fiscal_year", np.array(first, dtype=str)),
+                "last_step_end": ("fiscal_year", np.array(last, dtype=str))},
+        attrs={"fiscal_year_start_month": cfg.outputs.fiscal_year_start_month,
+               "note": "losses are booked in the fiscal year of the default; the years at "
+                       "the ends of the horizon are partial"})

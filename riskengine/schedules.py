@@ -214,3 +214,36 @@ def survivors(pf: Portfolio, sched: Schedules, path_dependent: np.ndarray):
     cash = np.zeros((n_q, len(INSTITUTIONS)))
     np.add.at(cash.T, inst[debt], (sched.cash_start + sched.cash_end)[debt])
     return value, loss, cash
+
+
+def step_end_dates(as_of, steps_per_year: int, n_steps: int) -> np.ndarray:
+    """Last calendar day of each step: ``as_of`` plus whole months when a step is a whole
+    number of months (quarters: 2025-10-01 -> 2025-12-31), else plus days at 365.25 a year."""
+    import pandas as pd
+
+    start = pd.Timestamp(as_of)
+    if 12 % steps_per_year == 0:
+        m = 12 // steps_per_year
+        ends = [start + pd.DateOffset(months=m * (k + 1)) - pd.Timedelta(days=1) for k in range(n_steps)]
+    else:
+        ends = [start + pd.Timedelta(days=round(365.25 * (k + 1) / steps_per_year)) - pd.Timedelta(days=1)
+                for k in range(n_steps)]
+    return np.array([e.date().isoformat() for e in ends])
+
+
+def fiscal_years(as_of, steps_per_year: int, n_steps: int, start_month: int):
+    """The fiscal year of each step, by the step's last day (Japan's fiscal year FY2025
+    runs from April 2025 to March 2026: ``start_month = 4``).
+
+    Returns
+    -------
+    of_step : (Q,) int64
+        Index of each step's fiscal year, 0 for the first.
+    labels : list of str
+        ``"FY2025"``, ... one per fiscal year the horizon touches.
+    """
+    ends = step_end_dates(as_of, steps_per_year, n_steps)
+    years = np.array([int(e[:4]) - (int(e[5:7]) < start_month) for e in ends], dtype=np.int64)
+    of_step = years - years[0]
+    labels = [f"FY{y}" for y in range(int(years[0]), int(years[-1]) + 1)]
+    return of_step, labels

@@ -123,14 +123,17 @@ def run_model(model: Model, progress: Progress | None = None) -> Result:
     out = PathOutputs(credit_loss=np.zeros((n, n_inst)), economic_loss=np.zeros((n, n_inst)),
                       weight=np.ones(n), japan_receipts=np.zeros(n), us_receipts=np.zeros(n),
                       deemed_outstanding=np.zeros(n))
+    n_years = int(inputs.schedules.fiscal_year[-1]) + 1
     acc = Accumulators(defaults=np.zeros((n_blocks, n_p)), credit_loss=np.zeros((n_blocks, n_p)),
                        japan_receipts=np.zeros((n_blocks, n_p)),
                        us_receipts=np.zeros((n_blocks, n_p)), recouped=np.zeros((n_blocks, n_p)),
                        recoup_step=np.zeros((n_blocks, n_eq, n_q)),
-                       deemed_balance=np.zeros((n_blocks, n_q)))
+                       deemed_balance=np.zeros((n_blocks, n_q)),
+                       annual=np.zeros((n_blocks, n_years, 3)))
     sampled = SampledPaths(timeline=np.zeros((n_tl, n_q, n_inst)),
                            timeline_stride=_stride(n, n_tl),
-                           irr=np.full((n_irr, n_eq), np.nan), irr_stride=_stride(n, n_irr))
+                           irr=np.full((n_irr, n_eq), np.nan), irr_stride=_stride(n, n_irr),
+                           annual=np.zeros((n_tl, n_years, 3)))
     ensure_compiled()
     threads_before = numba.get_num_threads()
     if sim.threads:

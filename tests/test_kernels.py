@@ -163,15 +163,17 @@ def test_run_chunk_writes_every_output():
     n, n_p = 2 * BLOCK, model.portfolio.n_projects
     n_q, n_eq = model.n_quarters, len(model.equity_index)
     out = PathOutputs(*(np.full(s, np.nan) for s in [(n, 2), (n, 2), n, n, n, n]))
-    acc = Accumulators(*(np.zeros(s) for s in [(2, n_p)] * 5 + [(2, n_eq, n_q), (2, n_q)]))
+    n_y = int(model.inputs.schedules.fiscal_year[-1]) + 1
+    acc = Accumulators(*(np.zeros(s) for s in [(2, n_p)] * 5 + [(2, n_eq, n_q), (2, n_q),
+                                                               (2, n_y, 3)]))
     sampled = SampledPaths(np.full((64, n_q, 2), np.nan), n // 64, np.full((64, n_eq), np.nan),
-                           n // 64)
+                           n // 64, np.full((64, n_y, 3), np.nan))
     engine.run_chunk(0, n, BLOCK, *model.inputs, out, acc, sampled)
     for name, a in zip(PathOutputs._fields, out):
         assert np.isfinite(a).all(), name
     for name, a in zip(Accumulators._fields, acc):
         assert (a != 0).any(axis=tuple(range(1, a.ndim))).all(), name  # every block
-    assert np.isfinite(sampled.timeline).all()
+    assert np.isfinite(sampled.timeline).all() and np.isfinite(sampled.annual).all()
     assert np.isfinite(sampled.irr).any(axis=0).all()
 
 

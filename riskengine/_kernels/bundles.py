@@ -85,6 +85,7 @@ class CashSchedules(NamedTuple):
     df_end: np.ndarray  # (Q,) discount factors at step ends
     survivor_loss: np.ndarray  # (I,) minus the summed NPV of the path-independent survivors
     survivor_cash: np.ndarray  # (Q, I) the debt's net cash per step if nothing defaults
+    fiscal_year: np.ndarray  # (Q,) int64, index of each step's fiscal year (annual.parquet)
 
 
 class CashAndRates(NamedTuple):
@@ -150,6 +151,7 @@ class Accumulators(NamedTuple):
     recouped: np.ndarray  # (B, P) weight of paths on which the deemed balance is repaid
     recoup_step: np.ndarray  # (B, E, Q) weight by recoup step
     deemed_balance: np.ndarray  # (B, Q) deemed balance at step ends, timeline paths only
+    annual: np.ndarray  # (B, Y, 3) defaults, JBIC credit loss, NEXI claims by fiscal year
 
 
 class SampledPaths(NamedTuple):
@@ -159,6 +161,7 @@ class SampledPaths(NamedTuple):
     timeline_stride: int
     irr: np.ndarray  # (n_irr, E) Japan's annual IRR per equity exposure
     irr_stride: int
+    annual: np.ndarray  # (n_tl, Y, 3) the timeline paths' defaults, JBIC and NEXI losses by year
 
 
 class EquityScratch(NamedTuple):
@@ -192,6 +195,7 @@ class PathScratch(NamedTuple):
     equity_seen: np.ndarray  # (P,) int64, equity exposures of the path
     credit_by_institution: np.ndarray  # (I,)
     economic_by_institution: np.ndarray  # (I,)
+    annual: np.ndarray  # (Y, 3) this path's defaults, JBIC and NEXI losses by fiscal year
 
 
 class EquityTerms(NamedTuple):

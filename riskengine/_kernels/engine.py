@@ -98,7 +98,8 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, out):
         recoup_by_exposure=np.zeros(n_proj, dtype=np.int64),
         defaulted=np.zeros(n_proj, dtype=np.int64),
         equity_seen=np.zeros(n_proj, dtype=np.int64),
-        credit_by_institution=np.zeros(n_inst), economic_by_institution=np.zeros(n_inst))
+        credit_by_institution=np.zeros(n_inst), economic_by_institution=np.zeros(n_inst),
+        annual=np.zeros((schedules.fiscal_year[n_q - 1] + 1, 3)))
 
 
 @njit(cache=CACHE)
@@ -140,6 +141,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     cash_start, cash_end = schedules.cash_start, schedules.cash_end
     draws, df_start, df_end = schedules.draws, schedules.df_start, schedules.df_end
     survivor_loss, survivor_cash = schedules.survivor_loss, schedules.survivor_cash
+    fiscal_year, annual_path, acc_annual = schedules.fiscal_year, scratch.annual, acc.annual
     base_rate_step, stochastic_rate = cash.base_rate_step, cash.stochastic_rate
     sector_loading, tail_base, steps_per_year = (cash.sector_loading, cash.tail_base_rate_step,
                                                  cash.steps_per_year)
@@ -150,7 +152,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     # outputs and work arrays
     out_weight, out_credit, out_economic = out.weight, out.credit_loss, out.economic_loss
     out_japan, out_us, out_deemed = out.japan_receipts, out.us_receipts, out.deemed_outstanding
-    timeline, irr_sample = sampled.timeline, sampled.irr
+    timeline, irr_sample, annual_sample = sampled.timeline, sampled.irr, sampled.annual
     n_tl, n_irr = timeline.shape[0], irr_sample.shape[0]
     tl_stride, irr_stride = sampled.timeline_stride, sampled.irr_stride
     z, sector_factor, zero_shift = scratch.factor_normals, scratch.sector_factor, scratch.zero_shift
@@ -220,6 +222,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
         for i in range(credit_i.shape[0]):
             credit_i[i] = 0.0
             econ_i[i] = survivor_loss[i]
+        annual_path[:, :] = 0.0
         twisted_loss = 0.0
         japan_sum, us_sum, deemed_sum = 0.0, 0.0, 0.0
         n_def = 0
@@ -331,6 +334,8 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                 defaulted[n_def] = p
                 n_def += 1
                 credit_by_exposure[p] = credit
+                annual_path[fiscal_year[k], 0] += 1.0  # defaults
+                annual_path[fiscal_year[k], 1 + inst] += credit  # JBIC, NEXI losses
         # 7. weight, per-path outputs and the block's accumulators
         weight = 1.0
         if is_on:
@@ -344,6 +349,12 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
         out_us[row] = us_sum
         out_deemed[row] = deemed_sum
         accumulate(b, weight, n_def, n_eqp, in_tl and n_eq > 0, equity_slot, acc, scratch)
+        if n_def > 0:
+            for y in range(annual_path.shape[0]):
+                for j in range(3):
+                    acc_annual[b, y, j] += weight * annual_path[y, j]
+        if in_tl:
+            annual_sample[tl_row, :, :] = annual_path
 
 
 @njit(inline="always")
@@ -409,3 +420,4 @@ def accumulate(block_index, weight, n_def, n_eqp, track_deemed, equity_slot, acc
         deemed = scratch.equity.deemed_by_step
         for q in range(acc.deemed_balance.shape[1]):
             acc.deemed_balance[b, q] += weight * deemed[q]
+
