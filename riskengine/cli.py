@@ -170,7 +170,10 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
             f"{_fmt(eq['us_receipts_mean'])} ±{_fmt(eq['us_receipts_stderr'])}bn. "
             f"P(Japan recoups every deemed allocation) = {eq['p_recoup_all']:.1%}; "
             f"commitment-weighted P(recoup) per vehicle = "
-            f"{float((commit * p_each).sum() / commit.sum()):.1%}."
+            f"{float((commit * p_each).sum() / commit.sum()):.1%}. Still owed to Japan on its "
+            f"deemed allocations at the horizon (equity_shortfall): EL "
+            f"{_fmt(result.value('EL', 'equity_shortfall'))}bn, ES 0.999 "
+            f"{_fmt(result.value('ES', 'equity_shortfall', level=0.999))}bn."
         )
     annual = result.annual
     if annual is not None and "quantile" in annual:

@@ -29,6 +29,7 @@ from ._kernels.rng import (
     STREAM_IS_MIX,
     STREAM_LGD,
     STREAM_MIXING,
+    STREAM_OVERRUN,
     STREAM_RATES,
     stream_key,
     stream_keys,
@@ -166,6 +167,8 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         lgd_loading=_f64(lgd_loading),
         lgd_offset=_f64(special.ndtri(lgd) * np.sqrt(1.0 + lgd_loading**2)),
         recovery_lag=_i64(pf.col("recovery_lag_quarters")),
+        overrun_mean=_f64(pf.col("overrun_mean")), overrun_sd=_f64(pf.col("overrun_sd")),
+        overrun_key=stream_keys(seed, STREAM_OVERRUN, ids),
         operating_cash=_f64(operating_cash), cash_vol=_f64(pf.col("cf_vol")),
         deemed_spread_step=_f64(deemed_spread_step), pd_operating=_f64(pf.col("pd_annual")),
         # keyed by obligor: the rows of one obligor share the idiosyncratic term, hence

@@ -53,6 +53,8 @@ OPTIONAL_NUMERIC: dict[str, float | None] = {
     "decline_prob": 0.0,
     "lgd_factor_loading": 0.0,  # LGD over the cycle (docs/model.md)
     "recovery_lag_quarters": 0.0,  # recovery paid this many steps after default
+    "overrun_mean": 0.0,  # equity: mean construction cost overrun (1.2 = +120%)
+    "overrun_sd": 0.0,  # equity: sd of the log overrun multiplier
 }
 #: optional text columns and their defaults ("obligor" blank: the row's own project_id)
 OPTIONAL_TEXT = {"name": "", "amortization": "linear", "rate_type": "fixed", "obligor": ""}
@@ -329,6 +331,16 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
     check("recovery_lag_quarters", (lag > 0) & (instr == "equity"),
           "applies to loans and guarantees (an equity vehicle's recovery goes through the "
           "waterfall in its default quarter)")
+
+    om = df["overrun_mean"].to_numpy(dtype=float)
+    check("overrun_mean", ~((om > -1) & (om <= 20)), "must be a mean overrun in (-1, 20]")
+    osd = df["overrun_sd"].to_numpy(dtype=float)
+    check("overrun_sd", ~((osd >= 0) & (osd <= 3)), "must be in [0, 3]")
+    check("overrun_mean", (om != 0) & (instr != "equity"),
+          "applies to equity vehicles (the capital Japan funds); loans and guarantees "
+          "have fixed commitments")
+    check("overrun_sd", (osd != 0) & (instr != "equity"),
+          "applies to equity vehicles (the capital Japan funds)")
 
     for c in ("selection_prob", "decline_prob"):
         default = OPTIONAL_NUMERIC[c]

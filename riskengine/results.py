@@ -15,6 +15,9 @@ from .measures import LossSample, mean_with_stderr, measure_table, unit_tail, va
 from .schedules import step_end_dates
 
 LOSS_VARIABLES = ("credit_loss", "economic_loss")
+#: what the summary reports beyond the loss variables of paths.parquet, and where it reads
+#: them: Japan's deemed allocation still unpaid at the horizon is its equity shortfall
+DERIVED_VARIABLES = {"equity_shortfall": "deemed_outstanding"}
 SUMMARY_INSTITUTIONS = (*INSTITUTIONS, "ALL")
 
 
@@ -202,9 +205,16 @@ class Result:
         return out
 
     # ---- derived --------------------------------------------------------------------
+    @property
+    def loss_variables(self) -> tuple[str, ...]:
+        """The summary's variables: credit and economic loss, and with equity the
+        shortfall on Japan's deemed allocation at the horizon."""
+        extra = tuple(v for v, src in DERIVED_VARIABLES.items() if src in self.paths)
+        return LOSS_VARIABLES + extra
+
     def loss(self, variable: str, institution: str) -> np.ndarray:
         """Per-path losses of one variable for JBIC, NEXI or ALL."""
-        da = self.paths[variable]
+        da = self.paths[DERIVED_VARIABLES.get(variable, variable)]
         if institution == "ALL":
             return da.sum("institution").to_numpy()
         return da.sel(institution=institution).to_numpy()
@@ -216,17 +226,18 @@ class Result:
     @cached_property
     def summary(self) -> xr.Dataset:
         """Dims (institution, variable, stat); ``measure`` and ``level`` label each stat."""
+        variables = self.loss_variables
         rows = {}
         for inst in SUMMARY_INSTITUTIONS:
-            for var in LOSS_VARIABLES:
+            for var in variables:
                 rows[inst, var] = measure_table(self.loss(var, inst), self.weight, self.levels)
         first = next(iter(rows.values()))
         measure = [m for m, _, _ in first]
         level = np.array([lv for _, lv, _ in first], dtype=float)
-        shape = (len(SUMMARY_INSTITUTIONS), len(LOSS_VARIABLES), len(first))
+        shape = (len(SUMMARY_INSTITUTIONS), len(variables), len(first))
         data = {k: np.empty(shape) for k in ("value", "stderr", "ci_low", "ci_high")}
         for i, inst in enumerate(SUMMARY_INSTITUTIONS):
-            for j, var in enumerate(LOSS_VARIABLES):
+            for j, var in enumerate(variables):
                 for s, (_, _, est) in enumerate(rows[inst, var]):
                     data["value"][i, j, s] = est.value
                     data["stderr"][i, j, s] = est.stderr
@@ -235,7 +246,7 @@ class Result:
         dims = ("institution", "variable", "stat")
         return xr.Dataset(
             {k: (dims, v, {"units": "USD"}) for k, v in data.items()},
-            coords={"institution": list(SUMMARY_INSTITUTIONS), "variable": list(LOSS_VARIABLES),
+            coords={"institution": list(SUMMARY_INSTITUTIONS), "variable": list(variables),
                     "measure": ("stat", measure), "level": ("stat", level)},
             attrs={"ci": "95% confidence interval", "var_convention": "inverted_cdf",
                    "es_convention": "Acerbi-Tasche 2002", **self.basis()},
@@ -256,6 +267,8 @@ class Result:
             "horizon": f"{sim['horizon_years']:g} years, {sim['as_of']} to {end}",
             "currency": "USD",
             "credit_loss": "principal lost in defaults over the horizon, undiscounted",
+            "equity_shortfall": "Japan's deemed allocations (capital plus deemed interest, "
+                                "less its receipts) still unpaid at the horizon, undiscounted",
             "economic_loss": f"minus the present value at {sim['as_of']} of the cash flows, "
                              f"discounted at {rates.get('discount_rate', float('nan')):.2%} "
                              "a year; survivors valued at the horizon",

@@ -61,6 +61,9 @@ class Exposures(NamedTuple):
     lgd_loading: np.ndarray  # float64, b: loading of the LGD on the sector factor (0: none)
     lgd_offset: np.ndarray  # float64, Phi^-1(lgd) sqrt(1 + b^2): mean over the cycle is lgd
     recovery_lag: np.ndarray  # int64, steps from default to the recovery (loans, guarantees)
+    overrun_mean: np.ndarray  # float64, equity: mean cost overrun (multiplier 1 + mean)
+    overrun_sd: np.ndarray  # float64, equity: sd of the log overrun multiplier
+    overrun_key: np.ndarray  # uint64, stream of the overrun draw
     operating_cash: np.ndarray  # float64, scheduled operating cash per step (equity)
     cash_vol: np.ndarray  # float64, log-volatility of operating cash
     deemed_spread_step: np.ndarray  # float64, deemed spread per step
@@ -218,6 +221,7 @@ class EquityTerms(NamedTuple):
     n_hurdles: int
     record: bool  # write Japan's contributions and receipts by step
     track: bool  # add the deemed balance by step
+    overrun: float  # this path's cost multiplier of the vehicle's capital calls (1: none)
 
 
 class EquityOutcome(NamedTuple):

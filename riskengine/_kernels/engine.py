@@ -22,6 +22,8 @@ bit-identical for any thread count and any chunk size that is a multiple of the 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
@@ -45,7 +47,7 @@ from .defaults import (
 from .equity import cash_index, equity_path
 from .irr import irr_annual
 from .rates import rate_path
-from .rng import key_uniform, path_key, uniform
+from .rng import key_uniform, normal, path_key, uniform
 
 
 @njit(cache=CACHE, parallel=True)
@@ -131,6 +133,8 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     lgd_key, coverage, floating = exposures.lgd_key, exposures.coverage, exposures.floating
     lgd_loading, lgd_offset = exposures.lgd_loading, exposures.lgd_offset
     recovery_lag = exposures.recovery_lag
+    overrun_mean, overrun_sd, overrun_key = (exposures.overrun_mean, exposures.overrun_sd,
+                                             exposures.overrun_key)
     sector, equity_slot = exposures.sector, exposures.equity_slot
     op_start, op_end = exposures.operating_start, exposures.operating_end
     operating_cash, cash_vol = exposures.operating_cash, exposures.cash_vol
@@ -273,7 +277,9 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                     deemed_spread_step=deemed_spread[p], pd_operating=pd_operating[p],
                     cash_key=cash_key[p], sector_loading=sector_loading,
                     tail_base_rate_step=tail_base, steps_per_year=steps_per_year,
-                    n_hurdles=n_hurdles, record=record, track=in_tl)
+                    n_hurdles=n_hurdles, record=record, track=in_tl,
+                    overrun=overrun_multiplier(overrun_key[p], path, overrun_mean[p],
+                                               overrun_sd[p]))
                 slot = equity_slot[p]
                 o = equity_path(path, terms, draws[p], cash_idx[sector[p]], rate, df_start,
                                 df_end, shares, extra_spread, continuation[slot, :, :continuation_length[slot]],
@@ -367,6 +373,16 @@ def cyclical_lgd(lgd_key, path, offset, loading, sector_factor, concentration):
     if concentration > 0.0:
         return draw_lgd(lgd_key, path, mean, mean * concentration, (1.0 - mean) * concentration)
     return mean
+
+
+@njit(inline="always")
+def overrun_multiplier(key, path, mean, sd):
+    """Construction cost overrun of an equity vehicle on one path: every capital call is
+    multiplied by ``(1 + mean) exp(sd Z - sd^2 / 2)``, lognormal with mean ``1 + mean``
+    (``Z`` standard normal, drawn once per vehicle and path); 1 when both are 0."""
+    if sd > 0.0:
+        return (1.0 + mean) * math.exp(sd * normal(path_key(key, path), 0) - 0.5 * sd * sd)
+    return 1.0 + mean
 
 
 @njit(inline="always")

@@ -153,8 +153,9 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
     main_end = last
     if k_def < 0 and op_end <= last:
         main_end = max(op_end - 1, a - 1)
+    overrun = terms.overrun
     for k in range(a, last + 1):
-        c = draws_row[k]
+        c = draws_row[k] * overrun
         if c > 0.0:
             contributed += c
             npv -= c * df_start[k]
