@@ -162,6 +162,13 @@ class Cashflows(_Strict):
     sector_share: float = Field(
         0.5, ge=0.0, le=1.0,
         description="share of the log-cash variance driven by the sector index")
+    performance_sd: float = Field(
+        0.0, ge=0.0, le=2.0,
+        description="sd of an equity vehicle's log performance level, drawn at financial "
+                    "close and kept for its life (0: none)")
+    performance_sector_share: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="share of the performance level's variance from the sector factor")
 
 
 class Outputs(_Strict):

@@ -30,6 +30,7 @@ from ._kernels.rng import (
     STREAM_LGD,
     STREAM_MIXING,
     STREAM_OVERRUN,
+    STREAM_PERFORMANCE,
     STREAM_RATES,
     stream_key,
     stream_keys,
@@ -169,6 +170,7 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         recovery_lag=_i64(pf.col("recovery_lag_quarters")),
         overrun_mean=_f64(pf.col("overrun_mean")), overrun_sd=_f64(pf.col("overrun_sd")),
         overrun_key=stream_keys(seed, STREAM_OVERRUN, ids),
+        performance_key=stream_keys(seed, STREAM_PERFORMANCE, ids),
         operating_cash=_f64(operating_cash), cash_vol=_f64(pf.col("cf_vol")),
         deemed_spread_step=_f64(deemed_spread_step), pd_operating=_f64(pf.col("pd_annual")),
         # keyed by obligor: the rows of one obligor share the idiosyncratic term, hence
@@ -191,6 +193,8 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         rate_decay=rates.decay, rate_step_sd=rates.step_sd, rate_long_run=rates.long_run,
         rate_factor_correlation=rates.factor_correlation,
         base_rate_step=_f64(np.full(n_q, rates.base_step)),
+        performance_sd=float(config.cashflows.performance_sd),
+        performance_loading=float(np.sqrt(config.cashflows.performance_sector_share)),
         tail_base_rate_step=rates.tail_base_step, steps_per_year=int(steps_per_year))
 
     tiers = config.waterfall.tiers

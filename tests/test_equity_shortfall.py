@@ -65,3 +65,27 @@ def test_overruns_are_refused_on_debt():
     cfg = make_config(paths=1024, horizon_years=float(YEARS))
     with pytest.raises(riskengine.DataError, match="overrun_mean"):
         make_portfolio(df, cfg)
+
+
+def test_performance_level_is_lognormal_with_mean_one_and_sector_correlation():
+    """With cf_vol 0 and no default, each vehicle's distributed cash is its scheduled cash
+    times exp(sd P - sd^2 / 2), P = b S + sqrt(1 - b^2) e: log-normal with mean one, and two
+    vehicles of one sector correlate by b^2 = performance_sector_share in logs."""
+    sd, share, paths = 0.5, 0.6, 40_000
+    rows = [dict(_vehicle(project_id=f"E{i}", expected_yield=0.2).iloc[0]) for i in range(2)]
+    df = pd.DataFrame(rows)
+    df["factor_loading"] = 1.0  # the sector factor itself: S_s
+    cfg_kw = dict(cashflows={"performance_sd": sd, "performance_sector_share": share})
+    res = _run(df, paths=paths, **cfg_kw)
+    flat = _run(df, paths=1024)
+    scheduled = float(flat.paths.japan_receipts.sel(institution="JBIC")[0]
+                      + flat.paths.us_receipts.sel(institution="JBIC")[0]) / 2
+    total = (res.paths.japan_receipts + res.paths.us_receipts).sel(institution="JBIC").to_numpy()
+    assert total.mean() == pytest.approx(2 * scheduled, rel=4 * sd / np.sqrt(paths))
+    # per vehicle: the projects' mean receipts, and the spread of one vehicle's log cash
+    per = res.projects.japan_receipts_mean + res.projects.us_receipts_mean
+    np.testing.assert_allclose(per.to_numpy(), scheduled, rtol=4 * sd / np.sqrt(paths))
+    # the two vehicles' multipliers correlate through the sector: Var(M1 + M2) =
+    # 2 (e^{sd^2} - 1) + 2 (e^{share sd^2} - 1)
+    want = 2 * np.expm1(sd**2) + 2 * np.expm1(share * sd**2)
+    assert (total / scheduled).var() == pytest.approx(want, rel=0.06)

@@ -64,6 +64,7 @@ class Exposures(NamedTuple):
     overrun_mean: np.ndarray  # float64, equity: mean cost overrun (multiplier 1 + mean)
     overrun_sd: np.ndarray  # float64, equity: sd of the log overrun multiplier
     overrun_key: np.ndarray  # uint64, stream of the overrun draw
+    performance_key: np.ndarray  # uint64, stream of the performance level's own part
     operating_cash: np.ndarray  # float64, scheduled operating cash per step (equity)
     cash_vol: np.ndarray  # float64, log-volatility of operating cash
     deemed_spread_step: np.ndarray  # float64, deemed spread per step
@@ -106,6 +107,8 @@ class CashAndRates(NamedTuple):
     rate_long_run: float  # theta, annual
     rate_factor_correlation: float  # correlation of rate shocks with the common innovation
     base_rate_step: np.ndarray  # (Q,) deterministic base rate per step
+    performance_sd: float  # sd of an equity vehicle's log performance level (0: none)
+    performance_loading: float  # loading of the level on the sector factor
     tail_base_rate_step: float  # base rate per step after the horizon
     steps_per_year: int
 
@@ -222,6 +225,7 @@ class EquityTerms(NamedTuple):
     record: bool  # write Japan's contributions and receipts by step
     track: bool  # add the deemed balance by step
     overrun: float  # this path's cost multiplier of the vehicle's capital calls (1: none)
+    performance: float  # this path's multiplier of the vehicle's operating cash (1: none)
 
 
 class EquityOutcome(NamedTuple):

@@ -147,6 +147,8 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     survivor_loss, survivor_cash = schedules.survivor_loss, schedules.survivor_cash
     fiscal_year, annual_path, acc_annual = schedules.fiscal_year, scratch.annual, acc.annual
     base_rate_step, stochastic_rate = cash.base_rate_step, cash.stochastic_rate
+    performance_sd, performance_loading = cash.performance_sd, cash.performance_loading
+    performance_key = exposures.performance_key
     sector_loading, tail_base, steps_per_year = (cash.sector_loading, cash.tail_base_rate_step,
                                                  cash.steps_per_year)
     # the sampler
@@ -279,7 +281,10 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                     tail_base_rate_step=tail_base, steps_per_year=steps_per_year,
                     n_hurdles=n_hurdles, record=record, track=in_tl,
                     overrun=overrun_multiplier(overrun_key[p], path, overrun_mean[p],
-                                               overrun_sd[p]))
+                                               overrun_sd[p]),
+                    performance=performance_multiplier(
+                        performance_key[p], path, performance_sd, performance_loading,
+                        sector_factor[sector[p]]))
                 slot = equity_slot[p]
                 o = equity_path(path, terms, draws[p], cash_idx[sector[p]], rate, df_start,
                                 df_end, shares, extra_spread, continuation[slot, :, :continuation_length[slot]],
@@ -383,6 +388,18 @@ def overrun_multiplier(key, path, mean, sd):
     if sd > 0.0:
         return (1.0 + mean) * math.exp(sd * normal(path_key(key, path), 0) - 0.5 * sd * sd)
     return 1.0 + mean
+
+
+@njit(inline="always")
+def performance_multiplier(key, path, sd, loading, sector_factor):
+    """An equity vehicle's performance on one path, fixed at financial close for its life:
+    ``exp(sd P - sd^2 / 2)`` with ``P = b S + sqrt(1 - b^2) e`` (``S`` its sector's
+    default factor, ``e`` its own normal), mean one; 1 when ``sd = 0``."""
+    if sd > 0.0:
+        e = normal(path_key(key, path), 0)
+        level = loading * sector_factor + math.sqrt(max(1.0 - loading * loading, 0.0)) * e
+        return math.exp(sd * level - 0.5 * sd * sd)
+    return 1.0
 
 
 @njit(inline="always")

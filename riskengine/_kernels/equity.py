@@ -120,6 +120,8 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
     base_q = rate_path
     a, op_start, op_end = terms.approval_step, terms.operating_start, terms.operating_end
     base_cash, vol = terms.operating_cash, terms.cash_vol
+    if terms.performance != 1.0:
+        base_cash = base_cash * terms.performance
     spread_q = terms.deemed_spread_step
     sector_loading = terms.sector_loading
 
@@ -209,7 +211,7 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
         # going-concern value at the horizon: the remaining scheduled cash at mean
         # multiplier, weighted by survival at the operating PD, through the waterfall at
         # the deterministic tail base rate, discounted like the rest
-        if n_hurdles <= 1 and shares[0] > 0.0:
+        if n_hurdles <= 1 and shares[0] > 0.0 and terms.performance == 1.0:
             horizon_value = horizon_value_closed_form(deemed_at_horizon, shares, n_hurdles,
                                                       continuation)
         else:

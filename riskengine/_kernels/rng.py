@@ -44,6 +44,7 @@ STREAM_RATES = 6  # short-rate innovations (per path)
 STREAM_MIXING = 7  # t-copula mixing variable (per path)
 STREAM_IS_MIX = 8  # defensive-mixture choice of importance sampling (per path)
 STREAM_OVERRUN = 9  # construction cost overrun of an equity vehicle (per exposure and path)
+STREAM_PERFORMANCE = 10  # performance level of an equity vehicle (per exposure and path)
 
 
 @njit(inline="always")
