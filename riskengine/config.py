@@ -81,6 +81,10 @@ class Dependence(_Strict):
     sectors: tuple[str, ...]
     correlation: tuple[tuple[float, ...], ...]
     correlation_repair: Literal["none", "higham"] = "none"
+    factor_dynamics: Literal["static", "ar1"] = Field(
+        "static", description="sector factors: one draw per path (static) or a yearly AR(1)")
+    factor_persistence: float = Field(
+        0.9, ge=0.0, lt=1.0, description="yearly AR(1) persistence of the sector factors")
 
     @field_validator("sectors")
     @classmethod

@@ -182,6 +182,8 @@ class DefaultGroups:
     threshold : (G, Q) float64, latent thresholds by step since approval
     steps_at_risk : (G,) int64, steps from approval to the horizon
     pd_horizon : (P,) float64, each exposure's default probability by the horizon
+    cum_pd : (G, Q) float64, cumulative PD by the end of each step since approval
+    approval : (G,) int64, approval step
     """
 
     of_exposure: np.ndarray
@@ -191,6 +193,8 @@ class DefaultGroups:
     threshold: np.ndarray
     steps_at_risk: np.ndarray
     pd_horizon: np.ndarray
+    cum_pd: np.ndarray
+    approval: np.ndarray
 
 
 def default_groups(sector_index, loading, pd_annual, pd_construction, construction_steps,
@@ -215,4 +219,79 @@ def default_groups(sector_index, loading, pd_annual, pd_construction, constructi
         threshold=np.ascontiguousarray(latent_thresholds(cum, copula, dof)),
         steps_at_risk=steps_at_risk,
         pd_horizon=cum[np.arange(len(steps_at_risk)), steps_at_risk - 1][of_exposure],
+        cum_pd=np.ascontiguousarray(cum),
+        approval=g[:, 5].astype(np.int64),
     )
+
+
+#: grid of a standard normal factor for the AR(1) calibration: +-8 sd in 0.04 steps
+AR1_GRID = np.linspace(-8.0, 8.0, 401)
+
+
+def ar1_year_thresholds(cum_pd: np.ndarray, approval_step: np.ndarray, loading: np.ndarray,
+                        n_steps: int, steps_per_year: int, persistence: float) -> np.ndarray:
+    """Per-year thresholds of the yearly AR(1) factor model, calibrated so that every
+    group's marginal default curve at year ends is exactly its input curve.
+
+    The group's sector factor is a stationary Gaussian AR(1) year by year,
+    ``S_t = phi S_{t-1} + sqrt(1 - phi^2) eta_t``; given it, the probability of default in
+    year ``t`` (of a survivor) is ``Phi((a_t - w S_t) / sqrt(1 - w^2))``. With persistence
+    the product of conditional survivals is not the survival of the product, so ``a_t`` is
+    found year by year by a forward recursion on a grid of the factor: ``m_t(x)`` is the
+    density of ``S_t = x`` jointly with survival to the start of year ``t``.
+
+    Parameters
+    ----------
+    cum_pd : (G, Q) float64
+        Cumulative default probability by the end of each step since approval.
+    approval_step : (G,) int64
+    loading : (G,) float64
+    persistence : float
+        ``phi``, per year.
+
+    Returns
+    -------
+    (G, Y) float64
+        ``a_t`` for each absolute year ``t`` (``-inf``: no default possible that year).
+    """
+    from scipy import optimize
+
+    n_years = -(-n_steps // steps_per_year)
+    x = AR1_GRID
+    dx = x[1] - x[0]
+    phi = persistence
+    density = np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi) * dx
+    if phi > 0:
+        kernel = np.exp(-0.5 * (x[None, :] - phi * x[:, None]) ** 2 / (1 - phi * phi))
+        kernel /= kernel.sum(axis=1, keepdims=True)  # rows: from x to the grid
+    out = np.full((cum_pd.shape[0], n_years), -np.inf)
+    for g in range(cum_pd.shape[0]):
+        w = float(loading[g])
+        s = np.sqrt(max(1.0 - w * w, 0.0))
+        a = int(approval_step[g])
+        mass = density.copy()  # S_0's density, all alive
+        for t in range(n_years):
+            end = min((t + 1) * steps_per_year, n_steps) - a  # relative steps by year end
+            target = 1.0 - (cum_pd[g, end - 1] if end > 0 else 0.0)  # survival by year end
+            alive = mass.sum()
+            if end > 0 and target < alive * (1 - 1e-15):
+                if target <= 0.0:
+                    out[g, t] = np.inf
+                    mass = mass * 0.0
+                else:
+                    def surv(at, mass=mass, w=w, s=s, target=target):
+                        if s > 0:
+                            h = special.ndtr((at - w * x) / s)
+                        else:
+                            h = (w * x <= at).astype(float)
+                        return float(np.sum(mass * (1 - h))) - target
+                    lo, hi = -40.0, 40.0
+                    out[g, t] = optimize.brentq(surv, lo, hi, xtol=1e-12, maxiter=200)
+                    h = special.ndtr((out[g, t] - w * x) / s) if s > 0 else (w * x <= out[g, t])
+                    mass = mass * (1 - h)
+            # to next year's factor
+            if phi > 0:
+                mass = mass @ kernel
+            else:
+                mass = mass.sum() * density
+    return out

@@ -39,6 +39,7 @@ from .codes import Instrument
 from .config import Config
 from .dependence import (
     CorrelationCheck,
+    ar1_year_thresholds,
     check_correlation,
     default_groups,
     factor_root,
@@ -115,6 +116,13 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
     if tuple(portfolio.sectors) != tuple(dep.sectors):
         raise ConfigError("portfolio was validated against other sectors than the config's")
     corr = check_correlation(dep.correlation, dep.correlation_repair)
+    yearly = dep.factor_dynamics == "ar1"
+    if yearly and dep.copula != "gaussian":
+        raise ConfigError("config key dependence.factor_dynamics: \"ar1\" works with the "
+                          "Gaussian copula only (for now)")
+    if yearly and config.importance_sampling.enabled:
+        raise ConfigError("config key importance_sampling.enabled: not available with "
+                          "dependence.factor_dynamics = \"ar1\" (for now)")
     pf = portfolio
     n_q, steps_per_year, seed = sim.n_quarters, sim.steps_per_year, sim.seed
     ids = list(pf.table["project_id"])
@@ -134,7 +142,12 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         group_idio_sd=_f64(groups.idio_sd), group_inverse_idio_sd=_f64(inverse_sd),
         group_threshold=_f64(groups.threshold), group_steps_at_risk=_i64(groups.steps_at_risk),
         t_dof=float(dep.dof) if dep.copula == "t" else 0.0,
-        mixing_key=stream_key(seed, STREAM_MIXING, 0))
+        mixing_key=stream_key(seed, STREAM_MIXING, 0),
+        yearly=yearly, persistence=float(dep.factor_persistence),
+        year_threshold=_f64(ar1_year_thresholds(
+            groups.cum_pd, groups.approval, groups.loading, n_q, steps_per_year,
+            dep.factor_persistence) if yearly else np.zeros((len(groups.loading), 1))),
+        group_cum_pd=_f64(groups.cum_pd))
 
     rates = rate_steps(config.rates, steps_per_year)
     floating = pf.col("rate_type") == "floating"

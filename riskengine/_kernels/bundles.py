@@ -39,6 +39,10 @@ class Copula(NamedTuple):
     group_steps_at_risk: np.ndarray  # (G,) int64, steps from approval to the horizon
     t_dof: float  # Student-t copula degrees of freedom; 0: Gaussian copula
     mixing_key: np.uint64  # random stream of the t copula's chi-square variable
+    yearly: bool  # factor_dynamics = "ar1": the sector factors move year by year
+    persistence: float  # their AR(1) persistence per year
+    year_threshold: np.ndarray  # (G, Y) float64, calibrated yearly thresholds (ar1)
+    group_cum_pd: np.ndarray  # (G, Q) float64, marginal cumulative PD by relative step
 
 
 class Exposures(NamedTuple):
@@ -192,6 +196,8 @@ class PathScratch(NamedTuple):
     class_pd: np.ndarray  # (C,)
     class_tilt: np.ndarray  # (C,) exp(theta c)
     zero_shift: np.ndarray  # (K,) zeros: the factor shift of untilted paths
+    factor_path: np.ndarray  # (K, Y) the yearly sector factors (ar1)
+    group_year_pd: np.ndarray  # (G, Y) conditional cumulative PD by year end (ar1)
     equity: EquityScratch
     credit_by_exposure: np.ndarray  # (P,)
     japan_by_exposure: np.ndarray  # (P,)

@@ -140,6 +140,78 @@ def default_quarter(u, thr_row, n_rel, w_s, s, scale):
 
 
 @njit(cache=CACHE)
+def yearly_factors(path, factor_key, root, root_end, persistence, z, first, out):
+    """The yearly AR(1) path of the sector factors, ``out`` (K, Y): year 0 is ``first``
+    (the path's static draw), then ``S_t = phi S_{t-1} + sqrt(1 - phi^2) root z_t`` with
+    ``z_t`` the stream's normals ``t K .. t K + K - 1``. ``z`` (K,) is work space."""
+    n_sec = root.shape[0]
+    pk = path_key(factor_key, path)
+    c = math.sqrt(1.0 - persistence * persistence)
+    for i in range(n_sec):
+        out[i, 0] = first[i]
+    for t in range(1, out.shape[1]):
+        for j in range(n_sec):
+            z[j] = normal(pk, t * n_sec + j)
+        for i in range(n_sec):
+            acc = 0.0
+            for j in range(root_end[i]):
+                acc += root[i, j] * z[j]
+            out[i, t] = persistence * out[i, t - 1] + c * acc
+
+
+@njit(cache=CACHE)
+def group_year_pd(loading, sector, idio_sd, year_threshold, factor_path, out):
+    """Conditional cumulative default probability of each group by the end of each year
+    given the factor path, ``out[g, t] = 1 - prod_{t' <= t} (1 - Phi((a_t' - w S_t') /
+    sqrt(1 - w^2)))`` (G, Y). Returns its largest horizon value (the screen)."""
+    top = 0.0
+    for g in range(out.shape[0]):
+        w, s = loading[g], idio_sd[g]
+        surv = 1.0
+        for t in range(out.shape[1]):
+            a = year_threshold[g, t]
+            if a > -np.inf:
+                x = w * factor_path[sector[g], t]
+                if s > 0.0:
+                    h = phi_cdf((a - x) / s)
+                else:
+                    h = 1.0 if x <= a else 0.0
+                surv *= 1.0 - h
+            out[g, t] = 1.0 - surv
+        if out[g, out.shape[1] - 1] > top:
+            top = out[g, out.shape[1] - 1]
+    return top
+
+
+@njit(inline="always")
+def yearly_default_step(u, approval, n_rel, steps_per_year, year_pd, cum_pd):
+    """Relative step of default (-1: none) of an exposure with uniform ``u`` under yearly
+    factors: the first year with ``u <= year_pd[t]``, then the step within that year where
+    ``v = (u - year_pd[t-1]) / (year_pd[t] - year_pd[t-1])``, uniform given default that
+    year, reaches the year's share of the marginal curve ``cum_pd`` (so the marginal curve
+    is the input at every step)."""
+    n_years = year_pd.shape[0]
+    if u > year_pd[n_years - 1]:
+        return -1
+    t = 0
+    while u > year_pd[t]:
+        t += 1
+    prev = year_pd[t - 1] if t > 0 else 0.0
+    span = year_pd[t] - prev
+    v = (u - prev) / span if span > 0.0 else 1.0
+    j0 = max(t * steps_per_year - approval, 0)
+    j1 = min((t + 1) * steps_per_year - approval, n_rel) - 1
+    base = cum_pd[j0 - 1] if j0 > 0 else 0.0
+    top = cum_pd[j1]
+    if top <= base:
+        return j1
+    for j in range(j0, j1 + 1):
+        if v <= (cum_pd[j] - base) / (top - base):
+            return j
+    return j1
+
+
+@njit(cache=CACHE)
 def mixing_scale(path, t_dof, mixing_key):
     """The path's t-copula factor ``sqrt(W / nu)``, ``W ~ chi2(nu) = 2 Gamma(nu / 2)``, by
     which every latent variable of the path is divided (equivalently every threshold is

@@ -37,12 +37,15 @@ from .defaults import (
     default_quarter,
     draw_lgd,
     group_horizon_x,
+    group_year_pd,
     mixing_scale,
     phi_approx,
     phi_cdf,
     sector_factors,
     twist_theta,
     u_below_phi,
+    yearly_default_step,
+    yearly_factors,
 )
 from .equity import cash_index, equity_path
 from .irr import irr_annual
@@ -94,6 +97,8 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, out):
         cash_index=np.zeros((n_sec, n_q)), macro=np.zeros(n_q), rate_path=np.empty(n_q),
         group_x=np.empty(n_groups), group_shift=np.empty(n_groups),
         class_pd=np.zeros(n_cls), class_tilt=np.ones(n_cls), zero_shift=np.zeros(n_sec),
+        factor_path=np.zeros((n_sec, copula.year_threshold.shape[1])),
+        group_year_pd=np.zeros((n_groups, copula.year_threshold.shape[1])),
         equity=equity,
         credit_by_exposure=np.zeros(n_proj), japan_by_exposure=np.zeros(n_proj),
         us_by_exposure=np.zeros(n_proj),
@@ -124,6 +129,8 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     threshold, steps_at_risk = copula.group_threshold, copula.group_steps_at_risk
     idio_sd, inverse_sd = copula.group_idio_sd, copula.group_inverse_idio_sd
     t_dof, mixing_key = copula.t_dof, copula.mixing_key
+    yearly, persistence = copula.yearly, copula.persistence
+    year_threshold, group_cum_pd = copula.year_threshold, copula.group_cum_pd
     group_loading, group_sector = copula.group_loading, copula.group_sector
     # the exposures
     group, default_key, approval = exposures.group, exposures.default_key, exposures.approval_step
@@ -165,6 +172,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     cash_idx, macro, rate = scratch.cash_index, scratch.macro, scratch.rate_path
     group_x, group_shift = scratch.group_x, scratch.group_shift
     class_pd, class_tilt = scratch.class_pd, scratch.class_tilt
+    factor_path, year_pd = scratch.factor_path, scratch.group_year_pd
     credit_i, econ_i = scratch.credit_by_institution, scratch.economic_by_institution
     defaulted, credit_by_exposure = scratch.defaulted, scratch.credit_by_exposure
     equity_seen = scratch.equity_seen
@@ -211,6 +219,11 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                                 idio_sd, inverse_sd, scale, sector_factor, group_x,
                                 group_shift)
         u_screen = phi_approx(x_max) + _PHI_MARGIN
+        if yearly:  # the factors move year by year: conditional curves by year end
+            yearly_factors(path, factor_key, root, root_end, persistence, z, sector_factor,
+                           factor_path)
+            u_screen = group_year_pd(group_loading, group_sector, idio_sd, year_threshold,
+                                     factor_path, year_pd)
         theta, psi = 0.0, 0.0
         if twist_target > 0.0:
             theta, psi = twist_for_path(copula, sampler, scale, group_shift, class_pd,
@@ -239,7 +252,13 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
             g = group[p]
             u = key_uniform(path_key(default_key[p], path))
             k = -1
-            if tilted and theta > 0.0:
+            if yearly:
+                if u <= u_screen:
+                    j = yearly_default_step(u, approval[p], steps_at_risk[g], steps_per_year,
+                                            year_pd[g], group_cum_pd[g])
+                    if j >= 0:
+                        k = approval[p] + j
+            elif tilted and theta > 0.0:
                 # twisted default probability q; given default, u * p / q is uniform on
                 # [0, p] and picks the step from the untwisted curve
                 c = exposure_class[p]
