@@ -173,6 +173,13 @@ class Cashflows(_Strict):
     performance_sector_share: float = Field(
         0.5, ge=0.0, le=1.0,
         description="share of the performance level's variance from the sector factor")
+    performance_drift_sd: float = Field(
+        0.0, ge=0.0, le=2.0,
+        description="long-run sd of a vehicle's slowly mean-reverting log performance, "
+                    "starting at 0 at financial close (0: none)")
+    performance_drift_persistence: float = Field(
+        0.98, ge=0.0, lt=1.0,
+        description="its quarterly AR(1) persistence (0.98: half-life about 8.6 years)")
 
 
 class Outputs(_Strict):

@@ -24,6 +24,7 @@ from ._kernels.bundles import (
 from ._kernels.rng import (
     STREAM_CASH,
     STREAM_CASH_FACTOR,
+    STREAM_DRIFT,
     STREAM_FACTOR,
     STREAM_IDIO,
     STREAM_IS_MIX,
@@ -32,6 +33,7 @@ from ._kernels.rng import (
     STREAM_OVERRUN,
     STREAM_PERFORMANCE,
     STREAM_RATES,
+    STREAM_SECTOR_DRIFT,
     stream_key,
     stream_keys,
 )
@@ -184,6 +186,7 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         overrun_mean=_f64(pf.col("overrun_mean")), overrun_sd=_f64(pf.col("overrun_sd")),
         overrun_key=stream_keys(seed, STREAM_OVERRUN, ids),
         performance_key=stream_keys(seed, STREAM_PERFORMANCE, ids),
+        drift_key=stream_keys(seed, STREAM_DRIFT, ids),
         operating_cash=_f64(operating_cash), cash_vol=_f64(pf.col("cf_vol")),
         deemed_spread_step=_f64(deemed_spread_step), pd_operating=_f64(pf.col("pd_annual")),
         # keyed by obligor: the rows of one obligor share the idiosyncratic term, hence
@@ -208,6 +211,9 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         base_rate_step=_f64(np.full(n_q, rates.base_step)),
         performance_sd=float(config.cashflows.performance_sd),
         performance_loading=float(np.sqrt(config.cashflows.performance_sector_share)),
+        drift_sd=float(config.cashflows.performance_drift_sd),
+        drift_persistence=float(config.cashflows.performance_drift_persistence),
+        sector_drift_key=stream_key(seed, STREAM_SECTOR_DRIFT, 0),
         tail_base_rate_step=rates.tail_base_step, steps_per_year=int(steps_per_year))
 
     tiers = config.waterfall.tiers

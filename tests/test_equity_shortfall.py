@@ -89,3 +89,22 @@ def test_performance_level_is_lognormal_with_mean_one_and_sector_correlation():
     # 2 (e^{sd^2} - 1) + 2 (e^{share sd^2} - 1)
     want = 2 * np.expm1(sd**2) + 2 * np.expm1(share * sd**2)
     assert (total / scheduled).var() == pytest.approx(want, rel=0.06)
+
+
+def test_performance_drift_has_mean_one_and_its_closed_form_variance():
+    """Operating cash times exp(D_k - Var(D_k) / 2), D a quarterly AR(1) from 0 at
+    financial close: expected cash unchanged; the total's variance is
+    sum_jk (exp(phi^|j-k| Var(D_min(j,k))) - 1) times the scheduled cash squared."""
+    sd, phi, paths, n_q = 0.6, 0.9, 40_000, 4 * YEARS
+    kw = dict(cashflows={"performance_drift_sd": sd, "performance_drift_persistence": phi})
+    df = _vehicle(expected_yield=0.2)
+    res = _run(df, paths=paths, **kw)
+    flat = _run(df, paths=1024)
+    per_q = float((flat.paths.japan_receipts + flat.paths.us_receipts)
+                  .sel(institution="JBIC")[0]) / n_q
+    total = (res.paths.japan_receipts + res.paths.us_receipts).sel(institution="JBIC").to_numpy()
+    v = sd * sd * (1 - phi ** (2 * (np.arange(n_q) + 1)))  # Var(D_k)
+    j, k = np.meshgrid(np.arange(n_q), np.arange(n_q), indexing="ij")
+    var = np.sum(np.expm1(phi ** np.abs(j - k) * v[np.minimum(j, k)])) * per_q**2
+    assert total.mean() == pytest.approx(n_q * per_q, rel=4 * np.sqrt(var / paths) / (n_q * per_q))
+    assert total.var() == pytest.approx(var, rel=0.06)

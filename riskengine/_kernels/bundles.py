@@ -69,6 +69,7 @@ class Exposures(NamedTuple):
     overrun_sd: np.ndarray  # float64, equity: sd of the log overrun multiplier
     overrun_key: np.ndarray  # uint64, stream of the overrun draw
     performance_key: np.ndarray  # uint64, stream of the performance level's own part
+    drift_key: np.ndarray  # uint64, stream of the performance drift's own shocks
     operating_cash: np.ndarray  # float64, scheduled operating cash per step (equity)
     cash_vol: np.ndarray  # float64, log-volatility of operating cash
     deemed_spread_step: np.ndarray  # float64, deemed spread per step
@@ -113,6 +114,9 @@ class CashAndRates(NamedTuple):
     base_rate_step: np.ndarray  # (Q,) deterministic base rate per step
     performance_sd: float  # sd of an equity vehicle's log performance level (0: none)
     performance_loading: float  # loading of the level on the sector factor
+    drift_sd: float  # long-run sd of the slowly mean-reverting log performance (0: none)
+    drift_persistence: float  # its persistence per step
+    sector_drift_key: np.uint64  # stream of the drift's sector shocks
     tail_base_rate_step: float  # base rate per step after the horizon
     steps_per_year: int
 
@@ -232,6 +236,13 @@ class EquityTerms(NamedTuple):
     track: bool  # add the deemed balance by step
     overrun: float  # this path's cost multiplier of the vehicle's capital calls (1: none)
     performance: float  # this path's multiplier of the vehicle's operating cash (1: none)
+    drift_sd: float  # the slowly mean-reverting part (CashAndRates.drift_*): 0 for none
+    drift_persistence: float
+    drift_loading: float  # loading of its shocks on the sector's
+    drift_key: np.uint64  # this vehicle's path key of its own shocks
+    sector_drift_key: np.uint64  # this path's key of the sector shocks
+    sector: int
+    n_sectors: int
 
 
 class EquityOutcome(NamedTuple):

@@ -155,7 +155,10 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     fiscal_year, annual_path, acc_annual = schedules.fiscal_year, scratch.annual, acc.annual
     base_rate_step, stochastic_rate = cash.base_rate_step, cash.stochastic_rate
     performance_sd, performance_loading = cash.performance_sd, cash.performance_loading
-    performance_key = exposures.performance_key
+    performance_key, drift_key = exposures.performance_key, exposures.drift_key
+    drift_sd, drift_persistence = cash.drift_sd, cash.drift_persistence
+    sector_drift_key = cash.sector_drift_key
+    n_sectors = root.shape[0]
     sector_loading, tail_base, steps_per_year = (cash.sector_loading, cash.tail_base_rate_step,
                                                  cash.steps_per_year)
     # the sampler
@@ -303,7 +306,12 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                                                overrun_sd[p]),
                     performance=performance_multiplier(
                         performance_key[p], path, performance_sd, performance_loading,
-                        sector_factor[sector[p]]))
+                        sector_factor[sector[p]]),
+                    drift_sd=drift_sd, drift_persistence=drift_persistence,
+                    drift_loading=performance_loading,
+                    drift_key=path_key(drift_key[p], path),
+                    sector_drift_key=path_key(sector_drift_key, path),
+                    sector=sector[p], n_sectors=n_sectors)
                 slot = equity_slot[p]
                 o = equity_path(path, terms, draws[p], cash_idx[sector[p]], rate, df_start,
                                 df_end, shares, extra_spread, continuation[slot, :, :continuation_length[slot]],

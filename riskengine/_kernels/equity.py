@@ -149,6 +149,12 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
     pk = path_key(terms.cash_key, path)
     half_v2 = 0.5 * vol * vol
     c_idio = math.sqrt(max(1.0 - sector_loading * sector_loading, 0.0))
+    drift_on = terms.drift_sd > 0.0
+    drift_phi = terms.drift_persistence
+    drift_step_sd = terms.drift_sd * math.sqrt(1.0 - drift_phi * drift_phi)
+    drift_b = terms.drift_loading
+    drift_c = math.sqrt(max(1.0 - drift_b * drift_b, 0.0))
+    drift, drift_var = 0.0, 0.0
     last = n_q - 1 if k_def < 0 else k_def
     # after the operating life of a vehicle that never defaults nothing is paid: the
     # balances only accrue, so those quarters run in the short loop below
@@ -180,6 +186,14 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
             elif k >= op_start and k < op_end:
                 x = sector_loading * y_row[k] + c_idio * normal(pk, k)
                 flow = base_cash * math.exp(vol * x - half_v2)
+                if drift_on:
+                    # the slowly mean-reverting log performance, 0 at financial close
+                    shock = (drift_b * normal(terms.sector_drift_key, k * terms.n_sectors
+                                              + terms.sector)
+                             + drift_c * normal(terms.drift_key, k))
+                    drift = drift_phi * drift + drift_step_sd * shock
+                    drift_var = drift_phi * drift_phi * drift_var + drift_step_sd * drift_step_sd
+                    flow *= math.exp(drift - 0.5 * drift_var)
             else:
                 flow = 0.0
             j = 0.0
@@ -211,7 +225,7 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
         # going-concern value at the horizon: the remaining scheduled cash at mean
         # multiplier, weighted by survival at the operating PD, through the waterfall at
         # the deterministic tail base rate, discounted like the rest
-        if n_hurdles <= 1 and shares[0] > 0.0 and terms.performance == 1.0:
+        if n_hurdles <= 1 and shares[0] > 0.0 and terms.performance == 1.0 and not drift_on:
             horizon_value = horizon_value_closed_form(deemed_at_horizon, shares, n_hurdles,
                                                       continuation)
         else:

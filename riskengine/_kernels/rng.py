@@ -45,6 +45,8 @@ STREAM_MIXING = 7  # t-copula mixing variable (per path)
 STREAM_IS_MIX = 8  # defensive-mixture choice of importance sampling (per path)
 STREAM_OVERRUN = 9  # construction cost overrun of an equity vehicle (per exposure and path)
 STREAM_PERFORMANCE = 10  # performance level of an equity vehicle (per exposure and path)
+STREAM_DRIFT = 11  # the performance drift's own shocks (per exposure and path, draw k)
+STREAM_SECTOR_DRIFT = 12  # its sector shocks (per path, draw k K + sector)
 
 
 @njit(inline="always")
