@@ -89,7 +89,9 @@ def compile_kernels() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        compile_kernels()
-    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent reports it
-        sys.exit(130)
+    # Ctrl-C reaches the whole process group: the parent handles it and ends this child,
+    # which must not print half-interrupted compiler state on the way
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    compile_kernels()
