@@ -26,7 +26,7 @@ from rich.table import Table
 from . import __version__, warmup
 from .config import default_portfolio_path, load_config, run_overrides
 from .errors import RiskEngineError, Terminated, UsageError
-from .io import RunDirClaim, check_run_dir, write_run, write_unfinished
+from .io import RunDirClaim, check_parent, check_run_dir, write_run, write_unfinished
 from .kernel_inputs import Model, build_model
 from .portfolio import load_portfolio
 from .results import package_versions
@@ -220,7 +220,7 @@ def _claim_out(args, seed: int) -> tuple[Path, RunDirClaim]:
         check_run_dir(args.out, args.overwrite)
         return args.out, RunDirClaim(args.out).acquire()
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    check_run_dir(Path("runs") / "x")  # the parent can be created
+    check_parent(Path("runs") / stamp)  # runs/ is, or can become, a writable directory
     for n in count(1):  # two runs started in the same second get different directories
         out = Path("runs") / (f"{stamp}-seed{seed}" + ("" if n == 1 else f"-{n}"))
         try:

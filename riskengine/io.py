@@ -152,11 +152,9 @@ class RunData:
             raise AttributeError(name) from None
 
 
-def check_run_dir(run_dir: str | Path, overwrite: bool = False) -> Path:
-    """Check, before any work, that ``run_dir`` can receive a run: its parent is (or can
-    become) a writable directory, and ``run_dir`` is absent, an empty directory, or, with
-    ``overwrite``, a previous run directory (one holding a riskengine ``manifest.json``).
-    Anything else is refused, so ``--overwrite`` can never delete unrelated data."""
+def check_parent(run_dir: str | Path) -> None:
+    """The nearest existing ancestor of ``run_dir`` is a writable directory (so the run
+    directory can be created)."""
     run_dir = Path(run_dir)
     for parent in [run_dir.parent, *run_dir.parent.parents]:
         if parent.exists():
@@ -164,7 +162,16 @@ def check_run_dir(run_dir: str | Path, overwrite: bool = False) -> Path:
                 raise UsageError(f"cannot create {run_dir}: {parent} is a file, not a directory")
             if not os.access(parent, os.W_OK | os.X_OK):
                 raise UsageError(f"cannot create {run_dir}: {parent} is not writable")
-            break
+            return
+
+
+def check_run_dir(run_dir: str | Path, overwrite: bool = False) -> Path:
+    """Check, before any work, that ``run_dir`` can receive a run: its parent is (or can
+    become) a writable directory, and ``run_dir`` is absent, an empty directory, or, with
+    ``overwrite``, a previous run directory (one holding a riskengine ``manifest.json``).
+    Anything else is refused, so ``--overwrite`` can never delete unrelated data."""
+    run_dir = Path(run_dir)
+    check_parent(run_dir)
     if not run_dir.exists():
         return run_dir
     if not run_dir.is_dir():
