@@ -172,8 +172,8 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
             f"commitment-weighted P(recoup) per vehicle = "
             f"{float((commit * p_each).sum() / commit.sum()):.1%}. Still owed to Japan on its "
             f"deemed allocations at the horizon (equity_shortfall): EL "
-            f"{_fmt(result.value('EL', 'equity_shortfall'))}bn, ES 0.999 "
-            f"{_fmt(result.value('ES', 'equity_shortfall', level=0.999))}bn."
+            f"{_fmt(result.value('EL', 'equity_shortfall'))}bn, ES {max(result.levels):g} "
+            f"{_fmt(result.value('ES', 'equity_shortfall', level=max(result.levels)))}bn."
         )
     annual = result.annual
     if annual is not None and "quantile" in annual:
@@ -279,13 +279,16 @@ def cmd_run(args, console: Console, err: Console) -> int:
             if done[0] == 0:  # stopped before a chunk finished (or while compiling)
                 raise
             reason = "interrupted" if isinstance(e, KeyboardInterrupt) else "terminated"
-            write_unfinished(out, {
-                "status": reason, "paths_requested": sim.paths, "paths_done": done[0],
-                "seed": sim.seed, "config": model.config.to_dict(),
-                "portfolio": model.portfolio.source, "versions": package_versions()},
-                overwrite=args.overwrite)
-            err.print(f"{reason} after {done[0]:,} of {sim.paths:,} paths; {out} holds an "
-                      "unfinished run (its manifest says complete: false)", highlight=False)
+            try:  # never in place of a previous run (--overwrite replaces finished runs only)
+                write_unfinished(out, {
+                    "status": reason, "paths_requested": sim.paths, "paths_done": done[0],
+                    "seed": sim.seed, "config": model.config.to_dict(),
+                    "portfolio": model.portfolio.source, "versions": package_versions()})
+                where = f"{out} holds an unfinished run (its manifest says complete: false)"
+            except UsageError:
+                where = f"the previous run in {out} is untouched"
+            err.print(f"{reason} after {done[0]:,} of {sim.paths:,} paths; {where}",
+                      highlight=False)
             raise _Stopped(130 if reason == "interrupted" else 143) from None
         result.meta["timings"]["wall_seconds"] = time.perf_counter() - t0
         run_dir = write_run(result, out, overwrite=args.overwrite)

@@ -213,7 +213,13 @@ class RunDirClaim:
         self.run_dir = Path(run_dir)
         key = hashlib.sha256(str(self.run_dir.resolve()).encode()).hexdigest()[:24]
         locks = cache_root() / "locks"
-        locks.mkdir(parents=True, exist_ok=True)
+        try:
+            locks.mkdir(parents=True, exist_ok=True)
+        except OSError:  # a read-only cache folder: the system's temporary folder instead
+            import tempfile
+
+            locks = Path(tempfile.gettempdir()) / f"riskengine-locks-{os.getuid()}"
+            locks.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(str(locks / f"{key}.lock"))
         self._owner = locks / f"{key}.owner"
 
@@ -318,6 +324,9 @@ def write_unfinished(run_dir: str | Path, meta: dict, overwrite: bool = False) -
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise _write_failed(run_dir, e) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return run_dir
 
 

@@ -359,12 +359,12 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
             first[ob] = row
             continue
         r0 = first[ob]
-        for col in ("sector", "factor_loading"):
+        for col in ("sector", "factor_loading", "approval_quarter"):
             a, b = df[col].iloc[r0], df[col].iloc[row]
             if a != b and not (col == "factor_loading" and (a != a or b != b)):
                 problems.append(f"{where(row, col)}: {b!r} differs from row {r0 + 1}'s {a!r}, "
                                 f"but both rows are obligor {ob!r} (one obligor shares one "
-                                "sector factor and loading)")
+                                "sector factor, loading and approval quarter)")
 
     if problems:
         raise DataError(problems)

@@ -2,8 +2,8 @@
 
 Paths are simulated in chunks of ``chunk_paths`` (rounded up to a multiple of ``BLOCK``).
 Memory: the per-path outputs (``n_paths x`` about 60 bytes) for all paths, the per-block
-accumulators (``n_blocks x n_exposures x`` 40 bytes plus the recoup histogram) and the
-sampled paths' timeline; nothing grows with paths x exposures x quarters.
+accumulators (``n_blocks x`` (40 bytes per exposure + 8 per equity vehicle and step)) and
+the sampled paths' timeline (``memory_estimate`` counts them).
 """
 
 from __future__ import annotations
@@ -55,9 +55,13 @@ MEMORY_FIXED_BYTES = 400 * 2**20
 MEMORY_BYTES_PER_PATH = 500
 
 
-def memory_estimate(paths: int) -> int:
-    """Bytes a run of ``paths`` paths needs at its peak (see ``MEMORY_BYTES_PER_PATH``)."""
-    return MEMORY_FIXED_BYTES + MEMORY_BYTES_PER_PATH * paths
+def memory_estimate(paths: int, n_projects: int = 0, n_equity: int = 0, n_steps: int = 0) -> int:
+    """Bytes a run of ``paths`` paths needs at its peak (see ``MEMORY_BYTES_PER_PATH``),
+    plus the per-block accumulators when the portfolio's size is given (5 per exposure,
+    one recoup histogram per equity vehicle and step, per block of paths)."""
+    blocks = -(-paths // BLOCK)
+    per_block = 8 * (5 * n_projects + n_equity * n_steps + 4 * n_steps)
+    return MEMORY_FIXED_BYTES + MEMORY_BYTES_PER_PATH * paths + blocks * per_block
 
 
 def available_memory() -> int | None:
@@ -75,7 +79,7 @@ def available_memory() -> int | None:
         return None
 
 
-def check_fits(config: Config) -> None:
+def check_fits(config: Config, n_projects: int = 0, n_equity: int = 0) -> None:
     """Refuse, before any work, a run that cannot fit in this machine's memory.
 
     Raises
@@ -84,7 +88,8 @@ def check_fits(config: Config) -> None:
         With the estimate in GiB and the largest ``--paths`` that fits.
     """
     paths = config.simulation.paths
-    need, have = memory_estimate(paths), available_memory()
+    need = memory_estimate(paths, n_projects, n_equity, config.simulation.n_quarters)
+    have = available_memory()
     if have is None or need <= 0.8 * have:
         return
     fits = max(int((0.8 * have - MEMORY_FIXED_BYTES) / MEMORY_BYTES_PER_PATH), 0)
@@ -108,7 +113,7 @@ def run_model(model: Model, progress: Progress | None = None) -> Result:
     from .warmup import ensure_compiled, kernels_cached
 
     sim, out_cfg = model.config.simulation, model.config.outputs
-    check_fits(model.config)
+    check_fits(model.config, model.portfolio.n_projects, len(model.equity_index))
     inputs = model.inputs
     is_info: dict = {"enabled": False}
     if model.config.importance_sampling.enabled:

@@ -93,5 +93,6 @@ if __name__ == "__main__":
     # which must not print half-interrupted compiler state on the way
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if os.environ.get(_CHILD):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     compile_kernels()

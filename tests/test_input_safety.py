@@ -255,3 +255,36 @@ def test_default_runs_started_together_get_their_own_directories(tmp_path):
     assert len(dirs) == 2
     assert all(json.loads((d / "manifest.json").read_text())["complete"] for d in dirs)
     assert sorted(r[0].strip() for r in results) == [str(Path("runs") / d.name) for d in dirs]
+
+
+def test_extreme_cyclical_lgd_with_beta_runs(tmp_path, capsys):
+    df = mixed_frame()
+    df["lgd"], df["lgd_sd"], df["lgd_factor_loading"], df["pd_annual"] = 0.9, 0.05, 5.0, 0.3
+    pf, cfg = _files(tmp_path, df)
+    code, err, out = _cli(tmp_path, pf, cfg, capsys)
+    assert code == 0, err
+
+
+def test_levels_without_0999_print_the_summary(tmp_path, capsys):
+    pf, cfg = _files(tmp_path, config=CONFIG + "\n[measures]\nlevels = [0.9, 0.95]\n")
+    code = main(["run", "--config", str(cfg), "--portfolio", str(pf), "--out",
+                 str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 0 and "Traceback" not in err
+
+
+def test_cache_folder_that_cannot_hold_locks(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setattr("riskengine._kernels._cache.cache_root", lambda: blocker)
+    pf, cfg = _files(tmp_path)
+    code, err, out = _cli(tmp_path, pf, cfg, capsys)
+    assert code == 0, err
+
+
+def test_rows_of_one_obligor_share_the_approval_quarter(tmp_path, capsys):
+    df = mixed_frame()
+    df["obligor"] = ["X", "X", "", "", "", ""]  # L1 (approval 0) and L2 (approval 2)
+    pf, cfg = _files(tmp_path, df)
+    code, err, out = _cli(tmp_path, pf, cfg, capsys)
+    assert code == 3 and "column 'approval_quarter'" in err and "'X'" in err

@@ -29,9 +29,11 @@ log = logging.getLogger("riskengine")
 
 def _digest() -> str:
     h = hashlib.sha256()
-    for name in sorted(p.name for p in Path(__file__).parent.glob("*.py")):
-        h.update(name.encode())
-        h.update((Path(__file__).parent / name).read_bytes())
+    here = Path(__file__).parent
+    sources = sorted(here.glob("*.py")) + [here.parent / "codes.py"]  # codes: kernel constants
+    for path in sources:
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
     for part in (numba.__version__, np.__version__, platform.python_version(),
                  platform.machine()):
         h.update(part.encode())

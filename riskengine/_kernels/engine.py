@@ -277,6 +277,8 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
             elif u <= u_screen and u_below_phi(u, group_x[g]):
                 j = default_quarter(u, threshold[g], steps_at_risk[g], group_shift[g],
                                     idio_sd[g], scale)
+                if j < 0:
+                    j = steps_at_risk[g] - 1  # rounding at the screen's edge
                 k = approval[p] + j
                 if theta > 0.0:
                     twisted_loss += class_loss[exposure_class[p]]
@@ -402,7 +404,7 @@ def cyclical_lgd(lgd_key, path, offset, loading, sector_factor, concentration):
     when the sector factor (and so defaults) is bad; a Beta draw around that mean with the
     row's concentration ``alpha + beta`` when ``lgd_sd > 0``."""
     mean = phi_cdf(offset - loading * sector_factor)
-    if concentration > 0.0:
+    if concentration > 0.0 and 0.0 < mean < 1.0:  # (a Beta with a zero shape is its mean)
         return draw_lgd(lgd_key, path, mean, mean * concentration, (1.0 - mean) * concentration)
     return mean
 
