@@ -22,7 +22,8 @@ import numpy as np
 
 
 class Copula(NamedTuple):
-    """The Gaussian copula of default times: sector factors and default groups.
+    """The copula of default times (Gaussian, or Student-t with ``t_dof > 0``; thresholds
+    are then Student-t quantiles): sector factors and default groups.
 
     Exposures that share sector, loading, default curve and approval quarter form a group
     whose conditional default probability is computed once per path.
@@ -35,7 +36,7 @@ class Copula(NamedTuple):
     group_loading: np.ndarray  # (G,) float64, w
     group_idio_sd: np.ndarray  # (G,) float64, sqrt(1 - w^2)
     group_inverse_idio_sd: np.ndarray  # (G,) float64, 1 / sqrt(1 - w^2), 0 where w = 1
-    group_threshold: np.ndarray  # (G, Q) float64, Phi^-1 of the cumulative PD by step since approval
+    group_threshold: np.ndarray  # (G, Q) float64, latent threshold of the cumulative PD by step since approval
     group_steps_at_risk: np.ndarray  # (G,) int64, steps from approval to the horizon
     t_dof: float  # Student-t copula degrees of freedom; 0: Gaussian copula
     mixing_key: np.uint64  # random stream of the t copula's chi-square variable
