@@ -294,11 +294,15 @@ def cmd_run(args, console: Console, err: Console) -> int:
         run_dir = write_run(result, out, overwrite=args.overwrite)
     finally:
         claim.release()
-    if args.quiet:
-        console.print(str(run_dir))
-    else:
-        print_summary(console, result, run_dir)
-    _tail_warning(err, result)
+    try:
+        if args.quiet:
+            console.print(str(run_dir))
+        else:
+            print_summary(console, result, run_dir)
+        _tail_warning(err, result)
+    except (KeyboardInterrupt, Terminated) as e:  # the results are written: say so
+        err.print(f"stopped while printing; the finished run is in {run_dir}", highlight=False)
+        raise _Stopped(130 if isinstance(e, KeyboardInterrupt) else 143) from None
     return 0
 
 
