@@ -272,17 +272,16 @@ def _write_failed(run_dir: Path, e: OSError) -> OutputError:
                        f"({where}); nothing was written")
 
 
-def write_run(result, run_dir: str | Path, overwrite: bool = False) -> Path:
-    """Write ``manifest.json`` and one Parquet file per Dataset into ``run_dir``, atomically:
-    everything goes to a hidden sibling folder first, which is renamed into place only
-    once complete (a crash leaves no directory that looks like a finished run). See
-    :func:`check_run_dir` for what may be replaced."""
+def _write_atomically(run_dir: str | Path, overwrite: bool, fill) -> Path:
+    """Fill a hidden sibling folder with ``fill(folder)`` and rename it into place as
+    ``run_dir`` only once complete; on any failure remove it (an ``OSError`` becomes an
+    ``OutputError`` naming the path). See :func:`check_run_dir` for what may be replaced."""
     run_dir = check_run_dir(run_dir, overwrite)
     tmp = run_dir.parent / f".{run_dir.name}.partial-{os.getpid()}-{time.time_ns()}"
     try:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
-        _fill_run_dir(result, tmp)
+        fill(tmp)
         _replace_dir(tmp, run_dir)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -291,6 +290,14 @@ def write_run(result, run_dir: str | Path, overwrite: bool = False) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return run_dir
+
+
+def write_run(result, run_dir: str | Path, overwrite: bool = False) -> Path:
+    """Write ``manifest.json`` and one Parquet file per Dataset into ``run_dir``, atomically:
+    everything goes to a hidden sibling folder first, which is renamed into place only
+    once complete (a crash leaves no directory that looks like a finished run). See
+    :func:`check_run_dir` for what may be replaced."""
+    return _write_atomically(run_dir, overwrite, lambda tmp: _fill_run_dir(result, tmp))
 
 
 def _fill_run_dir(result, tmp: Path) -> None:
@@ -304,7 +311,11 @@ def _fill_run_dir(result, tmp: Path) -> None:
     manifest["files"] = files
     manifest.setdefault("timings", {})["write_seconds"] = time.perf_counter() - t0
     manifest["complete"] = True
-    with open(tmp / "manifest.json", "w") as f:
+    _write_manifest(tmp, manifest)
+
+
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    with open(folder / "manifest.json", "w") as f:
         json.dump(_jsonable(manifest), f, indent=2, allow_nan=True)
 
 
@@ -312,22 +323,8 @@ def write_unfinished(run_dir: str | Path, meta: dict, overwrite: bool = False) -
     """Leave a directory that says plainly that a run did not finish: only a
     ``manifest.json`` with ``"complete": false``, the reason and how far it got (no
     Parquet file, so nothing can be mistaken for results)."""
-    run_dir = check_run_dir(run_dir, overwrite)
-    tmp = run_dir.parent / f".{run_dir.name}.partial-{os.getpid()}-{time.time_ns()}"
-    try:
-        run_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp.mkdir()
-        with open(tmp / "manifest.json", "w") as f:
-            json.dump(_jsonable({**meta, "complete": False, "files": {}}), f, indent=2,
-                      allow_nan=True)
-        _replace_dir(tmp, run_dir)
-    except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise _write_failed(run_dir, e) from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return run_dir
+    unfinished = {**meta, "complete": False, "files": {}}
+    return _write_atomically(run_dir, overwrite, lambda tmp: _write_manifest(tmp, unfinished))
 
 
 def read_results(run_dir: str | Path) -> RunData:
