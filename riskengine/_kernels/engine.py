@@ -218,15 +218,16 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
         # the path's mixing variable); no exposure defaults on this path unless its
         # uniform is below the largest of them
         scale = mixing_scale(path, t_dof, mixing_key)
-        x_max = group_horizon_x(group_loading, group_sector, threshold, steps_at_risk,
-                                idio_sd, inverse_sd, scale, sector_factor, group_x,
-                                group_shift)
-        u_screen = phi_approx(x_max) + _PHI_MARGIN
         if yearly:  # the factors move year by year: conditional curves by year end
             yearly_factors(path, factor_key, root, root_end, persistence, z, sector_factor,
                            factor_path)
             u_screen = group_year_pd(group_loading, group_sector, idio_sd, year_threshold,
                                      factor_path, year_pd)
+        else:
+            x_max = group_horizon_x(group_loading, group_sector, threshold, steps_at_risk,
+                                    idio_sd, inverse_sd, scale, sector_factor, group_x,
+                                    group_shift)
+            u_screen = phi_approx(x_max) + _PHI_MARGIN
         theta, psi = 0.0, 0.0
         if twist_target > 0.0:
             theta, psi = twist_for_path(copula, sampler, scale, group_shift, class_pd,
