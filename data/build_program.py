@@ -170,38 +170,49 @@ RISK_CLASSES = {k: dict(zip(CLASS_FIELDS, v)) for k, v in RISK_CLASSES.items()}
 #    project-level split was not disclosed (DF §9), so these are judgement.
 #    approval_quarter: quarters from 2025-10-01 (Q0 = Oct-Dec 2025, Q1 = Jan-Mar 2026).
 # ---------------------------------------------------------------------------------------
+# Selection and decline probabilities (judgement, D; data/README.md "Selection, declines,
+# regimes"). The first tranche is selected (DF 7.2, S). The second round was reported
+# (> $100bn over 3 projects, DF 7.3 / 10.3, S) but "a significant gap remains" (Akazawa,
+# 12 Feb 2026, DF 10.3): 0.85. Fact-sheet candidates are expressions of interest, not
+# commitments (DF 10.3): 0.6, as the unallocated pipeline. A selected project's notice comes
+# at a uniformly drawn quarter from its approval quarter to the deadline (MODEL.md 6).
+SELECTION = {"first_tranche": 1.0, "second_round": 0.85, "candidate": 0.6, "pipeline": 0.6}
+# No case of Japan declining a project was found (DF 10.3): a small 5% per selected project
+# outside the first tranche (judgement, D); the regimes scale it.
+DECLINE = {"first_tranche": 0.0, "other": 0.05}
+
 NAMED_PROJECTS = [
     # first tranche, announced 17 Feb 2026 (S) -> quarter 1
     dict(prefix="PORTSMOUTH", sector="power_gas", cls="gas_pf", total=33.0e9, units=1,
-         split=(0.60, 0.32, 0.08), approval=[1],
+         split=(0.60, 0.32, 0.08), approval=[1], selection=1.0,
          name="Portsmouth Powered Land OH, 9.2 GW gas plant (SB Energy)"),
     dict(prefix="GULFLINK", sector="energy_midstream", cls="crude_terminal_pf", total=2.1e9, units=1,
-         split=(0.60, 0.30, 0.10), approval=[1],
+         split=(0.60, 0.30, 0.10), approval=[1], selection=1.0,
          name="Texas GulfLink deepwater crude export terminal (Sentinel Midstream)"),
     dict(prefix="DIAMOND-GRIT", sector="critical_minerals", cls="processing_bb", total=0.6e9, units=1,
-         split=(0.60, 0.30, 0.10), approval=[1],
+         split=(0.60, 0.30, 0.10), approval=[1], selection=1.0,
          name="Georgia synthetic diamond grit plant (Element Six)"),
     # second round, reported 8 Mar 2026 (S): LCD/OLED "a few trillion yen" ~ Y3trn / 153 ~ $20bn (D);
     # copper smelting "a few hundred billion yen" ~ Y300bn ~ $2bn (D)
     dict(prefix="DISPLAY-OLED", sector="advanced_manufacturing", cls="display_bb", total=20.0e9, units=1,
-         split=(0.60, 0.35, 0.05), approval=[1],
+         split=(0.60, 0.35, 0.05), approval=[1], selection=SELECTION["second_round"],
          name="LCD/OLED display manufacturing (2nd round)"),
     dict(prefix="COPPER-SMELT", sector="critical_minerals", cls="smelter_b", total=2.0e9, units=1,
-         split=(0.60, 0.30, 0.10), approval=[1],
+         split=(0.60, 0.30, 0.10), approval=[1], selection=SELECTION["second_round"],
          name="Copper smelting and refining (2nd round, US-led)"),
     # Westinghouse AP1000: >= $80bn, about 8 units (DF §7.3, S); floated in the 2nd round, selection
     # assumed after the 19 Mar 2026 summit -> quarter 2. Units carry loan + guarantee; JBIC equity
     # sits in one program-level vehicle row.
     dict(prefix="AP1000", sector="nuclear", cls="ap1000", total=80.0e9, units=8,
-         split=(0.5850, 0.3900, 0.0250), approval=[2] * 8,
+         split=(0.5850, 0.3900, 0.0250), approval=[2] * 8, selection=SELECTION["second_round"],
          name="Westinghouse AP1000 reactor"),
     # Oct 2025 fact sheet candidates (S), not yet selected: a modest slice of the "up to $100bn"
     # GE Vernova Hitachi BWRX-300 SMR line (4 units, staggered), SoftBank power infrastructure $25bn.
     dict(prefix="GEVH-SMR", sector="nuclear", cls="smr_foak", total=20.0e9, units=4,
-         split=(0.5700, 0.3800, 0.0500), approval=[4, 5, 6, 7],
+         split=(0.5700, 0.3800, 0.0500), approval=[4, 5, 6, 7], selection=SELECTION["candidate"],
          name="GE Vernova Hitachi BWRX-300 SMR"),
     dict(prefix="SBPOWER", sector="power_gas", cls="power_infra_pf", total=25.0e9, units=1,
-         split=(0.60, 0.32, 0.08), approval=[3],
+         split=(0.60, 0.32, 0.08), approval=[3], selection=SELECTION["candidate"],
          name="SoftBank power infrastructure (fact sheet, $25bn)"),
 ]
 
@@ -223,7 +234,9 @@ SIZE_PATTERN = (2.0, 1.0, 0.6, 1.4, 0.8, 1.2)
 # Placeholders that also carry a JBIC equity row: the large ones (pattern position 0),
 # at most two per sector.
 EQUITY_EVERY, EQUITY_MAX_PER_SECTOR = len(SIZE_PATTERN), 2
-# Pipeline approvals spread evenly over quarters 2..13 (19 Jan 2029 deadline is in Q13).
+# Pipeline approvals: the first possible notice quarter is 2 (after the second round); the
+# engine draws each selected placeholder's notice quarter uniformly from there to the
+# quarter of the 19 Jan 2029 deadline (quarter 13), so the pace is spread as before.
 PIPE_FIRST_Q, PIPE_LAST_Q = 2, 13
 MAX_FUNDED_QUARTER = 30  # approval_quarter + funding_quarters <= 30 (funded within 7.5 years)
 
@@ -231,11 +244,11 @@ COLUMNS = ["project_id", "name", "sector", "institution", "instrument", "commitm
            "pd_annual", "pd_construction", "lgd", "lgd_sd", "factor_loading",
            "approval_quarter", "funding_quarters", "tenor_years", "amortization", "rate",
            "coverage", "expected_yield", "cf_vol", "construction_years", "life_years",
-           "deemed_spread", "obligor"]
+           "deemed_spread", "obligor", "selection_prob", "decline_prob"]
 
 
 def exposure_rows(pid: str, name: str, sector: str, cls: str, approval: int,
-                  amounts: dict[str, float]) -> list[dict]:
+                  amounts: dict[str, float], selection: float = 1.0) -> list[dict]:
     """Rows (loan, guarantee, equity) of one project; zero amounts are skipped."""
     c = RISK_CLASSES[cls]
     rows = []
@@ -270,6 +283,8 @@ def exposure_rows(pid: str, name: str, sector: str, cls: str, approval: int,
             life_years=c["life"],
             deemed_spread=c["dspread"] if eq else 0.0,
             obligor=pid,  # a project's loan, guarantee and equity default together
+            selection_prob=selection,  # ... and are selected and declined together
+            decline_prob=DECLINE["first_tranche" if selection == 1.0 else "other"],
         ))
     return rows
 
@@ -293,10 +308,12 @@ def build_named() -> list[dict]:
                        "guarantee": per_unit * gte_s / (loan_s + gte_s)}
             if p["units"] == 1:
                 amounts["equity"] = p["total"] * eq_s
-            rows += exposure_rows(pid, name, p["sector"], p["cls"], p["approval"][u], amounts)
+            rows += exposure_rows(pid, name, p["sector"], p["cls"], p["approval"][u], amounts,
+                                  p["selection"])
         if p["units"] > 1 and eq_s > 0:  # one program-level equity vehicle
             rows += exposure_rows(p["prefix"], f"{p['name']} program", p["sector"], p["cls"],
-                                  p["approval"][0], {"equity": p["total"] * eq_s})
+                                  p["approval"][0], {"equity": p["total"] * eq_s},
+                                  p["selection"])
     return rows
 
 
@@ -313,7 +330,7 @@ def build_pipeline(named: pd.DataFrame) -> list[dict]:
         weights = np.array([SIZE_PATTERN[k % len(SIZE_PATTERN)] for k in range(n)])
         sizes = sector_total[sector] * weights / weights.sum()
         for k in range(n):
-            q = PIPE_FIRST_Q + round(k * (PIPE_LAST_Q - PIPE_FIRST_Q) / max(n - 1, 1))
+            q = PIPE_FIRST_Q  # the notice quarter is drawn per path up to the deadline
             has_eq = k % EQUITY_EVERY == 0 and k // EQUITY_EVERY < EQUITY_MAX_PER_SECTOR
             projects.append((sector, code, k, sizes[k], classes[k % len(classes)], q, has_eq))
 
@@ -336,7 +353,7 @@ def build_pipeline(named: pd.DataFrame) -> list[dict]:
                               f"pipeline placeholder {sector} #{k + 1:03d} ({label})",
                               sector, cls, q,
                               {"loan": debt * (1 - gte_frac), "guarantee": debt * gte_frac,
-                               "equity": equity})
+                               "equity": equity}, SELECTION["pipeline"])
     return rows
 
 
@@ -403,7 +420,41 @@ def check_portfolio(df: pd.DataFrame) -> None:
 # ---------------------------------------------------------------------------------------
 # program.toml (generated so that sectors and matrix always match the portfolio)
 # ---------------------------------------------------------------------------------------
+REGIMES = [
+    # overcommitment: more selected (x1.3), projects underperform (PD x1.5, cash x0.8),
+    # Japan declines less (x0.5); dilution: fewer selected (x0.5), more declines (x4)
+    dict(name="modest selective success", probability=0.55),
+    dict(name="overcommitment and misexecution", probability=0.30, pd_multiplier=1.5,
+         yield_multiplier=0.8, selection_multiplier=1.3, decline_multiplier=0.5),
+    dict(name="strategic dilution", probability=0.15, selection_multiplier=0.5,
+         decline_multiplier=4.0),
+]
+SCENARIOS = [
+    dict(name="us_recession", pd_multiplier=1.5,
+         sector_shift={s: -1.0 for s in SECTORS}),
+    dict(name="energy_bust", sector_shift={"power_gas": -2.0, "energy_midstream": -2.0,
+                                           "nuclear": -1.0}),
+    dict(name="tariff_standoff", regime="strategic dilution"),
+    dict(name="rates_plus_200bp", base_rate=round(BASE_RATE + 0.02, 6)),
+]
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    return repr(v)
+
+
+def _tables(name: str, rows: list[dict]) -> str:
+    return "\n".join(f"[[{name}]]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in r.items())
+                     for r in rows)
+
+
 def program_toml() -> str:
+    regimes_toml = _tables("regimes", REGIMES)
+    scenarios_toml = _tables("scenarios", SCENARIOS)
     sector_lines = "\n".join(f'  "{s}",' for s in SECTORS)
     matrix_lines = "\n".join(
         "  [" + ", ".join(f"{x:.2f}" for x in row) + f"],  # {s}"
@@ -414,9 +465,11 @@ def program_toml() -> str:
 # ILLUSTRATIVE inputs, not JBIC/NEXI data. Sources: data/DATA_FACTS.md ("DF"), tags
 # S/S2/D/GK as in data/README.md.
 #
-# Only the program's sectors and their correlation are here: every other key takes the
-# engine default written once in riskengine/config.py (the README's config table lists
-# them, with the sources of the sourced ones: base rate, discount rate, MOU tiers, seed).
+# Here: the program's sectors and their correlation, its political regimes and stress
+# scenarios (a user's own config does not inherit these two), and [fx]. Every other key
+# takes the engine default written once in riskengine/config.py (the README's config table
+# lists them, with the sources of the sourced ones: base rate, discount rate, MOU tiers,
+# seed, tariff penalty, USD/JPY).
 
 [dependence]
 # Order of the correlation rows/columns. Portfolio sectors must be among these.
@@ -433,7 +486,17 @@ sectors = [
 correlation = [
 {matrix_lines}
 ]
-"""
+
+# Losses in yen too: USD/JPY spot, volatility and factor correlation take the sourced
+# defaults of riskengine/config.py (DF 4.3, 10.4).
+[fx]
+
+# The seed analysis's three political trajectories (seeds/002: "most likely", "significant
+# risk", "less likely but possible"); probabilities and multipliers are judgement (D),
+# reasoned in data/README.md "Selection, declines, regimes".
+{regimes_toml}
+# Stress scenarios, run side by side with `riskengine run --scenarios` (D).
+{scenarios_toml}"""
 
 
 

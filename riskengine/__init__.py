@@ -18,11 +18,11 @@ from .kernel_inputs import build_model
 from .measures import expected_shortfall, value_at_risk
 from .portfolio import Portfolio, load_portfolio, portfolio_from_frame
 from .results import Result
-from .simulate import run_model, simulate
+from .simulate import build_models, run_model, run_models, simulate
 
 __all__ = [
     "Config", "ConfigError", "DataError", "Portfolio", "Result", "RiskEngineError",
-    "UsageError", "build_model", "expected_shortfall", "load_config", "load_portfolio",
-    "portfolio_from_frame", "read_results", "run_model", "simulate", "value_at_risk",
+    "UsageError", "build_model", "build_models", "expected_shortfall", "load_config", "load_portfolio",
+    "portfolio_from_frame", "read_results", "run_model", "run_models", "simulate", "value_at_risk",
     "write_run",
 ]

@@ -27,10 +27,10 @@ from . import __version__, warmup
 from .config import default_portfolio_path, load_config, run_overrides
 from .errors import RiskEngineError, Terminated, UsageError
 from .io import RunDirClaim, check_parent, check_run_dir, write_run, write_unfinished
-from .kernel_inputs import Model, build_model
+from .kernel_inputs import Model
 from .portfolio import load_portfolio
 from .results import package_versions
-from .simulate import check_fits, memory_estimate, run_model
+from .simulate import build_models, check_fits, memory_estimate, run_models
 
 EXIT_CODES = ("Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 bad portfolio data, "
               "4 bad config, 5 results not written, 130 interrupted, 143 terminated.")
@@ -80,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Glasserman-Li importance sampling of the tail (factor mean "
                              "shift and conditional twisting; every measure uses the "
                              "likelihood ratios); reported in the manifest")
+    inputs.add_argument("--regime", metavar="NAME",
+                        help="pin every path to this regime of the config's [[regimes]] "
+                             "(overrides simulation.regime; a stress test)")
+    inputs.add_argument("--scenario", metavar="NAME",
+                        help="run only this scenario of the config's [[scenarios]] (or "
+                             "'base'); the outputs get a scenario column")
+    inputs.add_argument("--scenarios", action="store_true", default=None,
+                        help="run the base case and every [[scenarios]] table on the same "
+                             "paths; every output gets a scenario column")
     inputs.add_argument("--verbose", action="store_true",
                         help="also log the engine's decisions (threads, pilot, kernel cache)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -107,18 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def prepare(args) -> Model:
-    """The checks `run` and `validate` share: config, portfolio, the model (correlation,
-    copula), and whether the run fits in memory."""
+def prepare(args) -> list[Model]:
+    """The checks `run` and `validate` share: config, portfolio, the models (correlation,
+    copula; one per scenario run), and whether the run fits in memory."""
     overrides = run_overrides(paths=args.paths, seed=args.seed, threads=args.threads,
                               chunk_paths=args.chunk_paths,
-                              importance_sampling=True if args.importance_sampling else None)
+                              importance_sampling=True if args.importance_sampling else None,
+                              regime=args.regime, scenario=args.scenario,
+                              scenarios=args.scenarios)
     config = load_config(args.config, overrides)
     check_fits(config)  # before reading a large portfolio or compiling anything
     sim = config.simulation
     portfolio = load_portfolio(args.portfolio or default_portfolio_path(),
                                config.dependence.sectors, sim.n_quarters, sim.steps_per_year)
-    return build_model(config, portfolio)
+    return build_models(config, portfolio)
 
 
 def _fmt(x: float) -> str:
@@ -160,6 +171,8 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
     eq = meta.get("equity_program") or {}
     if eq:
         pr = result.projects
+        if "scenario" in pr.dims:
+            pr = pr.sel(scenario="base")
         is_eq = (pr.instrument == "equity").to_numpy()
         commit = pr.commitment_usd.to_numpy()[is_eq]
         p_each = pr.p_recoup.to_numpy()[is_eq]
@@ -177,6 +190,8 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
         )
     annual = result.annual
     if annual is not None and "quantile" in annual:
+        if "scenario" in annual.dims:
+            annual = annual.sel(scenario="base")
         q = annual["quantile"].sel(quantity="credit_loss")
         parts = []
         for lv in (0.99, 0.999):
@@ -188,10 +203,51 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
             console.print("Worst fiscal year's credit loss (quantile over "
                           f"{annual['quantile'].attrs.get('paths', 0):,} sampled paths) "
                           + "; ".join(parts) + " (annual.parquet)", highlight=False)
+    _program_table(console, result)
     console.print(f"Results: [bold]{run_dir}[/bold] (manifest.json, "
                   + ", ".join(f"{k}.parquet" for k in result.datasets()) + ")")
 
 
+
+
+def _program_table(console: Console, result) -> None:
+    """Japan as a whole by regime and by scenario: credit and economic loss (the tariff
+    included), funded commitments, the tariff cost, and the economic loss in yen."""
+    variables = result.loss_variables
+    regimes, scenarios = result.regimes, result.scenarios
+    if not (regimes or scenarios or "tariff_cost" in variables):
+        return
+    top = max(result.levels)
+    rows = [("all paths" if regimes else "base", "all", "base")]
+    rows += [(r, r, "base") for r in regimes]
+    rows += [(f"scenario {sc}", "all", sc) for sc in scenarios if sc != "base"]
+    table = Table(title="Japan as a whole (ALL): economic loss includes the tariff cost; "
+                        "US$ billions", title_justify="left")
+    cols = [("credit EL", "EL", "credit_loss", None), (f"credit ES {top:g}", "ES", "credit_loss", top),
+            ("economic EL", "EL", "economic_loss", None),
+            (f"economic ES {top:g}", "ES", "economic_loss", top)]
+    if "deployed_usd" in variables:
+        cols.append(("funded (mean)", "EL", "deployed_usd", None))
+    if "tariff_cost" in variables:
+        cols.append(("tariff cost (mean)", "EL", "tariff_cost", None))
+    yen = "economic_loss_jpy" in variables
+    if yen:
+        cols.append(("economic EL, JPY trn", "EL", "economic_loss_jpy", None))
+    table.add_column("", no_wrap=True)
+    for name, *_ in cols:
+        table.add_column(name, justify="right")
+    for label, regime, scenario in rows:
+        cells = []
+        for _name, measure, var, level in cols:
+            v = result.value(measure, var, "ALL", level, regime=regime, scenario=scenario)
+            cells.append(f"{v / 1e12:,.2f}" if var.endswith("_jpy") else _fmt(v))
+        table.add_row(label, *cells)
+    console.print(table)
+    if yen:
+        fx = result.meta["config"].get("fx") or {}
+        console.print(f"Yen: each step's cash at that step's USD/JPY (spot {fx.get('usd_jpy')}, "
+                      f"volatility {fx.get('volatility', 0):.1%}); a negative loss is a gain.",
+                      highlight=False)
 
 
 def _notes(err: Console, model: Model) -> None:
@@ -235,7 +291,8 @@ def _claim_out(args, seed: int) -> tuple[Path, RunDirClaim]:
 
 
 def cmd_validate(args, console: Console) -> int:
-    model = prepare(args)
+    models = prepare(args)
+    model = models[0]
     pf, sim = model.portfolio, model.config.simulation
     kinds = pf.table["instrument"].value_counts()
     console.print(
@@ -243,15 +300,18 @@ def cmd_validate(args, console: Console) -> int:
         + ", ".join(f"{kinds.get(k, 0)} {k}" for k in ("loan", "guarantee", "equity"))
         + f"; US$ {pf.col('commitment_usd').sum() / 1e9:,.2f}bn committed) with "
         f"{sim.paths:,} paths over {sim.horizon_years:g} years; "
-        f"the run needs about {memory_estimate(sim.paths) / 2**30:,.1f} GiB", highlight=False)
+        f"the run needs about {len(models) * memory_estimate(sim.paths) / 2**30:,.1f} GiB"
+        + (f" ({len(models)} scenario runs)" if len(models) > 1 else ""), highlight=False)
     if pf.ignored_columns:
         console.print("ignored columns: " + ", ".join(pf.ignored_columns), highlight=False)
     return 0
 
 
 def cmd_run(args, console: Console, err: Console) -> int:
-    model = prepare(args)
+    models = prepare(args)
+    model = models[0]
     sim = model.config.simulation
+    total = sim.paths * len(models)
     out, claim = _claim_out(args, sim.seed)
     done = [0]
 
@@ -263,31 +323,31 @@ def cmd_run(args, console: Console, err: Console) -> int:
         t0 = time.perf_counter()
         try:
             if args.quiet:
-                result = run_model(model, progress=progress)
+                result = run_models(models, progress=progress)
             else:
                 from rich.progress import Progress
 
                 with Progress(console=err, transient=True) as bar:
-                    task = bar.add_task("simulating", total=sim.paths)
+                    task = bar.add_task("simulating", total=total)
 
                     def show(d: int, total: int) -> None:
                         progress(d, total)
                         bar.update(task, completed=d)
 
-                    result = run_model(model, progress=show)
+                    result = run_models(models, progress=show)
         except (KeyboardInterrupt, Terminated) as e:
             if done[0] == 0:  # stopped before a chunk finished (or while compiling)
                 raise
             reason = "interrupted" if isinstance(e, KeyboardInterrupt) else "terminated"
             try:  # never in place of a previous run (--overwrite replaces finished runs only)
                 write_unfinished(out, {
-                    "status": reason, "paths_requested": sim.paths, "paths_done": done[0],
+                    "status": reason, "paths_requested": total, "paths_done": done[0],
                     "seed": sim.seed, "config": model.config.to_dict(),
                     "portfolio": model.portfolio.source, "versions": package_versions()})
                 where = f"{out} holds an unfinished run (its manifest says complete: false)"
             except UsageError:
                 where = f"the previous run in {out} is untouched"
-            err.print(f"{reason} after {done[0]:,} of {sim.paths:,} paths; {where}",
+            err.print(f"{reason} after {done[0]:,} of {total:,} paths; {where}",
                       highlight=False)
             raise _Stopped(130 if reason == "interrupted" else 143) from None
         result.meta["timings"]["wall_seconds"] = time.perf_counter() - t0

@@ -60,6 +60,13 @@ class Simulation(_Strict):
         65_536, gt=0, strict=True, description="paths simulated per chunk (bounds memory; results do not depend on it)"
     )
     threads: int = Field(0, ge=0, strict=True, description="worker threads, 0 = all cores")
+    regime: str | None = Field(
+        None, description="pin every path to this regime of [[regimes]] (a stress test); "
+                          "empty: each path draws its regime")
+    scenarios: bool = Field(
+        False, description="run the base case and every [[scenarios]] table side by side, "
+                           "on the same paths")
+    scenario: str | None = Field(None, description="run only this scenario of [[scenarios]]")
 
     @property
     def n_quarters(self) -> int:
@@ -207,6 +214,87 @@ class ImportanceSampling(_Strict):
                     "which bounds the weights and keeps the body of the distribution usable")
 
 
+class Program(_Strict):
+    """How the pipeline is selected and funded (MODEL.md section 6)."""
+
+    selection_deadline: _dt.date = Field(
+        _dt.date(2029, 1, 19),
+        description="last day the US may select a project (MOU: 19 Jan 2029, DATA_FACTS 7.1)")
+    funding_window_days: int = Field(
+        45, ge=0, le=365, strict=True,
+        description="Japan funds this many days after the notice (MOU: 45, DATA_FACTS 7.1)")
+    funding_days: Literal["calendar", "business"] = Field(
+        "calendar", description="how the funding window counts days (business: Monday to "
+                                "Friday, no holiday calendar)")
+    decline_rule: Literal["none", "pd_above"] = Field(
+        "none", description="policy rule: none, or decline every selected project whose "
+                            "pd_annual exceeds decline_pd_threshold")
+    decline_pd_threshold: float = Field(
+        0.02, ge=0.0, le=1.0, description="pd_annual above which the pd_above rule declines")
+
+
+class Tariff(_Strict):
+    """The tariff "boomerang": what a declined project costs Japan."""
+
+    penalty_usd_per_year: float = Field(
+        0.0273, ge=0.0, le=10.0,
+        description="tariff cost per year per declined US$ of commitment: about $15bn a year "
+                    "(tariffs back to 25%, DATA_FACTS 10.3) over the $550bn program")
+    duration_years: float = Field(
+        3.0, ge=0.0, le=100.0,
+        description="years the penalty lasts from the decline (judgement: about to the end "
+                    "of the current US administration)")
+
+
+class Regime(_Strict):
+    """A political trajectory drawn once per path (MODEL.md section 6)."""
+
+    name: str = Field(min_length=1)
+    probability: float = Field(ge=0.0, le=1.0)
+    pd_multiplier: float = Field(1.0, ge=0.0, le=100.0,
+                                 description="multiplies every pd_annual and pd_construction")
+    yield_multiplier: float = Field(1.0, ge=0.0, le=100.0,
+                                    description="multiplies equity operating cash")
+    selection_multiplier: float = Field(1.0, ge=0.0, le=100.0,
+                                        description="multiplies the pipeline's selection_prob")
+    decline_multiplier: float = Field(1.0, ge=0.0, le=100.0,
+                                      description="multiplies decline_prob")
+
+
+class Scenario(_Strict):
+    """A deterministic stress, run on the same paths as the base case."""
+
+    name: str = Field(min_length=1)
+    pd_multiplier: float = Field(1.0, ge=0.0, le=100.0)
+    sector_shift: dict[str, float] = Field(
+        default_factory=dict,
+        description="sector name -> shift of that sector factor's mean, in standard deviations")
+    regime: str | None = None
+    selection_multiplier: float = Field(1.0, ge=0.0, le=100.0)
+    base_rate: float | None = Field(None, gt=-0.5, lt=1.0)
+
+    @field_validator("name")
+    @classmethod
+    def _not_base(cls, v: str) -> str:
+        if v == "base":
+            raise ValueError("\"base\" names the unstressed run; choose another name")
+        return v
+
+
+class FX(_Strict):
+    """USD/JPY: losses in yen as well as dollars."""
+
+    usd_jpy: float = Field(153.5, gt=0.0, description="spot, yen per dollar (18 Feb 2026, "
+                                                      "DATA_FACTS 4.3)")
+    volatility: float = Field(0.094, ge=0.0, le=2.0,
+                              description="annual volatility of log USD/JPY (1-year implied "
+                                          "9.4%, DATA_FACTS 10.4)")
+    factor_correlation: float = Field(
+        0.3, ge=-1.0, le=1.0,
+        description="correlation of USD/JPY's shocks with the common innovation (positive: "
+                    "the yen strengthens when the US economy weakens, DATA_FACTS 10.4)")
+
+
 class Measures(_Strict):
     levels: tuple[float, ...] = (0.95, 0.99, 0.995, 0.999)
 
@@ -227,10 +315,57 @@ class Config(_Strict):
     measures: Measures = Field(default_factory=Measures)
     outputs: Outputs = Field(default_factory=Outputs)
     importance_sampling: ImportanceSampling = Field(default_factory=ImportanceSampling)
+    program: Program = Field(default_factory=Program)
+    tariff: Tariff = Field(default_factory=Tariff)
+    regimes: tuple[Regime, ...] = ()
+    scenarios: tuple[Scenario, ...] = ()
+    fx: FX | None = None
+
+    @model_validator(mode="after")
+    def _program_tables(self) -> Config:
+        names = [r.name for r in self.regimes]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"regimes: duplicate names {dup}")
+        if self.regimes:
+            total = sum(r.probability for r in self.regimes)
+            if abs(total - 1.0) > 1e-9:
+                raise ValueError(f"regimes: probabilities must sum to 1, got {total:.12g}")
+        pin = self.simulation.regime
+        if pin is not None and pin not in names:
+            raise ValueError(f"simulation.regime: {pin!r} is not a regime of [[regimes]] "
+                             f"({names or 'none defined'})")
+        sc_names = [s.name for s in self.scenarios]
+        dup = sorted({n for n in sc_names if sc_names.count(n) > 1})
+        if dup:
+            raise ValueError(f"scenarios: duplicate names {dup}")
+        for s in self.scenarios:
+            if s.regime is not None and s.regime not in names:
+                raise ValueError(f"scenarios: {s.name!r} pins regime {s.regime!r}, which is "
+                                 f"not in [[regimes]] ({names or 'none defined'})")
+            unknown = sorted(set(s.sector_shift) - set(self.dependence.sectors))
+            if unknown:
+                raise ValueError(f"scenarios: {s.name!r} shifts unknown sectors {unknown} "
+                                 f"(sectors: {list(self.dependence.sectors)})")
+        one = self.simulation.scenario
+        if one is not None and one != "base" and one not in sc_names:
+            raise ValueError(f"simulation.scenario: {one!r} is not a scenario of [[scenarios]] "
+                             f"({sc_names or 'none defined'})")
+        if self.simulation.scenarios and not self.scenarios:
+            raise ValueError("simulation.scenarios: true, but the config has no [[scenarios]]")
+        return self
+
+    @property
+    def regime_names(self) -> tuple[str, ...]:
+        return tuple(r.name for r in self.regimes)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of the resolved config (for the manifest)."""
         return self.model_dump(mode="json")
+
+
+#: top-level tables a user's config does not inherit from the shipped one
+PROGRAM_CONTENT = ("regimes", "scenarios")
 
 
 def _deep_merge(base: dict, over: dict, where: str = "") -> dict:
@@ -239,7 +374,7 @@ def _deep_merge(base: dict, over: dict, where: str = "") -> dict:
         key = f"{where}{k}"
         if isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = _deep_merge(out[k], v, key + ".")
-        elif isinstance(v, dict) and k in out:
+        elif isinstance(v, dict) and out.get(k) is not None:
             raise ConfigError(f"config key {key}: must be a table ([{key}]), got {out[k]!r}")
         else:
             out[k] = copy.deepcopy(v)
@@ -285,12 +420,14 @@ def config_from_dict(raw: dict, source: str = "<dict>") -> Config:
 
 
 def run_overrides(*, paths=None, seed=None, threads=None, chunk_paths=None,
-                  importance_sampling=None) -> dict:
+                  importance_sampling=None, regime=None, scenario=None,
+                  scenarios=None) -> dict:
     """The nested overrides of the run options shared by ``simulate()`` and the command
     line (None leaves the config's value)."""
     out: dict = {}
     for key, val in (("paths", paths), ("seed", seed), ("threads", threads),
-                     ("chunk_paths", chunk_paths)):
+                     ("chunk_paths", chunk_paths), ("regime", regime),
+                     ("scenario", scenario), ("scenarios", scenarios)):
         if val is not None:
             out.setdefault("simulation", {})[key] = val
     if importance_sampling is not None:
@@ -334,6 +471,9 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         raw, source = {}, "<none>"
     if path is not None:
         path = Path(path)
+        # [[regimes]] and [[scenarios]] are the shipped program's content, not engine
+        # defaults: a user's config has only its own (MODEL.md section 8)
+        raw = {k: v for k, v in raw.items() if k not in PROGRAM_CONTENT}
         raw = _deep_merge(raw, _read_toml(path))
         source = str(path)
     # the file is checked as written: an invalid value is an error even where an option

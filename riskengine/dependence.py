@@ -179,10 +179,11 @@ class DefaultGroups:
     sector : (G,) int64
     loading : (G,) float64, the factor loading ``w``
     idio_sd : (G,) float64, ``sqrt(1 - w^2)``
-    threshold : (G, Q) float64, latent thresholds by step since approval
+    threshold : (R, G, Q) float64, latent thresholds by step since approval, per PD
+        multiplier (regime)
     steps_at_risk : (G,) int64, steps from approval to the horizon
-    pd_horizon : (P,) float64, each exposure's default probability by the horizon
-    cum_pd : (G, Q) float64, cumulative PD by the end of each step since approval
+    pd_horizon : (R, P) float64, each exposure's default probability by the horizon
+    cum_pd : (R, G, Q) float64, cumulative PD by the end of each step since approval
     approval : (G,) int64, approval step
     """
 
@@ -199,18 +200,25 @@ class DefaultGroups:
 
 def default_groups(sector_index, loading, pd_annual, pd_construction, construction_steps,
                    approval_step, n_steps: int, steps_per_year: int, copula: str = "gaussian",
-                   dof: float = 0.0) -> DefaultGroups:
+                   dof: float = 0.0, pd_multipliers=(1.0,)) -> DefaultGroups:
     """Group the exposures (arrays (P,), canonical order) and build each group's default
-    curve in latent space (:func:`latent_thresholds`)."""
+    curve in latent space (:func:`latent_thresholds`), once per PD multiplier (the
+    regimes'): the grouping is the same for every multiplier."""
     keys = list(zip(sector_index, loading, pd_annual, pd_construction, construction_steps,
                     approval_step))
     uniq: dict = {}
     of_exposure = np.array([uniq.setdefault(k, len(uniq)) for k in keys], dtype=np.int64)
     g = np.array(list(uniq.keys()), dtype=object)
     w = g[:, 1].astype(float)
-    cum = cumulative_pd(g[:, 2].astype(float), g[:, 3].astype(float), g[:, 4].astype(float),
-                        n_steps, steps_per_year)
     steps_at_risk = (n_steps - g[:, 5].astype(np.int64)).astype(np.int64)
+    cums = []
+    for m in pd_multipliers:
+        pa, pc = g[:, 2].astype(float), g[:, 3].astype(float)
+        if m != 1.0:
+            pa, pc = np.minimum(pa * m, 1.0), np.minimum(pc * m, 1.0)
+        cums.append(cumulative_pd(pa, pc, g[:, 4].astype(float), n_steps, steps_per_year))
+    cum = np.stack(cums)
+    last = cum[:, np.arange(len(steps_at_risk)), steps_at_risk - 1]
     return DefaultGroups(
         of_exposure=of_exposure,
         sector=g[:, 0].astype(np.int64),
@@ -218,7 +226,7 @@ def default_groups(sector_index, loading, pd_annual, pd_construction, constructi
         idio_sd=np.sqrt(np.maximum(1.0 - w**2, 0.0)),
         threshold=np.ascontiguousarray(latent_thresholds(cum, copula, dof)),
         steps_at_risk=steps_at_risk,
-        pd_horizon=cum[np.arange(len(steps_at_risk)), steps_at_risk - 1][of_exposure],
+        pd_horizon=last[:, of_exposure],
         cum_pd=np.ascontiguousarray(cum),
         approval=g[:, 5].astype(np.int64),
     )

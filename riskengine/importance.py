@@ -47,7 +47,7 @@ def twist_classes(pf, groups_of_exposure, n_groups):
             class_size)
 
 
-def conditional_el(z, copula, sampler):
+def conditional_el(z, copula, sampler, regime=0):
     """Expected twisting loss ``sum_c n_c c p_c(z)`` given the factor normals ``z`` (K,).
 
     ``p_c`` is the class's conditional PD by the horizon, vectorised here with SciPy's
@@ -56,7 +56,7 @@ def conditional_el(z, copula, sampler):
     s = copula.root @ z
     g = sampler.class_group
     w, sd = copula.group_loading[g], copula.group_idio_sd[g]
-    thr = copula.group_threshold[g, copula.group_steps_at_risk[g] - 1]
+    thr = copula.group_threshold[regime, g, copula.group_steps_at_risk[g] - 1]
     ws = w * s[copula.group_sector[g]]
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(sd > 0, special.ndtr((thr - ws) / np.where(sd > 0, sd, 1.0)),
@@ -64,25 +64,28 @@ def conditional_el(z, copula, sampler):
     return float(np.sum(sampler.class_size * sampler.class_loss * p))
 
 
-def mean_shift(x, copula, sampler, max_norm=12.0):
-    """The factor mean shift ``mu`` (K,) with conditional expected loss ``x`` (see module)."""
+def mean_shift(x, copula, sampler, max_norm=12.0, regime=0):
+    """The factor mean shift ``mu`` (K,) with conditional expected loss ``x`` (see module),
+    under one regime's default curves."""
     k = copula.root.shape[0]
-    base = conditional_el(np.zeros(k), copula, sampler)
-    if base >= x:
+
+    def el(z):
+        return conditional_el(z, copula, sampler, regime)
+
+    if el(np.zeros(k)) >= x:
         return np.zeros(k)
     h = 1e-4
-    grad = np.array([(conditional_el(h * e, copula, sampler)
-                      - conditional_el(-h * e, copula, sampler)) / (2 * h) for e in np.eye(k)])
+    grad = np.array([(el(h * e) - el(-h * e)) / (2 * h) for e in np.eye(k)])
     norm = np.linalg.norm(grad)
     if norm == 0:
         return np.zeros(k)
     d = grad / norm
     lo, hi = 0.0, max_norm
-    if conditional_el(hi * d, copula, sampler) < x:
+    if el(hi * d) < x:
         return hi * d
     for _ in range(100):
         mid = 0.5 * (lo + hi)
-        if conditional_el(mid * d, copula, sampler) < x:
+        if el(mid * d) < x:
             lo = mid
         else:
             hi = mid
@@ -120,16 +123,22 @@ def tilt(model, run):
         "simulation": {"paths": isc.pilot_paths, "seed": pilot_seed(model.config.simulation.seed)},
         "importance_sampling": {"enabled": False},
         "outputs": {"timeline_paths": 1, "irr_paths": 1}})  # the pilot needs only losses
-    pilot = run(build_model(pilot_cfg, model.portfolio))
+    pilot = run(build_model(pilot_cfg, model.portfolio, model.scenario))
     x = LossSample(pilot.loss("credit_loss", "ALL")).var_value(isc.target_level)
     copula, sampler = model.inputs.copula, model.inputs.sampler
-    mu = mean_shift(x, copula, sampler) if isc.shift else np.zeros_like(sampler.mean_shift)
-    # the twist's likelihood ratio treats exposures as independent given the factors;
-    # rows of one obligor default together, so there the factor shift works alone
-    twist = isc.twist and not model.portfolio.shared_obligors
+    program = model.inputs.program
+    regime = (program.pinned_regime if program.pinned_regime >= 0
+              else int(np.argmax(np.diff(program.regime_cum, prepend=0.0))))
+    mu = (mean_shift(x, copula, sampler, regime=regime) if isc.shift
+          else np.zeros_like(sampler.mean_shift))
+    # the twist's likelihood ratio treats exposures as independent given the factors and
+    # present on every path; rows of one obligor default together, and the program's
+    # regimes and selection change who is there, so then the factor shift works alone
+    twist = isc.twist and not model.portfolio.shared_obligors and not model.program_on_paths
     if isc.twist and not twist:
-        log.warning("importance sampling: obligors with several rows default together, so "
-                    "the conditional twist is off; the factor shift alone tilts the tail")
+        log.warning("importance sampling: obligors with several rows default together, or "
+                    "regimes and selection change the portfolio by path, so the conditional "
+                    "twist is off; the factor shift alone tilts the tail")
     tilted = sampler._replace(mean_shift=np.ascontiguousarray(mu, dtype=np.float64),
                               twist_target=float(x) if twist else 0.0)
     log.info("importance sampling: pilot of %d paths puts the %g loss at %.4g; factor "

@@ -68,6 +68,12 @@ def dataset_to_table(ds: xr.Dataset) -> pa.Table:
 
     def column(da: xr.DataArray) -> pa.Array:
         v = da.to_numpy()
+        if "labels" in da.attrs and v.dtype.kind in "iu":
+            # integer codes with labels (a path's regime): a dictionary column, read as
+            # the labels by pandas, polars and DuckDB
+            return pa.DictionaryArray.from_arrays(
+                pa.array(broadcast(da).astype(np.int32)),
+                pa.array([str(x) for x in da.attrs["labels"]], type=pa.string()))
         if v.dtype.kind in "OUS":
             # strings: dictionary-encoded from the small array's codes, broadcast as ints,
             # so millions of rows cost no Python objects
@@ -111,7 +117,9 @@ def table_to_dataset(table: pa.Table) -> xr.Dataset:
             else:
                 values = np.asarray(col.to_pylist(), dtype=object)
         else:
-            values = col.to_numpy()
+            col = col.combine_chunks()
+            values = (col.indices if pa.types.is_dictionary(col.type) else col).to_numpy(
+                zero_copy_only=False)
         arr = values.reshape(sizes) if sizes else values
         index = tuple(slice(None) if d in var_dims else 0 for d in dims)
         kept = [d for d in dims if d in var_dims]

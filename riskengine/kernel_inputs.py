@@ -18,6 +18,7 @@ from ._kernels.bundles import (
     CashSchedules,
     Copula,
     Exposures,
+    ProgramTerms,
     Sampler,
     WaterfallTerms,
 )
@@ -26,6 +27,7 @@ from ._kernels.rng import (
     STREAM_CASH_FACTOR,
     STREAM_DRIFT,
     STREAM_FACTOR,
+    STREAM_FX,
     STREAM_IDIO,
     STREAM_IS_MIX,
     STREAM_LGD,
@@ -33,12 +35,14 @@ from ._kernels.rng import (
     STREAM_OVERRUN,
     STREAM_PERFORMANCE,
     STREAM_RATES,
+    STREAM_REGIME,
     STREAM_SECTOR_DRIFT,
+    STREAM_SELECTION,
     stream_key,
     stream_keys,
 )
-from .codes import Instrument
-from .config import Config
+from .codes import INSTITUTIONS, Instrument
+from .config import Config, Scenario, apply_overrides
 from .dependence import (
     CorrelationCheck,
     ar1_year_thresholds,
@@ -47,6 +51,7 @@ from .dependence import (
     factor_root,
     root_row_ends,
 )
+from .deployment import Deployment, deploy, tariff_schedule
 from .errors import ConfigError
 from .importance import twist_classes
 from .portfolio import Portfolio
@@ -72,7 +77,7 @@ def _i64(a) -> np.ndarray:
 
 
 class KernelInputs(NamedTuple):
-    """The six input bundles of :func:`riskengine._kernels.engine.run_chunk`."""
+    """The seven input bundles of :func:`riskengine._kernels.engine.run_chunk`."""
 
     copula: Copula
     exposures: Exposures
@@ -80,17 +85,29 @@ class KernelInputs(NamedTuple):
     cash: CashAndRates
     waterfall: WaterfallTerms
     sampler: Sampler
+    program: ProgramTerms
 
 
 @dataclass(frozen=True)
 class Model:
     """A validated config and portfolio with everything the kernels need, derived once.
 
+    The kernels see the deployment's rows (P', :mod:`riskengine.deployment`): the input
+    portfolio's rows, the ones the program may or may not fund once per funding step.
+
     Attributes
     ----------
+    config : Config
+        With the scenario's changes (its base rate, its pinned regime).
+    portfolio : Portfolio
+        The input portfolio (P rows).
     inputs : KernelInputs
-    pd_horizon : (P,) float64, each exposure's default probability by the horizon
-    equity_index : (E,) int64, positions of the equity exposures in canonical order
+    deployment : Deployment
+        The rows the kernels see and the input row each comes from.
+    pd_horizon : (P',) float64, each row's default probability by the horizon if funded
+        (mixed over the regimes)
+    equity_index : (E,) int64, positions of the equity rows among the P'
+    scenario : Scenario or None
     """
 
     config: Config
@@ -99,14 +116,34 @@ class Model:
     inputs: KernelInputs
     pd_horizon: np.ndarray
     equity_index: np.ndarray
+    deployment: Deployment
+    scenario: Scenario | None = None
 
     @property
     def n_quarters(self) -> int:
         return self.config.simulation.n_quarters
 
+    @property
+    def program_on_paths(self) -> bool:
+        """Whether the portfolio differs by path (regimes, selection, declines)."""
+        return len(self.config.regimes) > 1 or self.deployment.expanded
 
-def build_model(config: Config, portfolio: Portfolio) -> Model:
-    """Derive the kernel bundles from a validated config and portfolio.
+
+def scenario_config(config: Config, scenario: Scenario | None) -> Config:
+    """The config a scenario runs with: its base rate and its pinned regime."""
+    if scenario is None:
+        return config
+    over: dict = {}
+    if scenario.base_rate is not None:
+        over["rates"] = {"base_rate": scenario.base_rate}
+    if scenario.regime is not None:
+        over["simulation"] = {"regime": scenario.regime}
+    return apply_overrides(config, over, f"scenario {scenario.name!r}")
+
+
+def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None = None) -> Model:
+    """Derive the kernel bundles from a validated config and portfolio, stressed by
+    ``scenario`` (None: the base case).
 
     Raises
     ------
@@ -114,6 +151,7 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         For a correlation matrix that is not one, or a portfolio checked against other
         sectors.
     """
+    config = scenario_config(config, scenario)
     sim, dep = config.simulation, config.dependence
     if tuple(portfolio.sectors) != tuple(dep.sectors):
         raise ConfigError("portfolio was validated against other sectors than the config's")
@@ -125,15 +163,21 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
     if yearly and config.importance_sampling.enabled:
         raise ConfigError("config key importance_sampling.enabled: not available with "
                           "dependence.factor_dynamics = \"ar1\" (for now)")
-    pf = portfolio
+    deployment = deploy(portfolio, config)
+    pf = deployment.portfolio  # the rows the kernels see
+    conditional = deployment.conditional
     n_q, steps_per_year, seed = sim.n_quarters, sim.steps_per_year, sim.seed
-    ids = list(pf.table["project_id"])
+    ids = list(pf.table["project_id"])  # a variant draws its parent's streams
+    regimes = config.regimes
+    pd_stress = scenario.pd_multiplier if scenario is not None else 1.0
+    pd_multipliers = [r.pd_multiplier * pd_stress for r in regimes] or [pd_stress]
+    regime_probability = np.array([r.probability for r in regimes] or [1.0])
     kind = pf.instrument_index
     is_eq = kind == Instrument.EQUITY
     approval = pf.col("approval_quarter").astype(np.int64)
     groups = default_groups(pf.sector_index, pf.col("factor_loading"), pf.col("pd_annual"),
                             pf.col("pd_construction"), construction_steps(pf, steps_per_year), approval,
-                            n_q, steps_per_year, dep.copula, dep.dof)
+                            n_q, steps_per_year, dep.copula, dep.dof, pd_multipliers)
     root = factor_root(corr.matrix)
     with np.errstate(divide="ignore"):
         inverse_sd = np.where(groups.idio_sd > 0.0, 1.0 / groups.idio_sd, 0.0)
@@ -146,22 +190,25 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         t_dof=float(dep.dof) if dep.copula == "t" else 0.0,
         mixing_key=stream_key(seed, STREAM_MIXING, 0),
         yearly=yearly, persistence=float(dep.factor_persistence),
-        year_threshold=_f64(ar1_year_thresholds(
-            groups.cum_pd, groups.approval, groups.loading, n_q, steps_per_year,
-            dep.factor_persistence) if yearly else np.zeros((len(groups.loading), 1))),
+        year_threshold=_f64([ar1_year_thresholds(
+            cum, groups.approval, groups.loading, n_q, steps_per_year,
+            dep.factor_persistence) for cum in groups.cum_pd] if yearly
+            else np.zeros((len(pd_multipliers), len(groups.loading), 1))),
         group_cum_pd=_f64(groups.cum_pd))
 
     rates = rate_steps(config.rates, steps_per_year)
     floating = pf.col("rate_type") == "floating"
     sched = build_schedules(pf, n_q, steps_per_year, config.rates.discount_rate, config.rates.base_rate)
-    survivor_value, survivor_loss, survivor_cash = survivors(pf, sched, rates.stochastic & floating)
+    survivor_value, survivor_loss, survivor_cash, survivor_pv = survivors(
+        pf, sched, rates.stochastic & floating, conditional)
     schedules = CashSchedules(
         draws=_f64(sched.draws), balance=_f64(sched.balance), pv_before=_f64(sched.pv_before),
         terminal=_f64(sched.terminal), cash_start=_f64(sched.cash_start),
         cash_end=_f64(sched.cash_end), df_start=_f64(sched.df_start), df_end=_f64(sched.df_end),
         survivor_loss=_f64(survivor_loss), survivor_cash=_f64(survivor_cash),
         fiscal_year=_i64(fiscal_years(sim.as_of, steps_per_year, n_q,
-                                      config.outputs.fiscal_year_start_month)[0]))
+                                      config.outputs.fiscal_year_start_month)[0]),
+        survivor_pv=_f64(survivor_pv))
 
     lgd, sd = pf.col("lgd"), pf.col("lgd_sd")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -194,7 +241,7 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         default_key=stream_keys(seed, STREAM_IDIO, list(pf.table["obligor"])),
         lgd_key=stream_keys(seed, STREAM_LGD, ids),
         cash_key=stream_keys(seed, STREAM_CASH, ids),
-        survivor_value=_f64(survivor_value))
+        survivor_value=_f64(survivor_value))  # (NaN for conditional rows: valued per path)
 
     needed = np.zeros(len(dep.sectors), dtype=np.bool_)
     needed[np.unique(pf.sector_index[is_eq])] = True
@@ -235,7 +282,53 @@ def build_model(config: Config, portfolio: Portfolio) -> Model:
         exposure_class=_i64(exposure_class), class_group=_i64(class_group),
         class_loss=_f64(class_loss), class_size=_f64(class_size))
 
+    # the program: regimes, the deployment's units, the tariff, a scenario's shift, USD/JPY
+    pinned = sim.regime
+    unconditional = ~conditional
+    deployed_fixed = np.zeros(len(INSTITUTIONS))
+    np.add.at(deployed_fixed, pf.institution_index[unconditional],
+              pf.col("commitment_usd")[unconditional])
+    tariff_per_step, tariff_pv, tariff_steps = tariff_schedule(
+        pf.col("commitment_usd"), approval, config, sched.df_end)
+    shift = np.zeros(len(dep.sectors))
+    if scenario is not None:
+        for name, v in scenario.sector_shift.items():
+            shift[dep.sectors.index(name)] = v
+    fx = config.fx
+    n_regimes = len(pd_multipliers)
+
+    def per_regime(field: str) -> np.ndarray:
+        return _f64([getattr(r, field) for r in regimes] or [1.0])
+
+    selection_mult = per_regime("selection_multiplier")
+    if scenario is not None:
+        selection_mult = selection_mult * scenario.selection_multiplier
+    program = ProgramTerms(
+        regime_key=stream_key(seed, STREAM_REGIME, 0),
+        regime_cum=_f64(np.minimum(np.cumsum(regime_probability), 1.0)),
+        pinned_regime=config.regime_names.index(pinned) if pinned is not None else -1,
+        pd_multiplier=_f64(pd_multipliers), yield_multiplier=per_regime("yield_multiplier"),
+        selection_multiplier=_f64(selection_mult),
+        decline_multiplier=per_regime("decline_multiplier"), factor_shift=_f64(shift),
+        unit_of=_i64(deployment.unit_of), variant_lo=_f64(deployment.variant_lo),
+        variant_hi=_f64(deployment.variant_hi),
+        unit_selection=_f64(deployment.unit_selection),
+        unit_decline=_f64(deployment.unit_decline),
+        unit_pipeline=np.array(deployment.unit_pipeline, dtype=np.bool_),
+        unit_forced=np.array(deployment.unit_forced, dtype=np.bool_),
+        unit_key=stream_keys(seed, STREAM_SELECTION, deployment.unit_obligor),
+        tariff_per_step=_f64(tariff_per_step), tariff_pv=_f64(tariff_pv),
+        tariff_steps=int(tariff_steps), deployed_fixed=_f64(deployed_fixed),
+        fx_on=fx is not None, fx_spot=float(fx.usd_jpy) if fx else 1.0,
+        fx_vol=float(fx.volatility) if fx else 0.0,
+        fx_loading=float(fx.factor_correlation) if fx else 0.0,
+        fx_key=stream_key(seed, STREAM_FX, 0),
+        step_time=_f64(np.arange(1, n_q + 1) / steps_per_year),
+        common_weights=_f64(common_innovation_weights(corr.matrix)))
+    weights = (np.eye(n_regimes)[program.pinned_regime] if pinned is not None
+               else regime_probability)
     inputs = KernelInputs(copula=copula, exposures=exposures, schedules=schedules, cash=cash,
-                          waterfall=waterfall, sampler=sampler)
+                          waterfall=waterfall, sampler=sampler, program=program)
     return Model(config=config, portfolio=portfolio, correlation=corr, inputs=inputs,
-                 pd_horizon=groups.pd_horizon, equity_index=np.flatnonzero(is_eq))
+                 pd_horizon=weights @ groups.pd_horizon, equity_index=np.flatnonzero(is_eq),
+                 deployment=deployment, scenario=scenario)

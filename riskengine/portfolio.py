@@ -342,13 +342,6 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
     check("overrun_sd", (osd != 0) & (instr != "equity"),
           "applies to equity vehicles (the capital Japan funds)")
 
-    for c in ("selection_prob", "decline_prob"):
-        default = OPTIONAL_NUMERIC[c]
-        vals = df[c].to_numpy(dtype=float)
-        check(c, np.isfinite(vals) & (vals != default),
-              f"is not supported yet (pipeline selection and declines come with the scenario "
-              f"work); only {default} is accepted")
-
     # one obligor, one fate: its rows share the latent variable, so they must share the
     # sector factor and the loading on it
     obligor = df["obligor"].where(df["obligor"] != "", df["project_id"])
@@ -359,12 +352,14 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
             first[ob] = row
             continue
         r0 = first[ob]
-        for col in ("sector", "factor_loading", "approval_quarter"):
+        for col in ("sector", "factor_loading", "approval_quarter", "selection_prob",
+                    "decline_prob"):
             a, b = df[col].iloc[r0], df[col].iloc[row]
             if a != b and not (col == "factor_loading" and (a != a or b != b)):
                 problems.append(f"{where(row, col)}: {b!r} differs from row {r0 + 1}'s {a!r}, "
                                 f"but both rows are obligor {ob!r} (one obligor shares one "
-                                "sector factor, loading and approval quarter)")
+                                "sector factor, loading, approval quarter, and is selected "
+                                "and declined as a whole)")
 
     if problems:
         raise DataError(problems)

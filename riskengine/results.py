@@ -10,7 +10,7 @@ from functools import cached_property
 import numpy as np
 import xarray as xr
 
-from .codes import INSTITUTIONS, Institution
+from .codes import INSTITUTIONS, Institution, Instrument
 from .measures import LossSample, mean_with_stderr, measure_table, unit_tail, var_index
 from .schedules import step_end_dates
 
@@ -19,6 +19,10 @@ LOSS_VARIABLES = ("credit_loss", "economic_loss")
 #: them: Japan's deemed allocation still unpaid at the horizon is its equity shortfall
 DERIVED_VARIABLES = {"equity_shortfall": "deemed_outstanding"}
 SUMMARY_INSTITUTIONS = (*INSTITUTIONS, "ALL")
+#: the program's variables in the summary when the run has them (docs/model.md)
+PROGRAM_VARIABLES = ("tariff_cost", "economic_loss_jpy", "deployed_usd")
+#: ALL's economic loss includes the tariff cost (Japan's as a whole)
+TARIFF_IN = {"economic_loss": "tariff_cost", "economic_loss_jpy": "tariff_cost_jpy"}
 
 
 def package_versions() -> dict[str, str]:
@@ -75,6 +79,8 @@ class Result:
         credit, econ, weight = out.credit_loss, out.economic_loss, out.weight
         n = credit.shape[0]
         pf = model.portfolio
+        dep = model.deployment
+        totals, sampled, pd_input = _to_input_rows(model, totals, sampled)
         usd = {"units": "USD"}
         paths = xr.Dataset(
             {
@@ -96,11 +102,29 @@ class Result:
                 v = np.zeros_like(credit)  # equity is JBIC's: NEXI's rows are 0
                 v[:, Institution.JBIC] = values
                 paths[name] = (("path", "institution"), v, {**usd, "long_name": long})
+        if dep.expanded:
+            paths["deployed_usd"] = (("path", "institution"), out.deployed,
+                                     {**usd, "long_name": "commitments funded on the path"})
+            paths["tariff_cost"] = (("path",), out.tariff_cost,
+                                    {**usd, "long_name": "present value of the tariff penalties "
+                                                     "of declined projects (Japan as a whole)"})
+        if cfg.regimes:
+            paths["regime"] = (("path",), out.regime,
+                               {"labels": list(cfg.regime_names),
+                                "long_name": "the path's political regime"})
+        if cfg.fx is not None:
+            jpy = {"units": "JPY"}
+            paths["economic_loss_jpy"] = (("path", "institution"), out.economic_loss_jpy,
+                                          {**jpy, "long_name": "economic loss in yen, each step's "
+                                                               "cash at that step's USD/JPY"})
+            if dep.expanded:
+                paths["tariff_cost_jpy"] = (("path",), out.tariff_cost_jpy,
+                                            {**jpy, "long_name": "tariff cost in yen"})
         if not np.all(weight == 1.0):
             paths["weight"] = (("path",), weight, {"long_name": "importance-sampling likelihood ratio"})
         wsum = n  # estimators are (1/n) sum w x
         nan = np.full(pf.n_projects, np.nan)
-        eq = model.equity_index
+        eq = np.flatnonzero(pf.instrument_index == Instrument.EQUITY)
         irr, irr_stride = sampled.irr, sampled.irr_stride
         japan_mean, us_mean, p_recoup, rq_median, irr_median = (nan.copy() for _ in range(5))
         if len(eq):
@@ -119,10 +143,12 @@ class Result:
                     irr_median[p] = LossSample(col[ok], w_irr * ok.sum() / w_irr.sum()).var_value(0.5)
         projects = xr.Dataset(
             {
-                "pd_input_horizon": (("project",), model.pd_horizon,
-                                     {"long_name": "default probability by the horizon implied by the inputs"}),
+                "pd_input_horizon": (("project",), pd_input,
+                                     {"long_name": "default probability by the horizon implied "
+                                                   "by the inputs, if funded"}),
                 "pd_simulated": (("project",), totals.defaults / wsum,
-                                 {"long_name": "simulated default probability by the horizon"}),
+                                 {"long_name": "simulated probability that the project is "
+                                               "funded and defaults by the horizon"}),
                 "expected_credit_loss": (("project",), totals.credit_loss / wsum, usd),
                 "japan_receipts_mean": (("project",), japan_mean,
                                         {**usd, "long_name": "Japan's equity receipts, horizon total, mean"}),
@@ -185,18 +211,55 @@ class Result:
             res.meta["equity_program"] = res.equity_program()
         return res
 
+    @classmethod
+    def stack(cls, results: dict[str, Result]) -> Result:
+        """The runs of several scenarios on the same paths as one result: every dataset
+        gains a leading ``scenario`` dimension (``base`` first), the summary too."""
+        names = list(results)
+        first = results[names[0]]
+        if any("weight" in r.paths for r in results.values()):
+            for r in results.values():
+                if "weight" not in r.paths:
+                    r.paths["weight"] = (("path",), np.ones(r.paths.sizes["path"]),
+                                         {"long_name": "importance-sampling likelihood ratio"})
+
+        def along(get):
+            parts = [get(r) for r in results.values()]
+            if parts[0] is None:
+                return None
+            return xr.concat([p.expand_dims(scenario=[n]) for n, p in zip(names, parts)],
+                             dim="scenario", combine_attrs="override")
+
+        out = cls(paths=along(lambda r: r.paths), projects=along(lambda r: r.projects),
+                  levels=first.levels, meta=dict(first.meta), timeline=along(lambda r: r.timeline),
+                  recoup=along(lambda r: r.recoup), annual=along(lambda r: r.annual))
+        out.__dict__["summary"] = along(lambda r: r.summary)
+        out.meta["scenarios"] = {
+            n: {"config": r.meta["config"], "timings": r.meta["timings"],
+                "importance_sampling": r.meta.get("importance_sampling"),
+                "equity_program": r.meta.get("equity_program")}
+            for n, r in results.items()}
+        return out
+
+    @property
+    def scenarios(self) -> tuple[str, ...]:
+        """The scenarios of a side-by-side run, () for one run."""
+        return tuple(self.paths["scenario"].values) if "scenario" in self.paths.dims else ()
+
     def equity_program(self) -> dict:
         """Japan's equity program on the whole: probability that every deemed allocation is
         repaid by the horizon, and expected receipts of Japan and the US (undiscounted)."""
-        if "japan_receipts" not in self.paths:
+        paths = self.scenario_paths()
+        if "japan_receipts" not in paths:
             return {}
-        n = self.paths.sizes["path"]
+        n = paths.sizes["path"]
         w = self.weight if self.weight is not None else np.ones(n)
-        commit = float(self.projects.commitment_usd.where(self.projects.instrument == "equity").sum())
-        dead = self.paths["deemed_outstanding"].sel(institution="JBIC").to_numpy()
+        pr = self.projects.sel(scenario="base") if "scenario" in self.projects.dims else self.projects
+        commit = float(pr.commitment_usd.where(pr.instrument == "equity").sum())
+        dead = paths["deemed_outstanding"].sel(institution="JBIC").to_numpy()
         recouped = (dead <= 1e-9 * commit).astype(float) * w
-        japan = self.paths["japan_receipts"].sel(institution="JBIC").to_numpy() * w
-        us = self.paths["us_receipts"].sel(institution="JBIC").to_numpy() * w
+        japan = paths["japan_receipts"].sel(institution="JBIC").to_numpy() * w
+        us = paths["us_receipts"].sel(institution="JBIC").to_numpy() * w
         out = {"equity_commitment_usd": commit}
         for name, x in (("p_recoup_all", recouped), ("japan_receipts", japan), ("us_receipts", us)):
             mean, se = mean_with_stderr(x)
@@ -207,47 +270,98 @@ class Result:
     # ---- derived --------------------------------------------------------------------
     @property
     def loss_variables(self) -> tuple[str, ...]:
-        """The summary's variables: credit and economic loss, and with equity the
-        shortfall on Japan's deemed allocation at the horizon."""
+        """The summary's variables: credit and economic loss; with equity the shortfall on
+        Japan's deemed allocation at the horizon; with selection and declines the tariff
+        cost (Japan's, under ALL) and the commitments funded; with [fx] the economic loss
+        in yen."""
         extra = tuple(v for v, src in DERIVED_VARIABLES.items() if src in self.paths)
+        extra += tuple(v for v in PROGRAM_VARIABLES if v in self.paths)
         return LOSS_VARIABLES + extra
 
-    def loss(self, variable: str, institution: str) -> np.ndarray:
-        """Per-path losses of one variable for JBIC, NEXI or ALL."""
-        da = self.paths[DERIVED_VARIABLES.get(variable, variable)]
-        if institution == "ALL":
-            return da.sum("institution").to_numpy()
-        return da.sel(institution=institution).to_numpy()
+    def scenario_paths(self, scenario: str = "base") -> xr.Dataset:
+        """The per-path Dataset of one scenario (the only one of a plain run)."""
+        if "scenario" in self.paths.dims:
+            return self.paths.sel(scenario=scenario)
+        return self.paths
+
+    def loss(self, variable: str, institution: str, scenario: str = "base") -> np.ndarray:
+        """Per-path values of one variable for JBIC, NEXI or ALL (of one scenario of a
+        side-by-side run). The tariff cost is Japan's as a whole: 0 for JBIC and NEXI, and
+        part of ALL's economic loss."""
+        paths = self.scenario_paths(scenario)
+        da = paths[DERIVED_VARIABLES.get(variable, variable)]
+        if "institution" not in da.dims:  # Japan's as a whole
+            v = da.to_numpy()
+            return v if institution == "ALL" else np.zeros_like(v)
+        if institution != "ALL":
+            return da.sel(institution=institution).to_numpy()
+        total = da.sum("institution").to_numpy()
+        tariff = TARIFF_IN.get(variable)
+        if tariff is not None and tariff in paths:
+            total = total + paths[tariff].to_numpy()
+        return total
 
     @property
     def weight(self):
-        return self.paths["weight"].to_numpy() if "weight" in self.paths else None
+        """The base case's likelihood ratios, None for plain Monte Carlo."""
+        paths = self.scenario_paths()
+        return paths["weight"].to_numpy() if "weight" in paths else None
+
+    @property
+    def regimes(self) -> tuple[str, ...]:
+        """The regimes of the run's config ("all" first in the summary), () without."""
+        return tuple(self.paths["regime"].attrs["labels"]) if "regime" in self.paths else ()
 
     @cached_property
     def summary(self) -> xr.Dataset:
-        """Dims (institution, variable, stat); ``measure`` and ``level`` label each stat."""
+        """Dims (institution, variable, stat), with a leading ``regime`` ("all", then each
+        regime's conditional figures) when the config has regimes; ``measure`` and
+        ``level`` label each stat."""
         variables = self.loss_variables
-        rows = {}
-        for inst in SUMMARY_INSTITUTIONS:
-            for var in variables:
-                rows[inst, var] = measure_table(self.loss(var, inst), self.weight, self.levels)
-        first = next(iter(rows.values()))
-        measure = [m for m, _, _ in first]
-        level = np.array([lv for _, lv, _ in first], dtype=float)
-        shape = (len(SUMMARY_INSTITUTIONS), len(variables), len(first))
-        data = {k: np.empty(shape) for k in ("value", "stderr", "ci_low", "ci_high")}
-        for i, inst in enumerate(SUMMARY_INSTITUTIONS):
-            for j, var in enumerate(variables):
-                for s, (_, _, est) in enumerate(rows[inst, var]):
-                    data["value"][i, j, s] = est.value
-                    data["stderr"][i, j, s] = est.stderr
-                    data["ci_low"][i, j, s] = est.ci_low
-                    data["ci_high"][i, j, s] = est.ci_high
-        dims = ("institution", "variable", "stat")
+        groups = [("all", None)]
+        if self.regimes:
+            codes = self.paths["regime"].to_numpy()
+            groups += [(name, codes == r) for r, name in enumerate(self.regimes)]
+        weight = self.weight
+        tables = {}
+        for name, mask in groups:
+            rows = {}
+            for inst in SUMMARY_INSTITUTIONS:
+                for var in variables:
+                    x = self.loss(var, inst)
+                    w = weight
+                    if mask is not None:
+                        x = x[mask]
+                        w = None if weight is None else weight[mask]
+                    rows[inst, var] = measure_table(x, w, self.levels) if len(x) else None
+            tables[name] = rows
+        template = next(r for rows in tables.values() for r in rows.values() if r is not None)
+        measure = [m for m, _, _ in template]
+        level = np.array([lv for _, lv, _ in template], dtype=float)
+        shape = (len(groups), len(SUMMARY_INSTITUTIONS), len(variables), len(template))
+        data = {k: np.full(shape, np.nan) for k in ("value", "stderr", "ci_low", "ci_high")}
+        for g, (name, _) in enumerate(groups):
+            for i, inst in enumerate(SUMMARY_INSTITUTIONS):
+                for j, var in enumerate(variables):
+                    row = tables[name][inst, var]
+                    for st, (_, _, est) in enumerate(row or ()):
+                        data["value"][g, i, j, st] = est.value
+                        data["stderr"][g, i, j, st] = est.stderr
+                        data["ci_low"][g, i, j, st] = est.ci_low
+                        data["ci_high"][g, i, j, st] = est.ci_high
+        dims: tuple[str, ...] = ("regime", "institution", "variable", "stat")
+        coords = {"institution": list(SUMMARY_INSTITUTIONS), "variable": list(variables),
+                  "measure": ("stat", measure), "level": ("stat", level)}
+        if self.regimes:
+            coords["regime"] = [name for name, _ in groups]
+        else:  # no regimes: the summary keeps its dims
+            dims = dims[1:]
+            data = {k: v[0] for k, v in data.items()}
+        units = {"units": "USD (economic_loss_jpy: JPY)" if "economic_loss_jpy" in variables
+                 else "USD"}
         return xr.Dataset(
-            {k: (dims, v, {"units": "USD"}) for k, v in data.items()},
-            coords={"institution": list(SUMMARY_INSTITUTIONS), "variable": list(variables),
-                    "measure": ("stat", measure), "level": ("stat", level)},
+            {k: (dims, v, units) for k, v in data.items()},
+            coords=coords,
             attrs={"ci": "95% confidence interval", "var_convention": "inverted_cdf",
                    "es_convention": "Acerbi-Tasche 2002", **self.basis()},
         )
@@ -275,9 +389,15 @@ class Result:
         }
 
     def estimate(self, measure: str, variable: str = "credit_loss", institution: str = "ALL",
-                 level: float | None = None) -> tuple[float, float]:
-        """``(value, stderr)`` of one summary entry, e.g. ``estimate("ES", level=0.99)``."""
+                 level: float | None = None, regime: str = "all",
+                 scenario: str = "base") -> tuple[float, float]:
+        """``(value, stderr)`` of one summary entry, e.g. ``estimate("ES", level=0.99)``
+        (the regime and the scenario count only when the summary has those dims)."""
         s = self.summary.sel(institution=institution, variable=variable)
+        if "regime" in s.dims:
+            s = s.sel(regime=regime)
+        if "scenario" in s.dims:
+            s = s.sel(scenario=scenario)
         mask = s["measure"].to_numpy() == measure
         if level is not None:
             mask &= np.isclose(s["level"].to_numpy(), level)
@@ -287,9 +407,9 @@ class Result:
         return float(s["value"].to_numpy()[idx[0]]), float(s["stderr"].to_numpy()[idx[0]])
 
     def value(self, measure: str, variable: str = "credit_loss", institution: str = "ALL",
-              level: float | None = None) -> float:
+              level: float | None = None, regime: str = "all", scenario: str = "base") -> float:
         """One number of the summary, e.g. ``value("ES", level=0.99)``."""
-        return self.estimate(measure, variable, institution, level)[0]
+        return self.estimate(measure, variable, institution, level, regime, scenario)[0]
 
     def summary_frame(self):
         """The summary as a long pandas DataFrame (the rows of summary.parquet)."""
@@ -314,6 +434,37 @@ class Result:
         from .io import write_run
 
         return write_run(self, run_dir, overwrite=overwrite)
+
+
+def _to_input_rows(model, totals, sampled):
+    """The per-row accumulators, IRRs and input PDs of the deployment's rows (P') summed
+    back to the input portfolio's rows (P): a conditional row's variants are one project,
+    live in at most one variant per path. Returns ``(totals, sampled, pd_input)``."""
+    dep = model.deployment
+    if not dep.expanded:
+        return totals, sampled, model.pd_horizon
+    parent, n = dep.parent, model.portfolio.n_projects
+
+    def rows(a):
+        out = np.zeros((n, *a.shape[1:]))
+        np.add.at(out, parent, a)
+        return out
+
+    eq_in = np.flatnonzero(model.portfolio.instrument_index == Instrument.EQUITY)
+    slot = np.searchsorted(eq_in, parent[model.equity_index])  # expanded slot -> input slot
+    recoup = np.zeros((len(eq_in), *totals.recoup_step.shape[1:]))
+    np.add.at(recoup, slot, totals.recoup_step)
+    irr = np.full((sampled.irr.shape[0], len(eq_in)), np.nan)
+    for e, s in enumerate(slot):  # one live variant per path: the others are NaN
+        irr[:, s] = np.fmax(irr[:, s], sampled.irr[:, e])
+    totals = totals._replace(defaults=rows(totals.defaults), credit_loss=rows(totals.credit_loss),
+                             japan_receipts=rows(totals.japan_receipts),
+                             us_receipts=rows(totals.us_receipts),
+                             recouped=rows(totals.recouped), recoup_step=recoup)
+    # the PD if funded: the variants' PDs weighted by their probabilities
+    share = dep.variant_hi - dep.variant_lo
+    pd_input = rows(model.pd_horizon * share) / np.maximum(rows(share), 1e-300)
+    return totals, sampled._replace(irr=irr), pd_input
 
 
 TIMELINE_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)

@@ -185,7 +185,8 @@ def continuation_tables(operating_cash, pd_operating, deemed_spread_step, operat
     return np.ascontiguousarray(table), lens
 
 
-def survivors(pf: Portfolio, sched: Schedules, path_dependent: np.ndarray):
+def survivors(pf: Portfolio, sched: Schedules, path_dependent: np.ndarray,
+              conditional: np.ndarray | None = None):
     """Loans and guarantees whose value does not depend on the path unless they default,
     pre-summed per institution, so a path only corrects for the exposures that default.
 
@@ -193,6 +194,9 @@ def survivors(pf: Portfolio, sched: Schedules, path_dependent: np.ndarray):
     ----------
     path_dependent : (P,) bool
         Exposures valued path by path (floating loans under a stochastic rate).
+    conditional : (P,) bool, optional
+        Rows the program may or may not fund on a path (:mod:`riskengine.deployment`):
+        valued path by path and left out of the cash too.
 
     Returns
     -------
@@ -201,19 +205,43 @@ def survivors(pf: Portfolio, sched: Schedules, path_dependent: np.ndarray):
     loss : (I,) float64
         Minus the summed survivor values per institution.
     cash : (Q, I) float64
-        The debt's undiscounted net cash per step if nothing defaults.
+        The debt's undiscounted net cash per step if nothing defaults (rows funded on
+        every path).
+    pv : (Q, I) float64
+        The pre-summed survivors' discounted cash by step, their terminal value in the
+        last step (its sum over steps is minus ``loss``).
     """
     kind = pf.instrument_index
     inst = pf.institution_index
     n_q = sched.df_end.shape[0]
-    simple = (kind != EQUITY) & ~path_dependent
+    if conditional is None:
+        conditional = np.zeros(len(kind), dtype=bool)
+    simple = (kind != EQUITY) & ~path_dependent & ~conditional
     value = np.where(simple, sched.pv_before[:, n_q] + sched.terminal, np.nan)
     loss = np.zeros(len(INSTITUTIONS))
     np.add.at(loss, inst[simple], -value[simple])
-    debt = kind != EQUITY
-    cash = np.zeros((n_q, len(INSTITUTIONS)))
+    debt = (kind != EQUITY) & ~conditional
+    return value, loss, _cash_by_step(pf, sched, debt), survivor_pv(pf, sched, simple)
+
+
+def _cash_by_step(pf: Portfolio, sched: Schedules, debt: np.ndarray) -> np.ndarray:
+    """(Q, I) the undiscounted net cash per step of the ``debt`` rows if nothing defaults
+    (floating loans at the scheduled rate)."""
+    inst = pf.institution_index
+    cash = np.zeros((sched.df_end.shape[0], len(INSTITUTIONS)))
     np.add.at(cash.T, inst[debt], (sched.cash_start + sched.cash_end)[debt])
-    return value, loss, cash
+    return cash
+
+
+def survivor_pv(pf: Portfolio, sched: Schedules, simple: np.ndarray) -> np.ndarray:
+    """(Q, I) the discounted cash by step of the ``simple`` (pre-summed) survivors."""
+    inst = pf.institution_index
+    n_q = sched.df_end.shape[0]
+    flows = sched.cash_start * sched.df_start + sched.cash_end * sched.df_end
+    flows[:, n_q - 1] += sched.terminal
+    pv = np.zeros((n_q, len(INSTITUTIONS)))
+    np.add.at(pv.T, inst[simple], flows[simple])
+    return pv
 
 
 def step_end_dates(as_of, steps_per_year: int, n_steps: int) -> np.ndarray:

@@ -20,7 +20,14 @@ import numpy as np
 from ._kernels.bundles import Accumulators, PathOutputs, SampledPaths
 from ._kernels.engine import run_chunk
 from .codes import INSTITUTIONS
-from .config import Config, apply_overrides, default_portfolio_path, load_config, run_overrides
+from .config import (
+    Config,
+    Scenario,
+    apply_overrides,
+    default_portfolio_path,
+    load_config,
+    run_overrides,
+)
 from .errors import UsageError
 from .importance import tilt
 from .kernel_inputs import Model, build_model
@@ -79,6 +86,24 @@ def available_memory() -> int | None:
         return None
 
 
+def scenario_list(config: Config) -> list[Scenario | None]:
+    """The runs a config asks for: the base case (None), one scenario
+    (``simulation.scenario``), or the base case and every scenario side by side
+    (``simulation.scenarios``)."""
+    sim = config.simulation
+    if sim.scenario is not None:
+        return [None] if sim.scenario == "base" else [
+            next(s for s in config.scenarios if s.name == sim.scenario)]
+    if sim.scenarios:
+        return [None, *config.scenarios]
+    return [None]
+
+
+def stacked(config: Config) -> bool:
+    """Whether the outputs get a ``scenario`` dimension."""
+    return config.simulation.scenarios or config.simulation.scenario is not None
+
+
 def check_fits(config: Config, n_projects: int = 0, n_equity: int = 0) -> None:
     """Refuse, before any work, a run that cannot fit in this machine's memory.
 
@@ -88,16 +113,44 @@ def check_fits(config: Config, n_projects: int = 0, n_equity: int = 0) -> None:
         With the estimate in GiB and the largest ``--paths`` that fits.
     """
     paths = config.simulation.paths
-    need = memory_estimate(paths, n_projects, n_equity, config.simulation.n_quarters)
+    runs = len(scenario_list(config))  # side-by-side scenarios are kept until written
+    need = runs * memory_estimate(paths, n_projects, n_equity, config.simulation.n_quarters)
     have = available_memory()
     if have is None or need <= 0.8 * have:
         return
-    fits = max(int((0.8 * have - MEMORY_FIXED_BYTES) / MEMORY_BYTES_PER_PATH), 0)
+    fits = max(int((0.8 * have / runs - MEMORY_FIXED_BYTES) / MEMORY_BYTES_PER_PATH), 0)
     fits = fits // 1000 * 1000 or fits
     raise UsageError(
         f"{paths:,} paths need about {need / 2**30:,.1f} GiB of memory and this machine has "
         f"{have / 2**30:,.1f} GiB available: use --paths {fits:,} or fewer (simulation.paths; "
-        "every path's losses are kept in memory until the run is written)")
+        "every path's losses are kept in memory until the run is written"
+        + (f", for each of the {runs} scenarios" if runs > 1 else "") + ")")
+
+
+def allocate(model: Model, n: int, n_timeline: int = 0, n_irr: int = 0):
+    """Zeroed output bundles of a run of ``n`` paths: ``(PathOutputs, Accumulators,
+    SampledPaths)`` (the only place they are allocated)."""
+    n_p, n_inst = model.deployment.portfolio.n_projects, len(INSTITUTIONS)
+    n_q = model.config.simulation.n_quarters
+    n_eq = len(model.equity_index)
+    n_blocks = -(-n // BLOCK)
+    n_years = int(model.inputs.schedules.fiscal_year[-1]) + 1
+    out = PathOutputs(credit_loss=np.zeros((n, n_inst)), economic_loss=np.zeros((n, n_inst)),
+                      weight=np.ones(n), japan_receipts=np.zeros(n), us_receipts=np.zeros(n),
+                      deemed_outstanding=np.zeros(n), deployed=np.zeros((n, n_inst)),
+                      tariff_cost=np.zeros(n), regime=np.zeros(n, dtype=np.int64),
+                      economic_loss_jpy=np.zeros((n, n_inst)), tariff_cost_jpy=np.zeros(n))
+    acc = Accumulators(defaults=np.zeros((n_blocks, n_p)), credit_loss=np.zeros((n_blocks, n_p)),
+                       japan_receipts=np.zeros((n_blocks, n_p)),
+                       us_receipts=np.zeros((n_blocks, n_p)), recouped=np.zeros((n_blocks, n_p)),
+                       recoup_step=np.zeros((n_blocks, n_eq, n_q)),
+                       deemed_balance=np.zeros((n_blocks, n_q)),
+                       annual=np.zeros((n_blocks, n_years, 3)))
+    sampled = SampledPaths(timeline=np.zeros((n_timeline, n_q, n_inst)),
+                           timeline_stride=_stride(n, n_timeline),
+                           irr=np.full((n_irr, n_eq), np.nan), irr_stride=_stride(n, n_irr),
+                           annual=np.zeros((n_timeline, n_years, 3)))
+    return out, acc, sampled
 
 
 def run_model(model: Model, progress: Progress | None = None) -> Result:
@@ -113,32 +166,17 @@ def run_model(model: Model, progress: Progress | None = None) -> Result:
     from .warmup import ensure_compiled, kernels_cached
 
     sim, out_cfg = model.config.simulation, model.config.outputs
-    check_fits(model.config, model.portfolio.n_projects, len(model.equity_index))
+    check_fits(model.config, model.deployment.portfolio.n_projects, len(model.equity_index))
     inputs = model.inputs
     is_info: dict = {"enabled": False}
     if model.config.importance_sampling.enabled:
         sampler, is_info = tilt(model, run_model)
         inputs = inputs._replace(sampler=sampler)
-    n, n_p, n_inst = sim.paths, model.portfolio.n_projects, len(INSTITUTIONS)
-    n_q = sim.n_quarters
+    n = sim.paths
     n_eq = len(model.equity_index)
     n_tl = min(out_cfg.timeline_paths, n)
     n_irr = min(out_cfg.irr_paths, n) if n_eq else 0
-    n_blocks = -(-n // BLOCK)
-    out = PathOutputs(credit_loss=np.zeros((n, n_inst)), economic_loss=np.zeros((n, n_inst)),
-                      weight=np.ones(n), japan_receipts=np.zeros(n), us_receipts=np.zeros(n),
-                      deemed_outstanding=np.zeros(n))
-    n_years = int(inputs.schedules.fiscal_year[-1]) + 1
-    acc = Accumulators(defaults=np.zeros((n_blocks, n_p)), credit_loss=np.zeros((n_blocks, n_p)),
-                       japan_receipts=np.zeros((n_blocks, n_p)),
-                       us_receipts=np.zeros((n_blocks, n_p)), recouped=np.zeros((n_blocks, n_p)),
-                       recoup_step=np.zeros((n_blocks, n_eq, n_q)),
-                       deemed_balance=np.zeros((n_blocks, n_q)),
-                       annual=np.zeros((n_blocks, n_years, 3)))
-    sampled = SampledPaths(timeline=np.zeros((n_tl, n_q, n_inst)),
-                           timeline_stride=_stride(n, n_tl),
-                           irr=np.full((n_irr, n_eq), np.nan), irr_stride=_stride(n, n_irr),
-                           annual=np.zeros((n_tl, n_years, 3)))
+    out, acc, sampled = allocate(model, n, n_tl, n_irr)
     ensure_compiled()
     threads_before = numba.get_num_threads()
     if sim.threads:
@@ -169,11 +207,40 @@ def run_model(model: Model, progress: Progress | None = None) -> Result:
         importance_sampling=is_info)
 
 
+def build_models(config: Config, portfolio: Portfolio) -> list[Model]:
+    """One model per run the config asks for (:func:`scenario_list`), all built (and so
+    checked) before any simulation."""
+    return [build_model(config, portfolio, sc) for sc in scenario_list(config)]
+
+
+def run_models(models: list[Model], progress: Progress | None = None) -> Result:
+    """Run the models of :func:`build_models` on the same paths (common random numbers:
+    every draw is keyed by seed, stream, item and path) and stack them along
+    ``scenario`` when the config asks for scenarios."""
+    config = models[0].config
+    if len(models) == 1 and not stacked(config):
+        return run_model(models[0], progress=progress)
+    results = {}
+    total = sum(m.config.simulation.paths for m in models)
+    done = 0
+    for m in models:
+        def step(d: int, _total: int, offset: int = done) -> None:
+            if progress is not None:
+                progress(offset + d, total)
+
+        name = m.scenario.name if m.scenario is not None else "base"
+        log.info("scenario %s", name)
+        results[name] = run_model(m, progress=step)
+        done += m.config.simulation.paths
+    return Result.stack(results)
+
+
 def simulate(config: Config | str | Path | None = None,
              portfolio: Portfolio | str | Path | None = None, *, paths: int | None = None,
              seed: int | None = None, threads: int | None = None,
              chunk_paths: int | None = None, importance_sampling: bool | None = None,
-             progress: Progress | None = None) -> Result:
+             regime: str | None = None, scenario: str | None = None,
+             scenarios: bool | None = None, progress: Progress | None = None) -> Result:
     """Run the engine and return a :class:`~riskengine.results.Result`.
 
     Parameters
@@ -182,13 +249,16 @@ def simulate(config: Config | str | Path | None = None,
         A :class:`Config`, a TOML path, or None for the shipped default program.
     portfolio
         A validated :class:`Portfolio`, a CSV/Parquet path, or None for the shipped one.
-    paths, seed, threads, chunk_paths, importance_sampling
-        Override the config (:func:`riskengine.config.run_overrides`).
+    paths, seed, threads, chunk_paths, importance_sampling, regime, scenario, scenarios
+        Override the config (:func:`riskengine.config.run_overrides`): pin every path to
+        a regime, run one scenario, or the base case and every scenario side by side
+        (the result then has a ``scenario`` dimension).
     progress
         Called as ``progress(paths_done, paths_total)`` after each chunk.
     """
     overrides = run_overrides(paths=paths, seed=seed, threads=threads, chunk_paths=chunk_paths,
-                              importance_sampling=importance_sampling)
+                              importance_sampling=importance_sampling, regime=regime,
+                              scenario=scenario, scenarios=scenarios)
     if isinstance(config, Config):
         config = apply_overrides(config, overrides)
     else:
@@ -197,4 +267,4 @@ def simulate(config: Config | str | Path | None = None,
         path = Path(portfolio) if portfolio is not None else default_portfolio_path()
         portfolio = load_portfolio(path, config.dependence.sectors, config.simulation.n_quarters,
                                    config.simulation.steps_per_year)
-    return run_model(build_model(config, portfolio), progress=progress)
+    return run_models(build_models(config, portfolio), progress=progress)

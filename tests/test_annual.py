@@ -8,9 +8,8 @@ import pytest
 
 import riskengine
 from riskengine._kernels import engine
-from riskengine._kernels.bundles import Accumulators, PathOutputs, SampledPaths
 from riskengine.schedules import fiscal_years
-from riskengine.simulate import BLOCK
+from riskengine.simulate import BLOCK, allocate
 
 from .conftest import make_config, make_portfolio, mixed_frame
 
@@ -49,14 +48,8 @@ def test_annual_means_add_up_to_the_horizon():
 
 def test_every_sampled_path_adds_up_exactly():
     model = _model()
-    n, n_p, n_q = 4 * BLOCK, model.portfolio.n_projects, model.n_quarters
-    n_eq, n_y = len(model.equity_index), int(model.inputs.schedules.fiscal_year[-1]) + 1
-    out = PathOutputs(*(np.zeros(s) for s in [(n, 2), (n, 2), n, n, n, n]))
-    acc = Accumulators(*(np.zeros(s) for s in [(4, n_p)] * 5 + [(4, n_eq, n_q), (4, n_q),
-                                                               (4, n_y, 3)]))
-    stride = 4
-    sampled = SampledPaths(np.zeros((n // stride, n_q, 2)), stride,
-                           np.full((1, n_eq), np.nan), n + 1, np.zeros((n // stride, n_y, 3)))
+    n, stride = 4 * BLOCK, 4
+    out, acc, sampled = allocate(model, n, n // stride, 0)
     engine.run_chunk(0, n, BLOCK, *model.inputs, out, acc, sampled)
     credit = out.credit_loss[::stride]
     np.testing.assert_allclose(sampled.annual[:, :, 1].sum(axis=1), credit[:, 0], rtol=1e-12)

@@ -10,8 +10,8 @@ from scipy import special, stats
 
 import riskengine
 from riskengine._kernels import engine
-from riskengine._kernels.bundles import Accumulators, PathOutputs, SampledPaths
 from riskengine.dependence import ar1_year_thresholds, cumulative_pd
+from riskengine.simulate import allocate
 
 from .conftest import homogeneous_frame, make_config, make_portfolio
 
@@ -52,12 +52,8 @@ def test_yearly_default_rates_autocorrelate_as_the_closed_form():
     phi, n = 0.8, 2000
     model, res = _yearly(phi, n=n)
     # per sampled path and factor year (fiscal years aligned with the factor's years)
-    out = PathOutputs(*(np.zeros(s) for s in [(20_000, 2), (20_000, 2)] + [20_000] * 4))
-    n_y = int(model.inputs.schedules.fiscal_year[-1]) + 1
-    nb = 20_000 // 1024 + 1
-    acc = Accumulators(*(np.zeros(s) for s in [(nb, n)] * 5 + [(nb, 0, 32), (nb, 32), (nb, n_y, 3)]))
-    sampled = SampledPaths(np.zeros((20_000, 32, 2)), 1, np.zeros((0, 0)), 20_001,
-                           np.zeros((20_000, n_y, 3)))
+    out, acc, sampled = allocate(model, 20_000, 20_000, 0)
+    n_y = sampled.annual.shape[1]
     engine.run_chunk(0, 20_000, 1024, *model.inputs, out, acc, sampled)
     # the conditional default rate of the year's survivors estimates h_t, the Vasicek
     # conditional PD of the year's factor, plus binomial noise independent across years
@@ -65,7 +61,7 @@ def test_yearly_default_rates_autocorrelate_as_the_closed_form():
     alive = n - np.concatenate([np.zeros((defaults.shape[0], 1)),
                                 np.cumsum(defaults, axis=1)[:, :-1]], axis=1)
     rate = defaults / alive
-    a = model.inputs.copula.year_threshold[0]
+    a = model.inputs.copula.year_threshold[0, 0]
     for t in range(n_y - 1):
         got = np.cov(rate[:, t], rate[:, t + 1])[0, 1]
         r = W * W * phi  # corr(w S_t + s e, w S_{t+1} + s e') with unit variances

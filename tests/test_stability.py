@@ -95,10 +95,9 @@ def test_program_receipts_and_jbic_economic_loss_agree_across_seeds(two_seeds):
         _agree(m1, s1, m2, s2, f"program {var}")
     vals, ses = [], []
     for r in (r1, r2):
-        s = r.summary.sel(institution="JBIC", variable="economic_loss")
-        idx = int(np.flatnonzero(s["measure"].to_numpy() == "EL")[0])
-        vals.append(r.value("EL", "economic_loss", "JBIC"))
-        ses.append(float(s["stderr"].to_numpy()[idx]))
+        v, se = r.estimate("EL", "economic_loss", "JBIC")
+        vals.append(v)
+        ses.append(se)
         loss = r.loss("economic_loss", "JBIC")
         assert vals[-1] == pytest.approx(loss.mean(), rel=1e-12)
         assert ses[-1] == pytest.approx(loss.std(ddof=1) / np.sqrt(len(loss)), rel=1e-9)

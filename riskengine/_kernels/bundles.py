@@ -36,14 +36,14 @@ class Copula(NamedTuple):
     group_loading: np.ndarray  # (G,) float64, w
     group_idio_sd: np.ndarray  # (G,) float64, sqrt(1 - w^2)
     group_inverse_idio_sd: np.ndarray  # (G,) float64, 1 / sqrt(1 - w^2), 0 where w = 1
-    group_threshold: np.ndarray  # (G, Q) float64, latent threshold of the cumulative PD by step since approval
+    group_threshold: np.ndarray  # (R, G, Q) float64, latent threshold of the cumulative PD by step since approval, per regime
     group_steps_at_risk: np.ndarray  # (G,) int64, steps from approval to the horizon
     t_dof: float  # Student-t copula degrees of freedom; 0: Gaussian copula
     mixing_key: np.uint64  # random stream of the t copula's chi-square variable
     yearly: bool  # factor_dynamics = "ar1": the sector factors move year by year
     persistence: float  # their AR(1) persistence per year
-    year_threshold: np.ndarray  # (G, Y) float64, calibrated yearly thresholds (ar1)
-    group_cum_pd: np.ndarray  # (G, Q) float64, marginal cumulative PD by relative step
+    year_threshold: np.ndarray  # (R, G, Y) float64, calibrated yearly thresholds (ar1)
+    group_cum_pd: np.ndarray  # (R, G, Q) float64, marginal cumulative PD by relative step
 
 
 class Exposures(NamedTuple):
@@ -96,6 +96,7 @@ class CashSchedules(NamedTuple):
     survivor_loss: np.ndarray  # (I,) minus the summed NPV of the path-independent survivors
     survivor_cash: np.ndarray  # (Q, I) the debt's net cash per step if nothing defaults
     fiscal_year: np.ndarray  # (Q,) int64, index of each step's fiscal year (annual.parquet)
+    survivor_pv: np.ndarray  # (Q, I) discounted cash of the pre-summed survivors by step (terminal value in the last)
 
 
 class CashAndRates(NamedTuple):
@@ -132,6 +133,40 @@ class WaterfallTerms(NamedTuple):
     continuation_length: np.ndarray  # (E,) int64, used length of each table
 
 
+class ProgramTerms(NamedTuple):
+    """What the program funds on a path (:mod:`riskengine.deployment`), its political
+    regime, a scenario's factor shift, the tariff on declines and USD/JPY. ``R`` regimes
+    (1 without ``[[regimes]]``), ``U`` units (obligors with a conditional row)."""
+
+    regime_key: np.uint64  # stream of the path's regime draw
+    regime_cum: np.ndarray  # (R,) cumulative regime probabilities
+    pinned_regime: int  # every path in this regime; -1: drawn
+    pd_multiplier: np.ndarray  # (R,) on equity's operating PD (the thresholds are per regime)
+    yield_multiplier: np.ndarray  # (R,) on equity operating cash
+    selection_multiplier: np.ndarray  # (R,) on the pipeline's selection probability
+    decline_multiplier: np.ndarray  # (R,) on decline probabilities
+    factor_shift: np.ndarray  # (K,) a scenario's shift of the sector factors' means
+    unit_of: np.ndarray  # (P,) int64, the row's unit; -1: unconditional
+    variant_lo: np.ndarray  # (P,) float64, the variant is live when the unit's timing
+    variant_hi: np.ndarray  # (P,) float64, uniform lies in [lo, hi)
+    unit_selection: np.ndarray  # (U,) float64
+    unit_decline: np.ndarray  # (U,) float64
+    unit_pipeline: np.ndarray  # (U,) bool, timing drawn, selection multiplier applies
+    unit_forced: np.ndarray  # (U,) bool, declined whenever selected
+    unit_key: np.ndarray  # (U,) uint64, stream of the unit's draws
+    tariff_per_step: np.ndarray  # (P,) float64, the penalty per step if declined
+    tariff_pv: np.ndarray  # (P,) float64, its present value
+    tariff_steps: int  # the penalty's length in steps
+    deployed_fixed: np.ndarray  # (I,) commitments of the unconditional rows
+    fx_on: bool  # losses in yen too
+    fx_spot: float  # USD/JPY spot
+    fx_vol: float  # annual volatility of log USD/JPY
+    fx_loading: float  # correlation of log USD/JPY with the common default factor
+    fx_key: np.uint64  # stream of USD/JPY's own shocks
+    step_time: np.ndarray  # (Q,) years from as_of to each step's end
+    common_weights: np.ndarray  # (K,) weights of the common default factor (unit variance)
+
+
 class Sampler(NamedTuple):
     """Importance sampling (plain Monte Carlo: zero shift, zero twist target)."""
 
@@ -154,6 +189,11 @@ class PathOutputs(NamedTuple):
     japan_receipts: np.ndarray  # (n,) equity distributions to Japan, undiscounted
     us_receipts: np.ndarray  # (n,) equity distributions to the US, undiscounted
     deemed_outstanding: np.ndarray  # (n,) deemed allocation not repaid at the horizon
+    deployed: np.ndarray  # (n, I) commitments funded on the path
+    tariff_cost: np.ndarray  # (n,) present value of the tariff penalties of declines
+    regime: np.ndarray  # (n,) int64, the path's regime
+    economic_loss_jpy: np.ndarray  # (n, I) economic loss in yen (0 without fx)
+    tariff_cost_jpy: np.ndarray  # (n,) tariff cost in yen (0 without fx)
 
 
 class Accumulators(NamedTuple):
@@ -213,6 +253,11 @@ class PathScratch(NamedTuple):
     credit_by_institution: np.ndarray  # (I,)
     economic_by_institution: np.ndarray  # (I,)
     annual: np.ndarray  # (Y, 3) this path's defaults, JBIC and NEXI losses by fiscal year
+    unit_state: np.ndarray  # (U,) int64, 0 not selected, 1 funded, 2 declined
+    unit_time: np.ndarray  # (U,) float64, the unit's timing uniform
+    pv_by_step: np.ndarray  # (Q, I) discounted cash by step (yen figures)
+    fx_gap: np.ndarray  # (Q + 1,) cumulative (USD/JPY - spot) x df_end over steps
+    fx_path: np.ndarray  # (Q,) USD/JPY at each step
 
 
 class EquityTerms(NamedTuple):
@@ -228,6 +273,7 @@ class EquityTerms(NamedTuple):
     cash_vol: float
     deemed_spread_step: float
     pd_operating: float
+    pd_as_tabled: bool  # pd_operating is the one the continuation table was built with
     cash_key: np.uint64
     sector_loading: float
     tail_base_rate_step: float

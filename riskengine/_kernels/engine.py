@@ -55,7 +55,7 @@ from .rng import key_uniform, normal, path_key, uniform
 
 @njit(cache=CACHE, parallel=True)
 def run_chunk(first_path, n_paths, block, copula, exposures, schedules, cash, waterfall,
-              sampler, out, acc, sampled):
+              sampler, program, out, acc, sampled):
     """Simulate paths ``first_path .. first_path + n_paths - 1``.
 
     Parameters
@@ -63,7 +63,7 @@ def run_chunk(first_path, n_paths, block, copula, exposures, schedules, cash, wa
     first_path, n_paths, block : int
         The chunk's first global path, its number of paths, and paths per block
         (``first_path % block == 0``).
-    copula, exposures, schedules, cash, waterfall, sampler
+    copula, exposures, schedules, cash, waterfall, sampler, program
         Input bundles (:mod:`.bundles`), built by :mod:`riskengine.kernel_inputs`.
     out : PathOutputs
         Rows ``0 .. n_paths - 1`` are this chunk's paths.
@@ -77,14 +77,15 @@ def run_chunk(first_path, n_paths, block, copula, exposures, schedules, cash, wa
         # outputs are written only inside simulate_block, never through a bundle attribute
         # in this parallel body (numba drops such writes)
         simulate_block(first_path, b, block, n_paths, copula, exposures, schedules, cash,
-                       waterfall, sampler, out, acc, sampled)
+                       waterfall, sampler, program, out, acc, sampled)
 
 
 @njit(cache=CACHE)
-def new_scratch(copula, exposures, schedules, waterfall, sampler, out):
+def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
     """Work arrays for one block of paths (:class:`~.bundles.PathScratch`)."""
     n_sec = copula.root.shape[0]
     n_groups = copula.group_loading.shape[0]
+    n_units = program.unit_selection.shape[0]
     n_q = schedules.df_end.shape[0]
     n_proj = exposures.group.shape[0]
     n_cls = sampler.class_loss.shape[0]
@@ -97,8 +98,8 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, out):
         cash_index=np.zeros((n_sec, n_q)), macro=np.zeros(n_q), rate_path=np.empty(n_q),
         group_x=np.empty(n_groups), group_shift=np.empty(n_groups),
         class_pd=np.zeros(n_cls), class_tilt=np.ones(n_cls), zero_shift=np.zeros(n_sec),
-        factor_path=np.zeros((n_sec, copula.year_threshold.shape[1])),
-        group_year_pd=np.zeros((n_groups, copula.year_threshold.shape[1])),
+        factor_path=np.zeros((n_sec, copula.year_threshold.shape[2])),
+        group_year_pd=np.zeros((n_groups, copula.year_threshold.shape[2])),
         equity=equity,
         credit_by_exposure=np.zeros(n_proj), japan_by_exposure=np.zeros(n_proj),
         us_by_exposure=np.zeros(n_proj),
@@ -106,12 +107,14 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, out):
         defaulted=np.zeros(n_proj, dtype=np.int64),
         equity_seen=np.zeros(n_proj, dtype=np.int64),
         credit_by_institution=np.zeros(n_inst), economic_by_institution=np.zeros(n_inst),
-        annual=np.zeros((schedules.fiscal_year[n_q - 1] + 1, 3)))
+        annual=np.zeros((schedules.fiscal_year[n_q - 1] + 1, 3)),
+        unit_state=np.zeros(n_units, dtype=np.int64), unit_time=np.zeros(n_units),
+        pv_by_step=np.zeros((n_q, n_inst)), fx_gap=np.zeros(n_q + 1), fx_path=np.zeros(n_q))
 
 
 @njit(cache=CACHE)
 def simulate_block(first_path, block_index, block, n_paths, copula, exposures, schedules,
-                   cash, waterfall, sampler, out, acc, sampled):
+                   cash, waterfall, sampler, program, out, acc, sampled):
     """One block of paths, each path through the stages of the module docstring. Writes
     the block's rows of ``out``, block ``block_index`` of ``acc`` and the rows of
     ``sampled`` of its sampled paths.
@@ -120,17 +123,17 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     over paths: reading a field takes a reference count (an atomic operation), which
     costs when done per path or per exposure.
     """
-    scratch = new_scratch(copula, exposures, schedules, waterfall, sampler, out)
+    scratch = new_scratch(copula, exposures, schedules, waterfall, sampler, program, out)
     b = block_index
     n_q = schedules.df_end.shape[0]
     n_eq = acc.recoup_step.shape[1]
     # the factors and the groups' default curves
     factor_key, root, root_end = copula.factor_key, copula.root, copula.root_row_end
-    threshold, steps_at_risk = copula.group_threshold, copula.group_steps_at_risk
+    threshold_by_regime, steps_at_risk = copula.group_threshold, copula.group_steps_at_risk
     idio_sd, inverse_sd = copula.group_idio_sd, copula.group_inverse_idio_sd
     t_dof, mixing_key = copula.t_dof, copula.mixing_key
     yearly, persistence = copula.yearly, copula.persistence
-    year_threshold, group_cum_pd = copula.year_threshold, copula.group_cum_pd
+    year_threshold_by_regime, cum_pd_by_regime = copula.year_threshold, copula.group_cum_pd
     group_loading, group_sector = copula.group_loading, copula.group_sector
     # the exposures
     group, default_key, approval = exposures.group, exposures.default_key, exposures.approval_step
@@ -152,6 +155,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     cash_start, cash_end = schedules.cash_start, schedules.cash_end
     draws, df_start, df_end = schedules.draws, schedules.df_start, schedules.df_end
     survivor_loss, survivor_cash = schedules.survivor_loss, schedules.survivor_cash
+    survivor_pv = schedules.survivor_pv
     fiscal_year, annual_path, acc_annual = schedules.fiscal_year, scratch.annual, acc.annual
     base_rate_step, stochastic_rate = cash.base_rate_step, cash.stochastic_rate
     performance_sd, performance_loading = cash.performance_sd, cash.performance_loading
@@ -165,7 +169,35 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     mu, plain_share, mixture_key = sampler.mean_shift, sampler.plain_share, sampler.mixture_key
     twist_target = sampler.twist_target
     exposure_class, class_loss = sampler.exposure_class, sampler.class_loss
+    # the program: regimes, selection, declines, scenario shift, USD/JPY
+    regime_key, regime_cum, pinned = program.regime_key, program.regime_cum, program.pinned_regime
+    n_regimes = regime_cum.shape[0]
+    pd_mult, yield_mult = program.pd_multiplier, program.yield_multiplier
+    selection_mult, decline_mult = program.selection_multiplier, program.decline_multiplier
+    factor_shift = program.factor_shift
+    shift_on = False
+    for j in range(factor_shift.shape[0]):
+        if factor_shift[j] != 0.0:
+            shift_on = True
+    unit_of, variant_lo, variant_hi = program.unit_of, program.variant_lo, program.variant_hi
+    unit_selection, unit_decline = program.unit_selection, program.unit_decline
+    unit_pipeline, unit_forced, unit_key = (program.unit_pipeline, program.unit_forced,
+                                            program.unit_key)
+    tariff_per_step, tariff_pv, tariff_steps = (program.tariff_per_step, program.tariff_pv,
+                                                program.tariff_steps)
+    commitment, deployed_fixed = exposures.commitment, program.deployed_fixed
+    fx_on, fx_spot, fx_vol = program.fx_on, program.fx_spot, program.fx_vol
+    fx_loading, fx_key = program.fx_loading, program.fx_key
+    step_time, common_weights = program.step_time, program.common_weights
+    track_pv = fx_on and fx_vol > 0.0  # discounted cash by step, for the yen figures
+    unit_state, unit_time = scratch.unit_state, scratch.unit_time
+    pv_step, fx_gap, fx_path = scratch.pv_by_step, scratch.fx_gap, scratch.fx_path
+    n_units = unit_state.shape[0]
+    n_inst = out.credit_loss.shape[1]
+    deployed_path = np.zeros(n_inst)
     # outputs and work arrays
+    out_deployed, out_tariff, out_regime = out.deployed, out.tariff_cost, out.regime
+    out_econ_jpy, out_tariff_jpy = out.economic_loss_jpy, out.tariff_cost_jpy
     out_weight, out_credit, out_economic = out.weight, out.credit_loss, out.economic_loss
     out_japan, out_us, out_deemed = out.japan_receipts, out.us_receipts, out.deemed_outstanding
     timeline, irr_sample, annual_sample = sampled.timeline, sampled.irr, sampled.annual
@@ -196,6 +228,17 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
 
     for row in range(b * block, min((b + 1) * block, n_paths)):
         path = first_path + row
+        # 0. the path's political regime (its own stream; one regime: no draw)
+        r = pinned
+        if r < 0:
+            r = 0
+            if n_regimes > 1:
+                u_regime = uniform(path_key(regime_key, path), 0)
+                while r < n_regimes - 1 and u_regime >= regime_cum[r]:
+                    r += 1
+        threshold = threshold_by_regime[r]
+        group_cum_pd = cum_pd_by_regime[r]
+        year_threshold = year_threshold_by_regime[r]
         # 1. defensive mixture (Hesterberg 1995): a share plain_share of paths is drawn
         # from the model itself, the rest from the tilted measure (factor shift, then the
         # conditional twist). The ratio f / (a f + (1 - a) g) is at most 1 / a.
@@ -203,6 +246,9 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
         # 2. sector factors
         sector_factors(path, factor_key, root, root_end, mu if tilted else zero_shift, z,
                        sector_factor)
+        if shift_on:  # a scenario's stress of the factors' means
+            for j in range(n_sectors):
+                sector_factor[j] += factor_shift[j]
         log_ratio = 0.0  # log(g / f) of the tilted measure at this path
         if shifted:
             dot = 0.0
@@ -221,6 +267,13 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
         if yearly:  # the factors move year by year: conditional curves by year end
             yearly_factors(path, factor_key, root, root_end, persistence, z, sector_factor,
                            factor_path)
+            if shift_on:  # year 0 carries the shift, which the recursion decays as
+                # phi^t: restore it, so every year's factor mean is shifted
+                decay = 1.0
+                for t in range(1, factor_path.shape[1]):
+                    decay *= persistence
+                    for j in range(n_sectors):
+                        factor_path[j, t] += factor_shift[j] * (1.0 - decay)
             u_screen = group_year_pd(group_loading, group_sector, idio_sd, year_threshold,
                                      factor_path, year_pd)
         else:
@@ -230,8 +283,8 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
             u_screen = phi_approx(x_max) + _PHI_MARGIN
         theta, psi = 0.0, 0.0
         if twist_target > 0.0:
-            theta, psi = twist_for_path(copula, sampler, scale, group_shift, class_pd,
-                                        class_tilt)
+            theta, psi = twist_for_path(threshold, copula, sampler, scale, group_shift,
+                                        class_pd, class_tilt)
         # 6. exposures
         tl_row = path // tl_stride if path % tl_stride == 0 else n_tl
         in_tl = tl_row < n_tl
@@ -246,6 +299,32 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
             credit_i[i] = 0.0
             econ_i[i] = survivor_loss[i]
         annual_path[:, :] = 0.0
+        # 5b. which conditional units the program funds on this path, when, and which
+        # Japan declines (draws 0, 1, 2 of the unit's stream)
+        for u in range(n_units):
+            p_select = unit_selection[u]
+            if unit_pipeline[u]:
+                p_select = min(1.0, p_select * selection_mult[r])
+            ukey = path_key(unit_key[u], path)
+            state = 0
+            if p_select >= 1.0 or uniform(ukey, 0) < p_select:
+                state = 1
+                p_decline = min(1.0, unit_decline[u] * decline_mult[r])
+                if unit_forced[u] or (p_decline > 0.0 and uniform(ukey, 2) < p_decline):
+                    state = 2
+            unit_state[u] = state
+            unit_time[u] = uniform(ukey, 1) if unit_pipeline[u] else 0.5
+        for i in range(n_inst):
+            deployed_path[i] = deployed_fixed[i]
+        tariff = 0.0
+        tariff_gap = 0.0  # sum of per-step tariff x (USD/JPY - spot) x df
+        if fx_on and fx_vol > 0.0:
+            fx_for_path(path, fx_key, fx_spot, fx_vol, fx_loading, common_weights,
+                        sector_factor, step_time, df_end, fx_path, fx_gap)
+        if track_pv:
+            for q in range(n_q):
+                for i in range(n_inst):
+                    pv_step[q, i] = survivor_pv[q, i]
         twisted_loss = 0.0
         japan_sum, us_sum, deemed_sum = 0.0, 0.0, 0.0
         n_def = 0
@@ -253,6 +332,19 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
         for p in range(group.shape[0]):
             # the default step: exactly u <= Phi(group_x) (the table decides unless u is
             # within the margin)
+            unit = unit_of[p]
+            if unit >= 0:  # a conditional row: live only in its unit's drawn variant
+                state = unit_state[unit]
+                if state == 0 or not (variant_lo[p] <= unit_time[unit] < variant_hi[p]):
+                    continue
+                if state == 2:  # declined: no exposure, the tariff instead
+                    tariff += tariff_pv[p]
+                    if track_pv:
+                        start = approval[p]
+                        end = min(start + tariff_steps, n_q)
+                        tariff_gap += tariff_per_step[p] * (fx_gap[end] - fx_gap[start])
+                    continue
+                deployed_path[institution[p]] += commitment[p]
             g = group[p]
             u = key_uniform(path_key(default_key[p], path))
             k = -1
@@ -297,19 +389,23 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
             if instrument[p] == Instrument.EQUITY:
                 equity_seen[n_eqp] = p
                 n_eqp += 1
+                record_cash = record or track_pv
+                pd_op = min(1.0, pd_operating[p] * pd_mult[r])
+                as_tabled = pd_mult[r] == 1.0
                 terms = EquityTerms(
                     default_step=k, lgd=lgd, approval_step=approval[p],
                     operating_start=op_start[p], operating_end=op_end[p],
                     operating_cash=operating_cash[p], cash_vol=cash_vol[p],
-                    deemed_spread_step=deemed_spread[p], pd_operating=pd_operating[p],
+                    deemed_spread_step=deemed_spread[p],
+                    pd_operating=pd_op, pd_as_tabled=as_tabled,
                     cash_key=cash_key[p], sector_loading=sector_loading,
                     tail_base_rate_step=tail_base, steps_per_year=steps_per_year,
-                    n_hurdles=n_hurdles, record=record, track=in_tl,
+                    n_hurdles=n_hurdles, record=record_cash, track=in_tl,
                     overrun=overrun_multiplier(overrun_key[p], path, overrun_mean[p],
                                                overrun_sd[p]),
                     performance=performance_multiplier(
                         performance_key[p], path, performance_sd, performance_loading,
-                        sector_factor[sector[p]]),
+                        sector_factor[sector[p]]) * yield_mult[r],
                     drift_sd=drift_sd, drift_persistence=drift_persistence,
                     drift_loading=performance_loading,
                     drift_key=path_key(drift_key[p], path),
@@ -329,6 +425,10 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                 if in_tl:
                     for q in range(n_q):
                         timeline[tl_row, q, inst] += receipts[q] - contributions[q]
+                if track_pv:
+                    for q in range(n_q):
+                        pv_step[q, inst] += receipts[q] * df_end[q] - contributions[q] * df_start[q]
+                    pv_step[n_q - 1, inst] += o.horizon_value * df_end[n_q - 1]
                 if irr_row < n_irr:
                     irr_sample[irr_row, equity_slot[p]] = irr_annual(
                         contributions, receipts, o.horizon_value, steps_per_year, n_q)
@@ -340,6 +440,16 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                 if k >= 0 and lag > 0:
                     npv -= lagged_recovery_cost(k, lgd, lag, is_guarantee, coverage[p],
                                                 balance[p, k], df_end)
+                if track_pv:
+                    ead = balance[p, k] if k >= 0 else 0.0
+                    presummed = value_if_survives == value_if_survives
+                    debt_pv_by_step(k, lgd, lag, is_guarantee, coverage[p], credit, presummed,
+                                    approval[p], cash_start[p], cash_end[p], terminal[p], ead,
+                                    df_start, df_end, pv_step[:, inst])
+                if in_tl and unit >= 0:
+                    # a conditional row's cash is not in the pre-summed survivors' cash
+                    for q in range(n_q):
+                        timeline[tl_row, q, inst] += cash_start[p, q] + cash_end[p, q]
                 if stochastic_rate and floating[p]:
                     # the floating coupon's deviation from the scheduled base rate, paid
                     # at each step's end while the loan is performing
@@ -347,6 +457,8 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                     for q in range(approval[p], end_q):
                         extra_cash = balance[p, q] * (rate[q] - base_rate_step[q])
                         npv += extra_cash * df_end[q]
+                        if track_pv:
+                            pv_step[q, inst] += extra_cash * df_end[q]
                         if in_tl:
                             timeline[tl_row, q, inst] += extra_cash
                 if in_tl and k >= 0:
@@ -386,6 +498,22 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
         for i in range(credit_i.shape[0]):
             out_credit[row, i] = credit_i[i]
             out_economic[row, i] = econ_i[i]
+        for i in range(n_inst):
+            out_deployed[row, i] = deployed_path[i]
+        out_tariff[row] = tariff
+        out_regime[row] = r
+        if fx_on:
+            for i in range(n_inst):
+                jpy = fx_spot * econ_i[i]
+                if track_pv:  # each step's cash at that step's USD/JPY
+                    for q in range(n_q):
+                        jpy -= (fx_path[q] - fx_spot) * pv_step[q, i]
+                out_econ_jpy[row, i] = jpy
+            out_tariff_jpy[row] = fx_spot * tariff + tariff_gap
+        else:
+            for i in range(n_inst):
+                out_econ_jpy[row, i] = 0.0
+            out_tariff_jpy[row] = 0.0
         out_japan[row] = japan_sum
         out_us[row] = us_sum
         out_deemed[row] = deemed_sum
@@ -396,6 +524,68 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                     acc_annual[b, y, j] += weight * annual_path[y, j]
         if in_tl:
             annual_sample[tl_row, :, :] = annual_path
+
+
+@njit(cache=CACHE)
+def fx_for_path(path, fx_key, spot, vol, loading, common_weights, sector_factor, step_time,
+                df_end, fx_path, fx_gap):
+    """USD/JPY at each step's end on one path (Q,), lognormal with mean ``spot`` and
+    log-volatility ``vol sqrt(t)``: ``X_q = spot exp(vol (rho sqrt(t_q) M +
+    sqrt(1 - rho^2) W_q) - vol^2 t_q / 2)``, ``M = sum_s c_s S_s`` the path's common default
+    factor (standard normal), ``W`` a Brownian motion of its own stream. Also
+    ``fx_gap[q] = sum_{j < q} (X_j - spot) df_end[j]`` (Q + 1,)."""
+    m = 0.0
+    for s in range(common_weights.shape[0]):
+        m += common_weights[s] * sector_factor[s]
+    own = math.sqrt(max(1.0 - loading * loading, 0.0))
+    pk = path_key(fx_key, path)
+    w, t_prev = 0.0, 0.0
+    fx_gap[0] = 0.0
+    for q in range(step_time.shape[0]):
+        t = step_time[q]
+        w += math.sqrt(t - t_prev) * normal(pk, q)
+        t_prev = t
+        x = loading * math.sqrt(t) * m + own * w
+        fx_path[q] = spot * math.exp(vol * x - 0.5 * vol * vol * t)
+        fx_gap[q + 1] = fx_gap[q] + (fx_path[q] - spot) * df_end[q]
+
+
+@njit(cache=CACHE)
+def debt_pv_by_step(k, lgd, lag, is_guarantee, coverage, credit, presummed, approval,
+                    cash_start, cash_end, terminal, ead, df_start, df_end, pv):
+    """Add one loan's or guarantee's discounted cash on this path to ``pv`` (Q,), by step:
+    a pre-summed survivor (``presummed``, already in ``pv``) is only corrected from its
+    default step ``k`` on; any other row is added whole. ``cash_start``, ``cash_end``
+    (Q,) are its schedule rows, ``terminal`` its terminal value (in the last step), ``ead``
+    its exposure at default; a lagged recovery sits in its step (the last past the
+    horizon)."""
+    n_q = df_end.shape[0]
+    if k < 0:
+        if not presummed:
+            for q in range(approval, n_q):
+                pv[q] += cash_start[q] * df_start[q] + cash_end[q] * df_end[q]
+            pv[n_q - 1] += terminal
+        return
+    if presummed:  # take the survivor's flows out from the default step on
+        for q in range(k, n_q):
+            pv[q] -= cash_start[q] * df_start[q] + cash_end[q] * df_end[q]
+        pv[n_q - 1] -= terminal
+    else:
+        for q in range(approval, k):
+            pv[q] += cash_start[q] * df_start[q] + cash_end[q] * df_end[q]
+    pv[k] += cash_start[k] * df_start[k]
+    if is_guarantee:
+        pv[k] -= credit * df_end[k]
+        if lag > 0:  # NEXI pays coverage x EAD now and recovers later
+            recovery = coverage * (1.0 - lgd) * ead
+            pv[k] += credit * df_end[k] - coverage * ead * df_end[k]
+            pv[min(k + lag, n_q - 1)] += recovery * df_end[k] * df_end[0] ** lag
+    else:
+        recovery = (1.0 - lgd) * ead
+        if lag > 0:
+            pv[min(k + lag, n_q - 1)] += recovery * df_end[k] * df_end[0] ** lag
+        else:
+            pv[k] += recovery * df_end[k]
 
 
 @njit(inline="always")
@@ -444,12 +634,13 @@ def lagged_recovery_cost(k, lgd, lag, is_guarantee, coverage, ead, df_end):
 
 
 @njit(cache=CACHE)
-def twist_for_path(copula, sampler, scale, group_shift, class_pd, class_tilt):
-    """Glasserman-Li twist given the factors (``group_shift = w S``, (G,)): each class's
+def twist_for_path(threshold, copula, sampler, scale, group_shift, class_pd, class_tilt):
+    """Glasserman-Li twist given the factors (``group_shift = w S``, (G,)) and the
+    regime's thresholds (G, Q): each class's
     conditional PD by the horizon (``class_pd``, (C,)), the twist ``theta`` toward
     ``sampler.twist_target`` and ``class_tilt = exp(theta c)`` (C,). Returns
     ``(theta, psi)``."""
-    threshold, steps, idio_sd = copula.group_threshold, copula.group_steps_at_risk, copula.group_idio_sd
+    steps, idio_sd = copula.group_steps_at_risk, copula.group_idio_sd
     class_group, class_loss = sampler.class_group, sampler.class_loss
     for c in range(class_loss.shape[0]):
         g = class_group[c]

@@ -225,7 +225,8 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
         # going-concern value at the horizon: the remaining scheduled cash at mean
         # multiplier, weighted by survival at the operating PD, through the waterfall at
         # the deterministic tail base rate, discounted like the rest
-        if n_hurdles <= 1 and shares[0] > 0.0 and terms.performance == 1.0 and not drift_on:
+        if (n_hurdles <= 1 and shares[0] > 0.0 and terms.performance == 1.0 and not drift_on
+                and terms.pd_as_tabled):
             horizon_value = horizon_value_closed_form(deemed_at_horizon, shares, n_hurdles,
                                                       continuation)
         else:

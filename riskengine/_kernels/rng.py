@@ -47,6 +47,9 @@ STREAM_OVERRUN = 9  # construction cost overrun of an equity vehicle (per exposu
 STREAM_PERFORMANCE = 10  # performance level of an equity vehicle (per exposure and path)
 STREAM_DRIFT = 11  # the performance drift's own shocks (per exposure and path, draw k)
 STREAM_SECTOR_DRIFT = 12  # its sector shocks (per path, draw k K + sector)
+STREAM_SELECTION = 13  # a pipeline obligor's selection (draw 0), timing (1), decline (2)
+STREAM_REGIME = 14  # the path's political regime (per path)
+STREAM_FX = 15  # USD/JPY's own shocks (per path, draw k)
 
 
 @njit(inline="always")
