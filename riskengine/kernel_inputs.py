@@ -60,6 +60,7 @@ from .schedules import (
     build_schedules,
     construction_steps,
     continuation_tables,
+    discounted_flows,
     fiscal_years,
     operating_window,
     survivors,
@@ -201,6 +202,7 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
     sched = build_schedules(pf, n_q, steps_per_year, config.rates.discount_rate, config.rates.base_rate)
     survivor_value, survivor_loss, survivor_cash, survivor_pv = survivors(
         pf, sched, rates.stochastic & floating, conditional)
+    flows = discounted_flows(sched)
     schedules = CashSchedules(
         draws=_f64(sched.draws), balance=_f64(sched.balance), pv_before=_f64(sched.pv_before),
         terminal=_f64(sched.terminal), cash_start=_f64(sched.cash_start),
@@ -208,7 +210,9 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
         survivor_loss=_f64(survivor_loss), survivor_cash=_f64(survivor_cash),
         fiscal_year=_i64(fiscal_years(sim.as_of, steps_per_year, n_q,
                                       config.outputs.fiscal_year_start_month)[0]),
-        survivor_pv=_f64(survivor_pv))
+        survivor_pv=_f64(survivor_pv), pv_flow=_f64(flows),
+        pv_flow_end=_i64(n_q - np.argmax(flows[:, ::-1] != 0.0, axis=1)
+                         if n_q else np.zeros(len(flows))))
 
     lgd, sd = pf.col("lgd"), pf.col("lgd_sd")
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -207,7 +207,7 @@ def survivors(pf: Portfolio, sched: Schedules, path_dependent: np.ndarray,
     cash : (Q, I) float64
         The debt's undiscounted net cash per step if nothing defaults (rows funded on
         every path).
-    pv : (Q, I) float64
+    pv : (I, Q) float64
         The pre-summed survivors' discounted cash by step, their terminal value in the
         last step (its sum over steps is minus ``loss``).
     """
@@ -233,14 +233,20 @@ def _cash_by_step(pf: Portfolio, sched: Schedules, debt: np.ndarray) -> np.ndarr
     return cash
 
 
-def survivor_pv(pf: Portfolio, sched: Schedules, simple: np.ndarray) -> np.ndarray:
-    """(Q, I) the discounted cash by step of the ``simple`` (pre-summed) survivors."""
-    inst = pf.institution_index
+def discounted_flows(sched: Schedules) -> np.ndarray:
+    """(P, Q) each row's discounted cash by step if it survives, its terminal value in the
+    last step (the yen figures convert each step at its own USD/JPY)."""
     n_q = sched.df_end.shape[0]
     flows = sched.cash_start * sched.df_start + sched.cash_end * sched.df_end
     flows[:, n_q - 1] += sched.terminal
-    pv = np.zeros((n_q, len(INSTITUTIONS)))
-    np.add.at(pv.T, inst[simple], flows[simple])
+    return flows
+
+
+def survivor_pv(pf: Portfolio, sched: Schedules, simple: np.ndarray) -> np.ndarray:
+    """(I, Q) the discounted cash by step of the ``simple`` (pre-summed) survivors."""
+    inst = pf.institution_index
+    pv = np.zeros((len(INSTITUTIONS), sched.df_end.shape[0]))
+    np.add.at(pv, inst[simple], discounted_flows(sched)[simple])
     return pv
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from scipy import special, stats
 
 import riskengine
@@ -328,3 +329,70 @@ def test_rows_of_one_obligor_are_selected_together():
     with pytest.raises(DataError, match="selection_prob"):
         make_portfolio(df, cfg)
 
+
+
+# ---- files and the command line --------------------------------------------------------
+
+def test_a_side_by_side_run_round_trips_exactly(tmp_path):
+    cfg = _cfg(paths=2048, regimes=REGIMES, fx={},
+               scenarios=[{"name": "down", "sector_shift": {"b": -1.0}}],
+               simulation={"scenarios": True})
+    df = pd.concat([mixed_frame(), _pipeline(mixed_frame(), 0.5, 0.2)], ignore_index=True)
+    res = riskengine.run_models(riskengine.build_models(cfg, make_portfolio(df, cfg)))
+    back = riskengine.read_results(res.write(tmp_path / "run"))
+    for name, ds in res.datasets().items():
+        xr.testing.assert_identical(ds, back[name])
+    paths = pd.read_parquet(tmp_path / "run" / "paths.parquet")
+    assert list(paths.columns[:3]) == ["scenario", "path", "institution"]
+    assert set(paths["regime"].astype(str)) == {r["name"] for r in REGIMES}
+    summary = pd.read_parquet(tmp_path / "run" / "summary.parquet")
+    assert set(summary["regime"].astype(str)) == {"all", "calm", "stress", "retreat"}
+    assert {"tariff_cost", "deployed_usd", "economic_loss_jpy"} <= set(summary["variable"].astype(str))
+
+
+CLI_CONFIG = """
+[simulation]
+paths = 2048
+horizon_years = 3
+
+[dependence]
+sectors = ["a", "b"]
+correlation = [[1.0, 0.4], [0.4, 1.0]]
+
+[[regimes]]
+name = "calm"
+probability = 0.7
+
+[[regimes]]
+name = "stress"
+probability = 0.3
+pd_multiplier = 2.0
+
+[[scenarios]]
+name = "down"
+sector_shift = { a = -1.5 }
+"""
+
+
+@pytest.mark.parametrize("options,code,says", [
+    (["--regime", "nope"], 4, "simulation.regime: 'nope' is not a regime"),
+    (["--scenario", "nope"], 4, "simulation.scenario: 'nope' is not a scenario"),
+    (["--regime", "stress", "--scenarios"], 0, ""),
+])
+def test_command_line_regimes_and_scenarios(tmp_path, capsys, options, code, says):
+    from riskengine.cli import main
+
+    pf, cfg = tmp_path / "pf.csv", tmp_path / "cfg.toml"
+    mixed_frame().to_csv(pf, index=False)
+    cfg.write_text(CLI_CONFIG)
+    out = tmp_path / "out"
+    got = main(["run", "--config", str(cfg), "--portfolio", str(pf), "--out", str(out),
+                *options])
+    cap = capsys.readouterr()
+    assert got == code and says in cap.err and "Traceback" not in cap.err
+    assert out.exists() == (code == 0)
+    if code == 0:
+        run = riskengine.read_results(out)
+        assert list(run.paths.scenario.values) == ["base", "down"]
+        assert (run.paths["regime"].values == 1).all()  # pinned to "stress" everywhere
+        assert "scenario down" in cap.out and "stress" in cap.out

@@ -96,7 +96,9 @@ class CashSchedules(NamedTuple):
     survivor_loss: np.ndarray  # (I,) minus the summed NPV of the path-independent survivors
     survivor_cash: np.ndarray  # (Q, I) the debt's net cash per step if nothing defaults
     fiscal_year: np.ndarray  # (Q,) int64, index of each step's fiscal year (annual.parquet)
-    survivor_pv: np.ndarray  # (Q, I) discounted cash of the pre-summed survivors by step (terminal value in the last)
+    survivor_pv: np.ndarray  # (I, Q) discounted cash of the pre-summed survivors by step (terminal value in the last)
+    pv_flow: np.ndarray  # (P, Q) a row's discounted cash by step if it survives (terminal value in the last)
+    pv_flow_end: np.ndarray  # (P,) int64, one past its last non-zero step
 
 
 class CashAndRates(NamedTuple):
@@ -255,7 +257,7 @@ class PathScratch(NamedTuple):
     annual: np.ndarray  # (Y, 3) this path's defaults, JBIC and NEXI losses by fiscal year
     unit_state: np.ndarray  # (U,) int64, 0 not selected, 1 funded, 2 declined
     unit_time: np.ndarray  # (U,) float64, the unit's timing uniform
-    pv_by_step: np.ndarray  # (Q, I) discounted cash by step (yen figures)
+    pv_by_step: np.ndarray  # (I, Q) discounted cash by step (yen figures)
     fx_gap: np.ndarray  # (Q + 1,) cumulative (USD/JPY - spot) x df_end over steps
     fx_path: np.ndarray  # (Q,) USD/JPY at each step
 

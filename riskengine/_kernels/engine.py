@@ -109,7 +109,7 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
         credit_by_institution=np.zeros(n_inst), economic_by_institution=np.zeros(n_inst),
         annual=np.zeros((schedules.fiscal_year[n_q - 1] + 1, 3)),
         unit_state=np.zeros(n_units, dtype=np.int64), unit_time=np.zeros(n_units),
-        pv_by_step=np.zeros((n_q, n_inst)), fx_gap=np.zeros(n_q + 1), fx_path=np.zeros(n_q))
+        pv_by_step=np.zeros((n_inst, n_q)), fx_gap=np.zeros(n_q + 1), fx_path=np.zeros(n_q))
 
 
 @njit(cache=CACHE)
@@ -155,7 +155,8 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     cash_start, cash_end = schedules.cash_start, schedules.cash_end
     draws, df_start, df_end = schedules.draws, schedules.df_start, schedules.df_end
     survivor_loss, survivor_cash = schedules.survivor_loss, schedules.survivor_cash
-    survivor_pv = schedules.survivor_pv
+    survivor_pv, pv_flow, pv_flow_end = (schedules.survivor_pv, schedules.pv_flow,
+                                         schedules.pv_flow_end)
     fiscal_year, annual_path, acc_annual = schedules.fiscal_year, scratch.annual, acc.annual
     base_rate_step, stochastic_rate = cash.base_rate_step, cash.stochastic_rate
     performance_sd, performance_loading = cash.performance_sd, cash.performance_loading
@@ -322,9 +323,9 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
             fx_for_path(path, fx_key, fx_spot, fx_vol, fx_loading, common_weights,
                         sector_factor, step_time, df_end, fx_path, fx_gap)
         if track_pv:
-            for q in range(n_q):
-                for i in range(n_inst):
-                    pv_step[q, i] = survivor_pv[q, i]
+            for i in range(n_inst):
+                for q in range(n_q):
+                    pv_step[i, q] = survivor_pv[i, q]
         twisted_loss = 0.0
         japan_sum, us_sum, deemed_sum = 0.0, 0.0, 0.0
         n_def = 0
@@ -425,10 +426,10 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                 if in_tl:
                     for q in range(n_q):
                         timeline[tl_row, q, inst] += receipts[q] - contributions[q]
-                if track_pv:
-                    for q in range(n_q):
-                        pv_step[q, inst] += receipts[q] * df_end[q] - contributions[q] * df_start[q]
-                    pv_step[n_q - 1, inst] += o.horizon_value * df_end[n_q - 1]
+                if track_pv:  # (nothing before the vehicle's first capital call)
+                    for q in range(approval[p], n_q):
+                        pv_step[inst, q] += receipts[q] * df_end[q] - contributions[q] * df_start[q]
+                    pv_step[inst, n_q - 1] += o.horizon_value * df_end[n_q - 1]
                 if irr_row < n_irr:
                     irr_sample[irr_row, equity_slot[p]] = irr_annual(
                         contributions, receipts, o.horizon_value, steps_per_year, n_q)
@@ -441,11 +442,24 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                     npv -= lagged_recovery_cost(k, lgd, lag, is_guarantee, coverage[p],
                                                 balance[p, k], df_end)
                 if track_pv:
-                    ead = balance[p, k] if k >= 0 else 0.0
+                    # the discounted cash at the default step (its draw, then the recovery
+                    # or the claim) and a recovery paid lag steps later
+                    at_default, later = 0.0, 0.0
+                    if k >= 0:
+                        ead = balance[p, k]
+                        at_default = cash_start[p, k] * df_start[k]
+                        share = coverage[p] if is_guarantee else 1.0
+                        if lag > 0:
+                            later = share * (1.0 - lgd) * ead
+                            if is_guarantee:  # NEXI pays its cover now, recovers later
+                                at_default -= share * ead * df_end[k]
+                        elif is_guarantee:
+                            at_default -= credit * df_end[k]
+                        else:
+                            at_default += (1.0 - lgd) * ead * df_end[k]
                     presummed = value_if_survives == value_if_survives
-                    debt_pv_by_step(k, lgd, lag, is_guarantee, coverage[p], credit, presummed,
-                                    approval[p], cash_start[p], cash_end[p], terminal[p], ead,
-                                    df_start, df_end, pv_step[:, inst])
+                    debt_pv_by_step(p, k, lag, presummed, approval[p], pv_flow, pv_flow_end[p],
+                                    at_default, later, df_end, pv_step, inst)
                 if in_tl and unit >= 0:
                     # a conditional row's cash is not in the pre-summed survivors' cash
                     for q in range(n_q):
@@ -458,7 +472,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                         extra_cash = balance[p, q] * (rate[q] - base_rate_step[q])
                         npv += extra_cash * df_end[q]
                         if track_pv:
-                            pv_step[q, inst] += extra_cash * df_end[q]
+                            pv_step[inst, q] += extra_cash * df_end[q]
                         if in_tl:
                             timeline[tl_row, q, inst] += extra_cash
                 if in_tl and k >= 0:
@@ -507,7 +521,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                 jpy = fx_spot * econ_i[i]
                 if track_pv:  # each step's cash at that step's USD/JPY
                     for q in range(n_q):
-                        jpy -= (fx_path[q] - fx_spot) * pv_step[q, i]
+                        jpy -= (fx_path[q] - fx_spot) * pv_step[i, q]
                 out_econ_jpy[row, i] = jpy
             out_tariff_jpy[row] = fx_spot * tariff + tariff_gap
         else:
@@ -550,42 +564,32 @@ def fx_for_path(path, fx_key, spot, vol, loading, common_weights, sector_factor,
         fx_gap[q + 1] = fx_gap[q] + (fx_path[q] - spot) * df_end[q]
 
 
-@njit(cache=CACHE)
-def debt_pv_by_step(k, lgd, lag, is_guarantee, coverage, credit, presummed, approval,
-                    cash_start, cash_end, terminal, ead, df_start, df_end, pv):
-    """Add one loan's or guarantee's discounted cash on this path to ``pv`` (Q,), by step:
-    a pre-summed survivor (``presummed``, already in ``pv``) is only corrected from its
-    default step ``k`` on; any other row is added whole. ``cash_start``, ``cash_end``
-    (Q,) are its schedule rows, ``terminal`` its terminal value (in the last step), ``ead``
-    its exposure at default; a lagged recovery sits in its step (the last past the
-    horizon)."""
+@njit(inline="always")
+def debt_pv_by_step(p, k, lag, presummed, approval, pv_flow, flow_end, at_default, later,
+                    df_end, pv_by_step, inst):
+    """Add one loan's or guarantee's discounted cash on this path, by step, to row ``inst``
+    of ``pv_by_step`` (I, Q). ``pv_flow[p]`` (Q,) is the row's discounted cash if it
+    survives (its terminal value in the last step), zero from ``flow_end`` on. A pre-summed
+    survivor (``presummed``, already in ``pv_by_step``) is only corrected from its default
+    step ``k`` on; any other row is added whole. At default: ``at_default`` (discounted)
+    in step ``k``, and ``later`` (undiscounted) recovered ``lag`` steps on (in the last
+    step when that is past the horizon). Inlined, and no view of ``pv_by_step`` is taken:
+    this runs per exposure and path."""
     n_q = df_end.shape[0]
     if k < 0:
         if not presummed:
-            for q in range(approval, n_q):
-                pv[q] += cash_start[q] * df_start[q] + cash_end[q] * df_end[q]
-            pv[n_q - 1] += terminal
+            for q in range(approval, flow_end):
+                pv_by_step[inst, q] += pv_flow[p, q]
         return
     if presummed:  # take the survivor's flows out from the default step on
-        for q in range(k, n_q):
-            pv[q] -= cash_start[q] * df_start[q] + cash_end[q] * df_end[q]
-        pv[n_q - 1] -= terminal
+        for q in range(k, flow_end):
+            pv_by_step[inst, q] -= pv_flow[p, q]
     else:
         for q in range(approval, k):
-            pv[q] += cash_start[q] * df_start[q] + cash_end[q] * df_end[q]
-    pv[k] += cash_start[k] * df_start[k]
-    if is_guarantee:
-        pv[k] -= credit * df_end[k]
-        if lag > 0:  # NEXI pays coverage x EAD now and recovers later
-            recovery = coverage * (1.0 - lgd) * ead
-            pv[k] += credit * df_end[k] - coverage * ead * df_end[k]
-            pv[min(k + lag, n_q - 1)] += recovery * df_end[k] * df_end[0] ** lag
-    else:
-        recovery = (1.0 - lgd) * ead
-        if lag > 0:
-            pv[min(k + lag, n_q - 1)] += recovery * df_end[k] * df_end[0] ** lag
-        else:
-            pv[k] += recovery * df_end[k]
+            pv_by_step[inst, q] += pv_flow[p, q]
+    pv_by_step[inst, k] += at_default
+    if lag > 0:
+        pv_by_step[inst, min(k + lag, n_q - 1)] += later * df_end[k] * df_end[0] ** lag
 
 
 @njit(inline="always")
