@@ -248,7 +248,8 @@ COLUMNS = ["project_id", "name", "sector", "institution", "instrument", "commitm
 
 
 def exposure_rows(pid: str, name: str, sector: str, cls: str, approval: int,
-                  amounts: dict[str, float], selection: float = 1.0) -> list[dict]:
+                  amounts: dict[str, float], selection: float = 1.0,
+                  obligor: str | None = None) -> list[dict]:
     """Rows (loan, guarantee, equity) of one project; zero amounts are skipped."""
     c = RISK_CLASSES[cls]
     rows = []
@@ -282,7 +283,7 @@ def exposure_rows(pid: str, name: str, sector: str, cls: str, approval: int,
             construction_years=c["cy"],
             life_years=c["life"],
             deemed_spread=c["dspread"] if eq else 0.0,
-            obligor=pid,  # a project's loan, guarantee and equity default together
+            obligor=obligor or pid,  # a project's rows default together
             selection_prob=selection,  # ... and are selected and declined together
             decline_prob=DECLINE["first_tranche" if selection == 1.0 else "other"],
         ))
@@ -310,10 +311,12 @@ def build_named() -> list[dict]:
                 amounts["equity"] = p["total"] * eq_s
             rows += exposure_rows(pid, name, p["sector"], p["cls"], p["approval"][u], amounts,
                                   p["selection"])
-        if p["units"] > 1 and eq_s > 0:  # one program-level equity vehicle
+        if p["units"] > 1 and eq_s > 0:
+            # one program-level equity vehicle, with the first unit as its obligor: funded
+            # (selected, timed, declined) with it and defaulting with it
             rows += exposure_rows(p["prefix"], f"{p['name']} program", p["sector"], p["cls"],
                                   p["approval"][0], {"equity": p["total"] * eq_s},
-                                  p["selection"])
+                                  p["selection"], obligor=f"{p['prefix']}-U1")
     return rows
 
 

@@ -151,6 +151,10 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
     basis = result.basis()
     console.print(f"Horizon {basis.get('horizon', '')}; US$ billions; ± standard error",
                   highlight=False)
+    if result.scenarios:
+        console.print(f"Tables below: scenario {result.scenarios[0]}"
+                      + ("; the other scenarios at the end" if len(result.scenarios) > 1
+                         else ""), highlight=False)
     rate = meta["config"]["rates"]["discount_rate"]
     what = {"credit_loss": "credit_loss: principal lost, undiscounted",
             "economic_loss": f"economic_loss: present value at {rate:.2%}"}
@@ -172,7 +176,7 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
     if eq:
         pr = result.projects
         if "scenario" in pr.dims:
-            pr = pr.sel(scenario="base")
+            pr = pr.sel(scenario=result.scenarios[0])
         is_eq = (pr.instrument == "equity").to_numpy()
         commit = pr.commitment_usd.to_numpy()[is_eq]
         p_each = pr.p_recoup.to_numpy()[is_eq]
@@ -191,7 +195,7 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
     annual = result.annual
     if annual is not None and "quantile" in annual:
         if "scenario" in annual.dims:
-            annual = annual.sel(scenario="base")
+            annual = annual.sel(scenario=result.scenarios[0])
         q = annual["quantile"].sel(quantity="credit_loss")
         parts = []
         for lv in (0.99, 0.999):
@@ -218,9 +222,11 @@ def _program_table(console: Console, result) -> None:
     if not (regimes or scenarios or "tariff_cost" in variables):
         return
     top = max(result.levels)
-    rows = [("all paths" if regimes else "base", "all", "base")]
-    rows += [(r, r, "base") for r in regimes]
-    rows += [(f"scenario {sc}", "all", sc) for sc in scenarios if sc != "base"]
+    first = scenarios[0] if scenarios else None
+    rows = [("all paths" if regimes else (first or "base"), "all", first)]
+    rows += [(r, r, first) for r in regimes
+             if np.isfinite(result.value("EL", "credit_loss", "ALL", regime=r, scenario=first))]
+    rows += [(f"scenario {sc}", "all", sc) for sc in scenarios[1:]]
     table = Table(title="Japan as a whole (ALL): economic loss includes the tariff cost; "
                         "US$ billions", title_justify="left")
     cols = [("credit EL", "EL", "credit_loss", None), (f"credit ES {top:g}", "ES", "credit_loss", top),

@@ -251,6 +251,14 @@ class Regime(_Strict):
 
     name: str = Field(min_length=1)
     probability: float = Field(ge=0.0, le=1.0)
+
+    @field_validator("name")
+    @classmethod
+    def _not_all(cls, v: str) -> str:
+        if v == "all":
+            raise ValueError("\"all\" names the mixture of the regimes in the summary; "
+                             "choose another name")
+        return v
     pd_multiplier: float = Field(1.0, ge=0.0, le=100.0,
                                  description="multiplies every pd_annual and pd_construction")
     yield_multiplier: float = Field(1.0, ge=0.0, le=100.0,
@@ -291,8 +299,9 @@ class FX(_Strict):
                                           "9.4%, DATA_FACTS 10.4)")
     factor_correlation: float = Field(
         0.3, ge=-1.0, le=1.0,
-        description="correlation of USD/JPY's shocks with the common innovation (positive: "
-                    "the yen strengthens when the US economy weakens, DATA_FACTS 10.4)")
+        description="correlation of log USD/JPY with the path's common default factor "
+                    "(positive: the yen strengthens when the US economy weakens, "
+                    "DATA_FACTS 10.4)")
 
 
 class Measures(_Strict):
@@ -351,6 +360,11 @@ class Config(_Strict):
         if one is not None and one != "base" and one not in sc_names:
             raise ValueError(f"simulation.scenario: {one!r} is not a scenario of [[scenarios]] "
                              f"({sc_names or 'none defined'})")
+        steps = self.tariff.duration_years * self.simulation.steps_per_year
+        if abs(steps - round(steps)) > 1e-9:
+            raise ValueError(f"tariff.duration_years must be a whole number of steps "
+                             f"({1 / self.simulation.steps_per_year:g} years), got "
+                             f"{self.tariff.duration_years}")
         if self.simulation.scenarios and not self.scenarios:
             raise ValueError("simulation.scenarios: true, but the config has no [[scenarios]]")
         return self

@@ -165,6 +165,8 @@ def deploy(pf: Portfolio, config: Config) -> Deployment:
         else:
             steps, probs = np.array([approval[i]]), np.array([1.0])
         edges = np.concatenate([[0.0], np.cumsum(probs)])
+        if abs(edges[-1] - 1.0) < 1e-12:  # nothing dropped: no gap where none is live
+            edges[-1] = 1.0
         for j, s in enumerate(steps):
             rows.append(i)
             unit_of.append(u)

@@ -31,8 +31,12 @@ from .codes import Instrument
 log = logging.getLogger("riskengine")
 
 
-def twist_classes(pf, groups_of_exposure, n_groups):
+def twist_classes(pf, groups_of_exposure, n_groups, presence=None):
     """Classes of exposures sharing default group and loss per default ``c``.
+
+    ``presence`` (P,): each row's probability of being funded on a path (the program's
+    conditional rows, :mod:`riskengine.deployment`; None: every row always), so a class's
+    size is its expected number of funded members.
 
     Returns ``(exposure_class (P,), class_group (C,), class_loss (C,), class_size (C,))``.
     """
@@ -42,7 +46,10 @@ def twist_classes(pf, groups_of_exposure, n_groups):
     exposure_class = np.array([keys.setdefault((int(g), float(ci)), len(keys))
                                for g, ci in zip(groups_of_exposure, c)], dtype=np.int64)
     cls = np.array(list(keys.keys()), dtype=float).reshape(-1, 2)
-    class_size = np.bincount(exposure_class, minlength=len(keys)).astype(float)
+    if presence is None:
+        class_size = np.bincount(exposure_class, minlength=len(keys)).astype(float)
+    else:
+        class_size = np.bincount(exposure_class, weights=presence, minlength=len(keys))
     return (exposure_class, cls[:, 0].astype(np.int64), np.ascontiguousarray(cls[:, 1]),
             class_size)
 
@@ -139,6 +146,9 @@ def tilt(model, run):
         log.warning("importance sampling: obligors with several rows default together, or "
                     "regimes and selection change the portfolio by path, so the conditional "
                     "twist is off; the factor shift alone tilts the tail")
+    if isc.shift and not np.any(mu):
+        log.warning("importance sampling: the pilot's %g loss is already reached at the "
+                    "factors' mean, so there is no factor shift", isc.target_level)
     tilted = sampler._replace(mean_shift=np.ascontiguousarray(mu, dtype=np.float64),
                               twist_target=float(x) if twist else 0.0)
     log.info("importance sampling: pilot of %d paths puts the %g loss at %.4g; factor "

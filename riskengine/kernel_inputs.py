@@ -130,6 +130,27 @@ class Model:
         return len(self.config.regimes) > 1 or self.deployment.expanded
 
 
+def presence(deployment: Deployment, program: ProgramTerms,
+             regime_weight: np.ndarray) -> np.ndarray:
+    """(P',) each row's probability of being live on a path: its variant's share times the
+    unit's selection and non-decline probabilities, mixed over the regimes."""
+    out = np.ones(len(deployment.unit_of))
+    for p, u in enumerate(deployment.unit_of):
+        if u < 0:
+            continue
+        share = deployment.variant_hi[p] - deployment.variant_lo[p]
+        live = 0.0
+        for r, w in enumerate(regime_weight):
+            sel = deployment.unit_selection[u]
+            if deployment.unit_pipeline[u]:
+                sel = min(1.0, sel * program.selection_multiplier[r])
+            dec = 1.0 if deployment.unit_forced[u] else min(
+                1.0, deployment.unit_decline[u] * program.decline_multiplier[r])
+            live += w * sel * (1.0 - dec)
+        out[p] = share * live
+    return out
+
+
 def scenario_config(config: Config, scenario: Scenario | None) -> Config:
     """The config a scenario runs with: its base rate and its pinned regime."""
     if scenario is None:
@@ -277,15 +298,6 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
         shares=_f64([t.japan_share for t in tiers]), extra_spread_step=extra,
         n_hurdles=len(tiers) - 1, continuation=_f64(table), continuation_length=_i64(lengths))
 
-    exposure_class, class_group, class_loss, class_size = twist_classes(
-        pf, groups.of_exposure, len(groups.loading))
-    sampler = Sampler(
-        mean_shift=np.zeros(len(dep.sectors)), twist_target=0.0,
-        mixture_key=stream_key(seed, STREAM_IS_MIX, 0),
-        plain_share=float(config.importance_sampling.defensive_share),
-        exposure_class=_i64(exposure_class), class_group=_i64(class_group),
-        class_loss=_f64(class_loss), class_size=_f64(class_size))
-
     # the program: regimes, the deployment's units, the tariff, a scenario's shift, USD/JPY
     pinned = sim.regime
     unconditional = ~conditional
@@ -331,6 +343,15 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
         common_weights=_f64(common_innovation_weights(corr.matrix)))
     weights = (np.eye(n_regimes)[program.pinned_regime] if pinned is not None
                else regime_probability)
+    exposure_class, class_group, class_loss, class_size = twist_classes(
+        pf, groups.of_exposure, len(groups.loading),
+        presence(deployment, program, weights) if deployment.expanded else None)
+    sampler = Sampler(
+        mean_shift=np.zeros(len(dep.sectors)), twist_target=0.0,
+        mixture_key=stream_key(seed, STREAM_IS_MIX, 0),
+        plain_share=float(config.importance_sampling.defensive_share),
+        exposure_class=_i64(exposure_class), class_group=_i64(class_group),
+        class_loss=_f64(class_loss), class_size=_f64(class_size))
     inputs = KernelInputs(copula=copula, exposures=exposures, schedules=schedules, cash=cash,
                           waterfall=waterfall, sampler=sampler, program=program)
     return Model(config=config, portfolio=portfolio, correlation=corr, inputs=inputs,

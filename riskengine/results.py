@@ -254,7 +254,8 @@ class Result:
             return {}
         n = paths.sizes["path"]
         w = self.weight if self.weight is not None else np.ones(n)
-        pr = self.projects.sel(scenario="base") if "scenario" in self.projects.dims else self.projects
+        pr = (self.projects.sel(scenario=self.scenarios[0]) if self.scenarios
+              else self.projects)
         commit = float(pr.commitment_usd.where(pr.instrument == "equity").sum())
         dead = paths["deemed_outstanding"].sel(institution="JBIC").to_numpy()
         recouped = (dead <= 1e-9 * commit).astype(float) * w
@@ -278,13 +279,14 @@ class Result:
         extra += tuple(v for v in PROGRAM_VARIABLES if v in self.paths)
         return LOSS_VARIABLES + extra
 
-    def scenario_paths(self, scenario: str = "base") -> xr.Dataset:
-        """The per-path Dataset of one scenario (the only one of a plain run)."""
+    def scenario_paths(self, scenario: str | None = None) -> xr.Dataset:
+        """The per-path Dataset of one scenario (None: the first, ``base`` when it was
+        run; the only one of a plain run)."""
         if "scenario" in self.paths.dims:
-            return self.paths.sel(scenario=scenario)
+            return self.paths.sel(scenario=scenario or self.scenarios[0])
         return self.paths
 
-    def loss(self, variable: str, institution: str, scenario: str = "base") -> np.ndarray:
+    def loss(self, variable: str, institution: str, scenario: str | None = None) -> np.ndarray:
         """Per-path values of one variable for JBIC, NEXI or ALL (of one scenario of a
         side-by-side run). The tariff cost is Japan's as a whole: 0 for JBIC and NEXI, and
         part of ALL's economic loss."""
@@ -303,7 +305,7 @@ class Result:
 
     @property
     def weight(self):
-        """The base case's likelihood ratios, None for plain Monte Carlo."""
+        """The (first) scenario's likelihood ratios, None for plain Monte Carlo."""
         paths = self.scenario_paths()
         return paths["weight"].to_numpy() if "weight" in paths else None
 
@@ -390,14 +392,14 @@ class Result:
 
     def estimate(self, measure: str, variable: str = "credit_loss", institution: str = "ALL",
                  level: float | None = None, regime: str = "all",
-                 scenario: str = "base") -> tuple[float, float]:
+                 scenario: str | None = None) -> tuple[float, float]:
         """``(value, stderr)`` of one summary entry, e.g. ``estimate("ES", level=0.99)``
         (the regime and the scenario count only when the summary has those dims)."""
         s = self.summary.sel(institution=institution, variable=variable)
         if "regime" in s.dims:
             s = s.sel(regime=regime)
         if "scenario" in s.dims:
-            s = s.sel(scenario=scenario)
+            s = s.sel(scenario=scenario or self.scenarios[0])
         mask = s["measure"].to_numpy() == measure
         if level is not None:
             mask &= np.isclose(s["level"].to_numpy(), level)
@@ -407,7 +409,8 @@ class Result:
         return float(s["value"].to_numpy()[idx[0]]), float(s["stderr"].to_numpy()[idx[0]])
 
     def value(self, measure: str, variable: str = "credit_loss", institution: str = "ALL",
-              level: float | None = None, regime: str = "all", scenario: str = "base") -> float:
+              level: float | None = None, regime: str = "all",
+              scenario: str | None = None) -> float:
         """One number of the summary, e.g. ``value("ES", level=0.99)``."""
         return self.estimate(measure, variable, institution, level, regime, scenario)[0]
 

@@ -173,6 +173,14 @@ def test_retreat_deploys_less_and_pays_more_tariff_than_calm(regime_runs):
     assert (regime_runs["calm"].paths["regime"].values == 0).all()
 
 
+def test_shipped_strategic_dilution_deploys_less_and_pays_more_tariff():
+    runs = {name: riskengine.simulate(paths=4096, regime=name)
+            for name in ("modest selective success", "strategic dilution")}
+    modest, dilution = runs["modest selective success"], runs["strategic dilution"]
+    assert dilution.value("EL", "deployed_usd") < 0.7 * modest.value("EL", "deployed_usd")
+    assert dilution.value("EL", "tariff_cost") > 1.5 * modest.value("EL", "tariff_cost")
+
+
 def test_mixed_el_is_the_probability_weighted_el_of_the_pinned_runs(regime_runs):
     mixed = regime_runs["mixed"]
     for var in ("credit_loss", "economic_loss", "deployed_usd", "tariff_cost"):
@@ -378,6 +386,7 @@ sector_shift = { a = -1.5 }
     (["--regime", "nope"], 4, "simulation.regime: 'nope' is not a regime"),
     (["--scenario", "nope"], 4, "simulation.scenario: 'nope' is not a scenario"),
     (["--regime", "stress", "--scenarios"], 0, ""),
+    (["--scenario", "down"], 0, ""),
 ])
 def test_command_line_regimes_and_scenarios(tmp_path, capsys, options, code, says):
     from riskengine.cli import main
@@ -391,8 +400,68 @@ def test_command_line_regimes_and_scenarios(tmp_path, capsys, options, code, say
     cap = capsys.readouterr()
     assert got == code and says in cap.err and "Traceback" not in cap.err
     assert out.exists() == (code == 0)
-    if code == 0:
+    if code == 0 and "--scenarios" in options:
         run = riskengine.read_results(out)
         assert list(run.paths.scenario.values) == ["base", "down"]
         assert (run.paths["regime"].values == 1).all()  # pinned to "stress" everywhere
         assert "scenario down" in cap.out and "stress" in cap.out
+        assert "calm" not in cap.out  # no empty rows for the regimes nobody is in
+    elif code == 0:  # one scenario: its own column, and a summary that reads it
+        run = riskengine.read_results(out)
+        assert list(run.paths.scenario.values) == ["down"]
+        assert "down" in cap.out
+
+
+def test_each_regimes_paths_of_a_mixed_run_are_its_pinned_runs_paths(regime_runs):
+    """The regime is drawn from its own stream: a path of the mixture in regime r is the
+    same path of the run pinned to r, bit for bit."""
+    mixed = regime_runs["mixed"]
+    codes = mixed.paths["regime"].values
+    for r, spec in enumerate(REGIMES):
+        pinned = regime_runs[spec["name"]]
+        for var in ("credit_loss", "economic_loss", "deployed_usd", "tariff_cost"):
+            np.testing.assert_array_equal(mixed.paths[var].values[codes == r],
+                                          pinned.paths[var].values[codes == r])
+
+
+def test_a_regime_cannot_be_called_all():
+    with pytest.raises(ConfigError, match="all"):
+        _cfg(regimes=[{"name": "all", "probability": 1.0}])
+
+
+def test_importance_sampling_tilts_a_program_with_selection():
+    cfg = _cfg(paths=4096, regimes=REGIMES,
+               importance_sampling={"enabled": True, "pilot_paths": 4096})
+    df = pd.concat([mixed_frame(), _pipeline(mixed_frame(), 0.5, 0.1)], ignore_index=True)
+    res = _run(cfg, df)
+    info = res.meta["importance_sampling"]
+    assert np.linalg.norm(info["mean_shift"]) > 0 and "weight" in res.paths
+    assert not info["twist"]  # the portfolio changes by path: the shift works alone
+
+
+def test_yen_total_of_japan_includes_the_tariff_in_yen():
+    cfg = _cfg(fx={"volatility": 0.2})
+    df = mixed_frame()
+    df["decline_prob"] = np.where(df.project_id == "L2", 1.0, 0.0)
+    res = _run(cfg, df)
+    jpy = res.paths["economic_loss_jpy"].sum("institution").values
+    tariff_jpy = res.paths["tariff_cost_jpy"].values
+    np.testing.assert_array_equal(res.loss("economic_loss_jpy", "ALL"), jpy + tariff_jpy)
+    assert tariff_jpy.std() > 0  # each step's penalty at that step's USD/JPY
+    spot = cfg.fx.usd_jpy
+    assert tariff_jpy.mean() == pytest.approx(spot * res.paths["tariff_cost"].values[0],
+                                              rel=4 * tariff_jpy.std() / tariff_jpy.mean()
+                                              / np.sqrt(len(tariff_jpy)) + 1e-12)
+
+
+def test_importance_sampled_scenarios_share_their_weights():
+    cfg = _cfg(paths=4096, scenarios=[{"name": "down", "sector_shift": {"a": -1.0}}],
+               simulation={"scenarios": True},
+               importance_sampling={"enabled": True, "pilot_paths": 4096, "twist": False})
+    res = riskengine.run_models(riskengine.build_models(cfg, make_portfolio(mixed_frame(), cfg)))
+    # one factor shift for every scenario: the same paths, hence the same weights (with
+    # the twist, each scenario's weights also carry its own conditional twist)
+    w = res.paths["weight"]
+    assert (w.sel(scenario="base") != 1).any()
+    np.testing.assert_array_equal(w.sel(scenario="base").values, w.sel(scenario="down").values)
+    assert res.meta["scenarios"]["down"]["importance_sampling"]["reused_from_base"]
