@@ -46,7 +46,7 @@ def main() -> None:
          apply_overrides(base, {**off, "fx": {"volatility": 0.0}}), previous),
     ]
     riskengine.simulate(paths=2048)  # compile or load the kernels
-    print(f"| {args.paths:,} paths | simulate s (median of {args.repeat}) | ratio to the last row |")
+    print(f"| {args.paths:,} paths | run s, simulation and measures (median of {args.repeat}) | ratio to the last row |")
     print("|---|---:|---:|")
     times = []
     for _, cfg, path in rows:

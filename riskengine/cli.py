@@ -107,6 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true",
                      help="replace a previous run directory (atomically)")
     run.add_argument("--quiet", action="store_true", help="print only where results went")
+    run.add_argument("--report", action="store_true",
+                     help="also write RUN_DIR/report/report.html and its figures "
+                          "(needs the extra riskengine[report])")
+    rep = sub.add_parser(
+        "report", help="write the HTML report of a finished run",
+        description="Write RUN_DIR/report/report.html (self-contained: figures embedded) "
+                    "and each figure as a PNG beside it, from the run's Parquet files. "
+                    "Needs matplotlib: pip install 'riskengine[report]'.",
+        epilog=EXIT_CODES)
+    rep.add_argument("run_dir", metavar="RUN_DIR", type=Path)
+    rep.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
     sub.add_parser(
         "validate", parents=[inputs], help="check a config and portfolio without simulating",
         description="Run every check of `riskengine run` (config, portfolio, correlation "
@@ -172,6 +183,8 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
                 row.append(f"{_fmt(v)} ±{_fmt(se)}" if np.isfinite(se) else f"{_fmt(v)} ±n/a")
             table.add_row(*row)
         console.print(table)
+    _precision(console, result)
+    _contribution_line(console, result)
     eq = meta.get("equity_program") or {}
     if eq:
         pr = result.projects
@@ -212,6 +225,36 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
                   + ", ".join(f"{k}.parquet" for k in result.datasets()) + ")")
 
 
+
+
+def _precision(console: Console, result) -> None:
+    """Whether ES at the highest level is known to within 5% (95% half-width), and if
+    not, how many paths would get it there (the error falls as 1/sqrt(paths))."""
+    top = max(result.levels)
+    v, se = result.estimate("ES", "credit_loss", "ALL", top)
+    if not (np.isfinite(se) and v > 0):
+        return
+    rel = 1.959963984540054 * se / v
+    n = result.meta["paths"]
+    if rel > 0.05:
+        need = int(np.ceil(n * (rel / 0.05) ** 2 / 1000.0) * 1000)
+        console.print(f"[yellow]ALL's ES {top:g} of credit loss is known to ±{rel:.1%} (95%); "
+                      f"about {need:,} paths would bring that under ±5% (convergence.parquet)"
+                      "[/yellow]", highlight=False)
+    else:
+        console.print(f"ALL's ES {top:g} of credit loss is known to ±{rel:.1%} (95%).",
+                      highlight=False)
+
+
+def _contribution_line(console: Console, result) -> None:
+    """The sectors that carry most of ALL's tail."""
+    if result.contributions_ds is None:
+        return
+    top = max(result.levels)
+    c = result.contributions("ES", top, by="sector")
+    parts = [f"{k} {row.share:.0%}" for k, row in c.head(3).iterrows()]
+    console.print(f"ES {top:g} of credit loss by sector (Euler): " + ", ".join(parts)
+                  + " (contributions.parquet)", highlight=False)
 
 
 def _program_table(console: Console, result) -> None:
@@ -314,6 +357,10 @@ def cmd_validate(args, console: Console) -> int:
 
 
 def cmd_run(args, console: Console, err: Console) -> int:
+    if args.report:  # before any work: the extra is there
+        from .report import _matplotlib
+
+        _matplotlib()
     models = prepare(args)
     model = models[0]
     sim = model.config.simulation
@@ -360,6 +407,11 @@ def cmd_run(args, console: Console, err: Console) -> int:
         run_dir = write_run(result, out, overwrite=args.overwrite)
     finally:
         claim.release()
+    if args.report:
+        from .report import write_report
+
+        report = write_report(run_dir)
+        err.print(f"report: {report}", highlight=False)
     try:
         if args.quiet:
             console.print(str(run_dir))
@@ -369,6 +421,15 @@ def cmd_run(args, console: Console, err: Console) -> int:
     except (KeyboardInterrupt, Terminated) as e:  # the results are written: say so
         err.print(f"stopped while printing; the finished run is in {run_dir}", highlight=False)
         raise _Stopped(130 if isinstance(e, KeyboardInterrupt) else 143) from None
+    return 0
+
+
+def cmd_report(args, console: Console) -> int:
+    from .io import check_readable_run
+    from .report import write_report
+
+    check_readable_run(args.run_dir)
+    console.print(str(write_report(args.run_dir)))
     return 0
 
 
@@ -410,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return cmd_validate(args, console)
+        if args.command == "report":
+            return cmd_report(args, console)
         return cmd_run(args, console, err)
     except RiskEngineError as e:
         err.print("[bold red]error:[/bold red] " + escape(str(e)), markup=True, highlight=False,

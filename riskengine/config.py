@@ -196,6 +196,9 @@ class Outputs(_Strict):
     irr_paths: int = Field(
         10_000, ge=1, strict=True,
         description="paths (every n/N-th) on which Japan's equity IRR is computed")
+    contributions: bool = Field(
+        True, description="replay the tail paths for the Euler risk contributions "
+                          "(contributions.parquet)")
     fiscal_year_start_month: int = Field(
         4, ge=1, le=12, strict=True,
         description="first month of the fiscal years of annual.parquet (4: Japan's, April)")

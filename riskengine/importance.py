@@ -129,7 +129,8 @@ def tilt(model, run):
     pilot_cfg = apply_overrides(model.config, {
         "simulation": {"paths": isc.pilot_paths, "seed": pilot_seed(model.config.simulation.seed)},
         "importance_sampling": {"enabled": False},
-        "outputs": {"timeline_paths": 1, "irr_paths": 1}})  # the pilot needs only losses
+        "outputs": {"timeline_paths": 1, "irr_paths": 1, "contributions": False}})
+    # (the pilot needs only losses)
     pilot = run(build_model(pilot_cfg, model.portfolio, model.scenario))
     x = LossSample(pilot.loss("credit_loss", "ALL")).var_value(isc.target_level)
     copula, sampler = model.inputs.copula, model.inputs.sampler

@@ -335,6 +335,21 @@ def write_unfinished(run_dir: str | Path, meta: dict, overwrite: bool = False) -
     return _write_atomically(run_dir, overwrite, lambda tmp: _write_manifest(tmp, unfinished))
 
 
+def check_readable_run(run_dir: str | Path) -> Path:
+    """``run_dir`` holds a finished run (its manifest says complete), else a UsageError."""
+    run_dir = Path(run_dir)
+    try:
+        with open(run_dir / "manifest.json") as f:
+            manifest = json.load(f)
+    except (OSError, ValueError):
+        raise UsageError(f"{run_dir} is not a riskengine run directory (no readable "
+                         "manifest.json)") from None
+    if not (isinstance(manifest, dict) and manifest.get("complete") is True):
+        raise UsageError(f"{run_dir} holds an unfinished run (its manifest says complete: "
+                         "false)")
+    return run_dir
+
+
 def read_results(run_dir: str | Path) -> RunData:
     """Read a run directory back: the manifest and every Dataset, exactly as written."""
     run_dir = Path(run_dir)

@@ -59,10 +59,13 @@ class Result:
     timeline: xr.Dataset | None = None
     recoup: xr.Dataset | None = None
     annual: xr.Dataset | None = None
+    contributions_ds: xr.Dataset | None = None
+    convergence_ds: xr.Dataset | None = None
 
     @classmethod
     def from_simulation(cls, model, out, totals, sampled, timings: dict,
-                        importance_sampling: dict | None = None) -> Result:
+                        importance_sampling: dict | None = None,
+                        contributions: xr.Dataset | None = None) -> Result:
         """Assemble the Datasets of a finished simulation.
 
         Parameters
@@ -205,8 +208,17 @@ class Result:
                         "quarter": timeline_ds.quarter.values,
                         "quarter_end": ("quarter", timeline_ds.quarter_end.values)})
         annual_ds = _annual(cfg, totals.annual / wsum, sampled.annual, tl_weight)
+        if contributions is not None:
+            top = max(cfg.measures.levels)
+            es = _contribution_values(contributions, "ES", top, "exposure")
+            projects["es_contribution"] = (
+                ("project",), es.reindex(projects.project.values).to_numpy(),
+                {"units": "USD", "long_name": f"Euler contribution to ALL's ES {top:g} of "
+                                              "credit loss"})
         res = cls(paths=paths, projects=projects, levels=cfg.measures.levels, meta=meta,
-                  timeline=timeline_ds, recoup=recoup_ds, annual=annual_ds)
+                  timeline=timeline_ds, recoup=recoup_ds, annual=annual_ds,
+                  contributions_ds=contributions)
+        res.convergence_ds = res._convergence()
         if len(eq):
             res.meta["equity_program"] = res.equity_program()
         return res
@@ -232,7 +244,9 @@ class Result:
 
         out = cls(paths=along(lambda r: r.paths), projects=along(lambda r: r.projects),
                   levels=first.levels, meta=dict(first.meta), timeline=along(lambda r: r.timeline),
-                  recoup=along(lambda r: r.recoup), annual=along(lambda r: r.annual))
+                  recoup=along(lambda r: r.recoup), annual=along(lambda r: r.annual),
+                  contributions_ds=along(lambda r: r.contributions_ds),
+                  convergence_ds=along(lambda r: r.convergence_ds))
         out.__dict__["summary"] = along(lambda r: r.summary)
         out.meta["scenarios"] = {
             n: {"config": r.meta["config"], "timings": r.meta["timings"],
@@ -426,7 +440,75 @@ class Result:
             out["recoup"] = self.recoup
         if self.annual is not None:
             out["annual"] = self.annual
+        if self.contributions_ds is not None:
+            out["contributions"] = self.contributions_ds
+        if self.convergence_ds is not None:
+            out["convergence"] = self.convergence_ds
         return out
+
+    def _convergence(self) -> xr.Dataset:
+        """EL, VaR and ES of ALL with their 95% intervals on the nested prefixes of the
+        run's paths (1,024, 2,048, ... and all of them): how the estimates settle, at no
+        extra simulation. Dims (paths, variable, stat)."""
+        n = self.paths.sizes["path"]
+        sizes = sorted({n} | {m for m in (1024 * 2**k for k in range(40)) if m < n})
+        variables = [v for v in ("credit_loss", "economic_loss") if v in self.loss_variables]
+        weight = self.weight
+        template = None
+        data: dict[str, list] = {k: [] for k in ("value", "stderr", "ci_low", "ci_high")}
+        for m in sizes:
+            rows_v = []
+            for var in variables:
+                rows = measure_table(self.loss(var, "ALL")[:m],
+                                     None if weight is None else weight[:m], self.levels)
+                template = template or rows
+                rows_v.append([est for _, _, est in rows])
+            for k in data:
+                data[k].append([[getattr(e, k) for e in r] for r in rows_v])
+        assert template is not None
+        return xr.Dataset(
+            {k: (("paths", "variable", "stat"), np.array(v), {"units": "USD"})
+             for k, v in data.items()},
+            coords={"paths": np.array(sizes, dtype=np.int64), "variable": variables,
+                    "measure": ("stat", [m for m, _, _ in template]),
+                    "level": ("stat", np.array([lv for _, lv, _ in template]))},
+            attrs={"institution": "ALL", "ci": "95% confidence interval",
+                   "note": "estimates on the first N paths of the run (nested prefixes)"})
+
+    def convergence(self, measure: str = "ES", level: float | None = None,
+                    variable: str = "credit_loss", scenario: str | None = None):
+        """Estimate and 95% interval of ALL's ``measure`` against the number of paths: a
+        DataFrame indexed by paths (``level`` default the highest)."""
+        ds = self.convergence_ds
+        if ds is None:
+            raise KeyError("this run has no convergence table")
+        if "scenario" in ds.dims:
+            ds = ds.sel(scenario=scenario or self.scenarios[0])
+        level = max(self.levels) if level is None and measure not in ("EL", "SD") else level
+        stat = ds["measure"].to_numpy() == measure
+        if level is not None:
+            stat &= np.isclose(ds["level"].to_numpy(), level)
+        sub = ds.sel(variable=variable).isel(stat=int(np.flatnonzero(stat)[0]))
+        return sub[["value", "stderr", "ci_low", "ci_high"]].to_dataframe()[
+            ["value", "stderr", "ci_low", "ci_high"]]
+
+    def contributions(self, measure: str = "ES", level: float | None = None,
+                      by: str = "sector", scenario: str | None = None):
+        """Euler contributions to ALL's credit-loss ``measure`` (``EL``, ``VaR``, ``ES``;
+        ``level`` default the highest) by ``exposure``, ``obligor``, ``sector`` or
+        ``institution``: a DataFrame of ``value``, ``stderr`` and ``share`` (of the
+        total), largest first."""
+        ds = self.contributions_ds
+        if ds is None:
+            raise KeyError("this run has no contributions (outputs.contributions = false)")
+        if "scenario" in ds.dims:
+            ds = ds.sel(scenario=scenario or self.scenarios[0])
+        level = max(self.levels) if level is None and measure != "EL" else level
+        value = _contribution_values(ds, measure, level, by)
+        stderr = _contribution_values(ds, measure, level, by, "stderr")
+        frame = value.to_frame("value").assign(stderr=stderr)
+        frame["share"] = frame["value"] / frame["value"].sum()
+        return frame.sort_values("value", ascending=False)
 
     def to_dataset(self) -> xr.Dataset:
         """The summary Dataset (the headline numbers); see also ``datasets()``."""
@@ -437,6 +519,24 @@ class Result:
         from .io import write_run
 
         return write_run(self, run_dir, overwrite=overwrite)
+
+
+def _contribution_values(ds: xr.Dataset, measure: str, level: float | None, group: str,
+                         field: str = "value"):
+    """One measure's contributions of one grouping as a pandas Series indexed by key."""
+    import pandas as pd
+
+    stat = ds["measure"].to_numpy() == measure
+    if level is not None:
+        stat &= np.isclose(ds["level"].to_numpy(), level)
+    idx = np.flatnonzero(stat)
+    if len(idx) != 1:
+        raise KeyError(f"no contributions for {measure} at level {level}")
+    keep = ds["group"].to_numpy() == group
+    if not keep.any():
+        raise KeyError(f"no grouping {group!r}: one of exposure, obligor, sector, institution")
+    return pd.Series(ds[field].to_numpy()[idx[0], keep], index=ds["key"].to_numpy()[keep],
+                     name=field)
 
 
 def _to_input_rows(model, totals, sampled):

@@ -30,7 +30,7 @@ from .config import (
 )
 from .errors import UsageError
 from .importance import tilt
-from .kernel_inputs import Model, build_model
+from .kernel_inputs import KernelInputs, Model, build_model
 from .portfolio import Portfolio, load_portfolio
 from .results import Result
 
@@ -38,6 +38,8 @@ log = logging.getLogger("riskengine")
 
 #: paths per block: the unit of parallel work and of per-exposure partial sums
 BLOCK = 1024
+#: run_chunk's path_ids for a plain pass (the paths first_path + row)
+NO_REPLAY = np.zeros(0, dtype=np.int64)
 
 Progress = Callable[[int, int], None]
 
@@ -127,9 +129,11 @@ def check_fits(config: Config, n_projects: int = 0, n_equity: int = 0) -> None:
         + (f", for each of the {runs} scenarios" if runs > 1 else "") + ")")
 
 
-def allocate(model: Model, n: int, n_timeline: int = 0, n_irr: int = 0):
+def allocate(model: Model, n: int, n_timeline: int = 0, n_irr: int = 0,
+             by_exposure: bool = False):
     """Zeroed output bundles of a run of ``n`` paths: ``(PathOutputs, Accumulators,
-    SampledPaths)`` (the only place they are allocated)."""
+    SampledPaths)`` (the only place they are allocated); ``by_exposure``: with each
+    exposure's credit loss per path (a replay)."""
     n_p, n_inst = model.deployment.portfolio.n_projects, len(INSTITUTIONS)
     n_q = model.config.simulation.n_quarters
     n_eq = len(model.equity_index)
@@ -139,7 +143,8 @@ def allocate(model: Model, n: int, n_timeline: int = 0, n_irr: int = 0):
                       weight=np.ones(n), japan_receipts=np.zeros(n), us_receipts=np.zeros(n),
                       deemed_outstanding=np.zeros(n), deployed=np.zeros((n, n_inst)),
                       tariff_cost=np.zeros(n), regime=np.zeros(n, dtype=np.int64),
-                      economic_loss_jpy=np.zeros((n, n_inst)), tariff_cost_jpy=np.zeros(n))
+                      economic_loss_jpy=np.zeros((n, n_inst)), tariff_cost_jpy=np.zeros(n),
+                      exposure_credit=np.zeros((n if by_exposure else 0, n_p)))
     acc = Accumulators(defaults=np.zeros((n_blocks, n_p)), credit_loss=np.zeros((n_blocks, n_p)),
                        japan_receipts=np.zeros((n_blocks, n_p)),
                        us_receipts=np.zeros((n_blocks, n_p)), recouped=np.zeros((n_blocks, n_p)),
@@ -202,19 +207,41 @@ def run_model(model: Model, progress: Progress | None = None,
             blocks = slice(b0, b0 + -(-size // BLOCK))
             run_chunk(start, size, BLOCK, *inputs,
                       PathOutputs(*(a[rows] for a in out)),
-                      Accumulators(*(a[blocks] for a in acc)), sampled)
+                      Accumulators(*(a[blocks] for a in acc)), sampled, NO_REPLAY)
             if progress is not None:
                 progress(start + size, n)
     finally:
         numba.set_num_threads(threads_before)
     sim_seconds = time.perf_counter() - t0
+    contributions = None
+    if out_cfg.contributions:
+        t1 = time.perf_counter()
+        contributions = _contributions(model, inputs, out, acc)
+        log.info("risk contributions: %d tail paths replayed in %.1f s",
+                 contributions.attrs["replayed_paths"], time.perf_counter() - t1)
     totals = Accumulators(*(a.sum(axis=0) for a in acc))  # fixed shapes: fixed order
     return Result.from_simulation(
         model, out, totals, sampled,
         timings={"simulate_seconds": sim_seconds,
                  "simulate_includes_jit_compile": first_call and not cached,
                  "simulate_includes_kernel_load": first_call and cached},
-        importance_sampling=is_info)
+        importance_sampling=is_info, contributions=contributions)
+
+
+def _contributions(model: Model, inputs: KernelInputs, out: PathOutputs, acc: Accumulators):
+    """Replay the tail paths and allocate ALL's credit-loss measures
+    (:mod:`riskengine.contributions`)."""
+    from .contributions import compute
+
+    def replay(ids: np.ndarray):
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        r_out, r_acc, r_sampled = allocate(model, len(ids), 0, 0, by_exposure=True)
+        run_chunk(0, len(ids), BLOCK, *inputs, r_out, r_acc, r_sampled, ids)
+        return r_out.exposure_credit, r_out.credit_loss
+
+    weight = None if np.all(out.weight == 1.0) else out.weight
+    return compute(model, inputs, out.credit_loss.sum(axis=1), weight, acc.credit_loss,
+                   replay, out.credit_loss)
 
 
 def build_models(config: Config, portfolio: Portfolio) -> list[Model]:

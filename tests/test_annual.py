@@ -9,7 +9,7 @@ import pytest
 import riskengine
 from riskengine._kernels import engine
 from riskengine.schedules import fiscal_years
-from riskengine.simulate import BLOCK, allocate
+from riskengine.simulate import BLOCK, NO_REPLAY, allocate
 
 from .conftest import make_config, make_portfolio, mixed_frame
 
@@ -50,7 +50,7 @@ def test_every_sampled_path_adds_up_exactly():
     model = _model()
     n, stride = 4 * BLOCK, 4
     out, acc, sampled = allocate(model, n, n // stride, 0)
-    engine.run_chunk(0, n, BLOCK, *model.inputs, out, acc, sampled)
+    engine.run_chunk(0, n, BLOCK, *model.inputs, out, acc, sampled, NO_REPLAY)
     credit = out.credit_loss[::stride]
     np.testing.assert_allclose(sampled.annual[:, :, 1].sum(axis=1), credit[:, 0], rtol=1e-12)
     np.testing.assert_allclose(sampled.annual[:, :, 2].sum(axis=1), credit[:, 1], rtol=1e-12)

@@ -11,7 +11,7 @@ from scipy import special, stats
 import riskengine
 from riskengine._kernels import engine
 from riskengine.dependence import ar1_year_thresholds, cumulative_pd
-from riskengine.simulate import allocate
+from riskengine.simulate import NO_REPLAY, allocate
 
 from .conftest import homogeneous_frame, make_config, make_portfolio
 
@@ -54,7 +54,7 @@ def test_yearly_default_rates_autocorrelate_as_the_closed_form():
     # per sampled path and factor year (fiscal years aligned with the factor's years)
     out, acc, sampled = allocate(model, 20_000, 20_000, 0)
     n_y = sampled.annual.shape[1]
-    engine.run_chunk(0, 20_000, 1024, *model.inputs, out, acc, sampled)
+    engine.run_chunk(0, 20_000, 1024, *model.inputs, out, acc, sampled, NO_REPLAY)
     # the conditional default rate of the year's survivors estimates h_t, the Vasicek
     # conditional PD of the year's factor, plus binomial noise independent across years
     defaults = sampled.annual[:, :, 0]

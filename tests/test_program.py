@@ -16,7 +16,7 @@ from riskengine.config import apply_overrides, load_config
 from riskengine.deployment import funding_distribution
 from riskengine.errors import ConfigError, DataError
 from riskengine.schedules import fiscal_years
-from riskengine.simulate import BLOCK, allocate
+from riskengine.simulate import BLOCK, NO_REPLAY, allocate
 
 from .conftest import homogeneous_frame, make_config, make_portfolio, mixed_frame
 
@@ -300,7 +300,7 @@ def test_yen_loss_of_certain_cash_matches_the_lognormal_closed_form(case):
         econ = float(res.paths["economic_loss"].values[0, 0])
         model = riskengine.build_model(cfg, make_portfolio(df, cfg))
         out, acc, sampled = allocate(model, BLOCK, 1, 0)  # path 0's cash by step
-        engine.run_chunk(0, BLOCK, BLOCK, *model.inputs, out, acc, sampled)
+        engine.run_chunk(0, BLOCK, BLOCK, *model.inputs, out, acc, sampled, NO_REPLAY)
         cash = sampled.timeline[0, :, 0].copy()
         cash[-1] += -econ - cash.sum()  # the going-concern value at the horizon
     else:

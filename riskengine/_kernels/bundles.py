@@ -196,6 +196,7 @@ class PathOutputs(NamedTuple):
     regime: np.ndarray  # (n,) int64, the path's regime
     economic_loss_jpy: np.ndarray  # (n, I) economic loss in yen (0 without fx)
     tariff_cost_jpy: np.ndarray  # (n,) tariff cost in yen (0 without fx)
+    exposure_credit: np.ndarray  # (n, P) each exposure's credit loss (a replay), else (0, P)
 
 
 class Accumulators(NamedTuple):

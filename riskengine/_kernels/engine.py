@@ -55,7 +55,7 @@ from .rng import key_uniform, normal, path_key, uniform
 
 @njit(cache=CACHE, parallel=True)
 def run_chunk(first_path, n_paths, block, copula, exposures, schedules, cash, waterfall,
-              sampler, program, out, acc, sampled):
+              sampler, program, out, acc, sampled, path_ids):
     """Simulate paths ``first_path .. first_path + n_paths - 1``.
 
     Parameters
@@ -71,13 +71,18 @@ def run_chunk(first_path, n_paths, block, copula, exposures, schedules, cash, wa
         Leading axis: this chunk's blocks.
     sampled : SampledPaths
         Global rows: path ``i`` with ``i % stride == 0`` writes row ``i // stride``.
+    path_ids : (n_paths,) int64 or (0,)
+        A replay: row ``r`` simulates global path ``path_ids[r]`` (``first_path`` 0, no
+        sampled paths), e.g. the tail paths whose losses per exposure the risk
+        contributions need (``out.exposure_credit``). Empty: the paths
+        ``first_path + r``.
     """
     n_blocks = (n_paths + block - 1) // block
     for b in prange(n_blocks):
         # outputs are written only inside simulate_block, never through a bundle attribute
         # in this parallel body (numba drops such writes)
         simulate_block(first_path, b, block, n_paths, copula, exposures, schedules, cash,
-                       waterfall, sampler, program, out, acc, sampled)
+                       waterfall, sampler, program, out, acc, sampled, path_ids)
 
 
 @njit(cache=CACHE)
@@ -114,7 +119,7 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
 
 @njit(cache=CACHE)
 def simulate_block(first_path, block_index, block, n_paths, copula, exposures, schedules,
-                   cash, waterfall, sampler, program, out, acc, sampled):
+                   cash, waterfall, sampler, program, out, acc, sampled, path_ids):
     """One block of paths, each path through the stages of the module docstring. Writes
     the block's rows of ``out``, block ``block_index`` of ``acc`` and the rows of
     ``sampled`` of its sampled paths.
@@ -200,6 +205,9 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     out_deployed, out_tariff, out_regime = out.deployed, out.tariff_cost, out.regime
     out_econ_jpy, out_tariff_jpy = out.economic_loss_jpy, out.tariff_cost_jpy
     out_weight, out_credit, out_economic = out.weight, out.credit_loss, out.economic_loss
+    exposure_credit = out.exposure_credit
+    replay = path_ids.shape[0] > 0
+    by_exposure = exposure_credit.shape[0] > 0
     out_japan, out_us, out_deemed = out.japan_receipts, out.us_receipts, out.deemed_outstanding
     timeline, irr_sample, annual_sample = sampled.timeline, sampled.irr, sampled.annual
     n_tl, n_irr = timeline.shape[0], irr_sample.shape[0]
@@ -228,7 +236,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     is_on = shifted or twist_target > 0.0
 
     for row in range(b * block, min((b + 1) * block, n_paths)):
-        path = first_path + row
+        path = path_ids[row] if replay else first_path + row
         # 0. the path's political regime (its own stream; one regime: no draw)
         r = pinned
         if r < 0:
@@ -531,6 +539,11 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
         out_japan[row] = japan_sum
         out_us[row] = us_sum
         out_deemed[row] = deemed_sum
+        if by_exposure:  # (a replay) each exposure's credit loss on the path
+            for p in range(exposure_credit.shape[1]):
+                exposure_credit[row, p] = 0.0
+            for t in range(n_def):
+                exposure_credit[row, defaulted[t]] = credit_by_exposure[defaulted[t]]
         accumulate(b, weight, n_def, n_eqp, in_tl and n_eq > 0, equity_slot, acc, scratch)
         if n_def > 0:
             for y in range(annual_path.shape[0]):

@@ -1,0 +1,342 @@
+"""``riskengine report RUN_DIR``: one self-contained ``report.html`` (every figure embedded
+as a PNG, no network) and each figure as a PNG file beside it, for a risk committee.
+
+Every number in its tables is read from the run's Parquet files (``summary.parquet``,
+``contributions.parquet``, ...) and printed as stored; the figures draw the same files.
+matplotlib is the optional extra ``riskengine[report]``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UsageError
+
+#: figure size in inches and resolution: every PNG is 1000 x 500 pixels
+FIGSIZE, DPI = (10.0, 5.0), 100
+BN = 1e9
+
+
+def _matplotlib():
+    try:
+        import matplotlib
+    except ModuleNotFoundError:
+        raise UsageError("the report needs matplotlib, an optional extra: "
+                         "pip install 'riskengine[report]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _stat(ds, measure, level=None, **sel):
+    """One entry of a summary-like Dataset (dims ..., stat) as ``(value, stderr)``."""
+    s = ds.sel(**sel)
+    m = s["measure"].to_numpy() == measure
+    if level is not None:
+        m &= np.isclose(s["level"].to_numpy(), level)
+    i = int(np.flatnonzero(m)[0])
+    return float(s["value"].to_numpy()[..., i]), float(s["stderr"].to_numpy()[..., i])
+
+
+class _Figures:
+    def __init__(self, plt, out_dir: Path):
+        self.plt, self.out_dir, self.items = plt, out_dir, []
+
+    def add(self, name: str, title: str, draw) -> None:
+        fig = self.plt.figure(figsize=FIGSIZE, dpi=DPI)
+        try:
+            draw(fig)
+            fig.suptitle(title, fontsize=12)
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=DPI)
+        finally:
+            self.plt.close(fig)
+        png = buf.getvalue()
+        (self.out_dir / f"{name}.png").write_bytes(png)
+        self.items.append((name, title, base64.b64encode(png).decode()))
+
+
+def _first(ds, dim="scenario"):
+    """A side-by-side run's first scenario (the base case), else the Dataset itself."""
+    return ds.isel({dim: 0}) if ds is not None and dim in ds.dims else ds
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write ``report.html`` and the figures' PNGs into ``run_dir/report/``; returns the
+    HTML file."""
+    from .io import read_results
+
+    plt = _matplotlib()
+    run_dir = Path(run_dir)
+    run = read_results(run_dir)
+    out_dir = run_dir / "report"
+    out_dir.mkdir(exist_ok=True)
+    m = run.manifest
+    levels = tuple(m["config"]["measures"]["levels"])
+    top = max(levels)
+    summary_all = run.summary
+    scenarios = list(summary_all["scenario"].values) if "scenario" in summary_all.dims else []
+    summary = _first(summary_all)
+    regimes = list(summary["regime"].values) if "regime" in summary.dims else []
+    if regimes:
+        summary = summary.sel(regime="all")
+    paths = _first(run.paths)
+    figs = _Figures(plt, out_dir)
+    weight = paths["weight"].to_numpy() if "weight" in paths else None
+
+    def loss_of(inst):
+        v = paths["credit_loss"]
+        return (v.sum("institution") if inst == "ALL" else v.sel(institution=inst)).to_numpy()
+
+    def distribution(fig):
+        axes = fig.subplots(1, 2)
+        for inst, color in (("ALL", "C0"), ("JBIC", "C1"), ("NEXI", "C2")):
+            x = loss_of(inst) / BN
+            axes[0].hist(x, bins=80, weights=weight, histtype="step", color=color,
+                         label=inst, density=True)
+            order = np.argsort(x)
+            w = np.ones_like(x) if weight is None else weight
+            exceed = 1.0 - np.cumsum(w[order]) / w.sum()
+            axes[1].step(x[order], np.maximum(exceed, 1e-12), color=color, label=inst)
+        for measure, style in (("EL", ":"), ("VaR", "--"), ("ES", "-")):
+            v = _stat(summary, measure, None if measure == "EL" else top, institution="ALL",
+                      variable="credit_loss")[0] / BN
+            for ax in axes:
+                ax.axvline(v, color="k", linestyle=style, linewidth=0.8,
+                           label=f"ALL {measure}" + ("" if measure == "EL" else f" {top:g}"))
+        axes[0].set(xlabel="credit loss, US$ bn", ylabel="density", title="distribution")
+        axes[1].set(xlabel="credit loss, US$ bn", ylabel="P(loss > x)", yscale="log",
+                    title="exceedance", ylim=(max(1e-1 / len(paths.path), 1e-7), 1.0))
+        axes[1].legend(fontsize=8)
+        fig.tight_layout(rect=(0, 0, 1, 0.94))
+
+    figs.add("loss_distribution", "Credit loss over the horizon by institution", distribution)
+
+    contributions = _first(run.datasets.get("contributions"))
+    if contributions is not None:
+        def contrib(fig):
+            axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.2, 0.6, 1.6]})
+            for ax, group, limit in ((axes[0], "sector", None), (axes[1], "institution", None),
+                                     (axes[2], "exposure", 15)):
+                keep = contributions["group"].to_numpy() == group
+                stat = (contributions["measure"].to_numpy() == "ES") & np.isclose(
+                    contributions["level"].to_numpy(), top)
+                i = int(np.flatnonzero(stat)[0])
+                vals = contributions["value"].to_numpy()[i, keep] / BN
+                keys = contributions["key"].to_numpy()[keep]
+                order = np.argsort(vals)[::-1][:limit]
+                ax.barh(keys[order][::-1], vals[order][::-1], color="C0")
+                ax.set(title=f"by {group}" + (" (top 15)" if limit else ""),
+                       xlabel="US$ bn")
+                ax.tick_params(axis="y", labelsize=7)
+            fig.tight_layout(rect=(0, 0, 1, 0.94))
+
+        figs.add("contributions", f"What drives the tail: Euler contributions to ALL's ES "
+                                  f"{top:g} of credit loss", contrib)
+
+    timeline = _first(run.datasets.get("timeline"))
+    if timeline is not None and np.isfinite(timeline["cumulative_net_cash"].to_numpy()).any():
+        def fan(fig):
+            ax = fig.subplots()
+            c = timeline["cumulative_net_cash"].sel(institution="Japan") / BN
+            x = np.array(timeline["quarter_end"].values, dtype="datetime64[D]")
+            ax.fill_between(x, c.sel(quantile=0.05), c.sel(quantile=0.95), alpha=0.2,
+                            color="C0", label="5-95%")
+            ax.fill_between(x, c.sel(quantile=0.25), c.sel(quantile=0.75), alpha=0.4,
+                            color="C0", label="25-75%")
+            ax.plot(x, c.sel(quantile=0.5), color="C0", label="median")
+            ax.axhline(0.0, color="k", linewidth=0.6)
+            ax.set(ylabel="US$ bn, undiscounted", xlabel="quarter end")
+            ax.legend()
+            fig.tight_layout(rect=(0, 0, 1, 0.94))
+
+        figs.add("cash_fan", "Japan's cumulative net cash (JBIC and NEXI)", fan)
+
+    recoup = _first(run.datasets.get("recoup"))
+    if recoup is not None:
+        def recoup_fig(fig):
+            ax = fig.subplots()
+            x = np.array(recoup["quarter_end"].values, dtype="datetime64[D]")
+            p = recoup["p_recouped_by"].to_numpy()
+            ax.plot(x, p.mean(axis=0), color="C0", linewidth=2, label="average vehicle")
+            for row in p[np.argsort(p[:, -1])[::-1][:5]]:
+                ax.plot(x, row, color="C0", alpha=0.3, linewidth=0.8)
+            ax.set(ylabel="P(deemed allocation repaid by then)", ylim=(0, 1),
+                   xlabel="quarter end")
+            ax.legend()
+            fig.tight_layout(rect=(0, 0, 1, 0.94))
+
+        figs.add("recoup", "When Japan recoups its deemed allocation (equity vehicles)",
+                 recoup_fig)
+
+    convergence = _first(run.datasets.get("convergence"))
+    if convergence is not None:
+        def conv(fig):
+            axes = fig.subplots(1, 2)
+            for ax, measure in zip(axes, ("VaR", "ES")):
+                c = convergence.sel(variable="credit_loss")
+                i = int(np.flatnonzero((c["measure"].to_numpy() == measure)
+                                       & np.isclose(c["level"].to_numpy(), top))[0])
+                n = c["paths"].to_numpy()
+                ax.fill_between(n, c["ci_low"].to_numpy()[:, i] / BN,
+                                c["ci_high"].to_numpy()[:, i] / BN, alpha=0.3, color="C0",
+                                label="95% interval")
+                ax.plot(n, c["value"].to_numpy()[:, i] / BN, "o-", color="C0", label="estimate")
+                ax.set(xscale="log", xlabel="paths", ylabel="US$ bn",
+                       title=f"ALL {measure} {top:g} of credit loss")
+                ax.legend()
+            fig.tight_layout(rect=(0, 0, 1, 0.94))
+
+        figs.add("convergence", "Convergence: the estimate on the first N paths", conv)
+
+    annual = _first(run.datasets.get("annual"))
+    if annual is not None and np.isfinite(annual["quantile"].to_numpy()).any():
+        def yearly(fig):
+            ax = fig.subplots()
+            years = list(annual["fiscal_year"].values)
+            x = np.arange(len(years))
+            ax.bar(x, annual["mean"].sel(quantity="credit_loss") / BN, color="C0", label="mean")
+            for lv, style in ((0.99, "--"), (0.999, ":")):
+                ax.plot(x, annual["quantile"].sel(quantity="credit_loss", level=lv) / BN, style,
+                        color="C3", label=f"{lv:g} quantile")
+            ax.set_xticks(x[::2], years[::2], rotation=60, fontsize=7)
+            ax.set(ylabel="credit loss in the year, US$ bn")
+            ax.legend()
+            fig.tight_layout(rect=(0, 0, 1, 0.94))
+
+        figs.add("annual", "Credit losses by fiscal year (booked in the year of default)",
+                 yearly)
+
+    side_rows = _side_by_side(summary_all, scenarios, regimes, top)
+    if len(side_rows) > 1:
+        def side(fig):
+            ax = fig.subplots()
+            labels = [r[0] for r in side_rows]
+            y = np.arange(len(labels))
+            ax.barh(y - 0.2, [r[1] / BN for r in side_rows], 0.4, label="credit EL")
+            ax.barh(y + 0.2, [r[3] / BN for r in side_rows], 0.4, label=f"credit ES {top:g}")
+            ax.set_yticks(y, labels, fontsize=8)
+            ax.invert_yaxis()
+            ax.set(xlabel="US$ bn")
+            ax.legend()
+            fig.tight_layout(rect=(0, 0, 1, 0.94))
+
+        figs.add("regimes_scenarios", "Regimes and scenarios side by side (ALL)", side)
+
+    page = _html(dict(m, run_dir=str(run_dir.resolve())), summary, levels, figs.items,
+                 side_rows, top, contributions)
+    target = out_dir / "report.html"
+    target.write_text(page, encoding="utf-8")
+    return target
+
+
+def _side_by_side(summary_all, scenarios, regimes, top):
+    """(label, credit EL, its stderr, credit ES top, its stderr) of ALL for every regime
+    (base case) and every scenario, read from the summary."""
+    rows = []
+    base = _first(summary_all)
+    sel0 = {"regime": "all"} if regimes else {}
+    for label, ds, sel in ([("all regimes" if regimes else "base", base, sel0)]
+                           + [(r, base, {"regime": r}) for r in regimes if r != "all"]
+                           + [(f"scenario {s}", summary_all.sel(scenario=s), sel0)
+                              for s in scenarios[1:]]):
+        el = _stat(ds, "EL", None, institution="ALL", variable="credit_loss", **sel)
+        es = _stat(ds, "ES", top, institution="ALL", variable="credit_loss", **sel)
+        if np.isfinite(el[0]):
+            rows.append((label, el[0], el[1], es[0], es[1]))
+    return rows
+
+
+def _cell(value: float, stderr: float | None = None) -> str:
+    """A table cell showing US$ bn, carrying the stored value (and stderr) exactly."""
+    text = f"{value / BN:,.2f}" if np.isfinite(value) else "n/a"
+    if stderr is not None and np.isfinite(stderr):
+        text += f" <small>±{stderr / BN:,.2f}</small>"
+    attrs = f' data-value="{value!r}"' + (f' data-stderr="{stderr!r}"' if stderr is not None else "")
+    return f"<td{attrs}>{text}</td>"
+
+
+def _html(manifest, summary, levels, figures, side_rows, top, contributions) -> str:
+    esc = html.escape
+    cfg = manifest["config"]
+    rows = []
+    cols = [("EL", None)] + [(m, lv) for m in ("VaR", "ES") for lv in levels]
+    for var in [v for v in ("credit_loss", "economic_loss", "tariff_cost", "deployed_usd")
+                if v in list(summary["variable"].values)]:
+        rows.append(f'<tr class="group"><th colspan="{len(cols) + 1}">{esc(var)}</th></tr>')
+        for inst in summary["institution"].values:
+            if var in ("tariff_cost", "deployed_usd") and inst != "ALL":
+                continue
+            cells = "".join(_cell(*_stat(summary, m_, lv, institution=inst, variable=var))
+                            for m_, lv in cols)
+            rows.append(f'<tr data-institution="{esc(str(inst))}" data-variable="{esc(var)}">'
+                        f"<th>{esc(str(inst))}</th>{cells}</tr>")
+    head = "".join(f"<th>{m_}{'' if lv is None else f' {lv:g}'}</th>" for m_, lv in cols)
+    side = ""
+    if len(side_rows) > 1:
+        side = ("<h2>Regimes and scenarios (ALL, credit loss)</h2><table><tr><th></th>"
+                f"<th>EL</th><th>ES {top:g}</th></tr>"
+                + "".join(f"<tr><th>{esc(r[0])}</th>{_cell(r[1], r[2])}{_cell(r[3], r[4])}</tr>"
+                          for r in side_rows) + "</table>")
+    contrib = ""
+    if contributions is not None:
+        keep = contributions["group"].to_numpy() == "sector"
+        stat = (contributions["measure"].to_numpy() == "ES") & np.isclose(
+            contributions["level"].to_numpy(), top)
+        i = int(np.flatnonzero(stat)[0])
+        vals = contributions["value"].to_numpy()[i, keep]
+        errs = contributions["stderr"].to_numpy()[i, keep]
+        keys = contributions["key"].to_numpy()[keep]
+        order = np.argsort(vals)[::-1]
+        contrib = (f"<h2>ES {top:g} of credit loss by sector (Euler contributions)</h2>"
+                   "<table><tr><th>sector</th><th>US$ bn</th></tr>"
+                   + "".join(f"<tr><th>{esc(str(keys[j]))}</th>{_cell(vals[j], errs[j])}</tr>"
+                             for j in order) + "</table>")
+    figs = "".join(f'<figure id="{name}"><img alt="{esc(title)}" width="1000" height="500" '
+                   f'src="data:image/png;base64,{b64}"><figcaption>{esc(title)}</figcaption>'
+                   "</figure>" for name, title, b64 in figures)
+    prov = {"run directory": manifest.get("run_dir", ""), "paths": f"{manifest['paths']:,}",
+            "seed": manifest["seed"], "portfolio": manifest.get("portfolio", ""),
+            "exposures": manifest.get("n_projects"), "horizon": summary.attrs.get("horizon", ""),
+            "economic loss": summary.attrs.get("economic_loss", ""),
+            "versions": ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items()),
+            "importance sampling": "on" if manifest.get("importance_sampling", {}).get("enabled")
+            else "off", "written": _dt.datetime.now().isoformat(timespec="seconds")}
+    prov_rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>"
+                        for k, v in prov.items())
+    config = esc(json.dumps(cfg, indent=1, default=str))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>riskengine report: seed {manifest['seed']}, {manifest['paths']:,} paths</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1060px; margin: 2em auto; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: 0.25em 0.7em; text-align: right; }}
+th:first-child {{ text-align: left; }}
+tr.group th {{ text-align: left; background: #f3f3f3; }}
+small {{ color: #777; }}
+figure {{ margin: 1.5em 0; }} figcaption {{ color: #555; font-size: 0.9em; }}
+table.provenance td {{ text-align: left; }}
+pre {{ font-size: 0.75em; background: #f7f7f7; padding: 1em; overflow-x: auto; }}
+</style></head><body>
+<h1>Japan's US investment program: credit risk</h1>
+<p>{esc(summary.attrs.get('horizon', ''))}. US$ billions, ± Monte Carlo standard error.
+Illustrative inputs (see the program's data/README.md).</p>
+<h2>Risk measures</h2>
+<table><tr><th></th>{head}</tr>{''.join(rows)}</table>
+{side}
+{contrib}
+{figs}
+<h2>Provenance</h2>
+<table class="provenance">{prov_rows}</table>
+<details><summary>Resolved config</summary><pre>{config}</pre></details>
+</body></html>
+"""

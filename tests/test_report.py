@@ -1,0 +1,130 @@
+"""The HTML report: embedded figures decode and are not blank, every table number is the
+one in summary.parquet, and the page loads in headless Chromium without console errors."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("matplotlib")
+
+import matplotlib.image as mpimg  # noqa: E402
+
+import riskengine  # noqa: E402
+from riskengine.cli import main  # noqa: E402
+from riskengine.report import DPI, FIGSIZE, write_report  # noqa: E402
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images, self.cells, self._row = [], [], {}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            self.images.append(a["src"])
+        elif tag == "tr":
+            self._row = a
+        elif tag == "td" and "data-value" in a:
+            self.cells.append((self._row, float(a["data-value"])))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "run"
+    code = main(["run", "--paths", "8192", "--scenarios", "--out", str(out), "--quiet",
+                 "--report"])
+    assert code == 0
+    return out
+
+
+def _page(run_dir):
+    page = _Page()
+    page.feed((run_dir / "report" / "report.html").read_text())
+    return page
+
+
+def test_every_image_decodes_is_not_blank_and_has_its_size(run_dir):
+    page = _page(run_dir)
+    assert len(page.images) >= 6
+    for src in page.images:
+        assert src.startswith("data:image/png;base64,")  # embedded: no network
+        pixels = mpimg.imread(io.BytesIO(base64.b64decode(src.split(",", 1)[1])), format="png")
+        assert pixels.shape[:2] == (FIGSIZE[1] * DPI, FIGSIZE[0] * DPI)
+        assert pixels[..., :3].std() > 0.05  # not one colour
+    pngs = sorted(p.name for p in (run_dir / "report").glob("*.png"))
+    assert "loss_distribution.png" in pngs and "contributions.png" in pngs
+
+
+def test_every_table_value_is_the_summary_files(run_dir):
+    summary = pd.read_parquet(run_dir / "summary.parquet")
+    base = summary[(summary["scenario"] == "base") & (summary["regime"] == "all")]
+    values = set(base["value"].dropna().astype(float))
+    contributions = pd.read_parquet(run_dir / "contributions.parquet")
+    values |= set(contributions["value"].astype(float))
+    page = _page(run_dir)
+    main_rows = [(row, v) for row, v in page.cells if "data-institution" in row]
+    assert len(main_rows) >= 3 * 9
+    for row, v in page.cells:
+        if "data-institution" in row:  # the risk-measure table: exactly the base rows
+            sub = base[(base["institution"] == row["data-institution"])
+                       & (base["variable"] == row["data-variable"])]
+            assert v in set(sub["value"].astype(float)), (row, v)
+        else:  # regimes, scenarios and contributions: summary or contributions values
+            assert v in values or v in set(summary["value"].dropna().astype(float)), v
+
+
+def test_report_command_rewrites_from_the_files(run_dir, capsys):
+    assert main(["report", str(run_dir)]) == 0
+    assert "report.html" in capsys.readouterr().out
+    assert main(["report", str(run_dir / "nope")]) == 2
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None and not os.environ.get("CI"),
+                    reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_the_page_loads_in_headless_chromium(run_dir, tmp_path):
+    html_file = run_dir / "report" / "report.html"
+    shot = tmp_path / "shot.png"
+    proc = subprocess.run(
+        ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--enable-logging=stderr", "--v=0", "--window-size=1100,3000",
+         f"--screenshot={shot}", html_file.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    console_errors = [line for line in proc.stderr.splitlines()
+                      if re.search(r"CONSOLE|Uncaught|net::ERR", line)]
+    assert not console_errors, console_errors
+    pixels = mpimg.imread(shot)
+    assert pixels.shape[:2] == (3000, 1100)
+    assert pixels[..., :3].std() > 0.05
+
+
+def test_the_report_needs_matplotlib_and_says_how_to_get_it(monkeypatch, tmp_path, capsys):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_mpl(name, *args, **kwargs):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ModuleNotFoundError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_mpl)
+    code = main(["run", "--paths", "1024", "--out", str(tmp_path / "r"), "--report"])
+    assert code == 2 and "riskengine[report]" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_write_report_on_a_python_result(tmp_path):
+    res = riskengine.simulate(paths=2048, seed=5)
+    target = write_report(res.write(tmp_path / "run"))
+    assert target.exists() and np.isfinite(res.value("ES", level=0.999))
