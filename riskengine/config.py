@@ -468,13 +468,14 @@ def apply_overrides(config: Config | dict, overrides: dict | None,
     return config_from_dict(_deep_merge(raw, overrides), source + " with the command-line options")
 
 
-def load_config(path: str | Path | None = None, overrides: dict | None = None) -> Config:
-    """Load the config: shipped defaults, then the file at ``path``, then ``overrides``.
+def load_config(path: str | Path | dict | None = None, overrides: dict | None = None) -> Config:
+    """Load the config: shipped defaults, then the file at ``path`` (or a dict written like
+    one), then ``overrides``.
 
     Parameters
     ----------
     path
-        A TOML file; None uses the shipped ``program.toml`` alone.
+        A TOML file or a dict of its tables; None uses the shipped ``program.toml`` alone.
     overrides
         Nested dict applied last (the command line's ``--paths``, ``--seed``, ...).
     """
@@ -487,12 +488,14 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
             raise
         raw, source = {}, "<none>"
     if path is not None:
-        path = Path(path)
         # [[regimes]] and [[scenarios]] are the shipped program's content, not engine
         # defaults: a user's config has only its own (MODEL.md section 8)
         raw = {k: v for k, v in raw.items() if k not in PROGRAM_CONTENT}
-        raw = _deep_merge(raw, _read_toml(path))
-        source = str(path)
+        if isinstance(path, dict):
+            raw, source = _deep_merge(raw, path), "<dict>"
+        else:
+            path = Path(path)
+            raw, source = _deep_merge(raw, _read_toml(path)), str(path)
     # the file is checked as written: an invalid value is an error even where an option
     # replaces it
     config = config_from_dict(raw, source)

@@ -177,7 +177,9 @@ def compute(model, inputs, loss: np.ndarray, weight: np.ndarray | None,
     for measure, level in stats:
         stat_measure.append(measure)
         stat_level.append(level)
-    return xr.Dataset(
+    from .results import index_stats
+
+    return index_stats(xr.Dataset(
         {"value": (("stat", "entry"), value,
                    {"units": "USD", "long_name": "Euler contribution to ALL's credit loss measure"}),
          "stderr": (("stat", "entry"), stderr, {"units": "USD"})},
@@ -186,4 +188,4 @@ def compute(model, inputs, loss: np.ndarray, weight: np.ndarray | None,
         attrs={"variable": "credit_loss", "institution": "ALL",
                "method": "ES: Acerbi-Tasche tail weights; VaR: Epanechnikov kernel on the "
                          "paths nearest VaR, rescaled to VaR; EL: mean (docs/model.md)",
-               "replayed_paths": int(len(paths))})
+               "replayed_paths": int(len(paths))}))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import xarray as xr
@@ -54,6 +55,12 @@ def _restore(values: np.ndarray, tag: str) -> np.ndarray:
 
 def dataset_to_table(ds: xr.Dataset) -> pa.Table:
     """Flatten a Dataset into a pyarrow Table that carries its structure in metadata."""
+    # a (measure, level) multi-index of a dimension is written as its plain coordinates
+    # and rebuilt on reading
+    multi = {str(d): list(ds.indexes[d].names) for d in ds.dims
+             if d in ds.indexes and isinstance(ds.indexes[d], pd.MultiIndex)}
+    for d in multi:
+        ds = ds.reset_index(d).drop_vars(d, errors="ignore")
     names = list(ds.data_vars)
     full = [v for v in names if set(ds[v].dims) == set(ds.dims)]
     dims = list(ds[full[0]].dims) if full else list(ds.dims)
@@ -84,6 +91,7 @@ def dataset_to_table(ds: xr.Dataset) -> pa.Table:
         return pa.array(np.ascontiguousarray(broadcast(da)))
 
     meta = {"format": FORMAT_VERSION, "dims": dims, "sizes": sizes, "coords": {},
+            "multi_index": multi,
             "data_vars": {}, "attrs": _jsonable(ds.attrs)}
     for name, c in ds.coords.items():
         columns[str(name)] = column(c)
@@ -131,7 +139,10 @@ def table_to_dataset(table: pa.Table) -> xr.Dataset:
               for n, m in meta["coords"].items()}
     data = {n: (m["dims"], unflatten(n, m["dims"], m["dtype"]), m["attrs"])
             for n, m in meta["data_vars"].items()}
-    return xr.Dataset(data, coords=coords, attrs=meta["attrs"])
+    ds = xr.Dataset(data, coords=coords, attrs=meta["attrs"])
+    for levels in meta.get("multi_index", {}).values():
+        ds = ds.set_xindex(levels, xr.indexes.PandasMultiIndex)
+    return ds
 
 
 def write_dataset(ds: xr.Dataset, path: str | Path) -> None:

@@ -48,7 +48,8 @@ def _stat(ds, measure, level=None, **sel):
 
 class _Figures:
     def __init__(self, plt, out_dir: Path):
-        self.plt, self.out_dir, self.items = plt, out_dir, []
+        self.plt, self.out_dir = plt, out_dir
+        self.items: list[tuple[str, str, str]] = []
 
     def add(self, name: str, title: str, draw) -> None:
         fig = self.plt.figure(figsize=FIGSIZE, dpi=DPI)
@@ -260,7 +261,8 @@ def _cell(value: float, stderr: float | None = None) -> str:
     text = f"{value / BN:,.2f}" if np.isfinite(value) else "n/a"
     if stderr is not None and np.isfinite(stderr):
         text += f" <small>±{stderr / BN:,.2f}</small>"
-    attrs = f' data-value="{value!r}"' + (f' data-stderr="{stderr!r}"' if stderr is not None else "")
+    attrs = f' data-value="{float(value)!r}"' + (
+        f' data-stderr="{float(stderr)!r}"' if stderr is not None else "")
     return f"<td{attrs}>{text}</td>"
 
 

@@ -375,12 +375,12 @@ class Result:
             data = {k: v[0] for k, v in data.items()}
         units = {"units": "USD (economic_loss_jpy: JPY)" if "economic_loss_jpy" in variables
                  else "USD"}
-        return xr.Dataset(
+        return index_stats(xr.Dataset(
             {k: (dims, v, units) for k, v in data.items()},
             coords=coords,
             attrs={"ci": "95% confidence interval", "var_convention": "inverted_cdf",
                    "es_convention": "Acerbi-Tasche 2002", **self.basis()},
-        )
+        ))
 
     def basis(self) -> dict[str, str]:
         """What the loss figures are: horizon, currency, discounting (summary attributes
@@ -466,14 +466,14 @@ class Result:
             for k in data:
                 data[k].append([[getattr(e, k) for e in r] for r in rows_v])
         assert template is not None
-        return xr.Dataset(
+        return index_stats(xr.Dataset(
             {k: (("paths", "variable", "stat"), np.array(v), {"units": "USD"})
              for k, v in data.items()},
             coords={"paths": np.array(sizes, dtype=np.int64), "variable": variables,
                     "measure": ("stat", [m for m, _, _ in template]),
                     "level": ("stat", np.array([lv for _, lv, _ in template]))},
             attrs={"institution": "ALL", "ci": "95% confidence interval",
-                   "note": "estimates on the first N paths of the run (nested prefixes)"})
+                   "note": "estimates on the first N paths of the run (nested prefixes)"}))
 
     def convergence(self, measure: str = "ES", level: float | None = None,
                     variable: str = "credit_loss", scenario: str | None = None):
@@ -519,6 +519,14 @@ class Result:
         from .io import write_run
 
         return write_run(self, run_dir, overwrite=overwrite)
+
+
+def index_stats(ds: xr.Dataset) -> xr.Dataset:
+    """Index the ``stat`` dimension by (measure, level), so reporting code can write
+    ``summary.sel(measure="ES", level=0.999, institution="ALL")``."""
+    if "stat" not in ds.dims or "stat" in ds.indexes:
+        return ds
+    return ds.set_xindex(["measure", "level"], xr.indexes.PandasMultiIndex)
 
 
 def _contribution_values(ds: xr.Dataset, measure: str, level: float | None, group: str,
@@ -601,7 +609,7 @@ def _timeline(cfg, cash, weight, deemed) -> xr.Dataset:
                                         {"units": "USD", "long_name": "expected deemed allocation outstanding (all equity)"}),
         },
         coords={"quarter": np.arange(n_q, dtype=np.int64),
-                "quarter_end": ("quarter", ends.astype(str)),
+                "quarter_end": ("quarter", ends.astype("datetime64[ns]")),
                 "institution": ["JBIC", "NEXI", "Japan"],
                 "quantile": np.array(TIMELINE_QUANTILES)},
     )
@@ -642,8 +650,8 @@ def _annual(cfg, means, sample, weight) -> xr.Dataset:
                        "paths": int(paths.shape[0])})},
         coords={"fiscal_year": labels, "quantity": list(ANNUAL_QUANTITIES),
                 "level": np.array(ANNUAL_LEVELS),
-                "first_step_end": ("fiscal_year", np.array(first, dtype=str)),
-                "last_step_end": ("fiscal_year", np.array(last, dtype=str))},
+                "first_step_end": ("fiscal_year", np.array(first, dtype="datetime64[ns]")),
+                "last_step_end": ("fiscal_year", np.array(last, dtype="datetime64[ns]"))},
         attrs={"fiscal_year_start_month": cfg.outputs.fiscal_year_start_month,
                "note": "losses are booked in the fiscal year of the default; the years at "
                        "the ends of the horizon are partial"})

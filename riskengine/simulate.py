@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+import pandas as pd
 
 from ._kernels.bundles import Accumulators, PathOutputs, SampledPaths
 from ._kernels.engine import run_chunk
@@ -31,7 +32,7 @@ from .config import (
 from .errors import UsageError
 from .importance import tilt
 from .kernel_inputs import KernelInputs, Model, build_model
-from .portfolio import Portfolio, load_portfolio
+from .portfolio import Portfolio, load_portfolio, portfolio_from_frame
 from .results import Result
 
 log = logging.getLogger("riskengine")
@@ -276,8 +277,9 @@ def run_models(models: list[Model], progress: Progress | None = None) -> Result:
     return Result.stack(results)
 
 
-def simulate(config: Config | str | Path | None = None,
-             portfolio: Portfolio | str | Path | None = None, *, paths: int | None = None,
+def simulate(config: Config | dict | str | Path | None = None,
+             portfolio: Portfolio | pd.DataFrame | str | Path | None = None, *,
+             paths: int | None = None,
              seed: int | None = None, threads: int | None = None,
              chunk_paths: int | None = None, importance_sampling: bool | None = None,
              regime: str | None = None, scenario: str | None = None,
@@ -287,9 +289,11 @@ def simulate(config: Config | str | Path | None = None,
     Parameters
     ----------
     config
-        A :class:`Config`, a TOML path, or None for the shipped default program.
+        A :class:`Config`, a dict of TOML tables or a TOML path (merged over the shipped
+        program like a ``--config`` file), or None for the shipped default program.
     portfolio
-        A validated :class:`Portfolio`, a CSV/Parquet path, or None for the shipped one.
+        A validated :class:`Portfolio`, a pandas DataFrame (validated like a file), a
+        CSV/Parquet path, or None for the shipped one.
     paths, seed, threads, chunk_paths, importance_sampling, regime, scenario, scenarios
         Override the config (:func:`riskengine.config.run_overrides`): pin every path to
         a regime, run one scenario, or the base case and every scenario side by side
@@ -304,8 +308,12 @@ def simulate(config: Config | str | Path | None = None,
         config = apply_overrides(config, overrides)
     else:
         config = load_config(config, overrides)
-    if not isinstance(portfolio, Portfolio):
+    sim = config.simulation
+    if isinstance(portfolio, pd.DataFrame):
+        portfolio = portfolio_from_frame(portfolio, config.dependence.sectors, sim.n_quarters,
+                                         sim.steps_per_year, source="<DataFrame>")
+    elif not isinstance(portfolio, Portfolio):
         path = Path(portfolio) if portfolio is not None else default_portfolio_path()
-        portfolio = load_portfolio(path, config.dependence.sectors, config.simulation.n_quarters,
-                                   config.simulation.steps_per_year)
+        portfolio = load_portfolio(path, config.dependence.sectors, sim.n_quarters,
+                                   sim.steps_per_year)
     return run_models(build_models(config, portfolio), progress=progress)

@@ -12,7 +12,7 @@ import riskengine
 from riskengine._kernels import engine
 from riskengine.simulate import BLOCK, allocate
 
-from .conftest import homogeneous_frame, make_config, make_portfolio, mixed_frame
+from .conftest import assert_same, homogeneous_frame, make_config, make_portfolio, mixed_frame
 
 GROUPS = ("exposure", "obligor", "sector", "institution")
 
@@ -139,4 +139,4 @@ def test_contributions_round_trip(mixed, tmp_path):
     back = riskengine.read_results(res.write(tmp_path / "run"))
     frame = pd.read_parquet(tmp_path / "run" / "contributions.parquet")
     assert {"measure", "level", "group", "key", "value", "stderr"} <= set(frame.columns)
-    assert back["contributions"].identical(res.contributions_ds)
+    assert_same(back["contributions"], res.contributions_ds)

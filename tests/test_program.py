@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import xarray as xr
 from scipy import special, stats
 
 import riskengine
@@ -18,7 +17,7 @@ from riskengine.errors import ConfigError, DataError
 from riskengine.schedules import fiscal_years
 from riskengine.simulate import BLOCK, NO_REPLAY, allocate
 
-from .conftest import homogeneous_frame, make_config, make_portfolio, mixed_frame
+from .conftest import assert_same, homogeneous_frame, make_config, make_portfolio, mixed_frame
 
 REGIMES = [
     {"name": "calm", "probability": 0.6},
@@ -349,7 +348,7 @@ def test_a_side_by_side_run_round_trips_exactly(tmp_path):
     res = riskengine.run_models(riskengine.build_models(cfg, make_portfolio(df, cfg)))
     back = riskengine.read_results(res.write(tmp_path / "run"))
     for name, ds in res.datasets().items():
-        xr.testing.assert_identical(ds, back[name])
+        assert_same(ds, back[name])
     paths = pd.read_parquet(tmp_path / "run" / "paths.parquet")
     assert list(paths.columns[:3]) == ["scenario", "path", "institution"]
     assert set(paths["regime"].astype(str)) == {r["name"] for r in REGIMES}

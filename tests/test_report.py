@@ -17,11 +17,11 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-import matplotlib.image as mpimg  # noqa: E402
+import matplotlib.image as mpimg
 
-import riskengine  # noqa: E402
-from riskengine.cli import main  # noqa: E402
-from riskengine.report import DPI, FIGSIZE, write_report  # noqa: E402
+import riskengine
+from riskengine.cli import main
+from riskengine.report import DPI, FIGSIZE, write_report
 
 
 class _Page(HTMLParser):
