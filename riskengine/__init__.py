@@ -13,7 +13,7 @@ except PackageNotFoundError:  # a source tree that is not installed
 
 from .config import Config, load_config
 from .errors import ConfigError, DataError, RiskEngineError, UsageError
-from .io import read_results, write_run
+from .io import open_run, read_results, write_run
 from .kernel_inputs import build_model
 from .measures import expected_shortfall, value_at_risk
 from .portfolio import Portfolio, load_portfolio, portfolio_from_frame
@@ -23,6 +23,6 @@ from .simulate import build_models, run_model, run_models, simulate
 __all__ = [
     "Config", "ConfigError", "DataError", "Portfolio", "Result", "RiskEngineError",
     "UsageError", "build_model", "build_models", "expected_shortfall", "load_config", "load_portfolio",
-    "portfolio_from_frame", "read_results", "run_model", "run_models", "simulate", "value_at_risk",
+    "open_run", "portfolio_from_frame", "read_results", "run_model", "run_models", "simulate", "value_at_risk",
     "write_run",
 ]

@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true",
                      help="replace a previous run directory (atomically)")
     run.add_argument("--quiet", action="store_true", help="print only where results went")
+    run.add_argument("--json", action="store_true",
+                     help="print the summary as JSON on stdout (for pipelines; progress and "
+                          "messages stay on stderr)")
     run.add_argument("--report", action="store_true",
                      help="also write RUN_DIR/report/report.html and its figures "
                           "(needs the extra riskengine[report])")
@@ -117,6 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
                     "Needs matplotlib: pip install 'riskengine[report]'.",
         epilog=EXIT_CODES)
     rep.add_argument("run_dir", metavar="RUN_DIR", type=Path)
+    cmp_ = sub.add_parser(
+        "compare", help="differences between two runs, with standard errors",
+        description="Print B - A for ALL's EL, VaR and ES of credit and economic loss and "
+                    "write every summary entry's difference to a Parquet file. On the same "
+                    "seed and paths, EL's error is paired (common random numbers).",
+        epilog=EXIT_CODES)
+    cmp_.add_argument("run_a", metavar="RUN_A", type=Path)
+    cmp_.add_argument("run_b", metavar="RUN_B", type=Path)
+    cmp_.add_argument("--out", metavar="FILE", type=Path,
+                      help="Parquet file of every difference (default: compare.parquet)")
+    cmp_.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
     rep.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
     sub.add_parser(
         "validate", parents=[inputs], help="check a config and portfolio without simulating",
@@ -141,6 +155,21 @@ def prepare(args) -> list[Model]:
     portfolio = load_portfolio(args.portfolio or default_portfolio_path(),
                                config.dependence.sectors, sim.n_quarters, sim.steps_per_year)
     return build_models(config, portfolio)
+
+
+def print_json(result, run_dir: Path) -> None:
+    """The summary as one JSON document on stdout: the run's identity and every row of
+    summary.parquet (NaN as null)."""
+    import json
+
+    frame = result.summary_frame()
+    doc = {"run_dir": str(run_dir), "run_id": result.meta.get("run_id"),
+           "paths": result.meta["paths"], "seed": result.meta["seed"],
+           "summary": [{k: (None if isinstance(v, float) and v != v else v)
+                        for k, v in row.items()}
+                       for row in frame.astype(object).to_dict("records")]}
+    sys.stdout.write(json.dumps(doc) + "\n")
+    sys.stdout.flush()
 
 
 def _fmt(x: float) -> str:
@@ -353,6 +382,16 @@ def cmd_validate(args, console: Console) -> int:
         + (f" ({len(models)} scenario runs)" if len(models) > 1 else ""), highlight=False)
     if pf.ignored_columns:
         console.print("ignored columns: " + ", ".join(pf.ignored_columns), highlight=False)
+    total = pf.col("commitment_usd").sum()
+    for key in ("sector", "institution", "instrument"):
+        table = Table(title=f"exposure by {key}", title_justify="left")
+        for col in (key, "rows", "US$ bn", "share"):
+            table.add_column(col, justify="left" if col == key else "right")
+        grouped = pf.table.groupby(key)["commitment_usd"].agg(["count", "sum"])
+        for name, row in grouped.sort_values("sum", ascending=False).iterrows():
+            table.add_row(str(name), f"{int(row['count'])}", _fmt(row["sum"]),
+                          f"{row['sum'] / total:.1%}")
+        console.print(table)
     return 0
 
 
@@ -375,17 +414,28 @@ def cmd_run(args, console: Console, err: Console) -> int:
         _notes(err, model)
         t0 = time.perf_counter()
         try:
-            if args.quiet:
+            if args.quiet or args.json or not err.is_terminal:  # no bar into a pipe
                 result = run_models(models, progress=progress)
             else:
-                from rich.progress import Progress
+                from rich.progress import (
+                    BarColumn,
+                    Progress,
+                    TextColumn,
+                    TimeRemainingColumn,
+                )
 
-                with Progress(console=err, transient=True) as bar:
-                    task = bar.add_task("simulating", total=total)
+                columns = (TextColumn("simulating"), BarColumn(),
+                           TextColumn("{task.completed:,} of {task.total:,} paths"),
+                           TextColumn("{task.fields[rate]}"), TextColumn("left"),
+                           TimeRemainingColumn())
+                with Progress(*columns, console=err, transient=True) as bar:
+                    task = bar.add_task("simulating", total=total, rate="")
 
                     def show(d: int, total: int) -> None:
                         progress(d, total)
-                        bar.update(task, completed=d)
+                        speed = bar.tasks[0].speed
+                        bar.update(task, completed=d,
+                                   rate=f"{speed:,.0f} paths/s" if speed else "")
 
                     result = run_models(models, progress=show)
         except (KeyboardInterrupt, Terminated) as e:
@@ -413,7 +463,9 @@ def cmd_run(args, console: Console, err: Console) -> int:
         report = write_report(run_dir)
         err.print(f"report: {report}", highlight=False)
     try:
-        if args.quiet:
+        if args.json:
+            print_json(result, run_dir)
+        elif args.quiet:
             console.print(str(run_dir))
         else:
             print_summary(console, result, run_dir)
@@ -421,6 +473,33 @@ def cmd_run(args, console: Console, err: Console) -> int:
     except (KeyboardInterrupt, Terminated) as e:  # the results are written: say so
         err.print(f"stopped while printing; the finished run is in {run_dir}", highlight=False)
         raise _Stopped(130 if isinstance(e, KeyboardInterrupt) else 143) from None
+    return 0
+
+
+def cmd_compare(args, console: Console) -> int:
+    from .compare import compare
+
+    frame = compare(args.run_a, args.run_b)
+    out = args.out or Path("compare.parquet")
+    try:
+        frame.to_parquet(out)
+    except OSError as e:
+        raise UsageError(f"cannot write {out}: {e.strerror}") from None
+    table = Table(title=f"B - A, ALL, US$ billions (B: {args.run_b}, A: {args.run_a})",
+                  title_justify="left")
+    for col in ("variable", "measure", "A", "B", "B - A", "± se", ""):
+        table.add_column(col, justify="left" if col in ("variable", "measure", "") else "right")
+    rows = frame[(frame["institution"] == "ALL")
+                 & frame["variable"].isin(["credit_loss", "economic_loss"])]
+    for _, r in rows.iterrows():
+        if r["measure"] == "SD":
+            continue
+        name = r["measure"] + ("" if np.isnan(r["level"]) else f" {r['level']:g}")
+        table.add_row(r["variable"], name, _fmt(r["value_a"]), _fmt(r["value_b"]),
+                      _fmt(r["difference"]), _fmt(r["stderr"]) if np.isfinite(r["stderr"])
+                      else "n/a", "paired" if r["paired"] else "")
+    console.print(table)
+    console.print(f"every difference: {out}", highlight=False)
     return 0
 
 
@@ -473,6 +552,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_validate(args, console)
         if args.command == "report":
             return cmd_report(args, console)
+        if args.command == "compare":
+            return cmd_compare(args, console)
         return cmd_run(args, console, err)
     except RiskEngineError as e:
         err.print("[bold red]error:[/bold red] " + escape(str(e)), markup=True, highlight=False,

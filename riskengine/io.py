@@ -43,6 +43,15 @@ def _jsonable(x):
     return x
 
 
+def _without_none(x):
+    """TOML has no null: drop the keys whose value is None."""
+    if isinstance(x, dict):
+        return {k: _without_none(v) for k, v in x.items() if v is not None}
+    if isinstance(x, list):
+        return [_without_none(v) for v in x]
+    return x
+
+
 def _dtype_tag(a: np.ndarray) -> str:
     return "str" if a.dtype.kind in "OUS" else a.dtype.str
 
@@ -107,42 +116,104 @@ def dataset_to_table(ds: xr.Dataset) -> pa.Table:
     return table.replace_schema_metadata({META_KEY: json.dumps(meta, allow_nan=True).encode()})
 
 
-def table_to_dataset(table: pa.Table) -> xr.Dataset:
-    """Rebuild the Dataset written by :func:`dataset_to_table`."""
-    raw = (table.schema.metadata or {}).get(META_KEY)
+def _meta(schema: pa.Schema) -> dict:
+    raw = (schema.metadata or {}).get(META_KEY)
     if raw is None:
         raise ValueError("this Parquet file carries no riskengine xarray metadata")
-    meta = json.loads(raw)
+    return json.loads(raw)
+
+
+def _unflatten(col, meta: dict, var_dims: list[str], tag: str) -> np.ndarray:
+    """One flat column back to its variable's array (see :func:`dataset_to_table`)."""
     dims, sizes = meta["dims"], meta["sizes"]
-
-    def unflatten(name: str, var_dims: list[str], tag: str) -> np.ndarray:
-        col = table.column(name)
-        if tag == "str":
-            col = col.combine_chunks()
-            if pa.types.is_dictionary(col.type):
-                labels = np.asarray(col.dictionary.to_pylist(), dtype=object)
-                values = labels[col.indices.to_numpy(zero_copy_only=False)]
-            else:
-                values = np.asarray(col.to_pylist(), dtype=object)
+    col = col.combine_chunks()
+    if tag == "str":
+        if pa.types.is_dictionary(col.type):
+            labels = np.asarray(col.dictionary.to_pylist(), dtype=object)
+            values = labels[col.indices.to_numpy(zero_copy_only=False)]
         else:
-            col = col.combine_chunks()
-            values = (col.indices if pa.types.is_dictionary(col.type) else col).to_numpy(
-                zero_copy_only=False)
-        arr = values.reshape(sizes) if sizes else values
-        index = tuple(slice(None) if d in var_dims else 0 for d in dims)
-        kept = [d for d in dims if d in var_dims]
-        arr = arr[index]
-        order = [kept.index(d) for d in var_dims]
-        return _restore(np.transpose(arr, order), tag)
+            values = np.asarray(col.to_pylist(), dtype=object)
+    else:
+        values = (col.indices if pa.types.is_dictionary(col.type) else col).to_numpy(
+            zero_copy_only=False)
+    arr = values.reshape(sizes) if sizes else values
+    index = tuple(slice(None) if d in var_dims else 0 for d in dims)
+    kept = [d for d in dims if d in var_dims]
+    arr = arr[index]
+    order = [kept.index(d) for d in var_dims]
+    return _restore(np.transpose(arr, order), tag)
 
-    coords = {n: (m["dims"], unflatten(n, m["dims"], m["dtype"]), m["attrs"])
-              for n, m in meta["coords"].items()}
-    data = {n: (m["dims"], unflatten(n, m["dims"], m["dtype"]), m["attrs"])
-            for n, m in meta["data_vars"].items()}
-    ds = xr.Dataset(data, coords=coords, attrs=meta["attrs"])
+
+def table_to_dataset(table: pa.Table) -> xr.Dataset:
+    """Rebuild the Dataset written by :func:`dataset_to_table`."""
+    meta = _meta(table.schema)
+    coords = {n: (m["dims"], _unflatten(table.column(n), meta, m["dims"], m["dtype"]),
+                  m["attrs"]) for n, m in meta["coords"].items()}
+    data = {n: (m["dims"], _unflatten(table.column(n), meta, m["dims"], m["dtype"]),
+                m["attrs"]) for n, m in meta["data_vars"].items()}
+    return _with_indexes(xr.Dataset(data, coords=coords, attrs=meta["attrs"]), meta)
+
+
+def _with_indexes(ds: xr.Dataset, meta: dict) -> xr.Dataset:
     for levels in meta.get("multi_index", {}).values():
         ds = ds.set_xindex(levels, xr.indexes.PandasMultiIndex)
     return ds
+
+
+class _LazyColumn(xr.backends.BackendArray):
+    """A data variable of a run's Parquet file, read (that column only) when its values
+    are first needed."""
+
+    def __init__(self, path: Path, name: str, meta: dict, var_dims: list[str], tag: str):
+        self.path, self.name, self.meta, self.var_dims, self.tag = path, name, meta, var_dims, tag
+        sizes = dict(zip(meta["dims"], meta["sizes"]))
+        self.shape = tuple(sizes[d] for d in var_dims)
+        self.dtype = np.dtype(object) if tag == "str" else np.dtype(tag)
+        self._values: np.ndarray | None = None
+
+    def _load(self) -> np.ndarray:
+        if self._values is None:
+            column = pq.read_table(self.path, columns=[self.name]).column(self.name)
+            self._values = _unflatten(column, self.meta, self.var_dims, self.tag)
+        return self._values
+
+    def __getitem__(self, key):
+        from xarray.core import indexing
+
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.BASIC, lambda k: self._load()[k])
+
+
+def open_dataset_lazily(path: str | Path) -> xr.Dataset:
+    """A run's Parquet file as a Dataset whose coordinates are read now and whose data
+    variables are read column by column when first used."""
+    from xarray.core import indexing
+
+    path = Path(path)
+    meta = _meta(pq.read_schema(path))
+    coord_names = list(meta["coords"])
+    table = pq.read_table(path, columns=coord_names)
+    coords = {n: (m["dims"], _unflatten(table.column(n), meta, m["dims"], m["dtype"]),
+                  m["attrs"]) for n, m in meta["coords"].items()}
+    data = {n: xr.Variable(m["dims"], indexing.LazilyIndexedArray(
+                _LazyColumn(path, n, meta, m["dims"], m["dtype"])), m["attrs"])
+            for n, m in meta["data_vars"].items()}
+    return _with_indexes(xr.Dataset(data, coords=coords, attrs=meta["attrs"]), meta)
+
+
+def open_run(run_dir: str | Path) -> xr.DataTree:
+    """A finished run as an ``xarray.DataTree``: one child per Parquet file (``summary``,
+    ``paths``, ...), each data variable read from disk when first used, and the manifest
+    as the root's attributes (nested entries as JSON text)."""
+    run_dir = check_readable_run(run_dir)
+    with open(run_dir / "manifest.json") as f:
+        manifest = json.load(f)
+    attrs = {k: (v if isinstance(v, (str, int, float, bool)) else json.dumps(v))
+             for k, v in manifest.items()}
+    nodes = {"/": xr.Dataset(attrs=attrs)}
+    for name, fname in manifest["files"].items():
+        nodes[f"/{name}"] = open_dataset_lazily(run_dir / fname)
+    return xr.DataTree.from_dict(nodes)
 
 
 def write_dataset(ds: xr.Dataset, path: str | Path) -> None:
@@ -328,6 +399,12 @@ def _fill_run_dir(result, tmp: Path) -> None:
         files[name] = f"{name}.parquet"
     manifest = dict(result.meta)
     manifest["files"] = files
+    if "config" in manifest:  # the config as run, readable and reusable as --config
+        import tomli_w
+
+        (tmp / "config.resolved.toml").write_text(
+            "# the resolved config of this run (every key; keys without a value omitted)\n"
+            + tomli_w.dumps(_without_none(_jsonable(manifest["config"]))), encoding="utf-8")
     manifest.setdefault("timings", {})["write_seconds"] = time.perf_counter() - t0
     manifest["complete"] = True
     _write_manifest(tmp, manifest)

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import platform
+import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from .codes import INSTITUTIONS, Institution, Instrument
@@ -37,7 +39,65 @@ def package_versions() -> dict[str, str]:
     return {"riskengine": __version__, "python": platform.python_version(),
             "numpy": np.__version__, "numba": numba.__version__, "scipy": scipy.__version__,
             "xarray": xr.__version__, "pyarrow": pyarrow.__version__,
-            "pydantic": pydantic.__version__}
+            "pandas": pd.__version__, "pydantic": pydantic.__version__}
+
+
+def _sha256_file(path: str) -> str | None:
+    import hashlib
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        return None
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _git_commit() -> str | None:
+    """The commit of the source checkout riskengine runs from (with "-dirty" when it has
+    uncommitted changes), None for an installed package."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--",
+                                "riskengine"], capture_output=True, text=True, timeout=10).stdout
+        return head + ("-dirty" if dirty.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(model, timings: dict) -> dict:
+    """What a number depends on beyond the config: input hashes, the code's commit, the
+    threading actually used, the command line and when it ran."""
+    import hashlib
+    import json
+    import sys
+
+    import numba
+
+    pf = model.portfolio
+    pf_hash = _sha256_file(pf.source)
+    if pf_hash is None:  # a DataFrame: the validated table, canonically written
+        pf_hash = hashlib.sha256(pf.table.to_csv(index=False).encode()).hexdigest()
+    config_text = json.dumps(model.config.to_dict(), sort_keys=True)
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel region has run in this process
+        layer = None
+    return {"config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
+            "portfolio_sha256": pf_hash, "git_commit": _git_commit(),
+            "numba_threading_layer": layer, "threads_used": timings.get("threads_used"),
+            "command_line": list(sys.argv), "started": timings.get("started"),
+            "finished": timings.get("finished")}
 
 
 @dataclass
@@ -193,6 +253,8 @@ class Result:
                 "matrix": np.asarray(model.correlation.matrix).tolist(),
             },
             "versions": package_versions(),
+            "run_id": uuid.uuid4().hex,
+            "provenance": provenance(model, timings),
             "timings": dict(timings),
             "importance_sampling": importance_sampling or {"enabled": False},
         }
@@ -247,7 +309,8 @@ class Result:
                   recoup=along(lambda r: r.recoup), annual=along(lambda r: r.annual),
                   contributions_ds=along(lambda r: r.contributions_ds),
                   convergence_ds=along(lambda r: r.convergence_ds))
-        out.__dict__["summary"] = along(lambda r: r.summary)
+        out.__dict__["summary"] = along(lambda r: r.summary.drop_vars("run_id")).assign_coords(
+            run_id=out.meta["run_id"])
         out.meta["scenarios"] = {
             n: {"config": r.meta["config"], "timings": r.meta["timings"],
                 "importance_sampling": r.meta.get("importance_sampling"),
@@ -375,6 +438,7 @@ class Result:
             data = {k: v[0] for k, v in data.items()}
         units = {"units": "USD (economic_loss_jpy: JPY)" if "economic_loss_jpy" in variables
                  else "USD"}
+        coords["run_id"] = self.meta.get("run_id", "")
         return index_stats(xr.Dataset(
             {k: (dims, v, units) for k, v in data.items()},
             coords=coords,
@@ -430,7 +494,11 @@ class Result:
 
     def summary_frame(self):
         """The summary as a long pandas DataFrame (the rows of summary.parquet)."""
-        return self.summary.to_dataframe().reset_index()
+        ds = self.summary
+        if "stat" in ds.indexes:
+            ds = ds.reset_index("stat").drop_vars("stat", errors="ignore")
+        frame = ds.to_dataframe().reset_index()
+        return frame.drop(columns=["stat"], errors="ignore")
 
     def datasets(self) -> dict[str, xr.Dataset]:
         out = {"paths": self.paths, "summary": self.summary, "projects": self.projects}

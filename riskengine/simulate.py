@@ -8,6 +8,7 @@ the sampled paths' timeline (``memory_estimate`` counts them).
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import os
 import time
@@ -45,10 +46,22 @@ NO_REPLAY = np.zeros(0, dtype=np.int64)
 Progress = Callable[[int, int], None]
 
 
-def _chunks(n_paths: int, chunk: int):
+def _chunks(n_paths: int, chunk: int, paced: bool = False):
+    """``(start, size)`` of each chunk: ``chunk`` paths rounded up to whole blocks; with
+    ``paced`` (someone watches the progress) the chunks are sized to take about half a
+    second each, so progress moves at least every second, never above ``chunk`` (results
+    do not depend on the chunk size)."""
     chunk = max(BLOCK, -(-chunk // BLOCK) * BLOCK)
-    for start in range(0, n_paths, chunk):
-        yield start, min(chunk, n_paths - start)
+    size = min(chunk, 4 * BLOCK) if paced else chunk
+    start = 0
+    while start < n_paths:
+        now = min(size, n_paths - start)
+        t0 = time.perf_counter()
+        yield start, now
+        start += now
+        if paced:
+            rate = now / max(time.perf_counter() - t0, 1e-6)
+            size = int(min(chunk, max(BLOCK, rate * 0.5 // BLOCK * BLOCK)))
 
 
 def _stride(n_paths: int, n_sampled: int) -> int:
@@ -198,11 +211,13 @@ def run_model(model: Model, progress: Progress | None = None,
     if sim.threads:
         numba.set_num_threads(min(sim.threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     log.info("simulating %d paths on %d threads", n, numba.get_num_threads())
+    threads_used = numba.get_num_threads()
+    started = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
     first_call = not run_chunk.signatures  # this call compiles or loads the kernel
     cached = kernels_cached()
     t0 = time.perf_counter()
     try:
-        for start, size in _chunks(n, sim.chunk_paths):
+        for start, size in _chunks(n, sim.chunk_paths, progress is not None):
             b0 = start // BLOCK
             rows = slice(start, start + size)
             blocks = slice(b0, b0 + -(-size // BLOCK))
@@ -223,7 +238,9 @@ def run_model(model: Model, progress: Progress | None = None,
     totals = Accumulators(*(a.sum(axis=0) for a in acc))  # fixed shapes: fixed order
     return Result.from_simulation(
         model, out, totals, sampled,
-        timings={"simulate_seconds": sim_seconds,
+        timings={"simulate_seconds": sim_seconds, "threads_used": threads_used,
+                 "started": started,
+                 "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
                  "simulate_includes_jit_compile": first_call and not cached,
                  "simulate_includes_kernel_load": first_call and cached},
         importance_sampling=is_info, contributions=contributions)
