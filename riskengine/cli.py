@@ -19,6 +19,7 @@ from itertools import count
 from pathlib import Path
 
 import numpy as np
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -267,7 +268,7 @@ def _precision(console: Console, result) -> None:
     n = result.meta["paths"]
     if rel > 0.05:
         need = int(np.ceil(n * (rel / 0.05) ** 2 / 1000.0) * 1000)
-        console.print(f"[yellow]ALL's ES {top:g} of credit loss is known to ±{rel:.1%} (95%); "
+        console.print(f"[yellow]ALL's ES {top:g} of credit loss is known to ±{rel:.2%} (95%); "
                       f"about {need:,} paths would bring that under ±5% (convergence.parquet)"
                       "[/yellow]", highlight=False)
     else:
@@ -299,28 +300,36 @@ def _program_table(console: Console, result) -> None:
     rows += [(r, r, first) for r in regimes
              if np.isfinite(result.value("EL", "credit_loss", "ALL", regime=r, scenario=first))]
     rows += [(f"scenario {sc}", "all", sc) for sc in scenarios[1:]]
-    table = Table(title="Japan as a whole (ALL): economic loss includes the tariff cost; "
-                        "US$ billions", title_justify="left")
-    cols = [("credit EL", "EL", "credit_loss", None), (f"credit ES {top:g}", "ES", "credit_loss", top),
-            ("economic EL", "EL", "economic_loss", None),
-            (f"economic ES {top:g}", "ES", "economic_loss", top)]
+    short = f"{top:g}".lstrip("0")
+    losses = [("credit\nEL", "EL", "credit_loss", None),
+              (f"credit\nES {short}", "ES", "credit_loss", top),
+              ("economic\nEL", "EL", "economic_loss", None),
+              (f"economic\nES {short}", "ES", "economic_loss", top)]
+    program = []
     if "deployed_usd" in variables:
-        cols.append(("funded (mean)", "EL", "deployed_usd", None))
+        program.append(("funded\n(mean)", "EL", "deployed_usd", None))
     if "tariff_cost" in variables:
-        cols.append(("tariff cost (mean)", "EL", "tariff_cost", None))
+        program.append(("tariff cost\n(mean)", "EL", "tariff_cost", None))
     yen = "economic_loss_jpy" in variables
     if yen:
-        cols.append(("economic EL, JPY trn", "EL", "economic_loss_jpy", None))
-    table.add_column("", no_wrap=True)
-    for name, *_ in cols:
-        table.add_column(name, justify="right")
-    for label, regime, scenario in rows:
-        cells = []
-        for _name, measure, var, level in cols:
-            v = result.value(measure, var, "ALL", level, regime=regime, scenario=scenario)
-            cells.append(f"{v / 1e12:,.2f}" if var.endswith("_jpy") else _fmt(v))
-        table.add_row(label, *cells)
-    console.print(table)
+        program += [("economic EL\nJPY trn", "EL", "economic_loss_jpy", None),
+                    (f"economic ES {short}\nJPY trn", "ES", "economic_loss_jpy", top)]
+    titles = ("Japan as a whole (ALL), US$ bn; economic loss includes the tariff cost",
+              "... what is funded, what declines cost, and the economic loss in yen")
+    for title, cols in zip(titles, (losses, program)):
+        if not cols:
+            continue
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+        table.add_column("", min_width=14, max_width=24)
+        for name, *_ in cols:
+            table.add_column(name, justify="right", no_wrap=True)
+        for label, regime, scenario in rows:
+            cells = []
+            for _name, measure, var, level in cols:
+                v = result.value(measure, var, "ALL", level, regime=regime, scenario=scenario)
+                cells.append(f"{v / 1e12:,.2f}" if var.endswith("_jpy") else _fmt(v))
+            table.add_row(label, *cells)
+        console.print(table)
     if yen:
         fx = result.meta["config"].get("fx") or {}
         console.print(f"Yen: each step's cash at that step's USD/JPY (spot {fx.get('usd_jpy')}, "
