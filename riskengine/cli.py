@@ -282,6 +282,8 @@ def _contribution_line(console: Console, result) -> None:
         return
     top = max(result.levels)
     c = result.contributions("ES", top, by="sector")
+    if not c["value"].sum() > 0:
+        return
     parts = [f"{k} {row.share:.0%}" for k, row in c.head(3).iterrows()]
     console.print(f"ES {top:g} of credit loss by sector (Euler): " + ", ".join(parts)
                   + " (contributions.parquet)", highlight=False)
@@ -446,7 +448,7 @@ def cmd_run(args, console: Console, err: Console) -> int:
                         bar.update(task, completed=d,
                                    rate=f"{speed:,.0f} paths/s" if speed else "")
 
-                    result = run_models(models, progress=show)
+                    result = run_models(models, progress=show, paced=True)
         except (KeyboardInterrupt, Terminated) as e:
             if done[0] == 0:  # stopped before a chunk finished (or while compiling)
                 raise
@@ -498,8 +500,11 @@ def cmd_compare(args, console: Console) -> int:
                   title_justify="left")
     for col in ("variable", "measure", "A", "B", "B - A", "± se", ""):
         table.add_column(col, justify="left" if col in ("variable", "measure", "") else "right")
-    rows = frame[(frame["institution"] == "ALL")
+    rows = frame[(frame["institution"] == "ALL") & (frame["scenario"] == frame["scenario"].iloc[0])
                  & frame["variable"].isin(["credit_loss", "economic_loss"])]
+    if frame["scenario"].nunique() > 1:
+        console.print(f"scenario {frame['scenario'].iloc[0]} below; every scenario in the file",
+                      highlight=False)
     for _, r in rows.iterrows():
         if r["measure"] == "SD":
             continue

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .errors import UsageError
 from .io import check_readable_run, read_results
 from .measures import mean_with_stderr
 from .results import DERIVED_VARIABLES, TARIFF_IN
@@ -21,25 +22,29 @@ from .results import DERIVED_VARIABLES, TARIFF_IN
 KEYS = ["institution", "variable", "measure", "level"]
 
 
+def _scenarios(run) -> list[str]:
+    return list(run.summary["scenario"].values) if "scenario" in run.summary.dims else []
+
+
 def _frame(run) -> pd.DataFrame:
+    """ALL-regime summary rows, with a ``scenario`` column (``base`` for a plain run)."""
     ds = run.summary
-    for dim in ("scenario",):
-        if dim in ds.dims:
-            ds = ds.isel({dim: 0})
+    if "scenario" not in ds.dims:
+        ds = ds.expand_dims(scenario=["base"])
     if "regime" in ds.dims:
         ds = ds.sel(regime="all")
     if "stat" in ds.indexes:
         ds = ds.reset_index("stat").drop_vars("stat", errors="ignore")
     frame = ds[["value", "stderr"]].to_dataframe().reset_index()
-    return frame[KEYS + ["value", "stderr"]]
+    return frame[["scenario", *KEYS, "value", "stderr"]]
 
 
-def _paired_el(a, b, variable: str, institution: str) -> float:
+def _paired_el(a, b, variable: str, institution: str, scenario: str) -> float:
     """The standard error of EL_B - EL_A from per-path differences (same paths)."""
     def losses(run):
         p = run.paths
         if "scenario" in p.dims:
-            p = p.isel(scenario=0)
+            p = p.sel(scenario=scenario)
         da = p[DERIVED_VARIABLES.get(variable, variable)]
         if "institution" not in da.dims:  # Japan's as a whole (the tariff)
             x = da.to_numpy() * (1.0 if institution == "ALL" else 0.0)
@@ -59,9 +64,12 @@ def compare(run_a: str | Path, run_b: str | Path) -> pd.DataFrame:
     """The summary rows of both runs side by side with ``difference`` and its
     ``stderr`` (``paired`` says which error was used)."""
     a, b = (read_results(check_readable_run(r)) for r in (run_a, run_b))
+    if _scenarios(a) != _scenarios(b):
+        raise UsageError(f"the runs have different scenarios ({_scenarios(a) or 'none'} and "
+                         f"{_scenarios(b) or 'none'}); compare runs of the same scenarios")
     fa, fb = _frame(a), _frame(b)
     fa["level"], fb["level"] = fa["level"].fillna(-1.0), fb["level"].fillna(-1.0)
-    both = fa.merge(fb, on=KEYS, suffixes=("_a", "_b"))
+    both = fa.merge(fb, on=["scenario", *KEYS], suffixes=("_a", "_b"))
     both["difference"] = both["value_b"] - both["value_a"]
     both["stderr"] = np.sqrt(both["stderr_a"] ** 2 + both["stderr_b"] ** 2)
     both["paired"] = False
@@ -72,8 +80,8 @@ def compare(run_a: str | Path, run_b: str | Path) -> pd.DataFrame:
             row = both.iloc[i]
             name = DERIVED_VARIABLES.get(row["variable"], row["variable"])
             if name in a.paths and name in b.paths:
-                both.loc[both.index[i], "stderr"] = _paired_el(a, b, row["variable"],
-                                                               row["institution"])
+                both.loc[both.index[i], "stderr"] = _paired_el(
+                    a, b, row["variable"], row["institution"], row["scenario"])
                 both.loc[both.index[i], "paired"] = True
     both["level"] = both["level"].replace(-1.0, np.nan)
-    return both[KEYS + ["value_a", "value_b", "difference", "stderr", "paired"]]
+    return both[["scenario", *KEYS, "value_a", "value_b", "difference", "stderr", "paired"]]

@@ -10,13 +10,13 @@ time: nothing of size paths x exposures is ever held.
   the rest of the unit mass shared by the paths at VaR in proportion to ``w_j``
   (Acerbi-Tasche); an exposure's contribution is ``sum_j a_j L_ij``. They sum to ES.
 - ``VaR_a``'s contribution is ``E[L_i | L = VaR]`` estimated with an Epanechnikov kernel
-  over the ``k`` paths nearest VaR (``k`` = half the paths beyond VaR, between 20 and
-  5,000), rescaled by ``VaR / E_K[L]`` so the contributions sum to VaR (Tasche 2009,
+  over the ``k`` paths nearest VaR (``k = (1 - a) n / 2``, between 20 and 5,000), rescaled by ``VaR / E_K[L]`` so the contributions sum to VaR (Tasche 2009,
   Glasserman 2005 on kernel estimators of VaR contributions).
 - ``EL``'s is the exposure's mean credit loss, from the main pass's accumulators.
 
-Standard errors: ES from the sample variance of each group's terms ``n a_j L_gj`` (VaR
-taken as known); VaR by the delta method on the kernel ratio (VaR taken as known); EL by
+Standard errors: ES from the sample variance of each group's influence terms
+``n a_j (L_gj - c_g)``, centred at the group's VaR contribution ``c_g`` (for the total,
+the summary's ES error); VaR by the delta method on the kernel ratio (VaR taken as known); EL by
 batch means over the blocks of 1,024 paths.
 """
 
@@ -70,8 +70,11 @@ def tail_weights(loss: np.ndarray, weight: np.ndarray | None, level: float) -> T
     return TailWeights(level, v, es_paths, es_weight, near[keep], kern[keep])
 
 
-def membership(model) -> dict[str, tuple[list[str], np.ndarray]]:
-    """For each grouping, its keys and the (P', G) 0/1 matrix of the kernels' rows."""
+def membership(model) -> dict:
+    """For each grouping, its keys and the sparse (P', G) 0/1 matrix of the kernels'
+    rows (sparse: the exposure and obligor groupings have about as many keys as rows)."""
+    from scipy import sparse
+
     dep = model.deployment
     table = model.portfolio.table
     parent = dep.parent
@@ -81,8 +84,9 @@ def membership(model) -> dict[str, tuple[list[str], np.ndarray]]:
         values = np.asarray(table[column]).astype(str)[parent]
         keys = sorted(set(values)) if group != "institution" else list(INSTITUTIONS)
         index = {k: i for i, k in enumerate(keys)}
-        m = np.zeros((len(parent), len(keys)))
-        m[np.arange(len(parent)), [index[v] for v in values]] = 1.0
+        codes = np.array([index[v] for v in values], dtype=np.int64)
+        m = sparse.csr_matrix((np.ones(len(parent)), (np.arange(len(parent)), codes)),
+                              shape=(len(parent), len(keys)))
         out[group] = (keys, m)
     return out
 
@@ -112,9 +116,11 @@ def compute(model, inputs, loss: np.ndarray, weight: np.ndarray | None,
     paths = np.unique(np.concatenate([np.concatenate([t.es_paths, t.var_paths]) for t in tails]))
     # accumulators per grouping: ES sums and squares, VaR kernel sums and cross terms
     acc = {g: {"es": np.zeros((len(levels), len(keys))), "es2": np.zeros((len(levels), len(keys))),
+               "es_a2": np.zeros((len(levels), len(keys))),
                "k": np.zeros((len(levels), len(keys))), "kk": np.zeros((len(levels), len(keys))),
                "kkl": np.zeros((len(levels), len(keys)))}
            for g, (keys, _) in groups.items()}
+    a2_total = np.zeros(len(levels))
     k_total = np.zeros(len(levels))
     kk_total = np.zeros(len(levels))
     es_pos = [dict(zip(t.es_paths.tolist(), t.es_weight)) for t in tails]
@@ -128,12 +134,14 @@ def compute(model, inputs, loss: np.ndarray, weight: np.ndarray | None,
         for li in range(len(levels)):
             a = np.array([es_pos[li].get(int(j), 0.0) for j in ids])
             kw = np.array([var_pos[li].get(int(j), 0.0) for j in ids])
+            a2_total[li] += a @ a
             k_total[li] += kw @ total
             kk_total[li] += (kw * kw) @ (total * total)
             for g, (_, m) in groups.items():
-                by = rows @ m  # (chunk, G)
+                by = np.asarray((m.T @ rows.T).T)  # (chunk, G)
                 acc[g]["es"][li] += a @ by
                 acc[g]["es2"][li] += (a * a) @ (by * by)
+                acc[g]["es_a2"][li] += (a * a) @ by
                 acc[g]["k"][li] += kw @ by
                 acc[g]["kk"][li] += (kw * kw) @ (by * by)
                 acc[g]["kkl"][li] += (kw * kw * total) @ by
@@ -152,7 +160,7 @@ def compute(model, inputs, loss: np.ndarray, weight: np.ndarray | None,
     col = 0
     for g, (keys, m) in groups.items():
         cols = slice(col, col + len(keys))
-        blocks = block_credit @ m  # (B, G) weighted block sums
+        blocks = np.asarray((m.T @ block_credit.T).T)  # (B, G) weighted block sums
         value[0, cols] = blocks.sum(axis=0) / n
         if n_blocks > 1:
             sizes = np.full(n_blocks, 1024.0)
@@ -168,11 +176,16 @@ def compute(model, inputs, loss: np.ndarray, weight: np.ndarray | None,
             if k_total[li] > 0:
                 num = acc[g]["kk"][li] - 2 * ratio * acc[g]["kkl"][li] + ratio**2 * kk_total[li]
                 stderr[1 + li, cols] = t.var * np.sqrt(np.maximum(num, 0.0)) / k_total[li]
-            # ES: sum_j a_j L_gj; its terms n a_j L_gj have mean ES_g
+            # ES: sum_j a_j L_gj. Its influence terms are centred at the group's VaR
+            # contribution c_g (VaR estimated, not known): y_j = n a_j (L_gj - c_g), of
+            # mean ES_g - c_g; for the total this is the summary's ES error
             es = acc[g]["es"][li]
+            c = value[1 + li, cols]
             value[1 + len(levels) + li, cols] = es
-            second = n * acc[g]["es2"][li]  # (1/n) sum (n a L)^2
-            stderr[1 + len(levels) + li, cols] = np.sqrt(np.maximum(second - es**2, 0.0) / (n - 1))
+            second = n * (acc[g]["es2"][li] - 2 * c * acc[g]["es_a2"][li]
+                          + c * c * a2_total[li])  # (1/n) sum y_j^2
+            stderr[1 + len(levels) + li, cols] = np.sqrt(
+                np.maximum(second - (es - c) ** 2, 0.0) / (n - 1))
         col += len(keys)
     for measure, level in stats:
         stat_measure.append(measure)

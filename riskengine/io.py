@@ -155,7 +155,10 @@ def table_to_dataset(table: pa.Table) -> xr.Dataset:
 
 
 def _with_indexes(ds: xr.Dataset, meta: dict) -> xr.Dataset:
-    for levels in meta.get("multi_index", {}).values():
+    multi = meta.get("multi_index")
+    if multi is None and "stat" in ds.dims and {"measure", "level"} <= set(ds.coords):
+        multi = {"stat": ["measure", "level"]}  # a run written before the index existed
+    for levels in (multi or {}).values():
         ds = ds.set_xindex(levels, xr.indexes.PandasMultiIndex)
     return ds
 

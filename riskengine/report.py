@@ -105,7 +105,7 @@ def write_report(run_dir: str | Path) -> Path:
                          label=inst, density=True)
             order = np.argsort(x)
             w = np.ones_like(x) if weight is None else weight
-            exceed = 1.0 - np.cumsum(w[order]) / w.sum()
+            exceed = 1.0 - np.cumsum(w[order]) / len(w)  # the engine's tail estimator
             axes[1].step(x[order], np.maximum(exceed, 1e-12), color=color, label=inst)
         for measure, style in (("EL", ":"), ("VaR", "--"), ("ES", "-")):
             v = _stat(summary, measure, None if measure == "EL" else top, institution="ALL",
@@ -244,15 +244,16 @@ def _side_by_side(summary_all, scenarios, regimes, top):
     (base case) and every scenario, read from the summary."""
     rows = []
     base = _first(summary_all)
+    first = scenarios[0] if scenarios else ""
     sel0 = {"regime": "all"} if regimes else {}
-    for label, ds, sel in ([("all regimes" if regimes else "base", base, sel0)]
-                           + [(r, base, {"regime": r}) for r in regimes if r != "all"]
-                           + [(f"scenario {s}", summary_all.sel(scenario=s), sel0)
-                              for s in scenarios[1:]]):
+    for label, ds, sel, scen in (
+            [("all regimes" if regimes else "base", base, sel0, first)]
+            + [(r, base, {"regime": r}, first) for r in regimes if r != "all"]
+            + [(f"scenario {s}", summary_all.sel(scenario=s), sel0, s) for s in scenarios[1:]]):
         el = _stat(ds, "EL", None, institution="ALL", variable="credit_loss", **sel)
         es = _stat(ds, "ES", top, institution="ALL", variable="credit_loss", **sel)
         if np.isfinite(el[0]):
-            rows.append((label, el[0], el[1], es[0], es[1]))
+            rows.append((label, el[0], el[1], es[0], es[1], scen, sel.get("regime", "")))
     return rows
 
 
@@ -286,7 +287,8 @@ def _html(manifest, summary, levels, figures, side_rows, top, contributions) -> 
     if len(side_rows) > 1:
         side = ("<h2>Regimes and scenarios (ALL, credit loss)</h2><table><tr><th></th>"
                 f"<th>EL</th><th>ES {top:g}</th></tr>"
-                + "".join(f"<tr><th>{esc(r[0])}</th>{_cell(r[1], r[2])}{_cell(r[3], r[4])}</tr>"
+                + "".join(f'<tr data-scenario="{esc(r[5])}" data-regime="{esc(r[6])}">'
+                          f"<th>{esc(r[0])}</th>{_cell(r[1], r[2])}{_cell(r[3], r[4])}</tr>"
                           for r in side_rows) + "</table>")
     contrib = ""
     if contributions is not None:
@@ -300,7 +302,8 @@ def _html(manifest, summary, levels, figures, side_rows, top, contributions) -> 
         order = np.argsort(vals)[::-1]
         contrib = (f"<h2>ES {top:g} of credit loss by sector (Euler contributions)</h2>"
                    "<table><tr><th>sector</th><th>US$ bn</th></tr>"
-                   + "".join(f"<tr><th>{esc(str(keys[j]))}</th>{_cell(vals[j], errs[j])}</tr>"
+                   + "".join(f'<tr data-group="sector" data-key="{esc(str(keys[j]))}">'
+                             f"<th>{esc(str(keys[j]))}</th>{_cell(vals[j], errs[j])}</tr>"
                              for j in order) + "</table>")
     figs = "".join(f'<figure id="{name}"><img alt="{esc(title)}" width="1000" height="500" '
                    f'src="data:image/png;base64,{b64}"><figcaption>{esc(title)}</figcaption>'
@@ -311,7 +314,10 @@ def _html(manifest, summary, levels, figures, side_rows, top, contributions) -> 
             "economic loss": summary.attrs.get("economic_loss", ""),
             "versions": ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items()),
             "importance sampling": "on" if manifest.get("importance_sampling", {}).get("enabled")
-            else "off", "written": _dt.datetime.now().isoformat(timespec="seconds")}
+            else "off", "run id": manifest.get("run_id", ""),
+            **{k.replace("_", " "): (" ".join(v) if isinstance(v, list) else v)
+               for k, v in (manifest.get("provenance") or {}).items()},
+            "report written": _dt.datetime.now().isoformat(timespec="seconds")}
     prov_rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>"
                         for k, v in prov.items())
     config = esc(json.dumps(cfg, indent=1, default=str))

@@ -173,7 +173,7 @@ def allocate(model: Model, n: int, n_timeline: int = 0, n_irr: int = 0,
 
 
 def run_model(model: Model, progress: Progress | None = None,
-              tilt_from: Result | None = None) -> Result:
+              tilt_from: Result | None = None, paced: bool = False) -> Result:
     """Simulate all paths of a built model and compute the measures.
 
     Parameters
@@ -185,6 +185,8 @@ def run_model(model: Model, progress: Progress | None = None,
     tilt_from
         With importance sampling, reuse this run's factor shift and twist instead of
         running a pilot (scenarios side by side then share their paths and weights).
+    paced
+        Someone watches the progress: size the chunks to report at least every second.
     """
     from .warmup import ensure_compiled, kernels_cached
 
@@ -217,7 +219,7 @@ def run_model(model: Model, progress: Progress | None = None,
     cached = kernels_cached()
     t0 = time.perf_counter()
     try:
-        for start, size in _chunks(n, sim.chunk_paths, progress is not None):
+        for start, size in _chunks(n, sim.chunk_paths, paced):
             b0 = start // BLOCK
             rows = slice(start, start + size)
             blocks = slice(b0, b0 + -(-size // BLOCK))
@@ -226,19 +228,22 @@ def run_model(model: Model, progress: Progress | None = None,
                       Accumulators(*(a[blocks] for a in acc)), sampled, NO_REPLAY)
             if progress is not None:
                 progress(start + size, n)
+        sim_seconds = time.perf_counter() - t0
+        contributions = None
+        contributions_seconds = 0.0
+        if out_cfg.contributions:  # (on the run's threads)
+            t1 = time.perf_counter()
+            contributions = _contributions(model, inputs, out, acc)
+            contributions_seconds = time.perf_counter() - t1
+            log.info("risk contributions: %d tail paths replayed in %.1f s",
+                     contributions.attrs["replayed_paths"], contributions_seconds)
     finally:
         numba.set_num_threads(threads_before)
-    sim_seconds = time.perf_counter() - t0
-    contributions = None
-    if out_cfg.contributions:
-        t1 = time.perf_counter()
-        contributions = _contributions(model, inputs, out, acc)
-        log.info("risk contributions: %d tail paths replayed in %.1f s",
-                 contributions.attrs["replayed_paths"], time.perf_counter() - t1)
     totals = Accumulators(*(a.sum(axis=0) for a in acc))  # fixed shapes: fixed order
     return Result.from_simulation(
         model, out, totals, sampled,
         timings={"simulate_seconds": sim_seconds, "threads_used": threads_used,
+                 "contributions_seconds": contributions_seconds,
                  "started": started,
                  "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
                  "simulate_includes_jit_compile": first_call and not cached,
@@ -268,13 +273,14 @@ def build_models(config: Config, portfolio: Portfolio) -> list[Model]:
     return [build_model(config, portfolio, sc) for sc in scenario_list(config)]
 
 
-def run_models(models: list[Model], progress: Progress | None = None) -> Result:
+def run_models(models: list[Model], progress: Progress | None = None,
+               paced: bool = False) -> Result:
     """Run the models of :func:`build_models` on the same paths (common random numbers:
     every draw is keyed by seed, stream, item and path) and stack them along
     ``scenario`` when the config asks for scenarios."""
     config = models[0].config
     if len(models) == 1 and not stacked(config):
-        return run_model(models[0], progress=progress)
+        return run_model(models[0], progress=progress, paced=paced)
     results: dict[str, Result] = {}
     total = sum(m.config.simulation.paths for m in models)
     done = 0
@@ -289,7 +295,7 @@ def run_models(models: list[Model], progress: Progress | None = None) -> Result:
         # same factor draws and mixture choices, so the same factor weights (the twist, when
         # on, is computed on each scenario's conditional default probabilities)
         first = next(iter(results.values()), None)
-        results[name] = run_model(m, progress=step, tilt_from=first)
+        results[name] = run_model(m, progress=step, tilt_from=first, paced=paced)
         done += m.config.simulation.paths
     return Result.stack(results)
 

@@ -140,3 +140,20 @@ def test_contributions_round_trip(mixed, tmp_path):
     frame = pd.read_parquet(tmp_path / "run" / "contributions.parquet")
     assert {"measure", "level", "group", "key", "value", "stderr"} <= set(frame.columns)
     assert_same(back["contributions"], res.contributions_ds)
+
+
+def test_es_contribution_errors_match_their_spread_over_seeds():
+    """The reported standard error of a part's ES contribution is the spread of that
+    contribution over independent runs (within sampling error of 25 seeds)."""
+    df = pd.concat([homogeneous_frame(n=15, pd_annual=0.03, w=0.5, institution="JBIC"),
+                    homogeneous_frame(n=15, pd_annual=0.03, w=0.5, institution="NEXI",
+                                      instrument="guarantee", prefix="G")])
+    values, errors = [], []
+    for seed in range(25):
+        cfg = make_config(("s",), paths=8192, seed=seed, horizon_years=1.0,
+                          outputs={"timeline_paths": 1, "irr_paths": 1})
+        c = _run(cfg, df).contributions("ES", 0.99, by="institution")
+        values.append(c["value"]["JBIC"])
+        errors.append(c["stderr"]["JBIC"])
+    ratio = np.std(values, ddof=1) / np.mean(errors)
+    assert 0.6 < ratio < 1.5, ratio

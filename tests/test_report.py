@@ -67,21 +67,44 @@ def test_every_image_decodes_is_not_blank_and_has_its_size(run_dir):
 
 
 def test_every_table_value_is_the_summary_files(run_dir):
+    """Each table cell carries the stored value; it must be the very entry of its row."""
     summary = pd.read_parquet(run_dir / "summary.parquet")
-    base = summary[(summary["scenario"] == "base") & (summary["regime"] == "all")]
-    values = set(base["value"].dropna().astype(float))
     contributions = pd.read_parquet(run_dir / "contributions.parquet")
-    values |= set(contributions["value"].astype(float))
+    levels = sorted(summary["level"].dropna().unique())
+    cols = [("EL", None)] + [(m, lv) for m in ("VaR", "ES") for lv in levels]
+
+    def entry(scenario, regime, inst, var, measure, level):
+        rows = summary[(summary.scenario == scenario) & (summary.regime == regime)
+                       & (summary.institution == inst) & (summary.variable == var)
+                       & (summary.measure == measure)]
+        rows = rows[rows.level.isna()] if level is None else rows[np.isclose(rows.level, level)]
+        return rows["value"].item(), rows["stderr"].item()
+
     page = _page(run_dir)
-    main_rows = [(row, v) for row, v in page.cells if "data-institution" in row]
-    assert len(main_rows) >= 3 * 9
+    by_row: dict = {}
     for row, v in page.cells:
-        if "data-institution" in row:  # the risk-measure table: exactly the base rows
-            sub = base[(base["institution"] == row["data-institution"])
-                       & (base["variable"] == row["data-variable"])]
-            assert v in set(sub["value"].astype(float)), (row, v)
-        else:  # regimes, scenarios and contributions: summary or contributions values
-            assert v in values or v in set(summary["value"].dropna().astype(float)), v
+        by_row.setdefault(tuple(sorted(row.items())), []).append(v)
+    checked = 0
+    for key, values in by_row.items():
+        row = dict(key)
+        if "data-institution" in row:  # the risk measures of the base case
+            for v, (m, lv) in zip(values, cols):
+                assert v == entry("base", "all", row["data-institution"], row["data-variable"],
+                                  m, lv)[0]
+                checked += 1
+        elif "data-regime" in row:  # regimes and scenarios: EL and ES at the top level
+            scen, regime = row["data-scenario"], row["data-regime"] or "all"
+            assert values == [entry(scen, regime, "ALL", "credit_loss", "EL", None)[0],
+                              entry(scen, regime, "ALL", "credit_loss", "ES", levels[-1])[0]]
+            checked += 2
+        elif row.get("data-group") == "sector":
+            c = contributions[(contributions.scenario == "base") & (contributions.group == "sector")
+                              & (contributions.key == row["data-key"])
+                              & (contributions.measure == "ES")
+                              & np.isclose(contributions.level, levels[-1])]
+            assert values == [c["value"].item()]
+            checked += 1
+    assert checked >= 3 * 9 + 2 * 8 + 8
 
 
 def test_report_command_rewrites_from_the_files(run_dir, capsys):

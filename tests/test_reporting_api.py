@@ -157,3 +157,31 @@ def test_open_run_is_a_lazy_datatree(tmp_path):
     assert es == eager.summary.sel(measure="ES", level=0.999, institution="ALL",
                                    variable="credit_loss")["value"].item()
     assert json.loads(tree.attrs["provenance"])["threads_used"] >= 1
+
+
+def test_compare_pairs_a_real_difference_and_refuses_other_scenarios(tmp_path, capsys):
+    pf, cfg = _cli_files(tmp_path)
+    worse = tmp_path / "worse.csv"
+    df = mixed_frame()
+    df.loc[df.project_id == "L2", "pd_annual"] = 0.12
+    df.to_csv(worse, index=False)
+    assert main(["run", "--config", str(cfg), "--portfolio", str(pf), "--quiet",
+                 "--out", str(tmp_path / "a")]) == 0
+    assert main(["run", "--config", str(cfg), "--portfolio", str(worse), "--quiet",
+                 "--out", str(tmp_path / "b")]) == 0
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"),
+                 "--out", str(tmp_path / "cmp.parquet")]) == 0
+    f = pd.read_parquet(tmp_path / "cmp.parquet")
+    el = f[(f.measure == "EL") & (f.institution == "ALL") & (f.variable == "credit_loss")].iloc[0]
+    a = riskengine.read_results(tmp_path / "a").summary.sel(
+        measure="EL", institution="ALL", variable="credit_loss")["stderr"].item()
+    assert el["paired"] and el["difference"] > 0
+    assert 0 < el["stderr"] < a  # common paths: far tighter than either run's own error
+    cfg2 = tmp_path / "cfg2.toml"
+    cfg2.write_text(cfg.read_text() + '\n[[scenarios]]\nname = "down"\n'
+                    'sector_shift = { a = -1.0 }\n')
+    assert main(["run", "--config", str(cfg2), "--portfolio", str(pf), "--quiet",
+                 "--scenarios", "--out", str(tmp_path / "c")]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "c")]) == 2
+    assert "different scenarios" in capsys.readouterr().err
