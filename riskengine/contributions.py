@@ -123,28 +123,32 @@ def compute(model, inputs, loss: np.ndarray, weight: np.ndarray | None,
     a2_total = np.zeros(len(levels))
     k_total = np.zeros(len(levels))
     kk_total = np.zeros(len(levels))
-    es_pos = [dict(zip(t.es_paths.tolist(), t.es_weight)) for t in tails]
-    var_pos = [dict(zip(t.var_paths.tolist(), t.var_weight)) for t in tails]
+    # each level's weights on the replayed paths (zero where a path is not used)
+    es_w = np.zeros((len(levels), len(paths)))
+    var_w = np.zeros((len(levels), len(paths)))
+    for li, t in enumerate(tails):
+        es_w[li, np.searchsorted(paths, t.es_paths)] = t.es_weight
+        var_w[li, np.searchsorted(paths, t.var_paths)] = t.var_weight
     for start in range(0, len(paths), REPLAY_CHUNK):
-        ids = paths[start:start + REPLAY_CHUNK]
+        chunk = slice(start, start + REPLAY_CHUNK)
+        ids = paths[chunk]
         rows, credit = replay(ids)
         if not np.array_equal(credit, main_credit[ids]):
             raise AssertionError("the replay did not reproduce the main pass's losses")
         total = rows.sum(axis=1)
-        for li in range(len(levels)):
-            a = np.array([es_pos[li].get(int(j), 0.0) for j in ids])
-            kw = np.array([var_pos[li].get(int(j), 0.0) for j in ids])
-            a2_total[li] += a @ a
-            k_total[li] += kw @ total
-            kk_total[li] += (kw * kw) @ (total * total)
-            for g, (_, m) in groups.items():
-                by = np.asarray((m.T @ rows.T).T)  # (chunk, G)
-                acc[g]["es"][li] += a @ by
-                acc[g]["es2"][li] += (a * a) @ (by * by)
-                acc[g]["es_a2"][li] += (a * a) @ by
-                acc[g]["k"][li] += kw @ by
-                acc[g]["kk"][li] += (kw * kw) @ (by * by)
-                acc[g]["kkl"][li] += (kw * kw * total) @ by
+        a, kw = es_w[:, chunk], var_w[:, chunk]  # (levels, chunk)
+        a2, k2 = a * a, kw * kw
+        a2_total += a2.sum(axis=1)
+        k_total += kw @ total
+        kk_total += k2 @ (total * total)
+        for g, (_, m) in groups.items():
+            by = np.asarray((m.T @ rows.T).T)  # (chunk, G), once per grouping
+            acc[g]["es"] += a @ by
+            acc[g]["es2"] += a2 @ (by * by)
+            acc[g]["es_a2"] += a2 @ by
+            acc[g]["k"] += kw @ by
+            acc[g]["kk"] += k2 @ (by * by)
+            acc[g]["kkl"] += (k2 * total) @ by
     stat_measure: list[str] = []
     stat_level: list[float] = []
     key_group: list[str] = []
