@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true",
                      help="replace a previous run directory (atomically)")
     run.add_argument("--quiet", action="store_true", help="print only where results went")
+    run.add_argument("--path-range", metavar="START:END",
+                     help="simulate only global paths START..END-1 (START a multiple of "
+                          "1024) and write them as a part for `riskengine merge`")
     run.add_argument("--json", action="store_true",
                      help="print the summary as JSON on stdout (for pipelines; progress and "
                           "messages stay on stderr)")
@@ -121,6 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "Needs matplotlib: pip install 'riskengine[report]'.",
         epilog=EXIT_CODES)
     rep.add_argument("run_dir", metavar="RUN_DIR", type=Path)
+    mrg = sub.add_parser(
+        "merge", help="combine the parts of a run written with --path-range",
+        description="Combine parts of one config and portfolio (refusing any other mix) "
+                    "into the run directory the whole run would have written, bit for bit.",
+        epilog=EXIT_CODES)
+    mrg.add_argument("parts", metavar="PART", type=Path, nargs="+")
+    mrg.add_argument("--out", metavar="DIR", type=Path, required=True)
+    mrg.add_argument("--overwrite", action="store_true",
+                     help="replace a previous run directory (atomically)")
+    mrg.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
     cmp_ = sub.add_parser(
         "compare", help="differences between two runs, with standard errors",
         description="Print B - A for ALL's EL, VaR and ES of credit and economic loss and "
@@ -412,6 +425,8 @@ def cmd_run(args, console: Console, err: Console) -> int:
 
         _matplotlib()
     models = prepare(args)
+    if args.path_range is not None:
+        return cmd_part(args, console, models)
     model = models[0]
     sim = model.config.simulation
     total = sim.paths * len(models)
@@ -484,6 +499,28 @@ def cmd_run(args, console: Console, err: Console) -> int:
     except (KeyboardInterrupt, Terminated) as e:  # the results are written: say so
         err.print(f"stopped while printing; the finished run is in {run_dir}", highlight=False)
         raise _Stopped(130 if isinstance(e, KeyboardInterrupt) else 143) from None
+    return 0
+
+
+def cmd_merge(args, console: Console) -> int:
+    from .parts import merge
+
+    check_run_dir(args.out, args.overwrite)
+    result = merge(args.parts, args.out, overwrite=args.overwrite)
+    print_summary(console, result, args.out)
+    return 0
+
+
+def cmd_part(args, console: Console, models) -> int:
+    from .parts import parse_range, run_part
+
+    start, end = parse_range(args.path_range)
+    if args.out is None:
+        raise UsageError("--path-range needs --out DIR for its part")
+    check_run_dir(args.out, args.overwrite)
+    part = run_part(models[0], start, end, args.out, overwrite=args.overwrite)
+    console.print(f"part {start}:{end} of {models[0].config.simulation.paths:,} paths: {part} "
+                  "(combine the parts with riskengine merge)", highlight=False)
     return 0
 
 
@@ -568,6 +605,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_report(args, console)
         if args.command == "compare":
             return cmd_compare(args, console)
+        if args.command == "merge":
+            return cmd_merge(args, console)
         return cmd_run(args, console, err)
     except RiskEngineError as e:
         err.print("[bold red]error:[/bold red] " + escape(str(e)), markup=True, highlight=False,

@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numba
@@ -188,10 +189,15 @@ def run_model(model: Model, progress: Progress | None = None,
     paced
         Someone watches the progress: size the chunks to report at least every second.
     """
-    from .warmup import ensure_compiled, kernels_cached
-
-    sim, out_cfg = model.config.simulation, model.config.outputs
     check_fits(model.config, model.deployment.portfolio.n_projects, len(model.equity_index))
+    inputs, is_info = sampling_inputs(model, tilt_from)
+    run = simulate_range(model, inputs, 0, model.config.simulation.paths, progress, paced)
+    return finish(model, inputs, run, is_info)
+
+
+def sampling_inputs(model: Model, tilt_from: Result | None = None):
+    """The kernel inputs with importance sampling's tilt (its pilot runs here, or the
+    tilt of ``tilt_from`` is reused), and what the manifest records of it."""
     inputs = model.inputs
     is_info: dict = {"enabled": False}
     if model.config.importance_sampling.enabled:
@@ -203,52 +209,91 @@ def run_model(model: Model, progress: Progress | None = None,
         else:
             sampler, is_info = tilt(model, run_model)
         inputs = inputs._replace(sampler=sampler)
+    return inputs, is_info
+
+
+@dataclass
+class RangeRun:
+    """The raw outputs of paths ``start .. end - 1`` of a run: per-path outputs and
+    per-block accumulators of the range, and the run's sampled rows (global: only the
+    range's rows are filled)."""
+
+    start: int
+    end: int
+    out: PathOutputs
+    acc: Accumulators
+    sampled: SampledPaths
+    timings: dict
+
+
+def simulate_range(model: Model, inputs: KernelInputs, start: int, end: int,
+                   progress: Progress | None = None, paced: bool = False) -> RangeRun:
+    """Simulate the global paths ``start .. end - 1`` (``start`` a multiple of
+    ``BLOCK``): the same paths a full run draws (every draw is keyed by its path)."""
+    from .warmup import ensure_compiled, kernels_cached
+
+    sim, out_cfg = model.config.simulation, model.config.outputs
     n = sim.paths
+    if start % BLOCK or not 0 <= start < end <= n:
+        raise UsageError(f"path range {start}:{end} must lie in 0:{n} and start at a "
+                         f"multiple of {BLOCK}")
     n_eq = len(model.equity_index)
     n_tl = min(out_cfg.timeline_paths, n)
     n_irr = min(out_cfg.irr_paths, n) if n_eq else 0
-    out, acc, sampled = allocate(model, n, n_tl, n_irr)
+    out, acc, _ = allocate(model, end - start)
+    sampled = allocate(model, n, n_tl, n_irr)[2]  # rows indexed by global path
     ensure_compiled()
     threads_before = numba.get_num_threads()
     if sim.threads:
         numba.set_num_threads(min(sim.threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
-    log.info("simulating %d paths on %d threads", n, numba.get_num_threads())
+    log.info("simulating %d paths on %d threads", end - start, numba.get_num_threads())
     threads_used = numba.get_num_threads()
     started = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
     first_call = not run_chunk.signatures  # this call compiles or loads the kernel
     cached = kernels_cached()
     t0 = time.perf_counter()
     try:
-        for start, size in _chunks(n, sim.chunk_paths, paced):
-            b0 = start // BLOCK
-            rows = slice(start, start + size)
+        for offset, size in _chunks(end - start, sim.chunk_paths, paced):
+            b0 = offset // BLOCK
+            rows = slice(offset, offset + size)
             blocks = slice(b0, b0 + -(-size // BLOCK))
-            run_chunk(start, size, BLOCK, *inputs,
+            run_chunk(start + offset, size, BLOCK, *inputs,
                       PathOutputs(*(a[rows] for a in out)),
                       Accumulators(*(a[blocks] for a in acc)), sampled, NO_REPLAY)
             if progress is not None:
-                progress(start + size, n)
-        sim_seconds = time.perf_counter() - t0
-        contributions = None
-        contributions_seconds = 0.0
-        if out_cfg.contributions:  # (on the run's threads)
-            t1 = time.perf_counter()
-            contributions = _contributions(model, inputs, out, acc)
-            contributions_seconds = time.perf_counter() - t1
-            log.info("risk contributions: %d tail paths replayed in %.1f s",
-                     contributions.attrs["replayed_paths"], contributions_seconds)
+                progress(offset + size, end - start)
     finally:
         numba.set_num_threads(threads_before)
-    totals = Accumulators(*(a.sum(axis=0) for a in acc))  # fixed shapes: fixed order
-    return Result.from_simulation(
-        model, out, totals, sampled,
-        timings={"simulate_seconds": sim_seconds, "threads_used": threads_used,
-                 "contributions_seconds": contributions_seconds,
-                 "started": started,
-                 "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-                 "simulate_includes_jit_compile": first_call and not cached,
-                 "simulate_includes_kernel_load": first_call and cached},
-        importance_sampling=is_info, contributions=contributions)
+    timings = {"simulate_seconds": time.perf_counter() - t0, "threads_used": threads_used,
+               "started": started,
+               "simulate_includes_jit_compile": first_call and not cached,
+               "simulate_includes_kernel_load": first_call and cached}
+    return RangeRun(start, end, out, acc, sampled, timings)
+
+
+def finish(model: Model, inputs: KernelInputs, run: RangeRun, is_info: dict) -> Result:
+    """The measures, contributions and datasets of a whole run's raw outputs."""
+    sim = model.config.simulation
+    if (run.start, run.end) != (0, sim.paths):
+        raise UsageError(f"paths {run.start}:{run.end} are not the whole run 0:{sim.paths}")
+    timings = dict(run.timings)
+    contributions = None
+    if model.config.outputs.contributions:
+        threads_before = numba.get_num_threads()
+        if sim.threads:  # (on the run's threads)
+            numba.set_num_threads(min(sim.threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+        t1 = time.perf_counter()
+        try:
+            contributions = _contributions(model, inputs, run.out, run.acc)
+        finally:
+            numba.set_num_threads(threads_before)
+        timings["contributions_seconds"] = time.perf_counter() - t1
+        log.info("risk contributions: %d tail paths replayed in %.1f s",
+                 contributions.attrs["replayed_paths"], timings["contributions_seconds"])
+    timings["finished"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    totals = Accumulators(*(a.sum(axis=0) for a in run.acc))  # fixed shapes: fixed order
+    return Result.from_simulation(model, run.out, totals, run.sampled, timings=timings,
+                                  importance_sampling=is_info, contributions=contributions)
 
 
 def _contributions(model: Model, inputs: KernelInputs, out: PathOutputs, acc: Accumulators):

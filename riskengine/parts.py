@@ -1,0 +1,146 @@
+"""Splitting a run by paths: ``riskengine run --path-range START:END`` writes a *part*
+(the raw outputs of those global paths), ``riskengine merge PART... --out DIR`` combines
+parts of one config and portfolio into the run directory the whole run would have
+written, bit for bit (keyed random streams make a part's paths the same paths a full run
+draws). The seam a SLURM array job or a cluster uses.
+
+A part directory holds ``manifest.json`` (``"complete": false``, ``"part": {start, end}``,
+the config and the provenance hashes; never mistaken for a finished run) and
+``part.npz`` (per-path outputs and per-block accumulators of its paths, and the sampled
+rows of its paths).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ._kernels.bundles import Accumulators, PathOutputs, SampledPaths
+from .config import config_from_dict
+from .errors import UsageError
+from .io import _write_atomically, _write_manifest
+from .kernel_inputs import Model, build_model
+from .portfolio import load_portfolio
+from .results import _sha256_file, package_versions, provenance
+from .simulate import RangeRun, finish, sampling_inputs, simulate_range
+
+PART_FILE = "part.npz"
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    """``"START:END"`` -> ``(START, END)``."""
+    try:
+        a, b = text.split(":")
+        return int(a.replace("_", "")), int(b.replace("_", ""))
+    except ValueError:
+        raise UsageError(f"--path-range {text!r}: expected START:END, e.g. 0:500000") from None
+
+
+def run_part(model: Model, start: int, end: int, out_dir: str | Path,
+             overwrite: bool = False, progress=None) -> Path:
+    """Simulate paths ``start .. end - 1`` of the model's run and write them as a part."""
+    if model.scenario is not None or model.config.simulation.scenarios:
+        raise UsageError("--path-range runs one scenario at a time: drop --scenarios")
+    inputs, is_info = sampling_inputs(model)
+    run = simulate_range(model, inputs, start, end, progress)
+    arrays = {f"out.{k}": v for k, v in run.out._asdict().items()}
+    arrays |= {f"acc.{k}": v for k, v in run.acc._asdict().items()}
+    arrays |= {f"sampled.{k}": v for k, v in run.sampled._asdict().items()
+               if isinstance(v, np.ndarray)}
+    manifest = {
+        "complete": False, "status": "part", "part": {"start": start, "end": end},
+        "paths": model.config.simulation.paths, "seed": model.config.simulation.seed,
+        "config": model.config.to_dict(), "portfolio": model.portfolio.source,
+        "provenance": provenance(model, run.timings), "versions": package_versions(),
+        "importance_sampling": is_info, "timings": run.timings, "files": {}}
+
+    def fill(tmp: Path) -> None:
+        np.savez(tmp / PART_FILE, **arrays)
+        _write_manifest(tmp, manifest)
+
+    return _write_atomically(out_dir, overwrite, fill)
+
+
+def _read_part(path: Path) -> tuple[dict, dict]:
+    try:
+        with open(path / "manifest.json") as f:
+            manifest = json.load(f)
+        if manifest.get("status") != "part":
+            raise ValueError
+        with np.load(path / PART_FILE) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, KeyError):
+        raise UsageError(f"{path} is not a part written by riskengine run --path-range") from None
+    return manifest, arrays
+
+
+def merge(parts: list[str | Path], out_dir: str | Path, overwrite: bool = False):
+    """Combine parts into the whole run's directory (refusing parts of different configs,
+    portfolios or engine versions, and ranges that do not tile the run exactly); returns
+    the Result written."""
+    read = [(Path(p), *_read_part(Path(p))) for p in parts]
+    first = read[0][1]
+    for path, m, _ in read[1:]:
+        for key, what in (("config_sha256", "config"), ("portfolio_sha256", "portfolio")):
+            if m["provenance"][key] != first["provenance"][key]:
+                raise UsageError(f"{path} was run with another {what} than {read[0][0]} "
+                                 f"({key} differs): parts of one run only")
+        if m["versions"] != first["versions"]:
+            raise UsageError(f"{path} was run with other versions than {read[0][0]}: "
+                             f"{m['versions']} against {first['versions']}")
+    read.sort(key=lambda r: r[1]["part"]["start"])
+    n, edge = first["paths"], 0
+    for path, m, _ in read:
+        start, end = m["part"]["start"], m["part"]["end"]
+        if start != edge:
+            raise UsageError(f"the parts do not tile paths 0:{n}: "
+                             + (f"paths {edge}:{start} are missing" if start > edge
+                                else f"{path} overlaps paths before {edge}"))
+        edge = end
+    if edge != n:
+        raise UsageError(f"the parts do not tile paths 0:{n}: paths {edge}:{n} are missing")
+    config = config_from_dict(first["config"], str(read[0][0] / "manifest.json"))
+    sim = config.simulation
+    source = first["portfolio"]
+    if _sha256_file(source) != first["provenance"]["portfolio_sha256"]:
+        raise UsageError(f"the parts' portfolio {source} has changed since they ran "
+                         "(its SHA-256 differs)")
+    portfolio = load_portfolio(Path(source), config.dependence.sectors, sim.n_quarters,
+                               sim.steps_per_year)
+    model = build_model(config, portfolio)
+    inputs, is_info = sampling_inputs(model)  # (the pilot is deterministic: the parts' own)
+
+    def cat(prefix: str, fields) -> dict:
+        return {f: np.concatenate([a[f"{prefix}.{f}"] for _, _, a in read]) for f in fields}
+
+    out = PathOutputs(**cat("out", PathOutputs._fields))
+    acc = Accumulators(**cat("acc", Accumulators._fields))
+    sampled_arrays = {}
+    for name in ("timeline", "irr", "annual"):
+        merged = read[0][2][f"sampled.{name}"].copy()
+        stride = _stride(n, merged.shape[0])
+        for _, m, a in read[1:]:
+            rows = np.arange(merged.shape[0]) * stride
+            own = (rows >= m["part"]["start"]) & (rows < m["part"]["end"])
+            merged[own] = a[f"sampled.{name}"][own]
+        sampled_arrays[name] = merged
+    sampled = SampledPaths(timeline=sampled_arrays["timeline"],
+                           timeline_stride=_stride(n, sampled_arrays["timeline"].shape[0]),
+                           irr=sampled_arrays["irr"],
+                           irr_stride=_stride(n, sampled_arrays["irr"].shape[0]),
+                           annual=sampled_arrays["annual"])
+    timings = {"simulate_seconds": sum(m["timings"]["simulate_seconds"] for _, m, _ in read),
+               "threads_used": first["timings"].get("threads_used"),
+               "started": min(m["timings"]["started"] for _, m, _ in read),
+               "merged_parts": len(read)}
+    result = finish(model, inputs, RangeRun(0, n, out, acc, sampled, timings), is_info)
+    result.write(out_dir, overwrite=overwrite)
+    return result
+
+
+def _stride(n: int, n_sampled: int) -> int:
+    from .simulate import _stride as stride
+
+    return stride(n, n_sampled)
