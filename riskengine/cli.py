@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import logging
+import shutil
 import signal
 import sys
 import time
@@ -26,7 +27,7 @@ from rich.table import Table
 
 from . import __version__, warmup
 from .config import default_portfolio_path, load_config, run_overrides
-from .errors import RiskEngineError, Terminated, UsageError
+from .errors import OutputError, RiskEngineError, Terminated, UsageError
 from .io import RunDirClaim, check_parent, check_run_dir, write_run, write_unfinished
 from .kernel_inputs import Model
 from .portfolio import load_portfolio
@@ -108,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true",
                      help="replace a previous run directory (atomically)")
     run.add_argument("--quiet", action="store_true", help="print only where results went")
+    run.add_argument("--resume", metavar="RUN_DIR", type=Path,
+                     help="finish a run that was killed or interrupted: simulate only the "
+                          "chunks missing from RUN_DIR/parts (same config and portfolio)")
     run.add_argument("--path-range", metavar="START:END",
                      help="simulate only global paths START..END-1 (START a multiple of "
                           "1024) and write them as a part for `riskengine merge`")
@@ -430,7 +434,14 @@ def cmd_run(args, console: Console, err: Console) -> int:
     model = models[0]
     sim = model.config.simulation
     total = sim.paths * len(models)
-    out, claim = _claim_out(args, sim.seed)
+    if args.resume is not None:
+        out, claim = args.resume, _claim_resume(args.resume, models)
+    else:
+        out, claim = _claim_out(args, sim.seed)
+    checkpoint = None
+    if (len(models) == 1 and not models[0].config.simulation.scenarios
+            and model.config.outputs.checkpoint):
+        checkpoint = _start_checkpoint(out, model, resume=args.resume is not None)
     done = [0]
 
     def progress(d: int, total: int) -> None:
@@ -441,7 +452,7 @@ def cmd_run(args, console: Console, err: Console) -> int:
         t0 = time.perf_counter()
         try:
             if args.quiet or args.json or not err.is_terminal:  # no bar into a pipe
-                result = run_models(models, progress=progress)
+                result = run_models(models, progress=progress, checkpoint=checkpoint)
             else:
                 from rich.progress import (
                     BarColumn,
@@ -463,11 +474,19 @@ def cmd_run(args, console: Console, err: Console) -> int:
                         bar.update(task, completed=d,
                                    rate=f"{speed:,.0f} paths/s" if speed else "")
 
-                    result = run_models(models, progress=show, paced=True)
+                    result = run_models(models, progress=show, paced=True,
+                                        checkpoint=checkpoint)
         except (KeyboardInterrupt, Terminated) as e:
             if done[0] == 0:  # stopped before a chunk finished (or while compiling)
+                if checkpoint is not None and args.resume is None:
+                    shutil.rmtree(out, ignore_errors=True)  # (only its running manifest)
                 raise
             reason = "interrupted" if isinstance(e, KeyboardInterrupt) else "terminated"
+            if checkpoint is not None:  # keep the saved chunks: --resume finishes the run
+                _mark_checkpoint(out, reason, done[0])
+                err.print(f"{reason} after {done[0]:,} of {total:,} paths; {out} keeps the "
+                          f"finished chunks: riskengine run ... --resume {out}", highlight=False)
+                raise _Stopped(130 if reason == "interrupted" else 143) from None
             try:  # never in place of a previous run (--overwrite replaces finished runs only)
                 write_unfinished(out, {
                     "status": reason, "paths_requested": total, "paths_done": done[0],
@@ -480,7 +499,12 @@ def cmd_run(args, console: Console, err: Console) -> int:
                       highlight=False)
             raise _Stopped(130 if reason == "interrupted" else 143) from None
         result.meta["timings"]["wall_seconds"] = time.perf_counter() - t0
-        run_dir = write_run(result, out, overwrite=args.overwrite)
+        try:
+            run_dir = write_run(result, out, overwrite=args.overwrite or checkpoint is not None)
+        except OutputError:
+            if checkpoint is not None:  # the chunks stay: --resume writes the results later
+                _mark_checkpoint(out, "results not written", total)
+            raise
     finally:
         claim.release()
     if args.report:
@@ -500,6 +524,82 @@ def cmd_run(args, console: Console, err: Console) -> int:
         err.print(f"stopped while printing; the finished run is in {run_dir}", highlight=False)
         raise _Stopped(130 if isinstance(e, KeyboardInterrupt) else 143) from None
     return 0
+
+
+def _results_hash(model: Model) -> str:
+    """What a run's numbers depend on in its config (threads and chunk size do not)."""
+    import hashlib
+    import json
+
+    cfg = model.config.to_dict()
+    cfg["simulation"] = {k: v for k, v in cfg["simulation"].items()
+                         if k not in ("threads", "chunk_paths")}
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()
+
+
+def _portfolio_hash(model: Model) -> str:
+    import hashlib
+
+    return hashlib.sha256(model.portfolio.table.to_csv(index=False).encode()).hexdigest()
+
+
+def _start_checkpoint(out: Path, model: Model, resume: bool) -> Path | None:
+    """A run saves its finished chunks in ``out/parts`` (its manifest saying
+    ``complete: false``, status ``running``) so a killed run can be resumed; not when it
+    would replace a previous run before finishing (``--overwrite``)."""
+    from .warmup import kernel_digest
+
+    if not resume:
+        if out.exists() and any(out.iterdir()):
+            return None  # (--overwrite: the previous run stays until this one is written)
+        write_unfinished(out, {
+            "status": "running", "paths_requested": model.config.simulation.paths,
+            "seed": model.config.simulation.seed, "config": model.config.to_dict(),
+            "portfolio": model.portfolio.source, "versions": package_versions(),
+            "checkpoint": {"results_sha256": _results_hash(model),
+                           "portfolio_sha256": _portfolio_hash(model),
+                           "kernels": kernel_digest()}})
+    return out / "parts"
+
+
+def _mark_checkpoint(out: Path, status: str, paths_done: int) -> None:
+    import json
+    import os
+
+    path = out / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest.update(status=status, paths_done=paths_done)
+    tmp = out / ".manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2))
+    os.replace(tmp, path)
+
+
+def _claim_resume(run_dir: Path, models) -> RunDirClaim:
+    """Check that ``run_dir`` holds an unfinished run of the same config, portfolio and
+    kernels as this one; claim it."""
+    import json
+
+    from .warmup import kernel_digest
+
+    try:
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        raise UsageError(f"--resume {run_dir}: no run directory there (no readable "
+                         "manifest.json)") from None
+    if manifest.get("complete") is not False or "checkpoint" not in manifest:
+        raise UsageError(f"--resume {run_dir}: not an unfinished run with saved chunks "
+                         f"(status {manifest.get('status', 'complete')!r})")
+    if len(models) != 1:
+        raise UsageError("--resume finishes one run: drop --scenarios")
+    saved, model = manifest["checkpoint"], models[0]
+    for key, now, what in (("results_sha256", _results_hash(model), "config"),
+                           ("portfolio_sha256", _portfolio_hash(model), "portfolio"),
+                           ("kernels", kernel_digest(), "engine version (kernel code)")):
+        if saved.get(key) != now:
+            raise UsageError(f"--resume {run_dir}: the run was started with another {what}; "
+                             "resume it with the same --config, --portfolio and options, "
+                             "on the same riskengine")
+    return RunDirClaim(run_dir).acquire()
 
 
 def cmd_merge(args, console: Console) -> int:

@@ -196,6 +196,9 @@ class Outputs(_Strict):
     irr_paths: int = Field(
         10_000, ge=1, strict=True,
         description="paths (every n/N-th) on which Japan's equity IRR is computed")
+    checkpoint: bool = Field(
+        True, description="save each finished chunk in the run directory's parts/ as the "
+                          "run goes, so a killed run can be resumed (--resume)")
     contributions: bool = Field(
         True, description="replay the tail paths for the Euler risk contributions "
                           "(contributions.parquet)")

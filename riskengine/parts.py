@@ -27,6 +27,65 @@ from .results import _sha256_file, package_versions, provenance
 from .simulate import RangeRun, finish, sampling_inputs, simulate_range
 
 PART_FILE = "part.npz"
+#: a run directory's folder of checkpointed chunks
+CHUNKS = "parts"
+
+
+def _sampled_rows(sampled: SampledPaths, start: int, end: int) -> dict:
+    """The sampled rows of global paths ``start .. end - 1`` (row ``r`` is path
+    ``r * stride``), with their row indices."""
+    out = {}
+    for name, stride in (("timeline", sampled.timeline_stride), ("irr", sampled.irr_stride),
+                         ("annual", sampled.timeline_stride)):
+        a = getattr(sampled, name)
+        rows = np.arange(a.shape[0])
+        own = rows[(rows * stride >= start) & (rows * stride < end)]
+        out[f"rows.{name}"] = own
+        out[f"sampled.{name}"] = a[own]
+    return out
+
+
+def save_chunk(folder: Path, start: int, end: int, out: PathOutputs, acc: Accumulators,
+               sampled: SampledPaths) -> None:
+    """Save one finished chunk (its paths' outputs, its blocks' accumulators, its sampled
+    rows) as ``folder/chunk-START-END.npz``, atomically (written aside, then renamed)."""
+    import os
+
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {f"out.{k}": v for k, v in out._asdict().items()}
+    arrays |= {f"acc.{k}": v for k, v in acc._asdict().items()}
+    arrays |= _sampled_rows(sampled, start, end)
+    final = folder / f"chunk-{start:012d}-{end:012d}.npz"
+    tmp = folder / f".{final.name}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+
+
+def load_chunks(folder: Path, start: int, end: int, out: PathOutputs, acc: Accumulators,
+                sampled: SampledPaths) -> list[tuple[int, int]]:
+    """Fill ``out``, ``acc`` (of paths ``start .. end - 1``) and ``sampled`` from the chunks
+    saved in ``folder``; returns their ``(start, end)`` ranges."""
+    from .simulate import BLOCK
+
+    ranges = []
+    for path in sorted(folder.glob("chunk-*.npz")) if folder.is_dir() else []:
+        a, b = (int(x) for x in path.stem.split("-")[1:])
+        if a < start or b > end:
+            continue
+        with np.load(path) as z:
+            rel = slice(a - start, b - start)
+            blocks = slice((a - start) // BLOCK, (a - start) // BLOCK + -(-(b - a) // BLOCK))
+            for k in PathOutputs._fields:
+                getattr(out, k)[rel] = z[f"out.{k}"]
+            for k in Accumulators._fields:
+                getattr(acc, k)[blocks] = z[f"acc.{k}"]
+            for name in ("timeline", "irr", "annual"):
+                getattr(sampled, name)[z[f"rows.{name}"]] = z[f"sampled.{name}"]
+        ranges.append((a, b))
+    return ranges
 
 
 def parse_range(text: str) -> tuple[int, int]:

@@ -174,7 +174,8 @@ def allocate(model: Model, n: int, n_timeline: int = 0, n_irr: int = 0,
 
 
 def run_model(model: Model, progress: Progress | None = None,
-              tilt_from: Result | None = None, paced: bool = False) -> Result:
+              tilt_from: Result | None = None, paced: bool = False,
+              checkpoint: Path | None = None) -> Result:
     """Simulate all paths of a built model and compute the measures.
 
     Parameters
@@ -188,10 +189,13 @@ def run_model(model: Model, progress: Progress | None = None,
         running a pilot (scenarios side by side then share their paths and weights).
     paced
         Someone watches the progress: size the chunks to report at least every second.
+    checkpoint
+        A folder for the finished chunks (resuming from those already there).
     """
     check_fits(model.config, model.deployment.portfolio.n_projects, len(model.equity_index))
     inputs, is_info = sampling_inputs(model, tilt_from)
-    run = simulate_range(model, inputs, 0, model.config.simulation.paths, progress, paced)
+    run = simulate_range(model, inputs, 0, model.config.simulation.paths, progress, paced,
+                         checkpoint)
     return finish(model, inputs, run, is_info)
 
 
@@ -227,9 +231,15 @@ class RangeRun:
 
 
 def simulate_range(model: Model, inputs: KernelInputs, start: int, end: int,
-                   progress: Progress | None = None, paced: bool = False) -> RangeRun:
+                   progress: Progress | None = None, paced: bool = False,
+                   checkpoint: Path | None = None) -> RangeRun:
     """Simulate the global paths ``start .. end - 1`` (``start`` a multiple of
-    ``BLOCK``): the same paths a full run draws (every draw is keyed by its path)."""
+    ``BLOCK``): the same paths a full run draws (every draw is keyed by its path).
+
+    With ``checkpoint`` (a folder), every finished chunk is saved there (atomically), and
+    chunks already there are loaded instead of simulated: a run killed at any point
+    resumes from its last saved chunk, bit for bit (:mod:`riskengine.parts`)."""
+    from .parts import load_chunks, save_chunk
     from .warmup import ensure_compiled, kernels_cached
 
     sim, out_cfg = model.config.simulation, model.config.outputs
@@ -252,23 +262,43 @@ def simulate_range(model: Model, inputs: KernelInputs, start: int, end: int,
     first_call = not run_chunk.signatures  # this call compiles or loads the kernel
     cached = kernels_cached()
     t0 = time.perf_counter()
+    saved = load_chunks(checkpoint, start, end, out, acc, sampled) if checkpoint else []
+    done = sum(e - s for s, e in saved)
     try:
-        for offset, size in _chunks(end - start, sim.chunk_paths, paced):
-            b0 = offset // BLOCK
-            rows = slice(offset, offset + size)
-            blocks = slice(b0, b0 + -(-size // BLOCK))
-            run_chunk(start + offset, size, BLOCK, *inputs,
-                      PathOutputs(*(a[rows] for a in out)),
-                      Accumulators(*(a[blocks] for a in acc)), sampled, NO_REPLAY)
-            if progress is not None:
-                progress(offset + size, end - start)
+        for gap_start, gap_end in _gaps(start, end, saved):
+            for offset, size in _chunks(gap_end - gap_start, sim.chunk_paths, paced):
+                first = gap_start + offset  # global path
+                rel = first - start
+                rows = slice(rel, rel + size)
+                blocks = slice(rel // BLOCK, rel // BLOCK + -(-size // BLOCK))
+                chunk_out = PathOutputs(*(a[rows] for a in out))
+                chunk_acc = Accumulators(*(a[blocks] for a in acc))
+                run_chunk(first, size, BLOCK, *inputs, chunk_out, chunk_acc, sampled,
+                          NO_REPLAY)
+                if checkpoint is not None:
+                    save_chunk(checkpoint, first, first + size, chunk_out, chunk_acc, sampled)
+                done += size
+                if progress is not None:
+                    progress(done, end - start)
     finally:
         numba.set_num_threads(threads_before)
     timings = {"simulate_seconds": time.perf_counter() - t0, "threads_used": threads_used,
+               "resumed_paths": sum(e - s for s, e in saved),
                "started": started,
                "simulate_includes_jit_compile": first_call and not cached,
                "simulate_includes_kernel_load": first_call and cached}
     return RangeRun(start, end, out, acc, sampled, timings)
+
+
+def _gaps(start: int, end: int, saved: list[tuple[int, int]]):
+    """The ranges of ``start .. end`` not covered by the ``saved`` ones (sorted)."""
+    edge = start
+    for s, e in sorted(saved):
+        if s > edge:
+            yield edge, s
+        edge = max(edge, e)
+    if edge < end:
+        yield edge, end
 
 
 def finish(model: Model, inputs: KernelInputs, run: RangeRun, is_info: dict) -> Result:
@@ -319,13 +349,13 @@ def build_models(config: Config, portfolio: Portfolio) -> list[Model]:
 
 
 def run_models(models: list[Model], progress: Progress | None = None,
-               paced: bool = False) -> Result:
+               paced: bool = False, checkpoint: Path | None = None) -> Result:
     """Run the models of :func:`build_models` on the same paths (common random numbers:
     every draw is keyed by seed, stream, item and path) and stack them along
     ``scenario`` when the config asks for scenarios."""
     config = models[0].config
     if len(models) == 1 and not stacked(config):
-        return run_model(models[0], progress=progress, paced=paced)
+        return run_model(models[0], progress=progress, paced=paced, checkpoint=checkpoint)
     results: dict[str, Result] = {}
     total = sum(m.config.simulation.paths for m in models)
     done = 0

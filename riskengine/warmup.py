@@ -96,3 +96,11 @@ if __name__ == "__main__":
     if os.environ.get(_CHILD):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     compile_kernels()
+
+
+def kernel_digest() -> str:
+    """The digest of the kernels' code and the numba/NumPy/Python versions (the name of
+    their cache folder): a checkpointed run resumes only on the same."""
+    from ._kernels._cache import DIGEST
+
+    return DIGEST

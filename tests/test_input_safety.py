@@ -150,7 +150,11 @@ def test_write_error_leaves_nothing_and_names_the_path(tmp_path, capsys, monkeyp
     monkeypatch.setattr(rio, "write_dataset", full_disk)
     code, err, out = _cli(tmp_path, pf, cfg, capsys)
     assert code == 5 and "No space left on device" in err and "paths.parquet" in err
-    assert not out.exists() and not [p for p in tmp_path.iterdir() if "partial" in p.name]
+    # no results: only the unfinished run's manifest and its saved chunks (for --resume)
+    assert not list(out.glob("*.parquet")) and not [p for p in tmp_path.iterdir()
+                                                    if "partial" in p.name]
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["complete"] is False and m["status"] == "results not written"
 
 
 def test_oversized_run_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
@@ -229,7 +233,8 @@ def test_signal_during_simulation_leaves_an_unfinished_run(tmp_path, sig, code, 
     m = json.loads((out / "manifest.json").read_text())
     assert m["complete"] is False and m["status"] == word
     assert 0 < m["paths_done"] < m["paths_requested"] == 4_000_000
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "parts"]
+    assert list((out / "parts").glob("chunk-*.npz"))  # the finished chunks, for --resume
     assert json.loads((out / "manifest.json").read_text())["files"] == {}  # no results
 
 
