@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true",
                      help="replace a previous run directory (atomically)")
     run.add_argument("--quiet", action="store_true", help="print only where results went")
+    run.add_argument("--dask-scheduler", metavar="ADDRESS",
+                     help="run the chunks on this dask.distributed scheduler (e.g. "
+                          "tcp://10.0.0.5:8786); needs the extra riskengine[distributed]")
+    run.add_argument("--dask-local", metavar="N", type=_positive_int,
+                     help="run the chunks on a local Dask cluster of N worker processes")
     run.add_argument("--resume", metavar="RUN_DIR", type=Path,
                      help="finish a run that was killed or interrupted: simulate only the "
                           "chunks missing from RUN_DIR/parts (same config and portfolio)")
@@ -438,8 +443,13 @@ def cmd_run(args, console: Console, err: Console) -> int:
         out, claim = args.resume, _claim_resume(args.resume, models)
     else:
         out, claim = _claim_out(args, sim.seed)
+    dask = args.dask_scheduler is not None or args.dask_local is not None
+    if dask and (len(models) != 1 or args.resume is not None):
+        claim.release()
+        raise UsageError("a Dask run runs one scenario and does not resume (for now): drop "
+                         "--scenarios / --resume")
     checkpoint = None
-    if (len(models) == 1 and not models[0].config.simulation.scenarios
+    if (not dask and len(models) == 1 and not models[0].config.simulation.scenarios
             and model.config.outputs.checkpoint):
         checkpoint = _start_checkpoint(out, model, resume=args.resume is not None)
     done = [0]
@@ -451,7 +461,11 @@ def cmd_run(args, console: Console, err: Console) -> int:
         _notes(err, model)
         t0 = time.perf_counter()
         try:
-            if args.quiet or args.json or not err.is_terminal:  # no bar into a pipe
+            if dask:
+                from .cluster import run_on_dask
+
+                result = run_on_dask(model, args.dask_scheduler, args.dask_local, progress)
+            elif args.quiet or args.json or not err.is_terminal:  # no bar into a pipe
                 result = run_models(models, progress=progress, checkpoint=checkpoint)
             else:
                 from rich.progress import (

@@ -52,9 +52,7 @@ def save_chunk(folder: Path, start: int, end: int, out: PathOutputs, acc: Accumu
     import os
 
     folder.mkdir(parents=True, exist_ok=True)
-    arrays = {f"out.{k}": v for k, v in out._asdict().items()}
-    arrays |= {f"acc.{k}": v for k, v in acc._asdict().items()}
-    arrays |= _sampled_rows(sampled, start, end)
+    arrays = chunk_arrays(start, end, out, acc, sampled)
     final = folder / f"chunk-{start:012d}-{end:012d}.npz"
     tmp = folder / f".{final.name}.{os.getpid()}.tmp"
     with open(tmp, "wb") as f:
@@ -64,26 +62,40 @@ def save_chunk(folder: Path, start: int, end: int, out: PathOutputs, acc: Accumu
     os.replace(tmp, final)
 
 
+def chunk_arrays(start: int, end: int, out: PathOutputs, acc: Accumulators,
+                 sampled: SampledPaths) -> dict:
+    """One chunk's outputs as named arrays (what a checkpoint file or a Dask task holds)."""
+    arrays = {f"out.{k}": np.asarray(v) for k, v in out._asdict().items()}
+    arrays |= {f"acc.{k}": np.asarray(v) for k, v in acc._asdict().items()}
+    return arrays | _sampled_rows(sampled, start, end)
+
+
+def place_chunk(arrays, a: int, b: int, start: int, out: PathOutputs, acc: Accumulators,
+                sampled: SampledPaths) -> None:
+    """Put the arrays of chunk ``a .. b - 1`` into the outputs of paths ``start ..``."""
+    from .simulate import BLOCK
+
+    rel = slice(a - start, b - start)
+    blocks = slice((a - start) // BLOCK, (a - start) // BLOCK + -(-(b - a) // BLOCK))
+    for k in PathOutputs._fields:
+        getattr(out, k)[rel] = arrays[f"out.{k}"]
+    for k in Accumulators._fields:
+        getattr(acc, k)[blocks] = arrays[f"acc.{k}"]
+    for name in ("timeline", "irr", "annual"):
+        getattr(sampled, name)[arrays[f"rows.{name}"]] = arrays[f"sampled.{name}"]
+
+
 def load_chunks(folder: Path, start: int, end: int, out: PathOutputs, acc: Accumulators,
                 sampled: SampledPaths) -> list[tuple[int, int]]:
     """Fill ``out``, ``acc`` (of paths ``start .. end - 1``) and ``sampled`` from the chunks
     saved in ``folder``; returns their ``(start, end)`` ranges."""
-    from .simulate import BLOCK
-
     ranges = []
     for path in sorted(folder.glob("chunk-*.npz")) if folder.is_dir() else []:
         a, b = (int(x) for x in path.stem.split("-")[1:])
         if a < start or b > end:
             continue
         with np.load(path) as z:
-            rel = slice(a - start, b - start)
-            blocks = slice((a - start) // BLOCK, (a - start) // BLOCK + -(-(b - a) // BLOCK))
-            for k in PathOutputs._fields:
-                getattr(out, k)[rel] = z[f"out.{k}"]
-            for k in Accumulators._fields:
-                getattr(acc, k)[blocks] = z[f"acc.{k}"]
-            for name in ("timeline", "irr", "annual"):
-                getattr(sampled, name)[z[f"rows.{name}"]] = z[f"sampled.{name}"]
+            place_chunk(z, a, b, start, out, acc, sampled)
         ranges.append((a, b))
     return ranges
 
