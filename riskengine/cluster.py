@@ -74,13 +74,28 @@ def run_on_dask(model: Model, scheduler: str | None = None, local_workers: int |
     try:
         from distributed import as_completed
 
-        model_f, inputs_f = client.scatter([model, inputs], broadcast=True)
-        futures = {client.submit(_task, model_f, inputs_f, s, e, key=f"riskengine-{tag}-{s}-{e}",
-                                 pure=False, retries=2): (s, e) for s, e in ranges}
+        def submit(s: int, e: int, attempt: int = 0):
+            key = f"riskengine-{tag}-{s}-{e}" + (f"-retry{attempt}" if attempt else "")
+            # the model and inputs travel with each task (small: a few MB), so no worker
+            # holds data another needs when it dies
+            return client.submit(_task, model, inputs, s, e, key=key, pure=False, retries=2)
+
+        futures = {submit(s, e): (s, e, 0) for s, e in ranges}
+        pending = as_completed(list(futures))
         done = 0
-        for future in as_completed(futures):
-            s, e = futures[future]
-            place_chunk(future.result(), s, e, 0, out, acc, sampled)
+        for future in pending:
+            s, e, attempt = futures.pop(future)
+            try:
+                arrays = future.result()
+            except Exception as err:  # a worker lost with its result: compute it again
+                if attempt >= 3:
+                    raise UsageError(f"paths {s}:{e} failed on the cluster 4 times: "
+                                     f"{err}") from None
+                retry = submit(s, e, attempt + 1)
+                futures[retry] = (s, e, attempt + 1)
+                pending.add(retry)
+                continue
+            place_chunk(arrays, s, e, 0, out, acc, sampled)
             done += e - s
             if progress is not None:
                 progress(done, n)
