@@ -55,20 +55,16 @@ def run_on_dask(model: Model, scheduler: str | None = None, local_workers: int |
                 progress=None) -> Result:
     """Simulate the model's run on a Dask cluster and compute its measures here."""
     from .parts import place_chunk
-    from .simulate import BLOCK, RangeRun, allocate, finish, sampling_inputs
+    from .simulate import BLOCK, RangeRun, allocate_range, finish, sampling_inputs
 
-    sim, out_cfg = model.config.simulation, model.config.outputs
+    sim = model.config.simulation
     inputs, is_info = sampling_inputs(model)
     n = sim.paths
     chunk = max(BLOCK, -(-sim.chunk_paths // BLOCK) * BLOCK)
     ranges = [(s, min(s + chunk, n)) for s in range(0, n, chunk)]
     tag = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode()
                          + model.portfolio.table.to_csv(index=False).encode()).hexdigest()[:16]
-    n_eq = len(model.equity_index)
-    n_tl = min(out_cfg.timeline_paths, n)
-    n_irr = min(out_cfg.irr_paths, n) if n_eq else 0
-    out, acc, _ = allocate(model, n)
-    sampled = allocate(model, n, n_tl, n_irr)[2]
+    out, acc, sampled = allocate_range(model, 0, n)
     client, cluster = _client(scheduler, local_workers)
     t0 = time.perf_counter()
     try:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import UsageError
-from .io import check_readable_run, read_results
+from .io import check_readable_run, read_results, without_multi_indexes
 from .measures import mean_with_stderr
 from .results import DERIVED_VARIABLES, TARIFF_IN
 
@@ -33,9 +33,7 @@ def _frame(run) -> pd.DataFrame:
         ds = ds.expand_dims(scenario=["base"])
     if "regime" in ds.dims:
         ds = ds.sel(regime="all")
-    if "stat" in ds.indexes:
-        ds = ds.reset_index("stat").drop_vars("stat", errors="ignore")
-    frame = ds[["value", "stderr"]].to_dataframe().reset_index()
+    frame = without_multi_indexes(ds)[["value", "stderr"]].to_dataframe().reset_index()
     return frame[["scenario", *KEYS, "value", "stderr"]]
 
 

@@ -62,14 +62,26 @@ def _restore(values: np.ndarray, tag: str) -> np.ndarray:
     return np.asarray(values).astype(np.dtype(tag), copy=False)
 
 
+def multi_indexes(ds: xr.Dataset) -> dict[str, list[str]]:
+    """The dimensions indexed by a pandas MultiIndex, with their level names."""
+    return {str(d): list(ds.indexes[d].names) for d in ds.dims
+            if d in ds.indexes and isinstance(ds.indexes[d], pd.MultiIndex)}
+
+
+def without_multi_indexes(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with each multi-indexed dimension plain again (its levels stay as
+    coordinates): for flat tables and exact comparisons."""
+    for d in multi_indexes(ds):
+        ds = ds.reset_index(d).drop_vars(d, errors="ignore")
+    return ds
+
+
 def dataset_to_table(ds: xr.Dataset) -> pa.Table:
     """Flatten a Dataset into a pyarrow Table that carries its structure in metadata."""
     # a (measure, level) multi-index of a dimension is written as its plain coordinates
     # and rebuilt on reading
-    multi = {str(d): list(ds.indexes[d].names) for d in ds.dims
-             if d in ds.indexes and isinstance(ds.indexes[d], pd.MultiIndex)}
-    for d in multi:
-        ds = ds.reset_index(d).drop_vars(d, errors="ignore")
+    multi = multi_indexes(ds)
+    ds = without_multi_indexes(ds)
     names = list(ds.data_vars)
     full = [v for v in names if set(ds[v].dims) == set(ds.dims)]
     dims = list(ds[full[0]].dims) if full else list(ds.dims)

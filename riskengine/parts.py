@@ -24,7 +24,7 @@ from .io import _write_atomically, _write_manifest
 from .kernel_inputs import Model, build_model
 from .portfolio import load_portfolio
 from .results import _sha256_file, package_versions, provenance
-from .simulate import RangeRun, finish, sampling_inputs, simulate_range
+from .simulate import RangeRun, allocate_range, finish, sampling_inputs, simulate_range
 
 PART_FILE = "part.npz"
 #: a run directory's folder of checkpointed chunks
@@ -116,10 +116,7 @@ def run_part(model: Model, start: int, end: int, out_dir: str | Path,
         raise UsageError("--path-range runs one scenario at a time: drop --scenarios")
     inputs, is_info = sampling_inputs(model)
     run = simulate_range(model, inputs, start, end, progress)
-    arrays = {f"out.{k}": v for k, v in run.out._asdict().items()}
-    arrays |= {f"acc.{k}": v for k, v in run.acc._asdict().items()}
-    arrays |= {f"sampled.{k}": v for k, v in run.sampled._asdict().items()
-               if isinstance(v, np.ndarray)}
+    arrays = chunk_arrays(start, end, run.out, run.acc, run.sampled)  # (as a checkpoint)
     manifest = {
         "complete": False, "status": "part", "part": {"start": start, "end": end},
         "paths": model.config.simulation.paths, "seed": model.config.simulation.seed,
@@ -183,25 +180,9 @@ def merge(parts: list[str | Path], out_dir: str | Path, overwrite: bool = False)
     model = build_model(config, portfolio)
     inputs, is_info = sampling_inputs(model)  # (the pilot is deterministic: the parts' own)
 
-    def cat(prefix: str, fields) -> dict:
-        return {f: np.concatenate([a[f"{prefix}.{f}"] for _, _, a in read]) for f in fields}
-
-    out = PathOutputs(**cat("out", PathOutputs._fields))
-    acc = Accumulators(**cat("acc", Accumulators._fields))
-    sampled_arrays = {}
-    for name in ("timeline", "irr", "annual"):
-        merged = read[0][2][f"sampled.{name}"].copy()
-        stride = _stride(n, merged.shape[0])
-        for _, m, a in read[1:]:
-            rows = np.arange(merged.shape[0]) * stride
-            own = (rows >= m["part"]["start"]) & (rows < m["part"]["end"])
-            merged[own] = a[f"sampled.{name}"][own]
-        sampled_arrays[name] = merged
-    sampled = SampledPaths(timeline=sampled_arrays["timeline"],
-                           timeline_stride=_stride(n, sampled_arrays["timeline"].shape[0]),
-                           irr=sampled_arrays["irr"],
-                           irr_stride=_stride(n, sampled_arrays["irr"].shape[0]),
-                           annual=sampled_arrays["annual"])
+    out, acc, sampled = allocate_range(model, 0, n)
+    for _, m, arrays in read:
+        place_chunk(arrays, m["part"]["start"], m["part"]["end"], 0, out, acc, sampled)
     timings = {"simulate_seconds": sum(m["timings"]["simulate_seconds"] for _, m, _ in read),
                "threads_used": first["timings"].get("threads_used"),
                "started": min(m["timings"]["started"] for _, m, _ in read),
@@ -210,8 +191,3 @@ def merge(parts: list[str | Path], out_dir: str | Path, overwrite: bool = False)
     result.write(out_dir, overwrite=overwrite)
     return result
 
-
-def _stride(n: int, n_sampled: int) -> int:
-    from .simulate import _stride as stride
-
-    return stride(n, n_sampled)

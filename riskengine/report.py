@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UsageError
+from .results import stat_index
 
 #: figure size in inches and resolution: every PNG is 1000 x 500 pixels
 FIGSIZE, DPI = (10.0, 5.0), 100
@@ -39,10 +40,7 @@ def _matplotlib():
 def _stat(ds, measure, level=None, **sel):
     """One entry of a summary-like Dataset (dims ..., stat) as ``(value, stderr)``."""
     s = ds.sel(**sel)
-    m = s["measure"].to_numpy() == measure
-    if level is not None:
-        m &= np.isclose(s["level"].to_numpy(), level)
-    i = int(np.flatnonzero(m)[0])
+    i = stat_index(s, measure, level)
     return float(s["value"].to_numpy()[..., i]), float(s["stderr"].to_numpy()[..., i])
 
 
@@ -128,9 +126,7 @@ def write_report(run_dir: str | Path) -> Path:
             for ax, group, limit in ((axes[0], "sector", None), (axes[1], "institution", None),
                                      (axes[2], "exposure", 15)):
                 keep = contributions["group"].to_numpy() == group
-                stat = (contributions["measure"].to_numpy() == "ES") & np.isclose(
-                    contributions["level"].to_numpy(), top)
-                i = int(np.flatnonzero(stat)[0])
+                i = stat_index(contributions, "ES", top)
                 vals = contributions["value"].to_numpy()[i, keep] / BN
                 keys = contributions["key"].to_numpy()[keep]
                 order = np.argsort(vals)[::-1][:limit]
@@ -184,8 +180,7 @@ def write_report(run_dir: str | Path) -> Path:
             axes = fig.subplots(1, 2)
             for ax, measure in zip(axes, ("VaR", "ES")):
                 c = convergence.sel(variable="credit_loss")
-                i = int(np.flatnonzero((c["measure"].to_numpy() == measure)
-                                       & np.isclose(c["level"].to_numpy(), top))[0])
+                i = stat_index(c, measure, top)
                 n = c["paths"].to_numpy()
                 ax.fill_between(n, c["ci_low"].to_numpy()[:, i] / BN,
                                 c["ci_high"].to_numpy()[:, i] / BN, alpha=0.3, color="C0",
@@ -293,9 +288,7 @@ def _html(manifest, summary, levels, figures, side_rows, top, contributions) -> 
     contrib = ""
     if contributions is not None:
         keep = contributions["group"].to_numpy() == "sector"
-        stat = (contributions["measure"].to_numpy() == "ES") & np.isclose(
-            contributions["level"].to_numpy(), top)
-        i = int(np.flatnonzero(stat)[0])
+        i = stat_index(contributions, "ES", top)
         vals = contributions["value"].to_numpy()[i, keep]
         errs = contributions["stderr"].to_numpy()[i, keep]
         keys = contributions["key"].to_numpy()[keep]

@@ -478,13 +478,8 @@ class Result:
             s = s.sel(regime=regime)
         if "scenario" in s.dims:
             s = s.sel(scenario=scenario or self.scenarios[0])
-        mask = s["measure"].to_numpy() == measure
-        if level is not None:
-            mask &= np.isclose(s["level"].to_numpy(), level)
-        idx = np.flatnonzero(mask)
-        if len(idx) != 1:
-            raise KeyError(f"no unique summary entry for {measure!r} at level {level}")
-        return float(s["value"].to_numpy()[idx[0]]), float(s["stderr"].to_numpy()[idx[0]])
+        i = stat_index(s, measure, level)
+        return float(s["value"].to_numpy()[i]), float(s["stderr"].to_numpy()[i])
 
     def value(self, measure: str, variable: str = "credit_loss", institution: str = "ALL",
               level: float | None = None, regime: str = "all",
@@ -494,10 +489,9 @@ class Result:
 
     def summary_frame(self):
         """The summary as a long pandas DataFrame (the rows of summary.parquet)."""
-        ds = self.summary
-        if "stat" in ds.indexes:
-            ds = ds.reset_index("stat").drop_vars("stat", errors="ignore")
-        frame = ds.to_dataframe().reset_index()
+        from .io import without_multi_indexes
+
+        frame = without_multi_indexes(self.summary).to_dataframe().reset_index()
         return frame.drop(columns=["stat"], errors="ignore")
 
     def datasets(self) -> dict[str, xr.Dataset]:
@@ -553,10 +547,7 @@ class Result:
         if "scenario" in ds.dims:
             ds = ds.sel(scenario=scenario or self.scenarios[0])
         level = max(self.levels) if level is None and measure not in ("EL", "SD") else level
-        stat = ds["measure"].to_numpy() == measure
-        if level is not None:
-            stat &= np.isclose(ds["level"].to_numpy(), level)
-        sub = ds.sel(variable=variable).isel(stat=int(np.flatnonzero(stat)[0]))
+        sub = ds.sel(variable=variable).isel(stat=stat_index(ds, measure, level))
         return sub[["value", "stderr", "ci_low", "ci_high"]].to_dataframe()[
             ["value", "stderr", "ci_low", "ci_high"]]
 
@@ -589,6 +580,18 @@ class Result:
         return write_run(self, run_dir, overwrite=overwrite)
 
 
+def stat_index(ds: xr.Dataset, measure: str, level: float | None = None) -> int:
+    """Position along ``stat`` of one measure (at one level): the lookup of the summary,
+    convergence and contributions Datasets."""
+    mask = ds["measure"].to_numpy() == measure
+    if level is not None:
+        mask &= np.isclose(ds["level"].to_numpy(), level)
+    idx = np.flatnonzero(mask)
+    if len(idx) != 1:
+        raise KeyError(f"no unique entry for {measure!r} at level {level}")
+    return int(idx[0])
+
+
 def index_stats(ds: xr.Dataset) -> xr.Dataset:
     """Index the ``stat`` dimension by (measure, level), so reporting code can write
     ``summary.sel(measure="ES", level=0.999, institution="ALL")``."""
@@ -602,16 +605,11 @@ def _contribution_values(ds: xr.Dataset, measure: str, level: float | None, grou
     """One measure's contributions of one grouping as a pandas Series indexed by key."""
     import pandas as pd
 
-    stat = ds["measure"].to_numpy() == measure
-    if level is not None:
-        stat &= np.isclose(ds["level"].to_numpy(), level)
-    idx = np.flatnonzero(stat)
-    if len(idx) != 1:
-        raise KeyError(f"no contributions for {measure} at level {level}")
+    i = stat_index(ds, measure, level)
     keep = ds["group"].to_numpy() == group
     if not keep.any():
         raise KeyError(f"no grouping {group!r}: one of exposure, obligor, sector, institution")
-    return pd.Series(ds[field].to_numpy()[idx[0], keep], index=ds["key"].to_numpy()[keep],
+    return pd.Series(ds[field].to_numpy()[i, keep], index=ds["key"].to_numpy()[keep],
                      name=field)
 
 

@@ -216,6 +216,17 @@ def sampling_inputs(model: Model, tilt_from: Result | None = None):
     return inputs, is_info
 
 
+def allocate_range(model: Model, start: int, end: int):
+    """Zeroed outputs of global paths ``start .. end - 1``: per-path outputs and per-block
+    accumulators of the range, and the whole run's sampled rows (indexed by global path,
+    so ranges put together give one process's arrays)."""
+    n, out_cfg = model.config.simulation.paths, model.config.outputs
+    n_tl = min(out_cfg.timeline_paths, n)
+    n_irr = min(out_cfg.irr_paths, n) if len(model.equity_index) else 0
+    out, acc, _ = allocate(model, end - start)
+    return out, acc, allocate(model, n, n_tl, n_irr)[2]
+
+
 @dataclass
 class RangeRun:
     """The raw outputs of paths ``start .. end - 1`` of a run: per-path outputs and
@@ -242,16 +253,12 @@ def simulate_range(model: Model, inputs: KernelInputs, start: int, end: int,
     from .parts import load_chunks, save_chunk
     from .warmup import ensure_compiled, kernels_cached
 
-    sim, out_cfg = model.config.simulation, model.config.outputs
+    sim = model.config.simulation
     n = sim.paths
     if start % BLOCK or not 0 <= start < end <= n:
         raise UsageError(f"path range {start}:{end} must lie in 0:{n} and start at a "
                          f"multiple of {BLOCK}")
-    n_eq = len(model.equity_index)
-    n_tl = min(out_cfg.timeline_paths, n)
-    n_irr = min(out_cfg.irr_paths, n) if n_eq else 0
-    out, acc, _ = allocate(model, end - start)
-    sampled = allocate(model, n, n_tl, n_irr)[2]  # rows indexed by global path
+    out, acc, sampled = allocate_range(model, start, end)
     ensure_compiled()
     threads_before = numba.get_num_threads()
     if sim.threads:

@@ -68,9 +68,9 @@ def plain(ds):
     """A Dataset without its (measure, level) multi-index, for exact comparisons: the
     index's tuples hold NaN levels (EL, SD), which never compare equal as objects."""
 
-    for d in [d for d in ds.dims if d in ds.indexes and isinstance(ds.indexes[d], pd.MultiIndex)]:
-        ds = ds.reset_index(d).drop_vars(d, errors="ignore")
-    return ds.drop_vars("run_id", errors="ignore")  # which run, not what it found
+    from riskengine.io import without_multi_indexes
+
+    return without_multi_indexes(ds).drop_vars("run_id", errors="ignore")  # (which run)
 
 
 def assert_same(a, b):
