@@ -77,3 +77,12 @@ def assert_same(a, b):
     import xarray as xr
 
     xr.testing.assert_identical(plain(a), plain(b))
+
+
+def cli_files(tmp_path, config: str, frame=None):
+    """A portfolio CSV (default: the mixed program) and a config TOML for command-line
+    tests; returns their paths."""
+    pf, cfg = tmp_path / "pf.csv", tmp_path / "cfg.toml"
+    (mixed_frame() if frame is None else frame).to_csv(pf, index=False)
+    cfg.write_text(config)
+    return pf, cfg

@@ -18,7 +18,7 @@ pytest.importorskip("distributed")
 import riskengine
 from riskengine.cli import main
 
-from .conftest import assert_same, mixed_frame
+from .conftest import assert_same, cli_files
 
 CONFIG = """
 [simulation]
@@ -34,9 +34,7 @@ correlation = [[1.0, 0.4], [0.4, 1.0]]
 
 @pytest.fixture
 def files(tmp_path):
-    pf, cfg = tmp_path / "pf.csv", tmp_path / "cfg.toml"
-    mixed_frame().to_csv(pf, index=False)
-    cfg.write_text(CONFIG)
+    pf, cfg = cli_files(tmp_path, CONFIG)
     assert main(["run", "--config", str(cfg), "--portfolio", str(pf), "--quiet",
                  "--out", str(tmp_path / "local")]) == 0
     return pf, cfg

@@ -8,7 +8,7 @@ import pytest
 import riskengine
 from riskengine.cli import main
 
-from .conftest import assert_same, mixed_frame
+from .conftest import assert_same, cli_files, mixed_frame
 
 CONFIG = """
 [simulation]
@@ -27,13 +27,10 @@ irr_paths = 256
 
 @pytest.fixture
 def files(tmp_path):
-    pf, cfg = tmp_path / "pf.csv", tmp_path / "cfg.toml"
     df = mixed_frame()
     df.loc[df.instrument == "equity", ["expected_yield", "cf_vol", "construction_years",
                                        "life_years", "deemed_spread"]] = [0.12, 0.2, 1.0, 3.0, 0.02]
-    df.to_csv(pf, index=False)
-    cfg.write_text(CONFIG)
-    return pf, cfg
+    return cli_files(tmp_path, CONFIG, df)
 
 
 def _run(tmp_path, pf, cfg, *extra):

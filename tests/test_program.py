@@ -17,7 +17,14 @@ from riskengine.errors import ConfigError, DataError
 from riskengine.schedules import fiscal_years
 from riskengine.simulate import BLOCK, NO_REPLAY, allocate
 
-from .conftest import assert_same, homogeneous_frame, make_config, make_portfolio, mixed_frame
+from .conftest import (
+    assert_same,
+    cli_files,
+    homogeneous_frame,
+    make_config,
+    make_portfolio,
+    mixed_frame,
+)
 
 REGIMES = [
     {"name": "calm", "probability": 0.6},
@@ -390,9 +397,7 @@ sector_shift = { a = -1.5 }
 def test_command_line_regimes_and_scenarios(tmp_path, capsys, options, code, says):
     from riskengine.cli import main
 
-    pf, cfg = tmp_path / "pf.csv", tmp_path / "cfg.toml"
-    mixed_frame().to_csv(pf, index=False)
-    cfg.write_text(CLI_CONFIG)
+    pf, cfg = cli_files(tmp_path, CLI_CONFIG)
     out = tmp_path / "out"
     got = main(["run", "--config", str(cfg), "--portfolio", str(pf), "--out", str(out),
                 *options])

@@ -18,7 +18,7 @@ import pytest
 import riskengine
 from riskengine.cli import main
 
-from .conftest import mixed_frame
+from .conftest import cli_files, mixed_frame
 
 CONFIG = {"simulation": {"paths": 4096, "horizon_years": 5.0},
           "dependence": {"sectors": ["a", "b"], "correlation": [[1.0, 0.4], [0.4, 1.0]]}}
@@ -68,11 +68,9 @@ def test_the_manifest_says_where_every_number_comes_from(tmp_path):
 
 
 def _cli_files(tmp_path):
-    pf, cfg = tmp_path / "pf.csv", tmp_path / "cfg.toml"
-    mixed_frame().to_csv(pf, index=False)
-    cfg.write_text('[simulation]\npaths = 4096\nhorizon_years = 5.0\n\n[dependence]\n'
-                   'sectors = ["a", "b"]\ncorrelation = [[1.0, 0.4], [0.4, 1.0]]\n')
-    return pf, cfg
+    return cli_files(tmp_path, '[simulation]\npaths = 4096\nhorizon_years = 5.0\n\n'
+                     '[dependence]\nsectors = ["a", "b"]\n'
+                     'correlation = [[1.0, 0.4], [0.4, 1.0]]\n')
 
 
 def test_json_on_stdout_and_nothing_else(tmp_path, capsys):

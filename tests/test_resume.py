@@ -13,7 +13,7 @@ import pytest
 import riskengine
 from riskengine.cli import main
 
-from .conftest import assert_same, mixed_frame
+from .conftest import assert_same, cli_files
 
 CONFIG = """
 [simulation]
@@ -29,10 +29,7 @@ correlation = [[1.0, 0.4], [0.4, 1.0]]
 
 @pytest.fixture
 def files(tmp_path):
-    pf, cfg = tmp_path / "pf.csv", tmp_path / "cfg.toml"
-    mixed_frame().to_csv(pf, index=False)
-    cfg.write_text(CONFIG)
-    return pf, cfg
+    return cli_files(tmp_path, CONFIG)
 
 
 def _start(pf, cfg, out, cwd):
