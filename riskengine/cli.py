@@ -31,7 +31,7 @@ from .errors import OutputError, RiskEngineError, Terminated, UsageError
 from .io import RunDirClaim, check_parent, check_run_dir, write_run, write_unfinished
 from .kernel_inputs import Model
 from .portfolio import load_portfolio
-from .results import package_versions
+from .results import package_versions, portfolio_hash, results_hash
 from .simulate import build_models, check_fits, memory_estimate, run_models
 
 EXIT_CODES = ("Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 bad portfolio data, "
@@ -540,23 +540,6 @@ def cmd_run(args, console: Console, err: Console) -> int:
     return 0
 
 
-def _results_hash(model: Model) -> str:
-    """What a run's numbers depend on in its config (threads and chunk size do not)."""
-    import hashlib
-    import json
-
-    cfg = model.config.to_dict()
-    cfg["simulation"] = {k: v for k, v in cfg["simulation"].items()
-                         if k not in ("threads", "chunk_paths")}
-    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()
-
-
-def _portfolio_hash(model: Model) -> str:
-    import hashlib
-
-    return hashlib.sha256(model.portfolio.table.to_csv(index=False).encode()).hexdigest()
-
-
 def _start_checkpoint(out: Path, model: Model, resume: bool) -> Path | None:
     """A run saves its finished chunks in ``out/parts`` (its manifest saying
     ``complete: false``, status ``running``) so a killed run can be resumed; not when it
@@ -570,8 +553,8 @@ def _start_checkpoint(out: Path, model: Model, resume: bool) -> Path | None:
             "status": "running", "paths_requested": model.config.simulation.paths,
             "seed": model.config.simulation.seed, "config": model.config.to_dict(),
             "portfolio": model.portfolio.source, "versions": package_versions(),
-            "checkpoint": {"results_sha256": _results_hash(model),
-                           "portfolio_sha256": _portfolio_hash(model),
+            "checkpoint": {"results_sha256": results_hash(model),
+                           "portfolio_sha256": portfolio_hash(model),
                            "kernels": kernel_digest()}})
     return out / "parts"
 
@@ -606,8 +589,8 @@ def _claim_resume(run_dir: Path, models) -> RunDirClaim:
     if len(models) != 1:
         raise UsageError("--resume finishes one run: drop --scenarios")
     saved, model = manifest["checkpoint"], models[0]
-    for key, now, what in (("results_sha256", _results_hash(model), "config"),
-                           ("portfolio_sha256", _portfolio_hash(model), "portfolio"),
+    for key, now, what in (("results_sha256", results_hash(model), "config"),
+                           ("portfolio_sha256", portfolio_hash(model), "portfolio"),
                            ("kernels", kernel_digest(), "engine version (kernel code)")):
         if saved.get(key) != now:
             raise UsageError(f"--resume {run_dir}: the run was started with another {what}; "

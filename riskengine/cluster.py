@@ -12,13 +12,11 @@ process would have written them, so the result is bit-identical to a local run.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 
 from .errors import UsageError
 from .kernel_inputs import KernelInputs, Model
-from .results import Result
+from .results import Result, portfolio_hash, results_hash
 
 
 def _client(scheduler: str | None, local_workers: int | None):
@@ -62,8 +60,7 @@ def run_on_dask(model: Model, scheduler: str | None = None, local_workers: int |
     n = sim.paths
     chunk = max(BLOCK, -(-sim.chunk_paths // BLOCK) * BLOCK)
     ranges = [(s, min(s + chunk, n)) for s in range(0, n, chunk)]
-    tag = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode()
-                         + model.portfolio.table.to_csv(index=False).encode()).hexdigest()[:16]
+    tag = (results_hash(model)[:8] + portfolio_hash(model)[:8])
     out, acc, sampled = allocate_range(model, 0, n)
     client, cluster = _client(scheduler, local_workers)
     t0 = time.perf_counter()

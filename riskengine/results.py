@@ -75,6 +75,25 @@ def _git_commit() -> str | None:
         return None
 
 
+def results_hash(model) -> str:
+    """SHA-256 of what a run's numbers depend on in its config (threads and chunk size do
+    not): the key of checkpoints and cluster tasks."""
+    import hashlib
+    import json
+
+    cfg = model.config.to_dict()
+    cfg["simulation"] = {k: v for k, v in cfg["simulation"].items()
+                         if k not in ("threads", "chunk_paths")}
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()
+
+
+def portfolio_hash(model) -> str:
+    """SHA-256 of the validated portfolio table (whatever file or DataFrame it came from)."""
+    import hashlib
+
+    return hashlib.sha256(model.portfolio.table.to_csv(index=False).encode()).hexdigest()
+
+
 def provenance(model, timings: dict) -> dict:
     """What a number depends on beyond the config: input hashes, the code's commit, the
     threading actually used, the command line and when it ran."""
@@ -87,7 +106,7 @@ def provenance(model, timings: dict) -> dict:
     pf = model.portfolio
     pf_hash = _sha256_file(pf.source)
     if pf_hash is None:  # a DataFrame: the validated table, canonically written
-        pf_hash = hashlib.sha256(pf.table.to_csv(index=False).encode()).hexdigest()
+        pf_hash = portfolio_hash(model)
     config_text = json.dumps(model.config.to_dict(), sort_keys=True)
     try:
         layer = numba.threading_layer()
