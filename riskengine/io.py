@@ -112,7 +112,6 @@ def dataset_to_table(ds: xr.Dataset) -> pa.Table:
         return pa.array(np.ascontiguousarray(broadcast(da)))
 
     meta = {"format": FORMAT_VERSION, "dims": dims, "sizes": sizes, "coords": {},
-            "multi_index": multi,
             "data_vars": {}, "attrs": _jsonable(ds.attrs)}
     for name, c in ds.coords.items():
         columns[str(name)] = column(c)
@@ -123,6 +122,8 @@ def dataset_to_table(ds: xr.Dataset) -> pa.Table:
         columns[str(name)] = column(v)
         meta["data_vars"][str(name)] = {"dims": list(v.dims), "dtype": _dtype_tag(v.to_numpy()),
                                         "attrs": _jsonable(v.attrs)}
+    if multi:  # (only then: a file without one keeps its former bytes)
+        meta["multi_index"] = multi
     arrays = list(columns.values())
     table = pa.Table.from_arrays(arrays, names=list(columns))
     return table.replace_schema_metadata({META_KEY: json.dumps(meta, allow_nan=True).encode()})
