@@ -26,9 +26,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__, warmup
-from .config import default_portfolio_path, load_config, run_overrides
+from .config import apply_overrides, default_portfolio_path, load_config, run_overrides
 from .errors import OutputError, RiskEngineError, Terminated, UsageError
-from .io import RunDirClaim, check_parent, check_run_dir, write_run, write_unfinished
+from .io import RunDirClaim, check_parent, check_run_dir, write_run_streamed, write_unfinished
 from .kernel_inputs import Model
 from .portfolio import load_portfolio
 from .results import package_versions, portfolio_hash, results_hash
@@ -173,7 +173,15 @@ def prepare(args) -> list[Model]:
                               regime=args.regime, scenario=args.scenario,
                               scenarios=args.scenarios)
     config = load_config(args.config, overrides)
-    check_fits(config)  # before reading a large portfolio or compiling anything
+    # before reading a large portfolio or compiling anything: a run streams its per-path
+    # outputs to disk, a part (--path-range) holds its own paths in memory
+    if getattr(args, "path_range", None) is not None:
+        from .parts import parse_range
+
+        a, b = parse_range(args.path_range)
+        check_fits(apply_overrides(config, {"simulation": {"paths": max(b - a, 1)}}))
+    else:
+        check_fits(config, streamed=True)
     sim = config.simulation
     portfolio = load_portfolio(args.portfolio or default_portfolio_path(),
                                config.dependence.sectors, sim.n_quarters, sim.steps_per_year)
@@ -411,7 +419,8 @@ def cmd_validate(args, console: Console) -> int:
         + ", ".join(f"{kinds.get(k, 0)} {k}" for k in ("loan", "guarantee", "equity"))
         + f"; US$ {pf.col('commitment_usd').sum() / 1e9:,.2f}bn committed) with "
         f"{sim.paths:,} paths over {sim.horizon_years:g} years; "
-        f"the run needs about {len(models) * memory_estimate(sim.paths) / 2**30:,.1f} GiB"
+        f"the run needs about "
+        f"{len(models) * memory_estimate(sim.paths, streamed=len(models) == 1) / 2**30:,.1f} GiB"
         + (f" ({len(models)} scenario runs)" if len(models) > 1 else ""), highlight=False)
     if pf.ignored_columns:
         console.print("ignored columns: " + ", ".join(pf.ignored_columns), highlight=False)
@@ -457,39 +466,44 @@ def cmd_run(args, console: Console, err: Console) -> int:
     def progress(d: int, total: int) -> None:
         done[0] = d
 
+    def simulate_into(paths_file: Path):
+        """Run the simulation, streaming the per-path outputs into ``paths_file`` (inside
+        the hidden folder that becomes the run directory once complete)."""
+        if dask:
+            from .cluster import run_on_dask
+
+            result = run_on_dask(model, args.dask_scheduler, args.dask_local, progress,
+                                 paths_file=paths_file)
+        elif args.quiet or args.json or not err.is_terminal:  # no bar into a pipe
+            result = run_models(models, progress=progress, checkpoint=checkpoint,
+                                paths_file=paths_file)
+        else:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            columns = (TextColumn("simulating"), BarColumn(),
+                       TextColumn("{task.completed:,} of {task.total:,} paths"),
+                       TextColumn("{task.fields[rate]}"), TextColumn("left"),
+                       TimeRemainingColumn())
+            with Progress(*columns, console=err, transient=True) as bar:
+                task = bar.add_task("simulating", total=total, rate="")
+
+                def show(d: int, total: int) -> None:
+                    progress(d, total)
+                    speed = bar.tasks[0].speed
+                    bar.update(task, completed=d,
+                               rate=f"{speed:,.0f} paths/s" if speed else "")
+
+                result = run_models(models, progress=show, paced=True,
+                                    checkpoint=checkpoint, paths_file=paths_file)
+        result.meta["timings"]["wall_seconds"] = time.perf_counter() - t0
+        return result
+
     try:
         _notes(err, model)
         t0 = time.perf_counter()
         try:
-            if dask:
-                from .cluster import run_on_dask
-
-                result = run_on_dask(model, args.dask_scheduler, args.dask_local, progress)
-            elif args.quiet or args.json or not err.is_terminal:  # no bar into a pipe
-                result = run_models(models, progress=progress, checkpoint=checkpoint)
-            else:
-                from rich.progress import (
-                    BarColumn,
-                    Progress,
-                    TextColumn,
-                    TimeRemainingColumn,
-                )
-
-                columns = (TextColumn("simulating"), BarColumn(),
-                           TextColumn("{task.completed:,} of {task.total:,} paths"),
-                           TextColumn("{task.fields[rate]}"), TextColumn("left"),
-                           TimeRemainingColumn())
-                with Progress(*columns, console=err, transient=True) as bar:
-                    task = bar.add_task("simulating", total=total, rate="")
-
-                    def show(d: int, total: int) -> None:
-                        progress(d, total)
-                        speed = bar.tasks[0].speed
-                        bar.update(task, completed=d,
-                                   rate=f"{speed:,.0f} paths/s" if speed else "")
-
-                    result = run_models(models, progress=show, paced=True,
-                                        checkpoint=checkpoint)
+            run_dir, result = write_run_streamed(
+                out, args.overwrite or checkpoint is not None, simulate_into)
         except (KeyboardInterrupt, Terminated) as e:
             if done[0] == 0:  # stopped before a chunk finished (or while compiling)
                 if checkpoint is not None and args.resume is None:
@@ -512,12 +526,9 @@ def cmd_run(args, console: Console, err: Console) -> int:
             err.print(f"{reason} after {done[0]:,} of {total:,} paths; {where}",
                       highlight=False)
             raise _Stopped(130 if reason == "interrupted" else 143) from None
-        result.meta["timings"]["wall_seconds"] = time.perf_counter() - t0
-        try:
-            run_dir = write_run(result, out, overwrite=args.overwrite or checkpoint is not None)
         except OutputError:
             if checkpoint is not None:  # the chunks stay: --resume writes the results later
-                _mark_checkpoint(out, "results not written", total)
+                _mark_checkpoint(out, "results not written", done[0])
             raise
     finally:
         claim.release()

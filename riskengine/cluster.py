@@ -45,15 +45,16 @@ def _task(model: Model, inputs: KernelInputs, start: int, end: int) -> dict:
 
     threads = max(1, min(get_worker().state.nthreads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     numba.set_num_threads(threads)
-    run = simulate_range(model, inputs, start, end)  # (sampled rows global, its own filled)
-    return chunk_arrays(start, end, run.out, run.acc, run.sampled)
+    store = simulate_range(model, inputs, start, end).store  # (sampled rows global)
+    return chunk_arrays(start, end, store.out, store.acc, store.sampled)
 
 
 def run_on_dask(model: Model, scheduler: str | None = None, local_workers: int | None = None,
-                progress=None) -> Result:
-    """Simulate the model's run on a Dask cluster and compute its measures here."""
-    from .parts import place_chunk
-    from .simulate import BLOCK, RangeRun, allocate_range, finish, sampling_inputs
+                progress=None, paths_file=None) -> Result:
+    """Simulate the model's run on a Dask cluster and compute its measures here
+    (``paths_file``: stream the per-path outputs there as chunks arrive, in path order)."""
+    from .pathstore import InMemory, add_arrays
+    from .simulate import BLOCK, RangeRun, finish, sampling_inputs, streamed_store
 
     sim = model.config.simulation
     inputs, is_info = sampling_inputs(model)
@@ -61,7 +62,8 @@ def run_on_dask(model: Model, scheduler: str | None = None, local_workers: int |
     chunk = max(BLOCK, -(-sim.chunk_paths // BLOCK) * BLOCK)
     ranges = [(s, min(s + chunk, n)) for s in range(0, n, chunk)]
     tag = (results_hash(model)[:8] + portfolio_hash(model)[:8])
-    out, acc, sampled = allocate_range(model, 0, n)
+    store = (InMemory(model, 0, n) if paths_file is None
+             else streamed_store(model, inputs, paths_file))
     client, cluster = _client(scheduler, local_workers)
     t0 = time.perf_counter()
     try:
@@ -88,7 +90,7 @@ def run_on_dask(model: Model, scheduler: str | None = None, local_workers: int |
                 futures[retry] = (s, e, attempt + 1)
                 pending.add(retry)
                 continue
-            place_chunk(arrays, s, e, 0, out, acc, sampled)
+            add_arrays(store, arrays, s, e)
             done += e - s
             if progress is not None:
                 progress(done, n)
@@ -99,5 +101,5 @@ def run_on_dask(model: Model, scheduler: str | None = None, local_workers: int |
             cluster.close()
     timings = {"simulate_seconds": time.perf_counter() - t0, "dask_workers": workers,
                "threads_used": None, "started": None}
-    return finish(model, inputs, RangeRun(0, n, out, acc, sampled, timings), is_info)
+    return finish(model, inputs, RangeRun(0, n, store, timings), is_info)
 

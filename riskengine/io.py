@@ -28,6 +28,9 @@ from filelock import FileLock, Timeout
 from .errors import OutputError, UsageError
 
 META_KEY = b"riskengine.xarray"
+#: rows per row group of a Parquet file: pyarrow's default for a one-shot write, so a
+#: file appended piece by piece has the same row groups, whatever the pieces
+ROW_GROUP_ROWS = 1024 * 1024
 FORMAT_VERSION = 1
 
 
@@ -136,25 +139,48 @@ def _meta(schema: pa.Schema) -> dict:
     return json.loads(raw)
 
 
-def _unflatten(col, meta: dict, var_dims: list[str], tag: str) -> np.ndarray:
-    """One flat column back to its variable's array (see :func:`dataset_to_table`)."""
-    dims, sizes = meta["dims"], meta["sizes"]
+def _column_values(col, tag: str) -> np.ndarray:
+    """A Parquet column's flat values (dictionary columns: their codes, strings: labels)."""
     col = col.combine_chunks()
     if tag == "str":
         if pa.types.is_dictionary(col.type):
             labels = np.asarray(col.dictionary.to_pylist(), dtype=object)
-            values = labels[col.indices.to_numpy(zero_copy_only=False)]
-        else:
-            values = np.asarray(col.to_pylist(), dtype=object)
-    else:
-        values = (col.indices if pa.types.is_dictionary(col.type) else col).to_numpy(
-            zero_copy_only=False)
+            return labels[col.indices.to_numpy(zero_copy_only=False)]
+        return np.asarray(col.to_pylist(), dtype=object)
+    return (col.indices if pa.types.is_dictionary(col.type) else col).to_numpy(
+        zero_copy_only=False)
+
+
+def _shaped(values: np.ndarray, meta: dict, var_dims: list[str], tag: str) -> np.ndarray:
+    """Flat column values back to their variable's array (see :func:`dataset_to_table`)."""
+    dims, sizes = meta["dims"], meta["sizes"]
     arr = values.reshape(sizes) if sizes else values
     index = tuple(slice(None) if d in var_dims else 0 for d in dims)
     kept = [d for d in dims if d in var_dims]
     arr = arr[index]
     order = [kept.index(d) for d in var_dims]
     return _restore(np.transpose(arr, order), tag)
+
+
+def _unflatten(col, meta: dict, var_dims: list[str], tag: str) -> np.ndarray:
+    """One flat column back to its variable's array (see :func:`dataset_to_table`)."""
+    return _shaped(_column_values(col, tag), meta, var_dims, tag)
+
+
+def _read_numeric_column(path: Path, name: str, dtype: np.dtype) -> np.ndarray | None:
+    """A plain numeric column read row group by row group into one array (no second copy
+    of the whole column, as a table read and ``combine_chunks`` would make); None for a
+    dictionary column."""
+    f = pq.ParquetFile(path)
+    if pa.types.is_dictionary(f.schema_arrow.field(name).type):
+        return None
+    out = np.empty(f.metadata.num_rows, dtype=dtype)
+    pos = 0
+    for g in range(f.num_row_groups):
+        part = f.read_row_group(g, columns=[name]).column(0).combine_chunks()
+        out[pos:pos + len(part)] = part.to_numpy(zero_copy_only=False)
+        pos += len(part)
+    return out
 
 
 def table_to_dataset(table: pa.Table) -> xr.Dataset:
@@ -178,19 +204,36 @@ def _with_indexes(ds: xr.Dataset, meta: dict) -> xr.Dataset:
 
 class _LazyColumn(xr.backends.BackendArray):
     """A data variable of a run's Parquet file, read (that column only) when its values
-    are first needed."""
+    are first needed. ``slot``: a one-entry cache shared by the file's columns (a file of
+    per-path outputs too large to hold whole: one variable in memory at a time), or None
+    to keep every column once read."""
 
-    def __init__(self, path: Path, name: str, meta: dict, var_dims: list[str], tag: str):
+    def __init__(self, path: Path, name: str, meta: dict, var_dims: list[str], tag: str,
+                 slot: dict | None = None):
         self.path, self.name, self.meta, self.var_dims, self.tag = path, name, meta, var_dims, tag
         sizes = dict(zip(meta["dims"], meta["sizes"]))
         self.shape = tuple(sizes[d] for d in var_dims)
         self.dtype = np.dtype(object) if tag == "str" else np.dtype(tag)
         self._values: np.ndarray | None = None
+        self.slot = slot
+
+    def _read(self) -> np.ndarray:
+        flat = None if self.tag == "str" else _read_numeric_column(self.path, self.name,
+                                                                   self.dtype)
+        if flat is None:
+            column = pq.read_table(self.path, columns=[self.name]).column(self.name)
+            flat = _column_values(column, self.tag)
+        # (contiguous: a one-dimensional variable does not keep the broadcast column alive)
+        return np.ascontiguousarray(_shaped(flat, self.meta, self.var_dims, self.tag))
 
     def _load(self) -> np.ndarray:
+        if self.slot is not None:
+            if self.slot.get("name") != self.name:
+                self.slot.clear()  # (drop the previous column before reading this one)
+                self.slot.update(name=self.name, values=self._read())
+            return self.slot["values"]
         if self._values is None:
-            column = pq.read_table(self.path, columns=[self.name]).column(self.name)
-            self._values = _unflatten(column, self.meta, self.var_dims, self.tag)
+            self._values = self._read()
         return self._values
 
     def __getitem__(self, key):
@@ -200,9 +243,10 @@ class _LazyColumn(xr.backends.BackendArray):
             key, self.shape, indexing.IndexingSupport.BASIC, lambda k: self._load()[k])
 
 
-def open_dataset_lazily(path: str | Path) -> xr.Dataset:
+def open_dataset_lazily(path: str | Path, one_column: bool = False) -> xr.Dataset:
     """A run's Parquet file as a Dataset whose coordinates are read now and whose data
-    variables are read column by column when first used."""
+    variables are read column by column when first used (``one_column``: only the last
+    one read stays in memory)."""
     from xarray.core import indexing
 
     path = Path(path)
@@ -211,10 +255,67 @@ def open_dataset_lazily(path: str | Path) -> xr.Dataset:
     table = pq.read_table(path, columns=coord_names)
     coords = {n: (m["dims"], _unflatten(table.column(n), meta, m["dims"], m["dtype"]),
                   m["attrs"]) for n, m in meta["coords"].items()}
+    del table
+    slot: dict | None = {} if one_column else None
     data = {n: xr.Variable(m["dims"], indexing.LazilyIndexedArray(
-                _LazyColumn(path, n, meta, m["dims"], m["dtype"])), m["attrs"])
+                _LazyColumn(path, n, meta, m["dims"], m["dtype"], slot)), m["attrs"])
             for n, m in meta["data_vars"].items()}
     return _with_indexes(xr.Dataset(data, coords=coords, attrs=meta["attrs"]), meta)
+
+
+def is_lazy(ds: xr.Dataset) -> bool:
+    """Whether ``ds`` was opened by :func:`open_dataset_lazily` (its data still on disk)."""
+    from xarray.core import indexing
+
+    return any(isinstance(v.variable._data, indexing.LazilyIndexedArray)
+               for v in ds.data_vars.values())
+
+
+class DatasetAppender:
+    """Write a Dataset to one Parquet file piece by piece along its first dimension (a
+    run's per-path outputs, chunk by chunk): the file reads back as the Dataset of all the
+    pieces put together (its metadata gives the whole size up front), and has the same
+    bytes as :func:`write_dataset` of that Dataset (pieces are regrouped into the row
+    groups a one-shot write makes, so the file does not depend on the chunk size)."""
+
+    def __init__(self, path: str | Path, size: int):
+        self.path, self.size = Path(path), size
+        self.writer: pq.ParquetWriter | None = None
+        self.rows = 0
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+
+    def append(self, ds: xr.Dataset) -> None:
+        table = dataset_to_table(ds)
+        if self.writer is None:
+            meta = _meta(table.schema)
+            if meta["dims"][0] != list(ds.dims)[0]:
+                raise ValueError("pieces are appended along the first dimension")
+            meta["sizes"][0] = self.size
+            self.schema = table.schema.with_metadata(
+                {META_KEY: json.dumps(meta, allow_nan=True).encode()})
+            self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+        self._pending.append(table.replace_schema_metadata(self.schema.metadata))
+        self._pending_rows += table.num_rows
+        self.rows += ds.sizes[list(ds.dims)[0]]
+        while self._pending_rows >= ROW_GROUP_ROWS:
+            self._flush(ROW_GROUP_ROWS)
+
+    def _flush(self, rows: int) -> None:
+        assert self.writer is not None
+        table = pa.concat_tables(self._pending).combine_chunks()
+        self.writer.write_table(table.slice(0, rows), row_group_size=rows)
+        rest = table.slice(rows)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+
+    def close(self) -> None:
+        if self._pending_rows:
+            self._flush(self._pending_rows)
+        if self.writer is not None:
+            self.writer.close()
+        if self.rows != self.size:
+            raise ValueError(f"{self.path}: {self.rows} of {self.size} rows written")
 
 
 def open_run(run_dir: str | Path) -> xr.DataTree:
@@ -233,7 +334,8 @@ def open_run(run_dir: str | Path) -> xr.DataTree:
 
 
 def write_dataset(ds: xr.Dataset, path: str | Path) -> None:
-    pq.write_table(dataset_to_table(ds), path, compression="zstd")
+    pq.write_table(dataset_to_table(ds), path, compression="zstd",
+                   row_group_size=ROW_GROUP_ROWS)
 
 
 def read_dataset(path: str | Path) -> xr.Dataset:
@@ -406,12 +508,33 @@ def write_run(result, run_dir: str | Path, overwrite: bool = False) -> Path:
     return _write_atomically(run_dir, overwrite, lambda tmp: _fill_run_dir(result, tmp))
 
 
+def write_run_streamed(run_dir: str | Path, overwrite: bool, make_result):
+    """Like :func:`write_run`, for a run that streams its per-path outputs as it goes:
+    ``make_result(paths_file)`` simulates, writing ``paths.parquet`` inside the hidden
+    folder, and returns the Result; the other files follow, then the rename. Returns
+    ``(run_dir, result)``, the result's per-path outputs read from ``run_dir``."""
+    made = []
+
+    def fill(tmp: Path) -> None:
+        made.append(make_result(tmp / "paths.parquet"))
+        _fill_run_dir(made[0], tmp)
+
+    run_dir = _write_atomically(run_dir, overwrite, fill)
+    result = made[0]
+    if (run_dir / "paths.parquet").is_file() and result.paths_streamed:
+        result.paths = open_dataset_lazily(run_dir / "paths.parquet", one_column=True)
+    return run_dir, result
+
+
 def _fill_run_dir(result, tmp: Path) -> None:
-    """Write the Parquet files, then the manifest that says they are complete."""
+    """Write the Parquet files (not paths.parquet when the run streamed it there), then
+    the manifest that says they are complete."""
     t0 = time.perf_counter()
     files = {}
     for name, ds in result.datasets().items():
-        write_dataset(ds, tmp / f"{name}.parquet")
+        if not (name == "paths" and result.paths_streamed
+                and (tmp / "paths.parquet").is_file()):
+            write_dataset(ds, tmp / f"{name}.parquet")
         files[name] = f"{name}.parquet"
     manifest = dict(result.meta)
     manifest["files"] = files

@@ -70,8 +70,24 @@ def var_index(tail: np.ndarray, level: float) -> int:
     return int(np.searchsorted(-tail, -target, side="left"))
 
 
+def unit_var_index(n: int, level: float) -> int:
+    """:func:`var_index` of ``unit_tail(n)`` without building it: the same comparisons on
+    the same floating-point values ``(n - 1 - k) / n`` (exact integers, one correctly
+    rounded division), so the same position."""
+    target = (1.0 - level) * (1.0 + 1e-12) + 1e-15
+    k = min(max(int((n - 1) - target * n) - 2, 0), n)
+    while k > 0 and (n - 1 - (k - 1)) / n <= target:  # (never: the guess is below)
+        k -= 1
+    while k < n and (n - 1 - k) / n > target:
+        k += 1
+    return k
+
+
 class LossSample:
-    """One loss variable's sample, sorted once, with weights (see module notes)."""
+    """One loss variable's sample, sorted once, with weights (see module notes). Unit
+    weights are never materialised: every estimator then skips the multiplication by 1,
+    which changes no bit, and the tail probabilities are computed, not stored (memory: the
+    sorted copy is the only array as long as the sample)."""
 
     def __init__(self, loss, weight=None):
         loss = np.asarray(loss, dtype=np.float64)
@@ -82,56 +98,67 @@ class LossSample:
         self.loss = loss
         if weight is None:
             # unit weights: no argsort needed, and the tail sums are exact counts
-            self.weight = np.ones(n)
+            self.weight = None
             self.sorted = np.sort(loss)
-            self.tail = unit_tail(n)
+            self.tail = None
             return
         w = np.asarray(weight, dtype=np.float64)
         self.weight = w
         order = np.argsort(loss, kind="stable")
         self.sorted = loss[order]
         ws = w[order]
+        del order
         # tail[k] = (1/n) * sum of weights strictly after sorted position k
         rev = np.cumsum(ws[::-1])[::-1]
         self.tail = np.append(rev[1:], 0.0) / n
 
+    def _weighted(self, x: np.ndarray) -> np.ndarray:
+        return x if self.weight is None else self.weight * x
+
+    def _var_index(self, level: float) -> int:
+        if self.tail is None:
+            return unit_var_index(self.n, level)
+        return var_index(self.tail, level)
+
     def var_value(self, level: float) -> float:
         """``VaR_level``: the inverted-CDF quantile (weighted: the IS tail estimator)."""
-        k = min(var_index(self.tail, level), self.n - 1)
+        k = min(self._var_index(level), self.n - 1)
         return float(self.sorted[k])
 
     def el(self) -> Estimate:
-        return _normal_ci(*mean_with_stderr(self.weight * self.loss))
+        return _normal_ci(*mean_with_stderr(self._weighted(self.loss)))
 
     def sd(self) -> Estimate:
-        m = float(np.mean(self.weight * self.loss))
+        m = float(np.mean(self._weighted(self.loss)))
         dev2 = (self.loss - m) ** 2
-        var = float(np.mean(self.weight * dev2))
+        var = float(np.mean(self._weighted(dev2)))
         sdv = float(np.sqrt(max(var, 0.0)))
         if self.n > 1 and sdv > 0:
-            se = float(np.std(self.weight * dev2, ddof=1) / np.sqrt(self.n) / (2.0 * sdv))
+            se = float(np.std(self._weighted(dev2), ddof=1) / np.sqrt(self.n) / (2.0 * sdv))
         else:
             se = 0.0 if self.n > 1 else np.nan
         return _normal_ci(sdv, se)
 
     def tail_paths(self, level: float) -> int:
         """Sample points at or beyond ``VaR_level``: what the tail estimates rest on."""
-        return self.n - min(var_index(self.tail, level), self.n - 1)
+        return self.n - min(self._var_index(level), self.n - 1)
 
     def var(self, level: float) -> Estimate:
         v = self.var_value(level)
         if self.tail_paths(level) < MIN_TAIL_PATHS:
             return Estimate(v, np.nan, np.nan, np.nan)  # no precision to report
-        ind = self.weight * (self.loss > v)
+        ind = self._weighted((self.loss > v).astype(np.float64))
         se_p = float(np.std(ind, ddof=1) / np.sqrt(self.n)) if self.n > 1 else 0.0
+        del ind
         lo = self.var_value(max(level - Z95 * se_p, 1e-15))
         hi = self.var_value(min(level + Z95 * se_p, 1.0 - 1e-15))
         return Estimate(v, (hi - lo) / (2.0 * Z95), lo, hi)
 
     def es(self, level: float) -> Estimate:
         v = self.var_value(level)
-        excess = self.weight * np.maximum(self.loss - v, 0.0) / (1.0 - level)
+        excess = self._weighted(np.maximum(self.loss - v, 0.0)) / (1.0 - level)
         mean_excess, se = mean_with_stderr(excess)
+        del excess
         if self.tail_paths(level) < MIN_TAIL_PATHS:
             return Estimate(v + mean_excess, np.nan, np.nan, np.nan)
         return _normal_ci(v + mean_excess, se)

@@ -20,11 +20,12 @@ import numpy as np
 from ._kernels.bundles import Accumulators, PathOutputs, SampledPaths
 from .config import config_from_dict
 from .errors import UsageError
-from .io import _write_atomically, _write_manifest
+from .io import _write_atomically, _write_manifest, write_run_streamed
 from .kernel_inputs import Model, build_model
+from .pathstore import add_arrays
 from .portfolio import load_portfolio
 from .results import _sha256_file, package_versions, provenance
-from .simulate import RangeRun, allocate_range, finish, sampling_inputs, simulate_range
+from .simulate import RangeRun, finish, sampling_inputs, simulate_range, streamed_store
 
 PART_FILE = "part.npz"
 #: a run directory's folder of checkpointed chunks
@@ -70,34 +71,14 @@ def chunk_arrays(start: int, end: int, out: PathOutputs, acc: Accumulators,
     return arrays | _sampled_rows(sampled, start, end)
 
 
-def place_chunk(arrays, a: int, b: int, start: int, out: PathOutputs, acc: Accumulators,
-                sampled: SampledPaths) -> None:
-    """Put the arrays of chunk ``a .. b - 1`` into the outputs of paths ``start ..``."""
-    from .simulate import BLOCK
-
-    rel = slice(a - start, b - start)
-    blocks = slice((a - start) // BLOCK, (a - start) // BLOCK + -(-(b - a) // BLOCK))
-    for k in PathOutputs._fields:
-        getattr(out, k)[rel] = arrays[f"out.{k}"]
-    for k in Accumulators._fields:
-        getattr(acc, k)[blocks] = arrays[f"acc.{k}"]
-    for name in ("timeline", "irr", "annual"):
-        getattr(sampled, name)[arrays[f"rows.{name}"]] = arrays[f"sampled.{name}"]
-
-
-def load_chunks(folder: Path, start: int, end: int, out: PathOutputs, acc: Accumulators,
-                sampled: SampledPaths) -> list[tuple[int, int]]:
-    """Fill ``out``, ``acc`` (of paths ``start .. end - 1``) and ``sampled`` from the chunks
-    saved in ``folder``; returns their ``(start, end)`` ranges."""
-    ranges = []
+def saved_chunks(folder: Path, start: int, end: int) -> dict[tuple[int, int], Path]:
+    """The chunks saved in ``folder`` that lie in paths ``start .. end - 1``, by range."""
+    found = {}
     for path in sorted(folder.glob("chunk-*.npz")) if folder.is_dir() else []:
         a, b = (int(x) for x in path.stem.split("-")[1:])
-        if a < start or b > end:
-            continue
-        with np.load(path) as z:
-            place_chunk(z, a, b, start, out, acc, sampled)
-        ranges.append((a, b))
-    return ranges
+        if start <= a and b <= end:
+            found[a, b] = path
+    return found
 
 
 def parse_range(text: str) -> tuple[int, int]:
@@ -116,7 +97,8 @@ def run_part(model: Model, start: int, end: int, out_dir: str | Path,
         raise UsageError("--path-range runs one scenario at a time: drop --scenarios")
     inputs, is_info = sampling_inputs(model)
     run = simulate_range(model, inputs, start, end, progress)
-    arrays = chunk_arrays(start, end, run.out, run.acc, run.sampled)  # (as a checkpoint)
+    store = run.store
+    arrays = chunk_arrays(start, end, store.out, store.acc, store.sampled)  # (as a checkpoint)
     manifest = {
         "complete": False, "status": "part", "part": {"start": start, "end": end},
         "paths": model.config.simulation.paths, "seed": model.config.simulation.seed,
@@ -131,17 +113,19 @@ def run_part(model: Model, start: int, end: int, out_dir: str | Path,
     return _write_atomically(out_dir, overwrite, fill)
 
 
-def _read_part(path: Path) -> tuple[dict, dict]:
+def _read_part(path: Path) -> tuple[dict, Path]:
+    """A part's manifest and its arrays' file (read when merged, one part at a time)."""
     try:
         with open(path / "manifest.json") as f:
             manifest = json.load(f)
         if manifest.get("status") != "part":
             raise ValueError
         with np.load(path / PART_FILE) as z:
-            arrays = {k: z[k] for k in z.files}
+            if "out.credit_loss" not in z.files:
+                raise KeyError
     except (OSError, ValueError, KeyError):
         raise UsageError(f"{path} is not a part written by riskengine run --path-range") from None
-    return manifest, arrays
+    return manifest, path / PART_FILE
 
 
 def merge(parts: list[str | Path], out_dir: str | Path, overwrite: bool = False):
@@ -179,15 +163,16 @@ def merge(parts: list[str | Path], out_dir: str | Path, overwrite: bool = False)
                                sim.steps_per_year)
     model = build_model(config, portfolio)
     inputs, is_info = sampling_inputs(model)  # (the pilot is deterministic: the parts' own)
-
-    out, acc, sampled = allocate_range(model, 0, n)
-    for _, m, arrays in read:
-        place_chunk(arrays, m["part"]["start"], m["part"]["end"], 0, out, acc, sampled)
     timings = {"simulate_seconds": sum(m["timings"]["simulate_seconds"] for _, m, _ in read),
                "threads_used": first["timings"].get("threads_used"),
                "started": min(m["timings"]["started"] for _, m, _ in read),
                "merged_parts": len(read)}
-    result = finish(model, inputs, RangeRun(0, n, out, acc, sampled, timings), is_info)
-    result.write(out_dir, overwrite=overwrite)
-    return result
 
+    def result(paths_file: Path):
+        store = streamed_store(model, inputs, paths_file)
+        for _, m, file in read:  # (in path order)
+            with np.load(file) as arrays:
+                add_arrays(store, arrays, m["part"]["start"], m["part"]["end"])
+        return finish(model, inputs, RangeRun(0, n, store, timings), is_info)
+
+    return write_run_streamed(out_dir, overwrite, result)[1]

@@ -141,8 +141,16 @@ class Result:
     contributions_ds: xr.Dataset | None = None
     convergence_ds: xr.Dataset | None = None
 
+    @property
+    def paths_streamed(self) -> bool:
+        """Whether ``paths`` is read from a file written while the run went (the run
+        directory's paths.parquet), not held in memory."""
+        from .io import is_lazy
+
+        return is_lazy(self.paths)
+
     @classmethod
-    def from_simulation(cls, model, out, totals, sampled, timings: dict,
+    def from_simulation(cls, model, paths: xr.Dataset, totals, sampled, timings: dict,
                         importance_sampling: dict | None = None,
                         contributions: xr.Dataset | None = None) -> Result:
         """Assemble the Datasets of a finished simulation.
@@ -150,60 +158,26 @@ class Result:
         Parameters
         ----------
         model : riskengine.kernel_inputs.Model
-        out : PathOutputs
-            Per-path outputs of every path.
+        paths : Dataset
+            Per-path outputs of every path (:func:`paths_dataset`; in memory or read
+            from disk when used).
         totals : Accumulators
             The per-block accumulators summed over blocks (leading axis dropped).
         sampled : SampledPaths
             The timeline and IRR sample paths.
         """
         cfg = model.config
-        credit, econ, weight = out.credit_loss, out.economic_loss, out.weight
-        n = credit.shape[0]
+        n = paths.sizes["path"]
+
+        def sampled_weight(stride: int, rows: int) -> np.ndarray:
+            """The weights of the sampled paths (every ``stride``-th, ``rows`` of them)."""
+            if "weight" not in paths:
+                return np.ones(len(range(0, n, stride)[:rows]))
+            return paths["weight"].to_numpy()[::stride][:rows].copy()
+
         pf = model.portfolio
-        dep = model.deployment
         totals, sampled, pd_input = _to_input_rows(model, totals, sampled)
         usd = {"units": "USD"}
-        paths = xr.Dataset(
-            {
-                "credit_loss": (("path", "institution"), credit,
-                                {"units": "USD", "long_name": "principal lost in defaults"}),
-                "economic_loss": (("path", "institution"), econ,
-                                  {"units": "USD", "long_name": "minus NPV of the institution's cash flows"}),
-            },
-            coords={"path": np.arange(n, dtype=np.int64), "institution": list(INSTITUTIONS)},
-        )
-        if len(model.equity_index):
-            for name, values, long in (
-                    ("japan_receipts", out.japan_receipts,
-                     "equity distributions to Japan inside the horizon (undiscounted)"),
-                    ("us_receipts", out.us_receipts,
-                     "equity distributions to the US inside the horizon (undiscounted)"),
-                    ("deemed_outstanding", out.deemed_outstanding,
-                     "deemed allocation not yet repaid at the horizon")):
-                v = np.zeros_like(credit)  # equity is JBIC's: NEXI's rows are 0
-                v[:, Institution.JBIC] = values
-                paths[name] = (("path", "institution"), v, {**usd, "long_name": long})
-        if dep.expanded:
-            paths["deployed_usd"] = (("path", "institution"), out.deployed,
-                                     {**usd, "long_name": "commitments funded on the path"})
-            paths["tariff_cost"] = (("path",), out.tariff_cost,
-                                    {**usd, "long_name": "present value of the tariff penalties "
-                                                     "of declined projects (Japan as a whole)"})
-        if cfg.regimes:
-            paths["regime"] = (("path",), out.regime,
-                               {"labels": list(cfg.regime_names),
-                                "long_name": "the path's political regime"})
-        if cfg.fx is not None:
-            jpy = {"units": "JPY"}
-            paths["economic_loss_jpy"] = (("path", "institution"), out.economic_loss_jpy,
-                                          {**jpy, "long_name": "economic loss in yen, each step's "
-                                                               "cash at that step's USD/JPY"})
-            if dep.expanded:
-                paths["tariff_cost_jpy"] = (("path",), out.tariff_cost_jpy,
-                                            {**jpy, "long_name": "tariff cost in yen"})
-        if not np.all(weight == 1.0):
-            paths["weight"] = (("path",), weight, {"long_name": "importance-sampling likelihood ratio"})
         wsum = n  # estimators are (1/n) sum w x
         nan = np.full(pf.n_projects, np.nan)
         eq = np.flatnonzero(pf.instrument_index == Instrument.EQUITY)
@@ -221,7 +195,7 @@ class Result:
                 col = irr[:, e]
                 ok = ~np.isnan(col)
                 if ok.any():
-                    w_irr = weight[::irr_stride][: len(col)][ok]
+                    w_irr = sampled_weight(irr_stride, len(col))[ok]
                     irr_median[p] = LossSample(col[ok], w_irr * ok.sum() / w_irr.sum()).var_value(0.5)
         projects = xr.Dataset(
             {
@@ -254,7 +228,7 @@ class Result:
         timeline = sampled.timeline
         n_tl = timeline.shape[0]
         deemed = totals.deemed_balance / max(n_tl, 1)
-        tl_weight = weight[::sampled.timeline_stride][:n_tl]
+        tl_weight = sampled_weight(sampled.timeline_stride, n_tl)
         timeline_ds = _timeline(cfg, timeline, tl_weight, deemed)
         meta = {
             "config": cfg.to_dict(),
@@ -393,7 +367,7 @@ class Result:
             return v if institution == "ALL" else np.zeros_like(v)
         if institution != "ALL":
             return da.sel(institution=institution).to_numpy()
-        total = da.sum("institution").to_numpy()
+        total = da.sum("institution", skipna=False).to_numpy()  # (no copy with NaN zeroed)
         tariff = TARIFF_IN.get(variable)
         if tariff is not None and tariff in paths:
             total = total + paths[tariff].to_numpy()
@@ -421,18 +395,17 @@ class Result:
             codes = self.paths["regime"].to_numpy()
             groups += [(name, codes == r) for r, name in enumerate(self.regimes)]
         weight = self.weight
-        tables = {}
-        for name, mask in groups:
-            rows = {}
+        tables: dict[str, dict] = {name: {} for name, _ in groups}
+        for var in variables:  # (one variable's per-path values in memory at a time)
             for inst in SUMMARY_INSTITUTIONS:
-                for var in variables:
-                    x = self.loss(var, inst)
-                    w = weight
+                loss = self.loss(var, inst)
+                for name, mask in groups:
+                    x, w = loss, weight
                     if mask is not None:
                         x = x[mask]
                         w = None if weight is None else weight[mask]
-                    rows[inst, var] = measure_table(x, w, self.levels) if len(x) else None
-            tables[name] = rows
+                    tables[name][inst, var] = measure_table(x, w, self.levels) if len(x) else None
+                del loss, x
         template = next(r for rows in tables.values() for r in rows.values() if r is not None)
         measure = [m for m, _, _ in template]
         level = np.array([lv for _, lv, _ in template], dtype=float)
@@ -630,6 +603,61 @@ def _contribution_values(ds: xr.Dataset, measure: str, level: float | None, grou
         raise KeyError(f"no grouping {group!r}: one of exposure, obligor, sector, institution")
     return pd.Series(ds[field].to_numpy()[i, keep], index=ds["key"].to_numpy()[keep],
                      name=field)
+
+
+def paths_dataset(model, out, first: int = 0, weighted: bool | None = None) -> xr.Dataset:
+    """The per-path Dataset (paths.parquet) of paths ``first ..`` from their
+    :class:`PathOutputs`. ``weighted``: whether it has a ``weight`` variable (None: when
+    some weight is not 1)."""
+    cfg, dep = model.config, model.deployment
+    credit = out.credit_loss
+    n = credit.shape[0]
+    usd = {"units": "USD"}
+    paths = xr.Dataset(
+        {
+            "credit_loss": (("path", "institution"), credit,
+                            {"units": "USD", "long_name": "principal lost in defaults"}),
+            "economic_loss": (("path", "institution"), out.economic_loss,
+                              {"units": "USD", "long_name": "minus NPV of the institution's cash flows"}),
+        },
+        coords={"path": np.arange(first, first + n, dtype=np.int64),
+                "institution": list(INSTITUTIONS)},
+    )
+    if len(model.equity_index):
+        for name, values, long in (
+                ("japan_receipts", out.japan_receipts,
+                 "equity distributions to Japan inside the horizon (undiscounted)"),
+                ("us_receipts", out.us_receipts,
+                 "equity distributions to the US inside the horizon (undiscounted)"),
+                ("deemed_outstanding", out.deemed_outstanding,
+                 "deemed allocation not yet repaid at the horizon")):
+            v = np.zeros_like(credit)  # equity is JBIC's: NEXI's rows are 0
+            v[:, Institution.JBIC] = values
+            paths[name] = (("path", "institution"), v, {**usd, "long_name": long})
+    if dep.expanded:
+        paths["deployed_usd"] = (("path", "institution"), out.deployed,
+                                 {**usd, "long_name": "commitments funded on the path"})
+        paths["tariff_cost"] = (("path",), out.tariff_cost,
+                                {**usd, "long_name": "present value of the tariff penalties "
+                                                 "of declined projects (Japan as a whole)"})
+    if cfg.regimes:
+        paths["regime"] = (("path",), out.regime,
+                           {"labels": list(cfg.regime_names),
+                            "long_name": "the path's political regime"})
+    if cfg.fx is not None:
+        jpy = {"units": "JPY"}
+        paths["economic_loss_jpy"] = (("path", "institution"), out.economic_loss_jpy,
+                                      {**jpy, "long_name": "economic loss in yen, each step's "
+                                                           "cash at that step's USD/JPY"})
+        if dep.expanded:
+            paths["tariff_cost_jpy"] = (("path",), out.tariff_cost_jpy,
+                                        {**jpy, "long_name": "tariff cost in yen"})
+    if weighted is None:
+        weighted = not np.all(out.weight == 1.0)
+    if weighted:
+        paths["weight"] = (("path",), out.weight,
+                           {"long_name": "importance-sampling likelihood ratio"})
+    return paths
 
 
 def _to_input_rows(model, totals, sampled):

@@ -34,6 +34,7 @@ from .config import (
 from .errors import UsageError
 from .importance import tilt
 from .kernel_inputs import KernelInputs, Model, build_model
+from .pathstore import InMemory, Streamed
 from .portfolio import Portfolio, load_portfolio, portfolio_from_frame
 from .results import Result
 
@@ -77,13 +78,23 @@ def _stride(n_paths: int, n_sampled: int) -> int:
 #: GiB at 1,000,000 with its regimes, selection and yen figures) and rounded up
 MEMORY_FIXED_BYTES = 550 * 2**20
 MEMORY_BYTES_PER_PATH = 700
+#: the same with the per-path outputs streamed to disk (``riskengine run``): what remains
+#: per path is one variable's values while the measures are computed (the column read
+#: back, one institution's values, the sort and the estimators' temporaries) and the
+#: path index (docs/model.md, "Memory")
+STREAMED_BYTES_PER_PATH = 120
 
 
-def memory_estimate(paths: int, n_projects: int = 0, n_equity: int = 0, n_steps: int = 0) -> int:
+def memory_estimate(paths: int, n_projects: int = 0, n_equity: int = 0, n_steps: int = 0,
+                    streamed: bool = False) -> int:
     """Bytes a run of ``paths`` paths needs at its peak (see ``MEMORY_BYTES_PER_PATH``),
-    plus the per-block accumulators when the portfolio's size is given (5 per exposure,
-    one recoup histogram per equity vehicle and step, per block of paths)."""
+    plus the per-block accumulators when the portfolio's size is given (in memory: 5 per
+    exposure, one recoup histogram per equity vehicle and step, per block of paths;
+    streamed: each block's credit loss by exposure)."""
     blocks = -(-paths // BLOCK)
+    if streamed:
+        return (MEMORY_FIXED_BYTES + STREAMED_BYTES_PER_PATH * paths
+                + blocks * 8 * n_projects)
     per_block = 8 * (5 * n_projects + n_equity * n_steps + 4 * n_steps)
     return MEMORY_FIXED_BYTES + MEMORY_BYTES_PER_PATH * paths + blocks * per_block
 
@@ -121,7 +132,8 @@ def stacked(config: Config) -> bool:
     return config.simulation.scenarios or config.simulation.scenario is not None
 
 
-def check_fits(config: Config, n_projects: int = 0, n_equity: int = 0) -> None:
+def check_fits(config: Config, n_projects: int = 0, n_equity: int = 0,
+               streamed: bool = False) -> None:
     """Refuse, before any work, a run that cannot fit in this machine's memory.
 
     Raises
@@ -131,17 +143,22 @@ def check_fits(config: Config, n_projects: int = 0, n_equity: int = 0) -> None:
     """
     paths = config.simulation.paths
     runs = len(scenario_list(config))  # side-by-side scenarios are kept until written
-    need = runs * memory_estimate(paths, n_projects, n_equity, config.simulation.n_quarters)
+    streamed = streamed and runs == 1
+    need = runs * memory_estimate(paths, n_projects, n_equity, config.simulation.n_quarters,
+                                  streamed)
     have = available_memory()
     if have is None or need <= 0.8 * have:
         return
-    fits = max(int((0.8 * have / runs - MEMORY_FIXED_BYTES) / MEMORY_BYTES_PER_PATH), 0)
+    per_path = need / runs / max(paths, 1)
+    fits = max(int((0.8 * have / runs - MEMORY_FIXED_BYTES) / per_path), 0)
     fits = fits // 1000 * 1000 or fits
     raise UsageError(
         f"{paths:,} paths need about {need / 2**30:,.1f} GiB of memory and this machine has "
         f"{have / 2**30:,.1f} GiB available: use --paths {fits:,} or fewer (simulation.paths; "
-        "every path's losses are kept in memory until the run is written"
-        + (f", for each of the {runs} scenarios" if runs > 1 else "") + ")")
+        + ("the measures need about one variable's values of every path at a time)"
+           if streamed else
+           "every path's losses are kept in memory until the run is written"
+           + (f", for each of the {runs} scenarios" if runs > 1 else "") + ")"))
 
 
 def allocate(model: Model, n: int, n_timeline: int = 0, n_irr: int = 0,
@@ -175,7 +192,7 @@ def allocate(model: Model, n: int, n_timeline: int = 0, n_irr: int = 0,
 
 def run_model(model: Model, progress: Progress | None = None,
               tilt_from: Result | None = None, paced: bool = False,
-              checkpoint: Path | None = None) -> Result:
+              checkpoint: Path | None = None, paths_file: Path | None = None) -> Result:
     """Simulate all paths of a built model and compute the measures.
 
     Parameters
@@ -191,12 +208,26 @@ def run_model(model: Model, progress: Progress | None = None,
         Someone watches the progress: size the chunks to report at least every second.
     checkpoint
         A folder for the finished chunks (resuming from those already there).
+    paths_file
+        Stream the per-path outputs to this Parquet file chunk by chunk (the run
+        directory's paths.parquet): memory then stays nearly flat in paths, and the
+        result reads them back one variable at a time.
     """
-    check_fits(model.config, model.deployment.portfolio.n_projects, len(model.equity_index))
+    check_fits(model.config, model.deployment.portfolio.n_projects, len(model.equity_index),
+               streamed=paths_file is not None)
     inputs, is_info = sampling_inputs(model, tilt_from)
+    store = None if paths_file is None else streamed_store(model, inputs, paths_file)
     run = simulate_range(model, inputs, 0, model.config.simulation.paths, progress, paced,
-                         checkpoint)
+                         checkpoint, store)
     return finish(model, inputs, run, is_info)
+
+
+def streamed_store(model: Model, inputs: KernelInputs, paths_file: Path) -> Streamed:
+    """A store that streams the run's per-path outputs to ``paths_file`` (with a
+    ``weight`` column under importance sampling)."""
+    s = inputs.sampler
+    weighted = bool(np.any(np.asarray(s.mean_shift) != 0.0) or s.twist_target != 0.0)
+    return Streamed(model, paths_file, weighted)
 
 
 def sampling_inputs(model: Model, tilt_from: Result | None = None):
@@ -229,28 +260,34 @@ def allocate_range(model: Model, start: int, end: int):
 
 @dataclass
 class RangeRun:
-    """The raw outputs of paths ``start .. end - 1`` of a run: per-path outputs and
-    per-block accumulators of the range, and the run's sampled rows (global: only the
-    range's rows are filled)."""
+    """The raw outputs of paths ``start .. end - 1`` of a run: their store
+    (:mod:`riskengine.pathstore`: per-path outputs, accumulators and the run's sampled rows,
+    global: only the range's rows filled) and timings."""
 
     start: int
     end: int
-    out: PathOutputs
-    acc: Accumulators
-    sampled: SampledPaths
+    store: InMemory | Streamed
     timings: dict
+
+    @property
+    def sampled(self) -> SampledPaths:
+        return self.store.sampled
 
 
 def simulate_range(model: Model, inputs: KernelInputs, start: int, end: int,
                    progress: Progress | None = None, paced: bool = False,
-                   checkpoint: Path | None = None) -> RangeRun:
+                   checkpoint: Path | None = None,
+                   store: InMemory | Streamed | None = None) -> RangeRun:
     """Simulate the global paths ``start .. end - 1`` (``start`` a multiple of
     ``BLOCK``): the same paths a full run draws (every draw is keyed by its path).
 
     With ``checkpoint`` (a folder), every finished chunk is saved there (atomically), and
     chunks already there are loaded instead of simulated: a run killed at any point
-    resumes from its last saved chunk, bit for bit (:mod:`riskengine.parts`)."""
-    from .parts import load_chunks, save_chunk
+    resumes from its last saved chunk, bit for bit (:mod:`riskengine.parts`). ``store``:
+    where the outputs go (default: in memory; :class:`~riskengine.pathstore.Streamed`
+    writes them to disk chunk by chunk, in path order)."""
+    from .parts import save_chunk, saved_chunks
+    from .pathstore import add_arrays
     from .warmup import ensure_compiled, kernels_cached
 
     sim = model.config.simulation
@@ -258,7 +295,9 @@ def simulate_range(model: Model, inputs: KernelInputs, start: int, end: int,
     if start % BLOCK or not 0 <= start < end <= n:
         raise UsageError(f"path range {start}:{end} must lie in 0:{n} and start at a "
                          f"multiple of {BLOCK}")
-    out, acc, sampled = allocate_range(model, start, end)
+    if store is None:
+        store = InMemory(model, start, end)
+    sampled = store.sampled
     ensure_compiled()
     threads_before = numba.get_num_threads()
     if sim.threads:
@@ -269,43 +308,49 @@ def simulate_range(model: Model, inputs: KernelInputs, start: int, end: int,
     first_call = not run_chunk.signatures  # this call compiles or loads the kernel
     cached = kernels_cached()
     t0 = time.perf_counter()
-    saved = load_chunks(checkpoint, start, end, out, acc, sampled) if checkpoint else []
-    done = sum(e - s for s, e in saved)
+    saved = saved_chunks(checkpoint, start, end) if checkpoint else {}
+    done = resumed = 0
     try:
-        for gap_start, gap_end in _gaps(start, end, saved):
-            for offset, size in _chunks(gap_end - gap_start, sim.chunk_paths, paced):
-                first = gap_start + offset  # global path
-                rel = first - start
-                rows = slice(rel, rel + size)
-                blocks = slice(rel // BLOCK, rel // BLOCK + -(-size // BLOCK))
-                chunk_out = PathOutputs(*(a[rows] for a in out))
-                chunk_acc = Accumulators(*(a[blocks] for a in acc))
+        for seg_start, seg_end, file in _segments(start, end, saved):
+            if file is not None:  # a chunk saved by an earlier, interrupted run
+                with np.load(file) as z:
+                    add_arrays(store, z, seg_start, seg_end)
+                done += seg_end - seg_start
+                resumed += seg_end - seg_start
+                continue
+            for offset, size in _chunks(seg_end - seg_start, sim.chunk_paths, paced):
+                first = seg_start + offset  # global path
+                chunk_out, chunk_acc = store.buffers(first, size)
                 run_chunk(first, size, BLOCK, *inputs, chunk_out, chunk_acc, sampled,
                           NO_REPLAY)
                 if checkpoint is not None:
                     save_chunk(checkpoint, first, first + size, chunk_out, chunk_acc, sampled)
+                store.add(first, size, chunk_out, chunk_acc)
                 done += size
                 if progress is not None:
                     progress(done, end - start)
     finally:
         numba.set_num_threads(threads_before)
     timings = {"simulate_seconds": time.perf_counter() - t0, "threads_used": threads_used,
-               "resumed_paths": sum(e - s for s, e in saved),
+               "resumed_paths": resumed,
                "started": started,
                "simulate_includes_jit_compile": first_call and not cached,
                "simulate_includes_kernel_load": first_call and cached}
-    return RangeRun(start, end, out, acc, sampled, timings)
+    return RangeRun(start, end, store, timings)
 
 
-def _gaps(start: int, end: int, saved: list[tuple[int, int]]):
-    """The ranges of ``start .. end`` not covered by the ``saved`` ones (sorted)."""
+def _segments(start: int, end: int, saved: dict[tuple[int, int], Path]):
+    """``(a, b, file)`` covering ``start .. end`` in path order: the saved chunks (with
+    their file) and the gaps between them (file None)."""
     edge = start
-    for s, e in sorted(saved):
+    for (s, e) in sorted(saved):
         if s > edge:
-            yield edge, s
-        edge = max(edge, e)
+            yield edge, s, None
+        if s >= edge:
+            yield s, e, saved[s, e]
+            edge = e
     if edge < end:
-        yield edge, end
+        yield edge, end, None
 
 
 def finish(model: Model, inputs: KernelInputs, run: RangeRun, is_info: dict) -> Result:
@@ -314,6 +359,7 @@ def finish(model: Model, inputs: KernelInputs, run: RangeRun, is_info: dict) -> 
     if (run.start, run.end) != (0, sim.paths):
         raise UsageError(f"paths {run.start}:{run.end} are not the whole run 0:{sim.paths}")
     timings = dict(run.timings)
+    paths = run.store.paths()
     contributions = None
     if model.config.outputs.contributions:
         threads_before = numba.get_num_threads()
@@ -321,19 +367,19 @@ def finish(model: Model, inputs: KernelInputs, run: RangeRun, is_info: dict) -> 
             numba.set_num_threads(min(sim.threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
         t1 = time.perf_counter()
         try:
-            contributions = _contributions(model, inputs, run.out, run.acc)
+            contributions = _contributions(model, inputs, paths, run.store.block_credit())
         finally:
             numba.set_num_threads(threads_before)
         timings["contributions_seconds"] = time.perf_counter() - t1
         log.info("risk contributions: %d tail paths replayed in %.1f s",
                  contributions.attrs["replayed_paths"], timings["contributions_seconds"])
     timings["finished"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    totals = Accumulators(*(a.sum(axis=0) for a in run.acc))  # fixed shapes: fixed order
-    return Result.from_simulation(model, run.out, totals, run.sampled, timings=timings,
-                                  importance_sampling=is_info, contributions=contributions)
+    return Result.from_simulation(model, paths, run.store.totals(), run.sampled,
+                                  timings=timings, importance_sampling=is_info,
+                                  contributions=contributions)
 
 
-def _contributions(model: Model, inputs: KernelInputs, out: PathOutputs, acc: Accumulators):
+def _contributions(model: Model, inputs: KernelInputs, paths, block_credit: np.ndarray):
     """Replay the tail paths and allocate ALL's credit-loss measures
     (:mod:`riskengine.contributions`)."""
     from .contributions import compute
@@ -344,9 +390,9 @@ def _contributions(model: Model, inputs: KernelInputs, out: PathOutputs, acc: Ac
         run_chunk(0, len(ids), BLOCK, *inputs, r_out, r_acc, r_sampled, ids)
         return r_out.exposure_credit, r_out.credit_loss
 
-    weight = None if np.all(out.weight == 1.0) else out.weight
-    return compute(model, inputs, out.credit_loss.sum(axis=1), weight, acc.credit_loss,
-                   replay, out.credit_loss)
+    credit = paths["credit_loss"].to_numpy()
+    weight = paths["weight"].to_numpy() if "weight" in paths else None
+    return compute(model, inputs, credit.sum(axis=1), weight, block_credit, replay, credit)
 
 
 def build_models(config: Config, portfolio: Portfolio) -> list[Model]:
@@ -356,13 +402,16 @@ def build_models(config: Config, portfolio: Portfolio) -> list[Model]:
 
 
 def run_models(models: list[Model], progress: Progress | None = None,
-               paced: bool = False, checkpoint: Path | None = None) -> Result:
+               paced: bool = False, checkpoint: Path | None = None,
+               paths_file: Path | None = None) -> Result:
     """Run the models of :func:`build_models` on the same paths (common random numbers:
     every draw is keyed by seed, stream, item and path) and stack them along
-    ``scenario`` when the config asks for scenarios."""
+    ``scenario`` when the config asks for scenarios (then in memory: ``paths_file``
+    streams a single run's per-path outputs, see :func:`run_model`)."""
     config = models[0].config
     if len(models) == 1 and not stacked(config):
-        return run_model(models[0], progress=progress, paced=paced, checkpoint=checkpoint)
+        return run_model(models[0], progress=progress, paced=paced, checkpoint=checkpoint,
+                         paths_file=paths_file)
     results: dict[str, Result] = {}
     total = sum(m.config.simulation.paths for m in models)
     done = 0

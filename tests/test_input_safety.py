@@ -141,15 +141,22 @@ def test_config_path_is_a_directory(tmp_path, capsys):
     assert code == 4 and "is a directory" in err and not out.exists()
 
 
-def test_write_error_leaves_nothing_and_names_the_path(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("where", ["per-path outputs", "other files"])
+def test_write_error_leaves_nothing_and_names_the_path(tmp_path, capsys, monkeypatch, where):
     pf, cfg = _files(tmp_path)
 
-    def full_disk(ds, path):
+    def full_disk(*args):
+        path = args[-1] if where == "other files" else args[0].path
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(rio, "write_dataset", full_disk)
+    if where == "other files":  # (paths.parquet is streamed while the run goes)
+        monkeypatch.setattr(rio, "write_dataset", full_disk)
+        name = "summary.parquet"
+    else:
+        monkeypatch.setattr(rio.DatasetAppender, "append", full_disk)
+        name = "paths.parquet"
     code, err, out = _cli(tmp_path, pf, cfg, capsys)
-    assert code == 5 and "No space left on device" in err and "paths.parquet" in err
+    assert code == 5 and "No space left on device" in err and name in err
     # no results: only the unfinished run's manifest and its saved chunks (for --resume)
     assert not list(out.glob("*.parquet")) and not [p for p in tmp_path.iterdir()
                                                     if "partial" in p.name]
