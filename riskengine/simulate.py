@@ -1,9 +1,9 @@
 """Orchestration: chunks of paths through the kernel, threads, timing and progress.
 
-Paths are simulated in chunks of ``chunk_paths`` (rounded up to a multiple of ``BLOCK``).
-Memory: the per-path outputs (``n_paths x`` about 60 bytes) for all paths, the per-block
-accumulators (``n_blocks x`` (40 bytes per exposure + 8 per equity vehicle and step)) and
-the sampled paths' timeline (``memory_estimate`` counts them).
+Paths are simulated in chunks of ``chunk_paths`` (rounded up to a multiple of ``BLOCK``);
+each chunk's outputs go to a store (:mod:`riskengine.pathstore`): in memory for the
+Python API, streamed to paths.parquet for ``riskengine run``. What grows with paths is
+listed in docs/model.md, "Memory" (``memory_estimate`` counts it).
 """
 
 from __future__ import annotations
