@@ -1,7 +1,9 @@
 """Benchmark suite: ``python benchmarks/run.py [--quick]``.
 
 Times the engine after JIT warm-up (compile time reported separately) and writes every
-figure to ``benchmarks/results/latest.json`` (and prints them). Sections:
+figure, with the commit, library versions and machine, to a new
+``benchmarks/results/<UTC time>-<commit>.json`` (earlier runs are kept; a copy goes to
+``results/latest.json``) and prints them. Sections:
 
 - default program: paths per second and ns per path-project-quarter, 1 and 2 threads,
   and one end-to-end 1,000,000-path CLI run with its peak memory (separate process);
@@ -33,6 +35,44 @@ import workloads as wl  # noqa: E402
 
 import riskengine  # noqa: E402
 from riskengine import build_model, run_model  # noqa: E402
+
+
+def provenance() -> dict:
+    """What a benchmark figure depends on: the commit (dirty or not), the library versions
+    and the machine."""
+    import datetime as dt
+
+    from riskengine.results import package_versions
+
+    def git(*a):
+        try:
+            return subprocess.run(["git", "-C", str(HERE.parent), *a], capture_output=True,
+                                  text=True, timeout=10).stdout.strip()
+        except OSError:
+            return ""
+
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in
+                      Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), platform.processor())
+        mem = next((int(line.split()[1]) * 1024 for line in
+                    Path("/proc/meminfo").read_text().splitlines()
+                    if line.startswith("MemTotal:")), None)
+    except OSError:
+        model, mem = platform.processor(), None
+    return {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "commit": git("rev-parse", "HEAD"),
+            "dirty": bool(git("status", "--porcelain", "--", "riskengine", "benchmarks")),
+            "versions": package_versions(),
+            "machine": {"cpus": os.cpu_count(), "cpu": model, "memory_bytes": mem,
+                        "platform": platform.platform()}}
+
+
+def result_file(recorded: dict, quick: bool) -> Path:
+    """``results/<UTC time>-<commit>[-quick].json``: one file per run, none overwritten."""
+    stamp = recorded["when"].replace(":", "").replace("-", "")[:15]
+    tag = (recorded["commit"] or "nocommit")[:8] + ("-dirty" if recorded["dirty"] else "")
+    return HERE / "results" / f"{stamp}-{tag}{'-quick' if quick else ''}.json"
 
 
 def reset_peak():
@@ -185,12 +225,15 @@ def importance(paths, seeds):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    ap.add_argument("--out", default=str(HERE / "results" / "latest.json"))
+    ap.add_argument("--out", default=None,
+                    help="result file (default: a new results/<time>-<commit>.json per run, "
+                         "earlier runs kept, and a copy as results/latest.json)")
     ap.add_argument("--only-cli", action="store_true",
                     help="only the 1,000,000-path end-to-end CLI runs (appends to --out)")
     args = ap.parse_args()
     q = args.quick
     if args.only_cli:
+        args.out = args.out or str(HERE / "results" / "latest.json")
         res = json.loads(Path(args.out).read_text())
         res["runs"] = [r for r in res["runs"] if not r["section"].startswith("default program, CLI")]
         for _ in range(3):
@@ -202,8 +245,7 @@ def main():
     t0 = time.perf_counter()
     run_model(build_model(wl.default_mode_config(2048), wl.default_mode_portfolio(wl.default_mode_config(2048))))
     compile_s = time.perf_counter() - t0
-    res = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                       "platform": platform.platform()},
+    res = {"recorded": provenance(), "quick": q,
            "compile_and_first_call_seconds": compile_s, "runs": []}
 
     def add(r):
@@ -220,9 +262,12 @@ def main():
     add(importance(5_000 if q else 10_000, 4 if q else 10))
     for _ in range(1 if q else 3):
         add(cli_million(50_000 if q else 1_000_000))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(res, indent=2))
-    print(f"compile + first call: {compile_s:.1f} s; written to {args.out}")
+    out = Path(args.out) if args.out else result_file(res["recorded"], q)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2))
+    if not args.out:
+        (HERE / "results" / "latest.json").write_text(json.dumps(res, indent=2))
+    print(f"compile + first call: {compile_s:.1f} s; written to {out}")
 
 
 if __name__ == "__main__":

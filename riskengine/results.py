@@ -509,16 +509,20 @@ class Result:
         variables = [v for v in ("credit_loss", "economic_loss") if v in self.loss_variables]
         weight = self.weight
         template = None
-        data: dict[str, list] = {k: [] for k in ("value", "stderr", "ci_low", "ci_high")}
-        for m in sizes:
-            rows_v = []
-            for var in variables:
-                rows = measure_table(self.loss(var, "ALL")[:m],
-                                     None if weight is None else weight[:m], self.levels)
+        by_var = []  # (variable, size) -> estimates; one variable's values loaded at a time
+        for var in variables:
+            loss = self.loss(var, "ALL")
+            by_size = []
+            for m in sizes:
+                rows = measure_table(loss[:m], None if weight is None else weight[:m],
+                                     self.levels)
                 template = template or rows
-                rows_v.append([est for _, _, est in rows])
-            for k in data:
-                data[k].append([[getattr(e, k) for e in r] for r in rows_v])
+                by_size.append([est for _, _, est in rows])
+            by_var.append(by_size)
+            del loss
+        data = {k: [[[getattr(e, k) for e in by_var[v][s]] for v in range(len(variables))]
+                    for s in range(len(sizes))]
+                for k in ("value", "stderr", "ci_low", "ci_high")}
         assert template is not None
         return index_stats(xr.Dataset(
             {k: (("paths", "variable", "stat"), np.array(v), {"units": "USD"})
