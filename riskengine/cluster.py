@@ -71,9 +71,15 @@ def run_on_dask(model: Model, scheduler: str | None = None, local_workers: int |
 
         def submit(s: int, e: int, attempt: int = 0):
             key = f"riskengine-{tag}-{s}-{e}" + (f"-retry{attempt}" if attempt else "")
-            # the model and inputs travel with each task (small: a few MB), so no worker
-            # holds data another needs when it dies
-            return client.submit(_task, model, inputs, s, e, key=key, pure=False, retries=2)
+            # the model and inputs travel with each task (about 16 MB for the shipped
+            # program), so no worker holds data another needs when it dies; Dask's
+            # warning about large graphs says nothing the user can act on
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Sending large graph")
+                return client.submit(_task, model, inputs, s, e, key=key, pure=False,
+                                     retries=2)
 
         futures = {submit(s, e): (s, e, 0) for s, e in ranges}
         pending = as_completed(list(futures))
