@@ -261,6 +261,8 @@ class PathScratch(NamedTuple):
     pv_by_step: np.ndarray  # (I, Q) discounted cash by step (yen figures)
     fx_gap: np.ndarray  # (Q + 1,) cumulative (USD/JPY - spot) x df_end over steps
     fx_path: np.ndarray  # (Q,) USD/JPY at each step
+    must_visit: np.ndarray  # (P,) bool, a conditional row or a survivor valued path by path
+    candidates: np.ndarray  # (P,) int64, the exposures visited on this path, in order
 
 
 class EquityTerms(NamedTuple):

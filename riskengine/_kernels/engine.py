@@ -114,7 +114,9 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
         credit_by_institution=np.zeros(n_inst), economic_by_institution=np.zeros(n_inst),
         annual=np.zeros((schedules.fiscal_year[n_q - 1] + 1, 3)),
         unit_state=np.zeros(n_units, dtype=np.int64), unit_time=np.zeros(n_units),
-        pv_by_step=np.zeros((n_inst, n_q)), fx_gap=np.zeros(n_q + 1), fx_path=np.zeros(n_q))
+        pv_by_step=np.zeros((n_inst, n_q)), fx_gap=np.zeros(n_q + 1), fx_path=np.zeros(n_q),
+        must_visit=np.zeros(n_proj, dtype=np.bool_),
+        candidates=np.zeros(n_proj, dtype=np.int64))
 
 
 @njit(cache=CACHE)
@@ -130,6 +132,18 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     """
     scratch = new_scratch(copula, exposures, schedules, waterfall, sampler, program, out)
     b = block_index
+    must_visit, candidates = scratch.must_visit, scratch.candidates
+    n_exposures = must_visit.shape[0]
+    n_skippable = 0
+    for p in range(n_exposures):
+        sv = exposures.survivor_value[p]
+        must_visit[p] = program.unit_of[p] >= 0 or sv != sv
+        candidates[p] = p
+        if not must_visit[p]:
+            n_skippable += 1
+    # screen exposures out before visiting them only where most can be (a book of loans
+    # valued in closed form); elsewhere the screen costs more than it saves
+    prefilter = 2 * n_skippable >= n_exposures
     n_q = schedules.df_end.shape[0]
     n_eq = acc.recoup_step.shape[1]
     # the factors and the groups' default curves
@@ -338,7 +352,24 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
         japan_sum, us_sum, deemed_sum = 0.0, 0.0, 0.0
         n_def = 0
         n_eqp = 0
-        for p in range(group.shape[0]):
+        # 6a. the exposures this path visits, in order: a row funded on every path whose
+        # survival is pre-summed matters only if it defaults, and (unless the twist draws
+        # it) it defaults only if its uniform is at most the screen, so the rest are
+        # skipped after one hash (the same uniforms and decisions as visiting them all)
+        n_cand = 0
+        if not prefilter:
+            n_cand = n_exposures  # every exposure, in order (candidates[p] = p)
+        elif tilted and theta > 0.0 and not yearly:  # the twist decides every default
+            for p in range(n_exposures):
+                candidates[p] = p
+            n_cand = n_exposures
+        else:  # (a per-group screen was measured slower: one more table lookup a group)
+            for p in range(n_exposures):
+                if must_visit[p] or key_uniform(path_key(default_key[p], path)) <= u_screen:
+                    candidates[n_cand] = p
+                    n_cand += 1
+        for c_index in range(n_cand):
+            p = candidates[c_index]
             # the default step: exactly u <= Phi(group_x) (the table decides unless u is
             # within the margin)
             unit = unit_of[p]
