@@ -99,6 +99,30 @@ def mean_shift(x, copula, sampler, max_norm=12.0, regime=0):
     return 0.5 * (lo + hi) * d
 
 
+#: share of the model's own regime probabilities in the tilted ones (a floor: every
+#: regime keeps at least this share of its probability, so no weight exceeds 1 / share)
+REGIME_FLOOR = 0.2
+#: the pilot paths the regime tilt counts: those at or beyond the target, at least this many
+REGIME_TAIL_PATHS = 50
+
+
+def regime_tilt(regime_cum, pilot_loss, pilot_regime, x):
+    """Regime probabilities aimed at the tail: ``q_r = a p_r + (1 - a) t_r``, ``t_r`` the
+    share of regime ``r`` among the pilot's paths at or beyond ``x`` (at least the
+    ``REGIME_TAIL_PATHS`` largest), ``a = REGIME_FLOOR``: the regime part of the
+    zero-variance density of ``P(L > x)``, kept defensive. Returns the cumulative ``q``
+    and the likelihood ratios ``p_r / q_r``."""
+    p = np.diff(regime_cum, prepend=0.0)
+    order = np.argsort(pilot_loss, kind="stable")
+    n_tail = max(int(np.sum(pilot_loss >= x)), min(REGIME_TAIL_PATHS, len(pilot_loss)))
+    tail = np.bincount(pilot_regime[order[-n_tail:]], minlength=len(p)) / n_tail
+    q = REGIME_FLOOR * p + (1.0 - REGIME_FLOOR) * tail
+    cum = np.minimum(np.cumsum(q), 1.0)
+    cum[-1] = 1.0
+    ratio = np.divide(p, q, out=np.ones_like(p), where=q > 0)
+    return np.ascontiguousarray(cum), np.ascontiguousarray(ratio)
+
+
 def pilot_seed(seed: int) -> int:
     """The pilot's own seed, so its draws are independent of the run's."""
     from ._kernels.rng import stream_key
@@ -132,13 +156,22 @@ def tilt(model, run):
         "outputs": {"timeline_paths": 1, "irr_paths": 1, "contributions": False}})
     # (the pilot needs only losses)
     pilot = run(build_model(pilot_cfg, model.portfolio, model.scenario))
-    x = LossSample(pilot.loss("credit_loss", "ALL")).var_value(isc.target_level)
+    pilot_loss = pilot.loss("credit_loss", "ALL")
+    x = LossSample(pilot_loss).var_value(isc.target_level)
     copula, sampler = model.inputs.copula, model.inputs.sampler
     program = model.inputs.program
-    regime = (program.pinned_regime if program.pinned_regime >= 0
-              else int(np.argmax(np.diff(program.regime_cum, prepend=0.0))))
-    mu = (mean_shift(x, copula, sampler, regime=regime) if isc.shift
-          else np.zeros_like(sampler.mean_shift))
+    n_regimes = len(program.regime_cum)
+    drawn = program.pinned_regime < 0 and n_regimes > 1
+    # each regime's own factor shift toward x, under its own default curves (a pinned run:
+    # its regime's; one regime: that one)
+    mu = np.zeros_like(sampler.mean_shift)
+    if isc.shift:
+        for r in range(n_regimes) if drawn else [max(program.pinned_regime, 0)]:
+            mu[r] = mean_shift(x, copula, sampler, regime=r)
+    regime_cum, regime_ratio = sampler.regime_cum, sampler.regime_ratio
+    if drawn:
+        regime_cum, regime_ratio = regime_tilt(program.regime_cum, pilot_loss,
+                                               pilot.paths["regime"].to_numpy(), x)
     # the twist's likelihood ratio treats exposures as independent given the factors and
     # present on every path; rows of one obligor default together, and the program's
     # regimes and selection change who is there, so then the factor shift works alone
@@ -151,11 +184,14 @@ def tilt(model, run):
         log.warning("importance sampling: the pilot's %g loss is already reached at the "
                     "factors' mean, so there is no factor shift", isc.target_level)
     tilted = sampler._replace(mean_shift=np.ascontiguousarray(mu, dtype=np.float64),
-                              twist_target=float(x) if twist else 0.0)
+                              twist_target=float(x) if twist else 0.0,
+                              regime_cum=regime_cum, regime_ratio=regime_ratio)
     log.info("importance sampling: pilot of %d paths puts the %g loss at %.4g; factor "
              "shift of norm %.3g", isc.pilot_paths, isc.target_level, x, np.linalg.norm(mu))
     info = {"enabled": True, "target_level": isc.target_level, "pilot_paths": isc.pilot_paths,
             "pilot_seed": pilot_cfg.simulation.seed, "target_loss": x,
             "mean_shift": mu.tolist(), "twist": twist, "shift": isc.shift,
             "defensive_share": isc.defensive_share}
+    if drawn:  # (the regimes' tilted probabilities; a pinned or single regime has none)
+        info["regime_probabilities"] = np.diff(regime_cum, prepend=0.0).tolist()
     return tilted, info

@@ -347,7 +347,8 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
         pf, groups.of_exposure, len(groups.loading),
         presence(deployment, program, weights) if deployment.expanded else None)
     sampler = Sampler(
-        mean_shift=np.zeros(len(dep.sectors)), twist_target=0.0,
+        mean_shift=np.zeros((len(program.regime_cum), len(dep.sectors))), twist_target=0.0,
+        regime_cum=program.regime_cum.copy(), regime_ratio=np.ones(len(program.regime_cum)),
         mixture_key=stream_key(seed, STREAM_IS_MIX, 0),
         plain_share=float(config.importance_sampling.defensive_share),
         exposure_class=_i64(exposure_class), class_group=_i64(class_group),

@@ -226,7 +226,8 @@ def streamed_store(model: Model, inputs: KernelInputs, paths_file: Path) -> Stre
     """A store that streams the run's per-path outputs to ``paths_file`` (with a
     ``weight`` column under importance sampling)."""
     s = inputs.sampler
-    weighted = bool(np.any(np.asarray(s.mean_shift) != 0.0) or s.twist_target != 0.0)
+    weighted = bool(np.any(np.asarray(s.mean_shift) != 0.0) or s.twist_target != 0.0
+                    or np.any(np.asarray(s.regime_ratio) != 1.0))
     return Streamed(model, paths_file, weighted)
 
 
@@ -238,9 +239,18 @@ def sampling_inputs(model: Model, tilt_from: Result | None = None):
     if model.config.importance_sampling.enabled:
         if tilt_from is not None:
             is_info = dict(tilt_from.meta["importance_sampling"], reused_from_base=True)
+            shift = np.ascontiguousarray(is_info["mean_shift"], dtype=np.float64)
             sampler = inputs.sampler._replace(
-                mean_shift=np.ascontiguousarray(is_info["mean_shift"], dtype=np.float64),
+                mean_shift=shift.reshape(inputs.sampler.mean_shift.shape),
                 twist_target=float(is_info["target_loss"]) if is_info["twist"] else 0.0)
+            if "regime_probabilities" in is_info:
+                q = np.asarray(is_info["regime_probabilities"], dtype=np.float64)
+                cum = np.minimum(np.cumsum(q), 1.0)
+                cum[-1] = 1.0
+                p = np.diff(inputs.program.regime_cum, prepend=0.0)
+                sampler = sampler._replace(
+                    regime_cum=cum, regime_ratio=np.divide(p, q, out=np.ones_like(p),
+                                                           where=q > 0))
         else:
             sampler, is_info = tilt(model, run_model)
         inputs = inputs._replace(sampler=sampler)

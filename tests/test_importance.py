@@ -38,7 +38,7 @@ def _get(r, measure, level):
 def test_importance_sampling_matches_exact_tail(exact):
     r = _run(11, True)
     assert r.meta["importance_sampling"]["enabled"] is True
-    assert r.meta["importance_sampling"]["mean_shift"][0] < 0  # toward more defaults
+    assert r.meta["importance_sampling"]["mean_shift"][0][0] < 0  # toward more defaults
     assert "weight" in r.paths
     for a in (0.99, 0.999):
         var_exact, es_exact = exact[a]

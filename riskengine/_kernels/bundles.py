@@ -172,8 +172,10 @@ class ProgramTerms(NamedTuple):
 class Sampler(NamedTuple):
     """Importance sampling (plain Monte Carlo: zero shift, zero twist target)."""
 
-    mean_shift: np.ndarray  # (K,) shift of the factor normals
+    mean_shift: np.ndarray  # (R, K) shift of the factor normals, by regime
     twist_target: float  # loss the conditional twist aims at (0: no twist)
+    regime_cum: np.ndarray  # (R,) cumulative probabilities the regimes are drawn with
+    regime_ratio: np.ndarray  # (R,) the model's probability over that one (1: no tilt)
     mixture_key: np.uint64  # stream of the defensive-mixture choice
     plain_share: float  # share of paths drawn from the model itself
     exposure_class: np.ndarray  # (P,) int64, twist class

@@ -190,7 +190,10 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     twist_target = sampler.twist_target
     exposure_class, class_loss = sampler.exposure_class, sampler.class_loss
     # the program: regimes, selection, declines, scenario shift, USD/JPY
-    regime_key, regime_cum, pinned = program.regime_key, program.regime_cum, program.pinned_regime
+    # (drawn with the sampler's probabilities: the model's unless importance sampling
+    # tilts them toward the tail's regimes)
+    regime_key, regime_cum, pinned = program.regime_key, sampler.regime_cum, program.pinned_regime
+    regime_ratio = sampler.regime_ratio
     n_regimes = regime_cum.shape[0]
     pd_mult, yield_mult = program.pd_multiplier, program.yield_multiplier
     selection_mult, decline_mult = program.selection_multiplier, program.decline_multiplier
@@ -243,22 +246,30 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     shares, extra_spread, n_hurdles = (waterfall.shares, waterfall.extra_spread_step,
                                        waterfall.n_hurdles)
     continuation, continuation_length = waterfall.continuation, waterfall.continuation_length
-    mu2 = 0.0
-    for j in range(mu.shape[0]):
-        mu2 += mu[j] * mu[j]
-    shifted = mu2 > 0.0
-    is_on = shifted or twist_target > 0.0
+    mu2_by_regime = np.zeros(mu.shape[0])
+    shifted = False
+    regime_tilted = False
+    for rr in range(mu.shape[0]):
+        for j in range(mu.shape[1]):
+            mu2_by_regime[rr] += mu[rr, j] * mu[rr, j]
+        if mu2_by_regime[rr] > 0.0:
+            shifted = True
+        if regime_ratio[rr] != 1.0:
+            regime_tilted = True
+    is_on = shifted or twist_target > 0.0 or regime_tilted
 
     for row in range(b * block, min((b + 1) * block, n_paths)):
         path = path_ids[row] if replay else first_path + row
         # 0. the path's political regime (its own stream; one regime: no draw)
         r = pinned
+        regime_weight = 1.0  # p_r / q_r of a drawn regime (1: pinned, or one regime)
         if r < 0:
             r = 0
             if n_regimes > 1:
                 u_regime = uniform(path_key(regime_key, path), 0)
                 while r < n_regimes - 1 and u_regime >= regime_cum[r]:
                     r += 1
+                regime_weight = regime_ratio[r]
         threshold = threshold_by_regime[r]
         group_cum_pd = cum_pd_by_regime[r]
         year_threshold = year_threshold_by_regime[r]
@@ -267,7 +278,9 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
         # conditional twist). The ratio f / (a f + (1 - a) g) is at most 1 / a.
         tilted = is_on and uniform(path_key(mixture_key, path), 0) >= plain_share
         # 2. sector factors
-        sector_factors(path, factor_key, root, root_end, mu if tilted else zero_shift, z,
+        mu_r = mu[r]
+        mu2 = mu2_by_regime[r]
+        sector_factors(path, factor_key, root, root_end, mu_r if tilted else zero_shift, z,
                        sector_factor)
         if shift_on:  # a scenario's stress of the factors' means
             for j in range(n_sectors):
@@ -275,8 +288,8 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
         log_ratio = 0.0  # log(g / f) of the tilted measure at this path
         if shifted:
             dot = 0.0
-            for j in range(mu.shape[0]):
-                dot += mu[j] * z[j]
+            for j in range(mu_r.shape[0]):
+                dot += mu_r[j] * z[j]
             log_ratio = dot - 0.5 * mu2
         # 3. sector cash index (equity) and the common innovation (rates)
         if n_eq > 0 or stochastic_rate:
@@ -546,7 +559,9 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
         weight = 1.0
         if is_on:
             log_ratio += theta * twisted_loss - psi  # twist: dQ/dP = exp(theta L_c - psi)
-            weight = 1.0 / (plain_share + (1.0 - plain_share) * np.exp(log_ratio))
+            # (the regime drawn from the tilted probabilities on every path: its ratio
+            # multiplies; 1 without a regime tilt)
+            weight = regime_weight / (plain_share + (1.0 - plain_share) * np.exp(log_ratio))
         out_weight[row] = weight
         for i in range(credit_i.shape[0]):
             out_credit[row, i] = credit_i[i]
