@@ -163,6 +163,29 @@ def scenario_config(config: Config, scenario: Scenario | None) -> Config:
     return apply_overrides(config, over, f"scenario {scenario.name!r}")
 
 
+def screen_bounds(groups, inverse_sd, n_sectors):
+    """``(R, K, N - 1)``: on each interval of the ``SCREEN`` grid of a sector factor ``S``,
+    an upper bound on ``x_g(S) = (thr_g - w_g S) / sqrt(1 - w_g^2)`` over the sector's
+    groups (``thr_g`` the horizon threshold under regime ``r``): each line is monotone, so
+    its largest value on an interval is at an end. The kernels screen a path's exposures
+    with ``Phi`` of it and compute a group only when one of its uniforms passes (-inf: no
+    group in the sector; +inf where a group has loading 1)."""
+    from ._kernels.defaults import SCREEN_LO, SCREEN_POINTS, SCREEN_STEP
+
+    grid = SCREEN_LO + SCREEN_STEP * np.arange(SCREEN_POINTS)
+    thr = groups.threshold[:, np.arange(len(groups.loading)), groups.steps_at_risk - 1]
+    a = thr * inverse_sd  # (R, G)
+    b = groups.loading * inverse_sd
+    values = a[:, :, None] - b[None, :, None] * grid[None, None, :]  # (R, G, N)
+    values = np.where(np.asarray(groups.idio_sd)[None, :, None] > 0, values, np.inf)
+    out = np.full((thr.shape[0], n_sectors, SCREEN_POINTS), -np.inf)
+    for s in range(n_sectors):
+        members = np.asarray(groups.sector) == s
+        if members.any():
+            out[:, s, :] = values[:, members, :].max(axis=1)
+    return np.maximum(out[:, :, :-1], out[:, :, 1:])
+
+
 def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None = None) -> Model:
     """Derive the kernel bundles from a validated config and portfolio, stressed by
     ``scenario`` (None: the base case).
@@ -216,7 +239,8 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
             cum, groups.approval, groups.loading, n_q, steps_per_year,
             dep.factor_persistence) for cum in groups.cum_pd] if yearly
             else np.zeros((len(pd_multipliers), len(groups.loading), 1))),
-        group_cum_pd=_f64(groups.cum_pd))
+        group_cum_pd=_f64(groups.cum_pd),
+        screen_bound=_f64(screen_bounds(groups, inverse_sd, len(dep.sectors))))
 
     rates = rate_steps(config.rates, steps_per_year)
     floating = pf.col("rate_type") == "floating"

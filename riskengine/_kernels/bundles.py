@@ -44,6 +44,7 @@ class Copula(NamedTuple):
     persistence: float  # their AR(1) persistence per year
     year_threshold: np.ndarray  # (R, G, Y) float64, calibrated yearly thresholds (ar1)
     group_cum_pd: np.ndarray  # (R, G, Q) float64, marginal cumulative PD by relative step
+    screen_bound: np.ndarray  # (R, K, N) float64, on [S_i, S_i+1] of defaults.SCREEN grid: >= every group's (thr_h - w S) / sqrt(1 - w^2) in the sector
 
 
 class Exposures(NamedTuple):
@@ -265,6 +266,8 @@ class PathScratch(NamedTuple):
     fx_path: np.ndarray  # (Q,) USD/JPY at each step
     must_visit: np.ndarray  # (P,) bool, a conditional row or a survivor valued path by path
     candidates: np.ndarray  # (P,) int64, the exposures visited on this path, in order
+    group_stamp: np.ndarray  # (G,) int64, the path whose group_x a group holds (lazy groups)
+    sector_screen: np.ndarray  # (K,) no exposure of the sector defaults with a larger uniform
 
 
 class EquityTerms(NamedTuple):

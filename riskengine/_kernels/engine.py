@@ -32,6 +32,9 @@ from ._cache import CACHE
 from .bundles import EquityScratch, EquityTerms, PathScratch
 from .defaults import (
     _PHI_MARGIN,
+    SCREEN_LO,
+    SCREEN_POINTS,
+    SCREEN_STEP,
     cond_pd,
     debt_outcome,
     default_quarter,
@@ -116,6 +119,7 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
         unit_state=np.zeros(n_units, dtype=np.int64), unit_time=np.zeros(n_units),
         pv_by_step=np.zeros((n_inst, n_q)), fx_gap=np.zeros(n_q + 1), fx_path=np.zeros(n_q),
         must_visit=np.zeros(n_proj, dtype=np.bool_),
+        group_stamp=np.full(n_groups, -1, dtype=np.int64), sector_screen=np.zeros(n_sec),
         candidates=np.zeros(n_proj, dtype=np.int64))
 
 
@@ -133,6 +137,32 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     scratch = new_scratch(copula, exposures, schedules, waterfall, sampler, program, out)
     b = block_index
     must_visit, candidates = scratch.must_visit, scratch.candidates
+    # groups computed only when needed ("lazy"): a Gaussian copula with static factors,
+    # no twist and no group with loading 1; the screen then bounds the groups' thresholds
+    # by sector (a_max by regime, b = w / sqrt(1 - w^2) between b_min and b_max)
+    n_groups = copula.group_loading.shape[0]
+    group_stamp, sector_screen = scratch.group_stamp, scratch.sector_screen
+    screen_bound = copula.screen_bound
+    lazy = not copula.yearly and copula.t_dof == 0.0 and sampler.twist_target == 0.0
+    for g in range(n_groups):
+        group_stamp[g] = -1
+        if not copula.group_idio_sd[g] > 0.0:
+            lazy = False
+    n_sec_b = copula.root.shape[0]
+    n_reg_b = copula.group_threshold.shape[0]
+    a_max = np.full((n_reg_b, n_sec_b), -np.inf)
+    b_min = np.full(n_sec_b, np.inf)
+    b_max = np.full(n_sec_b, -np.inf)
+    if lazy:
+        for g in range(n_groups):
+            s_g = copula.group_sector[g]
+            inv = copula.group_inverse_idio_sd[g]
+            slope = copula.group_loading[g] * inv
+            b_min[s_g] = min(b_min[s_g], slope)
+            b_max[s_g] = max(b_max[s_g], slope)
+            last = copula.group_steps_at_risk[g] - 1
+            for rr in range(n_reg_b):
+                a_max[rr, s_g] = max(a_max[rr, s_g], copula.group_threshold[rr, g, last] * inv)
     n_exposures = must_visit.shape[0]
     n_skippable = 0
     for p in range(n_exposures):
@@ -312,6 +342,21 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                         factor_path[j, t] += factor_shift[j] * (1.0 - decay)
             u_screen = group_year_pd(group_loading, group_sector, idio_sd, year_threshold,
                                      factor_path, year_pd)
+        elif lazy:
+            # a bound on every group's standardised threshold, sector by sector: groups'
+            # x = a - b S with a <= a_max and b in [b_min, b_max] (the groups' own values
+            # are computed when an exposure's uniform passes this screen, 6.)
+            u_screen = 0.0
+            for j in range(n_sectors):
+                sf = sector_factor[j]
+                cell = (sf - SCREEN_LO) / SCREEN_STEP
+                if 0.0 <= cell < SCREEN_POINTS - 1:
+                    bound = screen_bound[r, j, int(cell)]
+                else:  # off the grid: the sector's largest intercept and extreme slope
+                    bound = a_max[r, j] - (b_min[j] if sf >= 0.0 else b_max[j]) * sf
+                sector_screen[j] = phi_approx(bound + 1e-9) + _PHI_MARGIN
+                if sector_screen[j] > u_screen:
+                    u_screen = sector_screen[j]
         else:
             x_max = group_horizon_x(group_loading, group_sector, threshold, steps_at_risk,
                                     idio_sd, inverse_sd, scale, sector_factor, group_x,
@@ -376,6 +421,12 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
             for p in range(n_exposures):
                 candidates[p] = p
             n_cand = n_exposures
+        elif lazy:  # each sector's own screen
+            for p in range(n_exposures):
+                if (must_visit[p] or key_uniform(path_key(default_key[p], path))
+                        <= sector_screen[sector[p]]):
+                    candidates[n_cand] = p
+                    n_cand += 1
         else:  # (a per-group screen was measured slower: one more table lookup a group)
             for p in range(n_exposures):
                 if must_visit[p] or key_uniform(path_key(default_key[p], path)) <= u_screen:
@@ -420,14 +471,21 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                         j = steps_at_risk[g] - 1  # rounding at the edge
                     k = approval[p] + j
                     twisted_loss += class_loss[c]
-            elif u <= u_screen and u_below_phi(u, group_x[g]):
-                j = default_quarter(u, threshold[g], steps_at_risk[g], group_shift[g],
-                                    idio_sd[g], scale)
-                if j < 0:
-                    j = steps_at_risk[g] - 1  # rounding at the screen's edge
-                k = approval[p] + j
-                if theta > 0.0:
-                    twisted_loss += class_loss[exposure_class[p]]
+            elif u <= u_screen:
+                if lazy and group_stamp[g] != path:  # (as group_horizon_x computes them)
+                    ws = group_loading[g] * sector_factor[group_sector[g]]
+                    group_shift[g] = ws
+                    thr_h = scale * threshold[g, steps_at_risk[g] - 1]
+                    group_x[g] = (thr_h - ws) * inverse_sd[g]
+                    group_stamp[g] = path
+                if u_below_phi(u, group_x[g]):
+                    j = default_quarter(u, threshold[g], steps_at_risk[g], group_shift[g],
+                                        idio_sd[g], scale)
+                    if j < 0:
+                        j = steps_at_risk[g] - 1  # rounding at the screen's edge
+                    k = approval[p] + j
+                    if theta > 0.0:
+                        twisted_loss += class_loss[exposure_class[p]]
             value_if_survives = survivor_value[p]
             if k < 0 and value_if_survives == value_if_survives:
                 continue  # a survivor whose value is already in survivor_loss
