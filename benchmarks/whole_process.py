@@ -31,7 +31,10 @@ def write(folder: Path, paths: int) -> None:
         "# default-mode benchmark workload (benchmarks/workloads.py)\n"
         f"[simulation]\npaths = {paths}\nseed = {cfg.simulation.seed}\nhorizon_years = 1\n\n"
         f"[dependence]\nsectors = {list(dep.sectors)!r}\ncorrelation = [\n{rows},\n]\n\n"
-        "[rates]\nbase_rate = 0.0\ndiscount_rate = 0.0\n".replace("'", '"'))
+        "[rates]\nbase_rate = 0.0\ndiscount_rate = 0.0\n\n"
+        "# what the NumPy script computes: the losses (no tail replay for contributions,\n"
+        "# no chunk files for a resume)\n"
+        "[outputs]\ncontributions = false\ncheckpoint = false\n".replace("'", '"'))
     wl.default_mode_frame().to_csv(folder / "default_mode.csv", index=False)
     print(f"wrote {folder / 'default_mode.toml'} and {folder / 'default_mode.csv'}")
 

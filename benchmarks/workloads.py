@@ -36,6 +36,8 @@ def default_mode_config(paths: int, seed: int = 1, threads: int = 0):
                        "threads": threads},
         "dependence": {"sectors": [f"s{i}" for i in range(k)], "correlation": corr.tolist()},
         "rates": {"base_rate": 0.0, "discount_rate": 0.0},
+        # what the NumPy version computes: the losses, not the tail replay of contributions
+        "outputs": {"contributions": False},
     }, "<benchmark>")
 
 
