@@ -174,9 +174,10 @@ def screen_bounds(groups, inverse_sd, n_sectors):
 
     grid = SCREEN_LO + SCREEN_STEP * np.arange(SCREEN_POINTS)
     thr = groups.threshold[:, np.arange(len(groups.loading)), groups.steps_at_risk - 1]
-    a = thr * inverse_sd  # (R, G)
-    b = groups.loading * inverse_sd
-    values = a[:, :, None] - b[None, :, None] * grid[None, None, :]  # (R, G, N)
+    with np.errstate(invalid="ignore"):  # (a loading of 1: inverse_sd 0, bound +inf below)
+        a = thr * inverse_sd  # (R, G)
+        b = groups.loading * inverse_sd
+        values = a[:, :, None] - b[None, :, None] * grid[None, None, :]  # (R, G, N)
     values = np.where(np.asarray(groups.idio_sd)[None, :, None] > 0, values, np.inf)
     out = np.full((thr.shape[0], n_sectors, SCREEN_POINTS), -np.inf)
     for s in range(n_sectors):
