@@ -34,7 +34,9 @@ def write(folder: Path, paths: int) -> None:
         "[rates]\nbase_rate = 0.0\ndiscount_rate = 0.0\n\n"
         "# what the NumPy script computes: the losses (no tail replay for contributions,\n"
         "# no chunk files for a resume)\n"
-        "[outputs]\ncontributions = false\ncheckpoint = false\n".replace("'", '"'))
+        "[outputs]\ncontributions = false\ncheckpoint = false\n\n"
+        "# no USD/JPY path (the shipped program's [fx] is inherited): yen = spot x dollars\n"
+        "[fx]\nvolatility = 0.0\n".replace("'", '"'))
     wl.default_mode_frame().to_csv(folder / "default_mode.csv", index=False)
     print(f"wrote {folder / 'default_mode.toml'} and {folder / 'default_mode.csv'}")
 

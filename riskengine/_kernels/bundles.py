@@ -266,6 +266,7 @@ class PathScratch(NamedTuple):
     fx_path: np.ndarray  # (Q,) USD/JPY at each step
     must_visit: np.ndarray  # (P,) bool, a conditional row or a survivor valued path by path
     candidates: np.ndarray  # (P,) int64, the exposures visited on this path, in order
+    exposure_u: np.ndarray  # (P,) each exposure's default uniform on this path (screening)
     group_stamp: np.ndarray  # (G,) int64, the path whose group_x a group holds (lazy groups)
     sector_screen: np.ndarray  # (K,) no exposure of the sector defaults with a larger uniform
 

@@ -118,7 +118,7 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
         annual=np.zeros((schedules.fiscal_year[n_q - 1] + 1, 3)),
         unit_state=np.zeros(n_units, dtype=np.int64), unit_time=np.zeros(n_units),
         pv_by_step=np.zeros((n_inst, n_q)), fx_gap=np.zeros(n_q + 1), fx_path=np.zeros(n_q),
-        must_visit=np.zeros(n_proj, dtype=np.bool_),
+        must_visit=np.zeros(n_proj, dtype=np.bool_), exposure_u=np.zeros(n_proj),
         group_stamp=np.full(n_groups, -1, dtype=np.int64), sector_screen=np.zeros(n_sec),
         candidates=np.zeros(n_proj, dtype=np.int64))
 
@@ -136,7 +136,8 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     """
     scratch = new_scratch(copula, exposures, schedules, waterfall, sampler, program, out)
     b = block_index
-    must_visit, candidates = scratch.must_visit, scratch.candidates
+    must_visit, candidates, exposure_u = (scratch.must_visit, scratch.candidates,
+                                          scratch.exposure_u)
     # groups computed only when needed ("lazy"): a Gaussian copula with static factors,
     # no twist and no group with loading 1; the screen then bounds the groups' thresholds
     # by sector (a_max by regime, b = w / sqrt(1 - w^2) between b_min and b_max)
@@ -421,17 +422,22 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
             for p in range(n_exposures):
                 candidates[p] = p
             n_cand = n_exposures
-        elif lazy:  # each sector's own screen
+        else:
+            # the uniforms first, in a loop of their own (it vectorises: 1.8 times faster
+            # than hashing inside the test), then the screen: each sector's own (lazy
+            # groups) or the path's (a per-group screen was measured slower)
             for p in range(n_exposures):
-                if (must_visit[p] or key_uniform(path_key(default_key[p], path))
-                        <= sector_screen[sector[p]]):
-                    candidates[n_cand] = p
-                    n_cand += 1
-        else:  # (a per-group screen was measured slower: one more table lookup a group)
-            for p in range(n_exposures):
-                if must_visit[p] or key_uniform(path_key(default_key[p], path)) <= u_screen:
-                    candidates[n_cand] = p
-                    n_cand += 1
+                exposure_u[p] = key_uniform(path_key(default_key[p], path))
+            if lazy:
+                for p in range(n_exposures):
+                    if must_visit[p] or exposure_u[p] <= sector_screen[sector[p]]:
+                        candidates[n_cand] = p
+                        n_cand += 1
+            else:
+                for p in range(n_exposures):
+                    if must_visit[p] or exposure_u[p] <= u_screen:
+                        candidates[n_cand] = p
+                        n_cand += 1
         for c_index in range(n_cand):
             p = candidates[c_index]
             # the default step: exactly u <= Phi(group_x) (the table decides unless u is
