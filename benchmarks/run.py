@@ -61,7 +61,7 @@ def provenance() -> dict:
                     if line.startswith("MemTotal:")), None)
     except OSError:
         model, mem = platform.processor(), None
-    return {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    return {"when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "commit": git("rev-parse", "HEAD"),
             "dirty": bool(git("status", "--porcelain", "--", "riskengine", "benchmarks")),
             "versions": package_versions(),

@@ -163,28 +163,47 @@ def scenario_config(config: Config, scenario: Scenario | None) -> Config:
     return apply_overrides(config, over, f"scenario {scenario.name!r}")
 
 
+#: screening cells per sector: groups of one sector are split by their threshold into at
+#: most this many cells, each with its own screen (tighter than one per sector)
+SCREEN_CELLS_PER_SECTOR = 16
+
+
 def screen_bounds(groups, inverse_sd, n_sectors):
-    """``(R, K, N - 1)``: on each interval of the ``SCREEN`` grid of a sector factor ``S``,
-    an upper bound on ``x_g(S) = (thr_g - w_g S) / sqrt(1 - w_g^2)`` over the sector's
-    groups (``thr_g`` the horizon threshold under regime ``r``): each line is monotone, so
-    its largest value on an interval is at an end. The kernels screen a path's exposures
-    with ``Phi`` of it and compute a group only when one of its uniforms passes (-inf: no
-    group in the sector; +inf where a group has loading 1)."""
+    """The screening cells of the groups and their bounds. Returns ``(bound (R, C, N - 1),
+    group_cell (G,), cell_sector (C,))``: on each interval of the ``SCREEN`` grid of a
+    sector factor ``S``, ``bound`` is an upper bound on ``x_g(S) = (thr_g - w_g S) /
+    sqrt(1 - w_g^2)`` over the cell's groups (``thr_g`` the horizon threshold under regime
+    ``r``): each line is monotone, so its largest value on an interval is at an end. A
+    sector's groups are split into at most ``SCREEN_CELLS_PER_SECTOR`` cells of similar
+    size by their threshold. The kernels screen a path's exposures with ``Phi`` of their
+    cell's bound and compute a group only when one of its uniforms passes (+inf where a
+    group has loading 1)."""
     from ._kernels.defaults import SCREEN_LO, SCREEN_POINTS, SCREEN_STEP
 
     grid = SCREEN_LO + SCREEN_STEP * np.arange(SCREEN_POINTS)
-    thr = groups.threshold[:, np.arange(len(groups.loading)), groups.steps_at_risk - 1]
+    n_groups = len(groups.loading)
+    thr = groups.threshold[:, np.arange(n_groups), groups.steps_at_risk - 1]
     with np.errstate(invalid="ignore"):  # (a loading of 1: inverse_sd 0, bound +inf below)
         a = thr * inverse_sd  # (R, G)
         b = groups.loading * inverse_sd
         values = a[:, :, None] - b[None, :, None] * grid[None, None, :]  # (R, G, N)
     values = np.where(np.asarray(groups.idio_sd)[None, :, None] > 0, values, np.inf)
-    out = np.full((thr.shape[0], n_sectors, SCREEN_POINTS), -np.inf)
+    sector = np.asarray(groups.sector)
+    group_cell = np.zeros(n_groups, dtype=np.int64)
+    cell_sector = []
     for s in range(n_sectors):
-        members = np.asarray(groups.sector) == s
-        if members.any():
-            out[:, s, :] = values[:, members, :].max(axis=1)
-    return np.maximum(out[:, :, :-1], out[:, :, 1:])
+        members = np.flatnonzero(sector == s)
+        if not len(members):
+            continue
+        order = members[np.argsort(np.nan_to_num(a[0, members], nan=np.inf), kind="stable")]
+        for chunk in np.array_split(order, min(SCREEN_CELLS_PER_SECTOR, len(order))):
+            group_cell[chunk] = len(cell_sector)
+            cell_sector.append(s)
+    out = np.full((thr.shape[0], len(cell_sector), SCREEN_POINTS), -np.inf)
+    for c in range(len(cell_sector)):
+        out[:, c, :] = values[:, group_cell == c, :].max(axis=1)
+    return (np.maximum(out[:, :, :-1], out[:, :, 1:]), group_cell,
+            np.array(cell_sector, dtype=np.int64))
 
 
 def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None = None) -> Model:
@@ -227,6 +246,7 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
     root = factor_root(corr.matrix)
     with np.errstate(divide="ignore"):
         inverse_sd = np.where(groups.idio_sd > 0.0, 1.0 / groups.idio_sd, 0.0)
+    screen = screen_bounds(groups, inverse_sd, len(dep.sectors))
     copula = Copula(
         factor_key=stream_key(seed, STREAM_FACTOR, 0),
         root=_f64(root), root_row_end=_i64(root_row_ends(root)),
@@ -241,7 +261,7 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
             dep.factor_persistence) for cum in groups.cum_pd] if yearly
             else np.zeros((len(pd_multipliers), len(groups.loading), 1))),
         group_cum_pd=_f64(groups.cum_pd),
-        screen_bound=_f64(screen_bounds(groups, inverse_sd, len(dep.sectors))))
+        screen_bound=_f64(screen[0]), group_cell=_i64(screen[1]), cell_sector=_i64(screen[2]))
 
     rates = rate_steps(config.rates, steps_per_year)
     floating = pf.col("rate_type") == "floating"

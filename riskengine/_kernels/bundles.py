@@ -44,7 +44,9 @@ class Copula(NamedTuple):
     persistence: float  # their AR(1) persistence per year
     year_threshold: np.ndarray  # (R, G, Y) float64, calibrated yearly thresholds (ar1)
     group_cum_pd: np.ndarray  # (R, G, Q) float64, marginal cumulative PD by relative step
-    screen_bound: np.ndarray  # (R, K, N) float64, on [S_i, S_i+1] of defaults.SCREEN grid: >= every group's (thr_h - w S) / sqrt(1 - w^2) in the sector
+    screen_bound: np.ndarray  # (R, C, N - 1) float64, on [S_i, S_i+1] of the SCREEN grid: >= every (thr_h - w S) / sqrt(1 - w^2) of the cell's groups
+    group_cell: np.ndarray  # (G,) int64, each group's screening cell (kernel_inputs.screen_bounds)
+    cell_sector: np.ndarray  # (C,) int64, the cell's sector
 
 
 class Exposures(NamedTuple):
@@ -268,7 +270,8 @@ class PathScratch(NamedTuple):
     candidates: np.ndarray  # (P,) int64, the exposures visited on this path, in order
     exposure_u: np.ndarray  # (P,) each exposure's default uniform on this path (screening)
     group_stamp: np.ndarray  # (G,) int64, the path whose group_x a group holds (lazy groups)
-    sector_screen: np.ndarray  # (K,) no exposure of the sector defaults with a larger uniform
+    cell_screen: np.ndarray  # (C,) no exposure of the cell defaults with a larger uniform
+    exposure_cell: np.ndarray  # (P,) int64, each exposure's screening cell
 
 
 class EquityTerms(NamedTuple):

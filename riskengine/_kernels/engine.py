@@ -119,7 +119,9 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
         unit_state=np.zeros(n_units, dtype=np.int64), unit_time=np.zeros(n_units),
         pv_by_step=np.zeros((n_inst, n_q)), fx_gap=np.zeros(n_q + 1), fx_path=np.zeros(n_q),
         must_visit=np.zeros(n_proj, dtype=np.bool_), exposure_u=np.zeros(n_proj),
-        group_stamp=np.full(n_groups, -1, dtype=np.int64), sector_screen=np.zeros(n_sec),
+        group_stamp=np.full(n_groups, -1, dtype=np.int64),
+        cell_screen=np.zeros(copula.cell_sector.shape[0]),
+        exposure_cell=np.zeros(n_proj, dtype=np.int64),
         candidates=np.zeros(n_proj, dtype=np.int64))
 
 
@@ -142,28 +144,31 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     # no twist and no group with loading 1; the screen then bounds the groups' thresholds
     # by sector (a_max by regime, b = w / sqrt(1 - w^2) between b_min and b_max)
     n_groups = copula.group_loading.shape[0]
-    group_stamp, sector_screen = scratch.group_stamp, scratch.sector_screen
-    screen_bound = copula.screen_bound
+    group_stamp, cell_screen = scratch.group_stamp, scratch.cell_screen
+    screen_bound, cell_sector = copula.screen_bound, copula.cell_sector
+    exposure_cell = scratch.exposure_cell
+    n_cells = cell_sector.shape[0]
     lazy = not copula.yearly and copula.t_dof == 0.0 and sampler.twist_target == 0.0
     for g in range(n_groups):
         group_stamp[g] = -1
         if not copula.group_idio_sd[g] > 0.0:
             lazy = False
-    n_sec_b = copula.root.shape[0]
     n_reg_b = copula.group_threshold.shape[0]
-    a_max = np.full((n_reg_b, n_sec_b), -np.inf)
-    b_min = np.full(n_sec_b, np.inf)
-    b_max = np.full(n_sec_b, -np.inf)
+    a_max = np.full((n_reg_b, n_cells), -np.inf)
+    b_min = np.full(n_cells, np.inf)
+    b_max = np.full(n_cells, -np.inf)
     if lazy:
         for g in range(n_groups):
-            s_g = copula.group_sector[g]
+            c_g = copula.group_cell[g]
             inv = copula.group_inverse_idio_sd[g]
             slope = copula.group_loading[g] * inv
-            b_min[s_g] = min(b_min[s_g], slope)
-            b_max[s_g] = max(b_max[s_g], slope)
+            b_min[c_g] = min(b_min[c_g], slope)
+            b_max[c_g] = max(b_max[c_g], slope)
             last = copula.group_steps_at_risk[g] - 1
             for rr in range(n_reg_b):
-                a_max[rr, s_g] = max(a_max[rr, s_g], copula.group_threshold[rr, g, last] * inv)
+                a_max[rr, c_g] = max(a_max[rr, c_g], copula.group_threshold[rr, g, last] * inv)
+        for p in range(exposures.group.shape[0]):
+            exposure_cell[p] = copula.group_cell[exposures.group[p]]
     n_exposures = must_visit.shape[0]
     n_skippable = 0
     for p in range(n_exposures):
@@ -348,16 +353,16 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
             # x = a - b S with a <= a_max and b in [b_min, b_max] (the groups' own values
             # are computed when an exposure's uniform passes this screen, 6.)
             u_screen = 0.0
-            for j in range(n_sectors):
-                sf = sector_factor[j]
-                cell = (sf - SCREEN_LO) / SCREEN_STEP
-                if 0.0 <= cell < SCREEN_POINTS - 1:
-                    bound = screen_bound[r, j, int(cell)]
-                else:  # off the grid: the sector's largest intercept and extreme slope
-                    bound = a_max[r, j] - (b_min[j] if sf >= 0.0 else b_max[j]) * sf
-                sector_screen[j] = phi_approx(bound + 1e-9) + _PHI_MARGIN
-                if sector_screen[j] > u_screen:
-                    u_screen = sector_screen[j]
+            for c in range(n_cells):
+                sf = sector_factor[cell_sector[c]]
+                at = (sf - SCREEN_LO) / SCREEN_STEP
+                if 0.0 <= at < SCREEN_POINTS - 1:
+                    bound = screen_bound[r, c, int(at)]
+                else:  # off the grid: the cell's largest intercept and extreme slope
+                    bound = a_max[r, c] - (b_min[c] if sf >= 0.0 else b_max[c]) * sf
+                cell_screen[c] = phi_approx(bound + 1e-9) + _PHI_MARGIN
+                if cell_screen[c] > u_screen:
+                    u_screen = cell_screen[c]
         else:
             x_max = group_horizon_x(group_loading, group_sector, threshold, steps_at_risk,
                                     idio_sd, inverse_sd, scale, sector_factor, group_x,
@@ -424,13 +429,13 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
             n_cand = n_exposures
         else:
             # the uniforms first, in a loop of their own (it vectorises: 1.8 times faster
-            # than hashing inside the test), then the screen: each sector's own (lazy
+            # than hashing inside the test), then the screen: each cell's own (lazy
             # groups) or the path's (a per-group screen was measured slower)
             for p in range(n_exposures):
                 exposure_u[p] = key_uniform(path_key(default_key[p], path))
             if lazy:
                 for p in range(n_exposures):
-                    if must_visit[p] or exposure_u[p] <= sector_screen[sector[p]]:
+                    if must_visit[p] or exposure_u[p] <= cell_screen[exposure_cell[p]]:
                         candidates[n_cand] = p
                         n_cand += 1
             else:
