@@ -140,15 +140,29 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     b = block_index
     must_visit, candidates, exposure_u = (scratch.must_visit, scratch.candidates,
                                           scratch.exposure_u)
-    # groups computed only when needed ("lazy"): a Gaussian copula with static factors,
-    # no twist and no group with loading 1; the screen then bounds the groups' thresholds
-    # by sector (a_max by regime, b = w / sqrt(1 - w^2) between b_min and b_max)
+    n_exposures = must_visit.shape[0]
+    n_skippable = 0
+    for p in range(n_exposures):
+        sv = exposures.survivor_value[p]
+        must_visit[p] = program.unit_of[p] >= 0 or sv != sv
+        candidates[p] = p
+        if not must_visit[p]:
+            n_skippable += 1
+    # screen exposures out before visiting them only where most can be (a book of loans
+    # valued in closed form); elsewhere the screen costs more than it saves
+    prefilter = 2 * n_skippable >= n_exposures
+    # groups computed only when needed ("lazy"): where exposures are screened out, with a
+    # Gaussian copula, static factors, no twist and no group with loading 1; the screen
+    # then bounds the groups' thresholds by cell (a_max by regime, b = w / sqrt(1 - w^2)
+    # between b_min and b_max off the tabled grid). Elsewhere (the shipped program) the
+    # groups are computed together, as before (lazy groups measured no faster there)
     n_groups = copula.group_loading.shape[0]
     group_stamp, cell_screen = scratch.group_stamp, scratch.cell_screen
     screen_bound, cell_sector = copula.screen_bound, copula.cell_sector
     exposure_cell = scratch.exposure_cell
     n_cells = cell_sector.shape[0]
-    lazy = not copula.yearly and copula.t_dof == 0.0 and sampler.twist_target == 0.0
+    lazy = (prefilter and not copula.yearly and copula.t_dof == 0.0
+            and sampler.twist_target == 0.0)
     for g in range(n_groups):
         group_stamp[g] = -1
         if not copula.group_idio_sd[g] > 0.0:
@@ -169,17 +183,6 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                 a_max[rr, c_g] = max(a_max[rr, c_g], copula.group_threshold[rr, g, last] * inv)
         for p in range(exposures.group.shape[0]):
             exposure_cell[p] = copula.group_cell[exposures.group[p]]
-    n_exposures = must_visit.shape[0]
-    n_skippable = 0
-    for p in range(n_exposures):
-        sv = exposures.survivor_value[p]
-        must_visit[p] = program.unit_of[p] >= 0 or sv != sv
-        candidates[p] = p
-        if not must_visit[p]:
-            n_skippable += 1
-    # screen exposures out before visiting them only where most can be (a book of loans
-    # valued in closed form); elsewhere the screen costs more than it saves
-    prefilter = 2 * n_skippable >= n_exposures
     n_q = schedules.df_end.shape[0]
     n_eq = acc.recoup_step.shape[1]
     # the factors and the groups' default curves
