@@ -41,11 +41,13 @@ def _task(model: Model, inputs: KernelInputs, start: int, end: int) -> dict:
     from distributed import get_worker
 
     from .parts import chunk_arrays
+    from .pathstore import InMemory
     from .simulate import simulate_range
 
     threads = max(1, min(get_worker().state.nthreads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     numba.set_num_threads(threads)
-    store = simulate_range(model, inputs, start, end).store  # (sampled rows global)
+    store = InMemory(model, start, end)  # (sampled rows global: this chunk's filled)
+    simulate_range(model, inputs, start, end, store=store)
     return chunk_arrays(start, end, store.out, store.acc, store.sampled)
 
 

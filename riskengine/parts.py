@@ -22,7 +22,7 @@ from .config import config_from_dict
 from .errors import UsageError
 from .io import _write_atomically, _write_manifest, write_run_streamed
 from .kernel_inputs import Model, build_model
-from .pathstore import add_arrays
+from .pathstore import InMemory, add_arrays
 from .portfolio import load_portfolio
 from .results import _sha256_file, package_versions, provenance
 from .simulate import RangeRun, finish, sampling_inputs, simulate_range, streamed_store
@@ -96,8 +96,8 @@ def run_part(model: Model, start: int, end: int, out_dir: str | Path,
     if model.scenario is not None or model.config.simulation.scenarios:
         raise UsageError("--path-range runs one scenario at a time: drop --scenarios")
     inputs, is_info = sampling_inputs(model)
-    run = simulate_range(model, inputs, start, end, progress)
-    store = run.store
+    store = InMemory(model, start, end)
+    run = simulate_range(model, inputs, start, end, progress, store=store)
     arrays = chunk_arrays(start, end, store.out, store.acc, store.sampled)  # (as a checkpoint)
     manifest = {
         "complete": False, "status": "part", "part": {"start": start, "end": end},
