@@ -13,6 +13,7 @@ process would have written them, so the result is bit-identical to a local run.
 from __future__ import annotations
 
 import time
+import warnings
 
 from .errors import UsageError
 from .kernel_inputs import KernelInputs, Model
@@ -76,8 +77,6 @@ def run_on_dask(model: Model, scheduler: str | None = None, local_workers: int |
             # the model and inputs travel with each task (about 16 MB for the shipped
             # program), so no worker holds data another needs when it dies; Dask's
             # warning about large graphs says nothing the user can act on
-            import warnings
-
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Sending large graph")
                 return client.submit(_task, model, inputs, s, e, key=key, pure=False,

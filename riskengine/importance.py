@@ -110,13 +110,21 @@ def regime_tilt(regime_cum, pilot_loss, pilot_regime, x):
     """Regime probabilities aimed at the tail: ``q_r = a p_r + (1 - a) t_r``, ``t_r`` the
     share of regime ``r`` among the pilot's paths at or beyond ``x`` (at least the
     ``REGIME_TAIL_PATHS`` largest), ``a = REGIME_FLOOR``: the regime part of the
-    zero-variance density of ``P(L > x)``, kept defensive. Returns the cumulative ``q``
-    and the likelihood ratios ``p_r / q_r``."""
+    zero-variance density of ``P(L > x)``, kept defensive. Returns ``q``."""
     p = np.diff(regime_cum, prepend=0.0)
     order = np.argsort(pilot_loss, kind="stable")
     n_tail = max(int(np.sum(pilot_loss >= x)), min(REGIME_TAIL_PATHS, len(pilot_loss)))
     tail = np.bincount(pilot_regime[order[-n_tail:]], minlength=len(p)) / n_tail
-    q = REGIME_FLOOR * p + (1.0 - REGIME_FLOOR) * tail
+    return REGIME_FLOOR * p + (1.0 - REGIME_FLOOR) * tail
+
+
+def regime_sampling(regime_cum, q):
+    """What the kernels draw regimes with when they are drawn from ``q`` instead of the
+    model's probabilities (cumulative ``regime_cum``): the cumulative ``q`` and each
+    regime's likelihood ratio ``p_r / q_r`` (the one place both are computed, for a run's
+    own tilt and for scenarios that reuse it)."""
+    p = np.diff(regime_cum, prepend=0.0)
+    q = np.asarray(q, dtype=np.float64)
     cum = np.minimum(np.cumsum(q), 1.0)
     cum[-1] = 1.0
     ratio = np.divide(p, q, out=np.ones_like(p), where=q > 0)
@@ -170,8 +178,8 @@ def tilt(model, run):
             mu[r] = mean_shift(x, copula, sampler, regime=r)
     regime_cum, regime_ratio = sampler.regime_cum, sampler.regime_ratio
     if drawn:
-        regime_cum, regime_ratio = regime_tilt(program.regime_cum, pilot_loss,
-                                               pilot.paths["regime"].to_numpy(), x)
+        q = regime_tilt(program.regime_cum, pilot_loss, pilot.paths["regime"].to_numpy(), x)
+        regime_cum, regime_ratio = regime_sampling(program.regime_cum, q)
     # the twist's likelihood ratio treats exposures as independent given the factors and
     # present on every path; rows of one obligor default together, and the program's
     # regimes and selection change who is there, so then the factor shift works alone
@@ -193,5 +201,5 @@ def tilt(model, run):
             "mean_shift": mu.tolist(), "twist": twist, "shift": isc.shift,
             "defensive_share": isc.defensive_share}
     if drawn:  # (the regimes' tilted probabilities; a pinned or single regime has none)
-        info["regime_probabilities"] = np.diff(regime_cum, prepend=0.0).tolist()
+        info["regime_probabilities"] = q.tolist()
     return tilted, info

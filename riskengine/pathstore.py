@@ -83,7 +83,8 @@ class Streamed:
         self.model, self.path, self.weighted = model, Path(path), weighted
         self.start, self.end = 0, model.config.simulation.paths
         self._allocate = allocate
-        _, acc, self.sampled = allocate_range(model, 0, BLOCK)  # (the run's sampled rows)
+        _, acc, self.sampled = allocate_range(model, 0, BLOCK)  # (the run's sampled rows,
+        # and the accumulators' shapes)
         self._totals = Accumulators(*(np.zeros(a.shape[1:]) for a in acc))
         n_blocks = -(-self.end // BLOCK)
         self._block_credit = np.zeros((n_blocks, acc.credit_loss.shape[1]))

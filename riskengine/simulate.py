@@ -32,7 +32,7 @@ from .config import (
     run_overrides,
 )
 from .errors import UsageError
-from .importance import tilt
+from .importance import regime_sampling, tilt
 from .kernel_inputs import KernelInputs, Model, build_model
 from .pathstore import InMemory, Streamed
 from .portfolio import Portfolio, load_portfolio, portfolio_from_frame
@@ -244,13 +244,9 @@ def sampling_inputs(model: Model, tilt_from: Result | None = None):
                 mean_shift=shift.reshape(inputs.sampler.mean_shift.shape),
                 twist_target=float(is_info["target_loss"]) if is_info["twist"] else 0.0)
             if "regime_probabilities" in is_info:
-                q = np.asarray(is_info["regime_probabilities"], dtype=np.float64)
-                cum = np.minimum(np.cumsum(q), 1.0)
-                cum[-1] = 1.0
-                p = np.diff(inputs.program.regime_cum, prepend=0.0)
-                sampler = sampler._replace(
-                    regime_cum=cum, regime_ratio=np.divide(p, q, out=np.ones_like(p),
-                                                           where=q > 0))
+                cum, ratio = regime_sampling(inputs.program.regime_cum,
+                                             is_info["regime_probabilities"])
+                sampler = sampler._replace(regime_cum=cum, regime_ratio=ratio)
         else:
             sampler, is_info = tilt(model, run_model)
         inputs = inputs._replace(sampler=sampler)
