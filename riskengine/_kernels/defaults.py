@@ -111,16 +111,25 @@ def group_horizon_x(loading, sector, threshold, steps_at_risk, idio_sd, inverse_
     exposures out)."""
     x_max = -np.inf
     for g in range(group_x.shape[0]):
-        ws = loading[g] * sector_factor[sector[g]]
-        group_shift[g] = ws
-        thr_h = scale * threshold[g, steps_at_risk[g] - 1]
-        if idio_sd[g] > 0.0:
-            group_x[g] = (thr_h - ws) * inverse_sd[g]
-        else:
-            group_x[g] = np.inf if ws <= thr_h else -np.inf
+        group_x_of(g, loading, sector, threshold, steps_at_risk, idio_sd, inverse_sd, scale,
+                   sector_factor, group_x, group_shift)
         if group_x[g] > x_max:
             x_max = group_x[g]
     return x_max
+
+
+@njit(inline="always")
+def group_x_of(g, loading, sector, threshold, steps_at_risk, idio_sd, inverse_sd, scale,
+               sector_factor, group_x, group_shift):
+    """One group's ``group_shift = w S`` and ``group_x`` (see :func:`group_horizon_x`,
+    which computes every group; the kernel's screening computes a group only when needed)."""
+    ws = loading[g] * sector_factor[sector[g]]
+    group_shift[g] = ws
+    thr_h = scale * threshold[g, steps_at_risk[g] - 1]
+    if idio_sd[g] > 0.0:
+        group_x[g] = (thr_h - ws) * inverse_sd[g]
+    else:
+        group_x[g] = np.inf if ws <= thr_h else -np.inf
 
 
 @njit(cache=CACHE)

@@ -40,6 +40,7 @@ from .defaults import (
     default_quarter,
     draw_lgd,
     group_horizon_x,
+    group_x_of,
     group_year_pd,
     mixing_scale,
     phi_approx,
@@ -486,11 +487,9 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                     k = approval[p] + j
                     twisted_loss += class_loss[c]
             elif u <= u_screen:
-                if lazy and group_stamp[g] != path:  # (as group_horizon_x computes them)
-                    ws = group_loading[g] * sector_factor[group_sector[g]]
-                    group_shift[g] = ws
-                    thr_h = scale * threshold[g, steps_at_risk[g] - 1]
-                    group_x[g] = (thr_h - ws) * inverse_sd[g]
+                if lazy and group_stamp[g] != path:
+                    group_x_of(g, group_loading, group_sector, threshold, steps_at_risk,
+                               idio_sd, inverse_sd, scale, sector_factor, group_x, group_shift)
                     group_stamp[g] = path
                 if u_below_phi(u, group_x[g]):
                     j = default_quarter(u, threshold[g], steps_at_risk[g], group_shift[g],
