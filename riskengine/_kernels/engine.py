@@ -38,6 +38,7 @@ from .defaults import (
     cond_pd,
     debt_outcome,
     default_quarter,
+    default_quarter_by_horizon,
     draw_lgd,
     group_horizon_x,
     group_x_of,
@@ -425,6 +426,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
         # it) it defaults only if its uniform is at most the screen, so the rest are
         # skipped after one hash (the same uniforms and decisions as visiting them all)
         n_cand = 0
+        hashed = False  # exposure_u holds this path's uniforms
         if not prefilter:
             n_cand = n_exposures  # every exposure, in order (candidates[p] = p)
         elif tilted and theta > 0.0 and not yearly:  # the twist decides every default
@@ -437,16 +439,16 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
             # groups) or the path's (a per-group screen was measured slower)
             for p in range(n_exposures):
                 exposure_u[p] = key_uniform(path_key(default_key[p], path))
+            hashed = True
+            # (branch-free: every index is written, the count moves only past a pass)
             if lazy:
                 for p in range(n_exposures):
-                    if must_visit[p] or exposure_u[p] <= cell_screen[exposure_cell[p]]:
-                        candidates[n_cand] = p
-                        n_cand += 1
+                    candidates[n_cand] = p
+                    n_cand += must_visit[p] | (exposure_u[p] <= cell_screen[exposure_cell[p]])
             else:
                 for p in range(n_exposures):
-                    if must_visit[p] or exposure_u[p] <= u_screen:
-                        candidates[n_cand] = p
-                        n_cand += 1
+                    candidates[n_cand] = p
+                    n_cand += must_visit[p] | (exposure_u[p] <= u_screen)
         for c_index in range(n_cand):
             p = candidates[c_index]
             # the default step: exactly u <= Phi(group_x) (the table decides unless u is
@@ -465,7 +467,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                     continue
                 deployed_path[institution[p]] += commitment[p]
             g = group[p]
-            u = key_uniform(path_key(default_key[p], path))
+            u = exposure_u[p] if hashed else key_uniform(path_key(default_key[p], path))
             k = -1
             if yearly:
                 if u <= u_screen:
@@ -492,10 +494,8 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                                idio_sd, inverse_sd, scale, sector_factor, group_x, group_shift)
                     group_stamp[g] = path
                 if u_below_phi(u, group_x[g]):
-                    j = default_quarter(u, threshold[g], steps_at_risk[g], group_shift[g],
-                                        idio_sd[g], scale)
-                    if j < 0:
-                        j = steps_at_risk[g] - 1  # rounding at the screen's edge
+                    j = default_quarter_by_horizon(u, threshold[g], steps_at_risk[g],
+                                                   group_shift[g], idio_sd[g], scale)
                     k = approval[p] + j
                     if theta > 0.0:
                         twisted_loss += class_loss[exposure_class[p]]
