@@ -13,7 +13,14 @@ import pandas as pd
 import xarray as xr
 
 from .codes import INSTITUTIONS, Institution, Instrument
-from .measures import LossSample, mean_with_stderr, measure_table, unit_tail, var_index
+from .measures import (
+    Estimate,
+    LossSample,
+    mean_with_stderr,
+    measure_table,
+    unit_tail,
+    var_index,
+)
 from .schedules import step_end_dates
 
 LOSS_VARIABLES = ("credit_loss", "economic_loss")
@@ -139,7 +146,6 @@ class Result:
     recoup: xr.Dataset | None = None
     annual: xr.Dataset | None = None
     contributions_ds: xr.Dataset | None = None
-    convergence_ds: xr.Dataset | None = None
 
     @property
     def paths_streamed(self) -> bool:
@@ -273,7 +279,6 @@ class Result:
         res = cls(paths=paths, projects=projects, levels=cfg.measures.levels, meta=meta,
                   timeline=timeline_ds, recoup=recoup_ds, annual=annual_ds,
                   contributions_ds=contributions)
-        res.convergence_ds = res._convergence()
         if len(eq):
             res.meta["equity_program"] = res.equity_program()
         return res
@@ -300,8 +305,8 @@ class Result:
         out = cls(paths=along(lambda r: r.paths), projects=along(lambda r: r.projects),
                   levels=first.levels, meta=dict(first.meta), timeline=along(lambda r: r.timeline),
                   recoup=along(lambda r: r.recoup), annual=along(lambda r: r.annual),
-                  contributions_ds=along(lambda r: r.contributions_ds),
-                  convergence_ds=along(lambda r: r.convergence_ds))
+                  contributions_ds=along(lambda r: r.contributions_ds))
+        out.__dict__["convergence_ds"] = along(lambda r: r.convergence_ds)
         out.__dict__["summary"] = along(lambda r: r.summary.drop_vars("run_id")).assign_coords(
             run_id=out.meta["run_id"])
         out.meta["scenarios"] = {
@@ -496,40 +501,47 @@ class Result:
             out["annual"] = self.annual
         if self.contributions_ds is not None:
             out["contributions"] = self.contributions_ds
-        if self.convergence_ds is not None:
-            out["convergence"] = self.convergence_ds
+        out["convergence"] = self.convergence_ds
         return out
 
-    def _convergence(self) -> xr.Dataset:
+    @cached_property
+    def convergence_ds(self) -> xr.Dataset:
         """EL, VaR and ES of ALL with their 95% intervals on the nested prefixes of the
         run's paths (1,024, 2,048, ... and all of them): how the estimates settle, at no
-        extra simulation. Dims (paths, variable, stat)."""
+        extra simulation. Dims (paths, variable, stat). Computed when first read (writing
+        the run reads it), like the summary: a run in process that never looks at it does
+        not pay for it."""
         n = self.paths.sizes["path"]
         sizes = sorted({n} | {m for m in (1024 * 2**k for k in range(40)) if m < n})
         variables = [v for v in ("credit_loss", "economic_loss") if v in self.loss_variables]
         weight = self.weight
-        template = None
+        # all the paths: the summary's figures of ALL (the same computation), not again
+        whole = self.summary
+        if "regime" in whole.dims:
+            whole = whole.sel(regime="all")
         by_var = []  # (variable, size) -> estimates; one variable's values loaded at a time
         for var in variables:
             loss = self.loss(var, "ALL")
             by_size = []
-            for m in sizes:
+            for m in sizes[:-1]:
                 rows = measure_table(loss[:m], None if weight is None else weight[:m],
                                      self.levels)
-                template = template or rows
                 by_size.append([est for _, _, est in rows])
+            row = whole.sel(institution="ALL", variable=var)
+            by_size.append([Estimate(*(float(row[k].values[st]) for k in
+                                       ("value", "stderr", "ci_low", "ci_high")))
+                            for st in range(row.sizes["stat"])])
             by_var.append(by_size)
             del loss
         data = {k: [[[getattr(e, k) for e in by_var[v][s]] for v in range(len(variables))]
                     for s in range(len(sizes))]
                 for k in ("value", "stderr", "ci_low", "ci_high")}
-        assert template is not None
         return index_stats(xr.Dataset(
             {k: (("paths", "variable", "stat"), np.array(v), {"units": "USD"})
              for k, v in data.items()},
             coords={"paths": np.array(sizes, dtype=np.int64), "variable": variables,
-                    "measure": ("stat", [m for m, _, _ in template]),
-                    "level": ("stat", np.array([lv for _, lv, _ in template]))},
+                    "measure": ("stat", whole["measure"].values),
+                    "level": ("stat", whole["level"].values)},
             attrs={"institution": "ALL", "ci": "95% confidence interval",
                    "note": "estimates on the first N paths of the run (nested prefixes)"}))
 
@@ -538,8 +550,6 @@ class Result:
         """Estimate and 95% interval of ALL's ``measure`` against the number of paths: a
         DataFrame indexed by paths (``level`` default the highest)."""
         ds = self.convergence_ds
-        if ds is None:
-            raise KeyError("this run has no convergence table")
         if "scenario" in ds.dims:
             ds = ds.sel(scenario=scenario or self.scenarios[0])
         level = max(self.levels) if level is None and measure not in ("EL", "SD") else level
