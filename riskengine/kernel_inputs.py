@@ -206,6 +206,17 @@ def screen_bounds(groups, inverse_sd, n_sectors):
             np.array(cell_sector, dtype=np.int64))
 
 
+def variant_ends(deployment: Deployment) -> np.ndarray:
+    """For each row, one past the last row of its block of variants: the consecutive
+    rows that expand one portfolio row (its timing variants, whose ``[lo, hi)`` partition
+    the unit's timing uniform in order; one row for an unconditional row)."""
+    parent = np.asarray(deployment.parent)
+    n = len(parent)
+    starts = np.flatnonzero(np.r_[True, parent[1:] != parent[:-1]])
+    ends = np.r_[starts[1:], n]
+    return np.repeat(ends, ends - starts)
+
+
 def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None = None) -> Model:
     """Derive the kernel bundles from a validated config and portfolio, stressed by
     ``scenario`` (None: the base case).
@@ -372,7 +383,7 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
         selection_multiplier=_f64(selection_mult),
         decline_multiplier=per_regime("decline_multiplier"), factor_shift=_f64(shift),
         unit_of=_i64(deployment.unit_of), variant_lo=_f64(deployment.variant_lo),
-        variant_hi=_f64(deployment.variant_hi),
+        variant_hi=_f64(deployment.variant_hi), variant_end=_i64(variant_ends(deployment)),
         unit_selection=_f64(deployment.unit_selection),
         unit_decline=_f64(deployment.unit_decline),
         unit_pipeline=np.array(deployment.unit_pipeline, dtype=np.bool_),

@@ -154,6 +154,7 @@ class ProgramTerms(NamedTuple):
     unit_of: np.ndarray  # (P,) int64, the row's unit; -1: unconditional
     variant_lo: np.ndarray  # (P,) float64, the variant is live when the unit's timing
     variant_hi: np.ndarray  # (P,) float64, uniform lies in [lo, hi)
+    variant_end: np.ndarray  # (P,) int64, one past the last row of the row's variants
     unit_selection: np.ndarray  # (U,) float64
     unit_decline: np.ndarray  # (U,) float64
     unit_pipeline: np.ndarray  # (U,) bool, timing drawn, selection multiplier applies

@@ -244,6 +244,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
         if factor_shift[j] != 0.0:
             shift_on = True
     unit_of, variant_lo, variant_hi = program.unit_of, program.variant_lo, program.variant_hi
+    variant_end = program.variant_end
     unit_selection, unit_decline = program.unit_selection, program.unit_decline
     unit_pipeline, unit_forced, unit_key = (program.unit_pipeline, program.unit_forced,
                                             program.unit_key)
@@ -449,13 +450,26 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                 for p in range(n_exposures):
                     candidates[n_cand] = p
                     n_cand += must_visit[p] | (exposure_u[p] <= u_screen)
-        for c_index in range(n_cand):
+        c_index = 0
+        while c_index < n_cand:
             p = candidates[c_index]
+            c_index += 1
             # the default step: exactly u <= Phi(group_x) (the table decides unless u is
             # within the margin)
             unit = unit_of[p]
             if unit >= 0:  # a conditional row: live only in its unit's drawn variant
                 state = unit_state[unit]
+                if not prefilter:
+                    # every row is a candidate, in order: go straight to the block's live
+                    # variant (its [lo, hi) partition the timing uniform in order), and on
+                    # past the block; the rows skipped are those the test below skips
+                    end = variant_end[p]
+                    c_index = end
+                    if state == 0:
+                        continue
+                    t_unit = unit_time[unit]
+                    while p < end - 1 and not t_unit < variant_hi[p]:
+                        p += 1
                 if state == 0 or not (variant_lo[p] <= unit_time[unit] < variant_hi[p]):
                     continue
                 if state == 2:  # declined: no exposure, the tariff instead
