@@ -94,6 +94,23 @@ def test_default_quarter_twin(u, n_rel, ws, w, pd):
     assert got == want or abs(cond[min(got, want)] - u) < 1e-12  # u on the curve: a tie
 
 
+@settings(max_examples=200, deadline=None)
+@given(u=st.floats(1e-12, 1 - 1e-12), n_rel=st.integers(1, 40), ws=st.floats(-3, 3),
+       w=st.floats(0.0, 0.95), pd=st.floats(1e-4, 0.5), at_horizon=st.booleans())
+def test_default_quarter_by_horizon_is_the_kernels_old_step(u, n_rel, ws, w, pd, at_horizon):
+    """The kernel's search for a row known to default by the horizon gives the step it took
+    before: ``default_quarter``, or the last step where that found none (rounding between
+    the horizon test and the search). ``at_horizon`` puts ``u`` on the horizon's PD, where
+    the two tests can disagree."""
+    thr = special.ndtri(1.0 - (1.0 - pd) ** (np.arange(1, n_rel + 1) / 4.0))
+    s = math.sqrt(1 - w * w)
+    if at_horizon:
+        u = min(max(float(special.ndtr((thr[-1] - ws) / s)), 1e-300), 1 - 1e-12)
+    old = defaults.default_quarter(u, thr, n_rel, ws, s, 1.0)
+    want = old if old >= 0 else n_rel - 1
+    assert defaults.default_quarter_by_horizon(u, thr, n_rel, ws, s, 1.0) == want
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.floats(0.0, 1e3), min_size=4, max_size=30), st.floats(0.0, 2e3))
 def test_irr_twin(receipts, tv):

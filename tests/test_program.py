@@ -469,3 +469,29 @@ def test_importance_sampled_scenarios_share_their_weights():
     assert (w.sel(scenario="base") != 1).any()
     np.testing.assert_array_equal(w.sel(scenario="base").values, w.sel(scenario="down").values)
     assert res.meta["scenarios"]["down"]["importance_sampling"]["reused_from_base"]
+
+
+def test_each_row_knows_the_end_of_its_block_of_timing_variants():
+    """The kernel jumps from a block's first variant to its live one and past the block:
+    a block is the consecutive rows of one portfolio row, and its ``[lo, hi)`` partition
+    the timing uniform in order (the shipped program's 2,250 rows)."""
+    from riskengine.kernel_inputs import variant_ends
+
+    cfg = load_config(None, {"simulation": {"paths": 64}})
+    pf = riskengine.load_portfolio(riskengine.config.default_portfolio_path(),
+                                   cfg.dependence.sectors, cfg.simulation.n_quarters,
+                                   cfg.simulation.steps_per_year)
+    dep = riskengine.build_model(cfg, pf).deployment
+    end = variant_ends(dep)
+    assert len(end) == len(dep.parent) > len(np.unique(dep.parent))
+    p = 0
+    while p < len(end):
+        block = np.arange(p, end[p])
+        assert np.all(end[block] == end[p]) and np.all(dep.parent[block] == dep.parent[p])
+        assert end[p] == len(end) or dep.parent[end[p]] != dep.parent[p]
+        if dep.unit_of[p] >= 0:
+            assert np.all(dep.variant_lo[block][1:] == dep.variant_hi[block][:-1])
+            assert dep.variant_lo[p] == 0.0
+        else:
+            assert len(block) == 1
+        p = end[p]
