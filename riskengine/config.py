@@ -215,8 +215,8 @@ class ImportanceSampling(_Strict):
     shift: bool = Field(True, description="shift the mean of the systematic factors")
     twist: bool = Field(True, description="twist default probabilities given the factors")
     defensive_share: float = Field(
-        0.3, ge=0.0, lt=1.0,
-        description="share of paths drawn without the mean shift (defensive mixture), "
+        0.1, ge=0.0, lt=1.0,
+        description="share of paths drawn from the model itself, untilted (defensive mixture), "
                     "which bounds the weights and keeps the body of the distribution usable")
 
 
