@@ -260,7 +260,7 @@ def tilt(model, run):
     independent = not model.portfolio.shared_obligors and not model.program_on_paths
     twist = isc.twist and independent
     mu = np.zeros_like(sampler.mean_shift)
-    theta = np.zeros(n_regimes)
+    theta = 0.0
     if independent:
         # each regime's own factor shift toward x, under its own default curves (a pinned
         # run: its regime's; one regime: that one)
@@ -275,7 +275,7 @@ def tilt(model, run):
         if isc.shift:
             mu[:] = fitted
         if isc.twist:
-            theta[:] = obligor_theta
+            theta = obligor_theta
     regime_cum, regime_ratio = sampler.regime_cum, sampler.regime_ratio
     if drawn:
         q = regime_tilt(program.regime_cum, pilot_loss, pilot_regime, x)
@@ -286,15 +286,15 @@ def tilt(model, run):
     tilted = sampler._replace(mean_shift=np.ascontiguousarray(mu, dtype=np.float64),
                               twist_target=float(x) if twist else 0.0,
                               regime_cum=regime_cum, regime_ratio=regime_ratio,
-                              obligor_theta=np.ascontiguousarray(theta, dtype=np.float64))
+                              obligor_theta=float(theta))
     log.info("importance sampling: pilot of %d paths puts the %g loss at %.4g; factor "
              "shift of norm %.3g; %s", isc.pilot_paths, isc.target_level, x,
              np.linalg.norm(mu), "twist by exposure" if twist else
-             f"twist by obligor, theta {theta.max():.3g}" if theta.any() else "no twist")
+             f"twist by obligor, theta {theta:.3g}" if theta else "no twist")
     info = {"enabled": True, "target_level": isc.target_level, "pilot_paths": isc.pilot_paths,
             "pilot_seed": pilot_cfg.simulation.seed, "target_loss": x,
             "mean_shift": mu.tolist(), "twist": twist, "shift": isc.shift,
-            "obligor_theta": theta.tolist(),
+            "obligor_theta": float(theta),
             "defensive_share": isc.defensive_share}
     if drawn:  # (the regimes' tilted probabilities; a pinned or single regime has none)
         info["regime_probabilities"] = q.tolist()

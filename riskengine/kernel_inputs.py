@@ -400,7 +400,7 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
         class_loss=_f64(class_loss), class_size=_f64(class_size),
         obligor=_i64(np.unique(pf.table["obligor"].to_numpy(), return_inverse=True)[1]),
         obligor_loss=_f64(obligor_row_loss(pf, sched.balance)),
-        obligor_theta=np.zeros(len(program.regime_cum)))
+        obligor_theta=0.0)
     inputs = KernelInputs(copula=copula, exposures=exposures, schedules=schedules, cash=cash,
                           waterfall=waterfall, sampler=sampler, program=program)
     return Model(config=config, portfolio=portfolio, correlation=corr, inputs=inputs,

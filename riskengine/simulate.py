@@ -228,7 +228,7 @@ def streamed_store(model: Model, inputs: KernelInputs, paths_file: Path) -> Stre
     s = inputs.sampler
     weighted = bool(np.any(np.asarray(s.mean_shift) != 0.0) or s.twist_target != 0.0
                     or np.any(np.asarray(s.regime_ratio) != 1.0)
-                    or np.any(np.asarray(s.obligor_theta) != 0.0))
+                    or s.obligor_theta != 0.0)
     return Streamed(model, paths_file, weighted)
 
 
@@ -244,8 +244,7 @@ def sampling_inputs(model: Model, tilt_from: Result | None = None):
             sampler = inputs.sampler._replace(
                 mean_shift=shift.reshape(inputs.sampler.mean_shift.shape),
                 twist_target=float(is_info["target_loss"]) if is_info["twist"] else 0.0,
-                obligor_theta=np.ascontiguousarray(
-                    is_info.get("obligor_theta", np.zeros(len(shift))), dtype=np.float64))
+                obligor_theta=float(is_info.get("obligor_theta", 0.0)))
             if "regime_probabilities" in is_info:
                 cum, ratio = regime_sampling(inputs.program.regime_cum,
                                              is_info["regime_probabilities"])

@@ -6,8 +6,8 @@ Only :mod:`riskengine.kernel_inputs` fills the input bundles and only
 and one line there. Shapes: ``K`` sectors, ``G`` default groups, ``P`` exposures (canonical
 order), ``E`` equity exposures, ``Q`` steps (quarters), ``I`` institutions, ``C`` twist
 classes, ``O`` obligors, ``T`` waterfall tiers, ``B`` blocks of paths, ``L`` longest
-continuation after the horizon. Every array is C-contiguous and writeable, so each bundle compiles to one set of
-numba types (and one cached kernel).
+continuation after the horizon. Every array is C-contiguous and writeable, so each bundle
+compiles to one set of numba types (and one cached kernel).
 
 Writing through a bundle attribute inside a ``prange`` body is silently dropped by numba
 (numba issues 5872, 7135, 10338): outputs are written only by the per-path function,
@@ -188,7 +188,7 @@ class Sampler(NamedTuple):
     class_size: np.ndarray  # (C,) float64, members
     obligor: np.ndarray  # (P,) int64, the row's obligor (its rows share the default uniform)
     obligor_loss: np.ndarray  # (P,) float64, the row's loss per default in the obligor twist
-    obligor_theta: np.ndarray  # (R,) float64, the obligor twist's theta by regime (0: none)
+    obligor_theta: float  # the obligor twist's theta (0: no obligor twist)
 
 
 class PathOutputs(NamedTuple):

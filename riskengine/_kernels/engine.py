@@ -155,10 +155,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     # importance sampling's obligor twist (twist_obligors) redraws the default uniforms
     # from the group curves of every group
     obligor_theta = sampler.obligor_theta
-    twisting_obligors = False
-    for rr in range(obligor_theta.shape[0]):
-        if obligor_theta[rr] > 0.0:
-            twisting_obligors = True
+    twisting_obligors = obligor_theta > 0.0
     obligor_of, obligor_u = sampler.obligor, scratch.obligor_u
     # screen exposures out before visiting them only where most can be (a book of loans
     # valued in closed form); elsewhere the screen costs more than it saves
@@ -429,9 +426,8 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                     pv_step[i, q] = survivor_pv[i, q]
         # 5c. importance sampling's twist of the obligors' defaults given the factors and
         # the program's draws (tilted paths draw twisted uniforms; every path its ratio)
-        twist_obligor_u = obligor_theta[r] > 0.0
-        if twist_obligor_u:
-            log_ratio += twist_obligors(path, tilted, obligor_theta[r], exposures, sampler,
+        if twisting_obligors:
+            log_ratio += twist_obligors(path, tilted, obligor_theta, exposures, sampler,
                                         program, scratch)
         twisted_loss = 0.0
         japan_sum, us_sum, deemed_sum = 0.0, 0.0, 0.0
@@ -482,7 +478,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                     continue
                 deployed_path[institution[p]] += commitment[p]
             g = group[p]
-            if twist_obligor_u:
+            if twisting_obligors:
                 u = obligor_u[obligor_of[p]]
             else:
                 u = key_uniform(path_key(default_key[p], path))
