@@ -214,10 +214,12 @@ class ImportanceSampling(_Strict):
     pilot_paths: int = Field(20_000, ge=1024, description="plain paths used to locate that level")
     shift: bool = Field(True, description="shift the mean of the systematic factors")
     twist: bool = Field(True, description="twist default probabilities given the factors")
-    defensive_share: float = Field(
-        0.3, ge=0.0, lt=1.0,
-        description="share of paths drawn without the mean shift (defensive mixture), "
-                    "which bounds the weights and keeps the body of the distribution usable")
+    defensive_share: float | None = Field(
+        None, ge=0.0, lt=1.0,
+        description="share of paths drawn from the model itself, untilted (defensive mixture), "
+                    "which bounds the weights and keeps the body of the distribution usable; "
+                    "unset: 0.3 for a book of independent exposures, 0.1 for a program "
+                    "(shared obligors, regimes or selection), the measured best for each")
 
 
 class Program(_Strict):

@@ -53,7 +53,7 @@ from .dependence import (
 )
 from .deployment import Deployment, deploy, tariff_schedule
 from .errors import ConfigError
-from .importance import twist_classes
+from .importance import obligor_row_loss, twist_classes
 from .portfolio import Portfolio
 from .rates import common_innovation_weights, rate_steps
 from .schedules import (
@@ -406,9 +406,12 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
         mean_shift=np.zeros((len(program.regime_cum), len(dep.sectors))), twist_target=0.0,
         regime_cum=program.regime_cum.copy(), regime_ratio=np.ones(len(program.regime_cum)),
         mixture_key=stream_key(seed, STREAM_IS_MIX, 0),
-        plain_share=float(config.importance_sampling.defensive_share),
+        plain_share=float(config.importance_sampling.defensive_share or 0.0),  # (the tilt sets it)
         exposure_class=_i64(exposure_class), class_group=_i64(class_group),
-        class_loss=_f64(class_loss), class_size=_f64(class_size))
+        class_loss=_f64(class_loss), class_size=_f64(class_size),
+        obligor=_i64(np.unique(pf.table["obligor"].to_numpy(), return_inverse=True)[1]),
+        obligor_loss=_f64(obligor_row_loss(pf, sched.balance)),
+        obligor_theta=0.0)
     inputs = KernelInputs(copula=copula, exposures=exposures, schedules=schedules, cash=cash,
                           waterfall=waterfall, sampler=sampler, program=program)
     return Model(config=config, portfolio=portfolio, correlation=corr, inputs=inputs,

@@ -227,7 +227,8 @@ def streamed_store(model: Model, inputs: KernelInputs, paths_file: Path) -> Stre
     ``weight`` column under importance sampling)."""
     s = inputs.sampler
     weighted = bool(np.any(np.asarray(s.mean_shift) != 0.0) or s.twist_target != 0.0
-                    or np.any(np.asarray(s.regime_ratio) != 1.0))
+                    or np.any(np.asarray(s.regime_ratio) != 1.0)
+                    or s.obligor_theta != 0.0)
     return Streamed(model, paths_file, weighted)
 
 
@@ -242,7 +243,9 @@ def sampling_inputs(model: Model, tilt_from: Result | None = None):
             shift = np.ascontiguousarray(is_info["mean_shift"], dtype=np.float64)
             sampler = inputs.sampler._replace(
                 mean_shift=shift.reshape(inputs.sampler.mean_shift.shape),
-                twist_target=float(is_info["target_loss"]) if is_info["twist"] else 0.0)
+                twist_target=float(is_info["target_loss"]) if is_info["twist"] else 0.0,
+                obligor_theta=float(is_info.get("obligor_theta", 0.0)),
+                plain_share=float(is_info["defensive_share"]))
             if "regime_probabilities" in is_info:
                 cum, ratio = regime_sampling(inputs.program.regime_cum,
                                              is_info["regime_probabilities"])

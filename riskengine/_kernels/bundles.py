@@ -5,9 +5,9 @@ Only :mod:`riskengine.kernel_inputs` fills the input bundles and only
 :mod:`riskengine.simulate` allocates the output bundles; adding an input is one field here
 and one line there. Shapes: ``K`` sectors, ``G`` default groups, ``P`` exposures (canonical
 order), ``E`` equity exposures, ``Q`` steps (quarters), ``I`` institutions, ``C`` twist
-classes, ``T`` waterfall tiers, ``B`` blocks of paths, ``L`` longest continuation after the
-horizon. Every array is C-contiguous and writeable, so each bundle compiles to one set of
-numba types (and one cached kernel).
+classes, ``O`` obligors, ``T`` waterfall tiers, ``B`` blocks of paths, ``L`` longest
+continuation after the horizon. Every array is C-contiguous and writeable, so each bundle
+compiles to one set of numba types (and one cached kernel).
 
 Writing through a bundle attribute inside a ``prange`` body is silently dropped by numba
 (numba issues 5872, 7135, 10338): outputs are written only by the per-path function,
@@ -174,7 +174,8 @@ class ProgramTerms(NamedTuple):
 
 
 class Sampler(NamedTuple):
-    """Importance sampling (plain Monte Carlo: zero shift, zero twist target)."""
+    """Importance sampling (plain Monte Carlo: zero shift, zero twist target, zero
+    obligor theta, untilted regimes)."""
 
     mean_shift: np.ndarray  # (R, K) shift of the factor normals, by regime
     twist_target: float  # loss the conditional twist aims at (0: no twist)
@@ -186,6 +187,9 @@ class Sampler(NamedTuple):
     class_group: np.ndarray  # (C,) int64
     class_loss: np.ndarray  # (C,) float64, loss per default
     class_size: np.ndarray  # (C,) float64, members
+    obligor: np.ndarray  # (P,) int64, the row's obligor (its rows share the default uniform)
+    obligor_loss: np.ndarray  # (P,) float64, the row's loss per default in the obligor twist
+    obligor_theta: float  # the obligor twist's theta (0: no obligor twist)
 
 
 class PathOutputs(NamedTuple):
@@ -273,6 +277,9 @@ class PathScratch(NamedTuple):
     group_stamp: np.ndarray  # (G,) int64, the path whose group_x a group holds (lazy groups)
     cell_screen: np.ndarray  # (C,) no exposure of the cell defaults with a larger uniform
     exposure_cell: np.ndarray  # (P,) int64, each exposure's screening cell
+    obligor_pd: np.ndarray  # (O,) the obligor's conditional PD by the horizon (obligor twist)
+    obligor_loss: np.ndarray  # (O,) its live rows' loss per default
+    obligor_u: np.ndarray  # (O,) its default uniform on this path (twisted on tilted paths)
 
 
 class EquityTerms(NamedTuple):

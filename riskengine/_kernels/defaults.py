@@ -341,3 +341,13 @@ def twist_theta(x, class_pd, class_loss, class_size):
     for c in range(class_pd.shape[0]):
         psi += class_size[c] * math.log1p(class_pd[c] * (math.exp(th * class_loss[c]) - 1.0))
     return th, psi
+
+
+@njit(cache=CACHE)
+def factor_normals(paths, factor_key, out):
+    """The unshifted factor normals (n, K) of global ``paths`` (n,), the draws
+    :func:`sector_factors` shifts (importance sampling's pilot fits its shift to them)."""
+    for i in range(paths.shape[0]):
+        pk = path_key(factor_key, paths[i])
+        for j in range(out.shape[1]):
+            out[i, j] = normal(pk, j)

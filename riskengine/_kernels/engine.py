@@ -99,6 +99,7 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
     n_q = schedules.df_end.shape[0]
     n_proj = exposures.group.shape[0]
     n_cls = sampler.class_loss.shape[0]
+    n_obligors = sampler.obligor.max() + 1 if n_proj else 0
     n_inst = out.credit_loss.shape[1]
     equity = EquityScratch(balances=np.empty(max(waterfall.n_hurdles, 1)),
                            japan_contributions=np.zeros(n_q), japan_receipts=np.zeros(n_q),
@@ -124,7 +125,9 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
         group_stamp=np.full(n_groups, -1, dtype=np.int64),
         cell_screen=np.zeros(copula.cell_sector.shape[0]),
         exposure_cell=np.zeros(n_proj, dtype=np.int64),
-        candidates=np.zeros(n_proj, dtype=np.int64))
+        candidates=np.zeros(n_proj, dtype=np.int64),
+        obligor_pd=np.zeros(n_obligors), obligor_loss=np.zeros(n_obligors),
+        obligor_u=np.zeros(n_obligors))
 
 
 @njit(cache=CACHE)
@@ -150,9 +153,14 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
         candidates[p] = p
         if not must_visit[p]:
             n_skippable += 1
+    # importance sampling's obligor twist (twist_obligors) redraws the default uniforms
+    # from the group curves of every group
+    obligor_theta = sampler.obligor_theta
+    twisting_obligors = obligor_theta > 0.0
+    obligor_of, obligor_u = sampler.obligor, scratch.obligor_u
     # screen exposures out before visiting them only where most can be (a book of loans
     # valued in closed form); elsewhere the screen costs more than it saves
-    prefilter = 2 * n_skippable >= n_exposures
+    prefilter = 2 * n_skippable >= n_exposures and not twisting_obligors
     # groups computed only when needed ("lazy"): where exposures are screened out, with a
     # Gaussian copula, static factors, no twist and no group with loading 1; the screen
     # then bounds the groups' thresholds by cell (a_max by regime, b = w / sqrt(1 - w^2)
@@ -298,7 +306,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
             shifted = True
         if regime_ratio[rr] != 1.0:
             regime_tilted = True
-    is_on = shifted or twist_target > 0.0 or regime_tilted
+    is_on = shifted or twist_target > 0.0 or regime_tilted or twisting_obligors
 
     for row in range(b * block, min((b + 1) * block, n_paths)):
         path = path_ids[row] if replay else first_path + row
@@ -418,6 +426,11 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
             for i in range(n_inst):
                 for q in range(n_q):
                     pv_step[i, q] = survivor_pv[i, q]
+        # 5c. importance sampling's twist of the obligors' defaults given the factors and
+        # the program's draws (tilted paths draw twisted uniforms; every path its ratio)
+        if twisting_obligors:
+            log_ratio += twist_obligors(path, tilted, obligor_theta, exposures, sampler,
+                                        program, scratch)
         twisted_loss = 0.0
         japan_sum, us_sum, deemed_sum = 0.0, 0.0, 0.0
         n_def = 0
@@ -481,7 +494,12 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                     continue
                 deployed_path[institution[p]] += commitment[p]
             g = group[p]
-            u = exposure_u[p] if hashed else key_uniform(path_key(default_key[p], path))
+            if twisting_obligors:
+                u = obligor_u[obligor_of[p]]
+            elif hashed:
+                u = exposure_u[p]
+            else:
+                u = key_uniform(path_key(default_key[p], path))
             k = -1
             if yearly:
                 if u <= u_screen:
@@ -797,6 +815,59 @@ def twist_for_path(threshold, copula, sampler, scale, group_shift, class_pd, cla
     for c in range(class_loss.shape[0]):
         class_tilt[c] = np.exp(theta * class_loss[c])
     return theta, psi
+
+
+@njit(cache=CACHE)
+def twist_obligors(path, tilted, theta, exposures, sampler, program, scratch):
+    """Importance sampling's twist of the obligors' defaults, given the factors
+    (``scratch.group_x``) and the program's draws (``scratch.unit_state``, ``unit_time``).
+
+    An obligor's rows share one default uniform ``u``; with ``p`` the largest conditional
+    PD by the horizon of its rows live on the path and ``c`` their summed loss per default
+    (``sampler.obligor_loss``), the twisted law of ``u`` has density ``q / p`` below ``p``
+    and ``(1 - q) / (1 - p)`` above, ``q = p e^{theta c} / (1 + p (e^{theta c} - 1))``:
+    the exponential twist of the obligor's default (Glasserman and Li 2005) that keeps
+    ``u`` uniform on each side of ``p``, so the default quarter of every row follows its
+    untwisted curve and the rows still default together. Writes each live obligor's
+    uniform to ``scratch.obligor_u`` (on a ``tilted`` path drawn from the twisted law by
+    inverting its distribution function; otherwise the plain ``u``) and returns the log
+    of the twisted over the plain density at those uniforms, the path's part of the
+    likelihood ratio."""
+    pd_o, loss_o, u_o = scratch.obligor_pd, scratch.obligor_loss, scratch.obligor_u
+    obligor, row_loss = sampler.obligor, sampler.obligor_loss
+    group, default_key, group_x = exposures.group, exposures.default_key, scratch.group_x
+    unit_of, variant_lo, variant_hi = program.unit_of, program.variant_lo, program.variant_hi
+    unit_state, unit_time = scratch.unit_state, scratch.unit_time
+    for o in range(pd_o.shape[0]):
+        pd_o[o] = 0.0
+        loss_o[o] = 0.0
+        u_o[o] = -1.0  # (not live on this path)
+    for p in range(obligor.shape[0]):
+        unit = unit_of[p]
+        if unit >= 0 and (unit_state[unit] != 1
+                          or not variant_lo[p] <= unit_time[unit] < variant_hi[p]):
+            continue  # not funded on this path (or declined)
+        o = obligor[p]
+        loss_o[o] += row_loss[p]
+        pd_o[o] = max(pd_o[o], phi_cdf(group_x[group[p]]))
+        if u_o[o] < 0.0:
+            u_o[o] = key_uniform(path_key(default_key[p], path))
+    log_ratio = 0.0
+    for o in range(pd_o.shape[0]):
+        pd, u = pd_o[o], u_o[o]
+        if u < 0.0 or not 0.0 < pd < 1.0:
+            continue
+        # q = p e^{theta c} / (1 + p (e^{theta c} - 1)) = p / d, written to stay finite
+        back = math.exp(-theta * loss_o[o])
+        d = pd + (1.0 - pd) * back
+        q = pd / d
+        if tilted:  # inverse of the twisted distribution function
+            below = u < q
+            u_o[o] = u * d if below else pd + (u - q) * d / back
+        else:
+            below = u < pd
+        log_ratio -= math.log(d) if below else math.log(d) + theta * loss_o[o]
+    return log_ratio
 
 
 @njit(inline="always")
