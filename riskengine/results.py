@@ -408,7 +408,13 @@ class Result:
                     x, w = loss, weight
                     if mask is not None:
                         x = x[mask]
-                        w = None if weight is None else weight[mask]
+                        if weight is not None:
+                            # conditional on the regime: its weights scaled to average one
+                            # (the ratio estimator sum w 1{..} / sum w within the regime);
+                            # importance sampling draws regimes with tilted probabilities,
+                            # so the weights' own mean there is p_r / q_r, not one
+                            w = weight[mask]
+                            w = w * (len(w) / w.sum()) if w.sum() > 0 else w
                     tables[name][inst, var] = measure_table(x, w, self.levels) if len(x) else None
                 del loss, x
         template = next(r for rows in tables.values() for r in rows.values() if r is not None)
