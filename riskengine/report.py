@@ -103,7 +103,9 @@ def write_report(run_dir: str | Path) -> Path:
                          label=inst, density=True)
             order = np.argsort(x)
             w = np.ones_like(x) if weight is None else weight
-            exceed = 1.0 - np.cumsum(w[order]) / len(w)  # the engine's tail estimator
+            # the engine's tail estimator: (1/n) x the weights beyond each point (under
+            # importance sampling the weights need not sum to n exactly, so not 1 - ...)
+            exceed = (w.sum() - np.cumsum(w[order])) / len(w)
             axes[1].step(x[order], np.maximum(exceed, 1e-12), color=color, label=inst)
         for measure, style in (("EL", ":"), ("VaR", "--"), ("ES", "-")):
             v = _stat(summary, measure, None if measure == "EL" else top, institution="ALL",
