@@ -302,6 +302,7 @@ class EquityTerms(NamedTuple):
     steps_per_year: int
     n_hurdles: int
     record: bool  # write Japan's contributions and receipts by step
+    track_pv: bool  # add Japan's discounted cash by step to its institution's row
     track: bool  # add the deemed balance by step
     overrun: float  # this path's cost multiplier of the vehicle's capital calls (1: none)
     performance: float  # this path's multiplier of the vehicle's operating cash (1: none)

@@ -545,7 +545,6 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
             if instrument[p] == Instrument.EQUITY:
                 equity_seen[n_eqp] = p
                 n_eqp += 1
-                record_cash = record or track_pv
                 pd_op = min(1.0, pd_operating[p] * pd_mult[r])
                 as_tabled = pd_mult[r] == 1.0
                 terms = EquityTerms(
@@ -556,7 +555,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                     pd_operating=pd_op, pd_as_tabled=as_tabled,
                     cash_key=cash_key[p], sector_loading=sector_loading,
                     tail_base_rate_step=tail_base, steps_per_year=steps_per_year,
-                    n_hurdles=n_hurdles, record=record_cash, track=in_tl,
+                    n_hurdles=n_hurdles, record=record, track=in_tl, track_pv=track_pv,
                     overrun=overrun_multiplier(overrun_key[p], path, overrun_mean[p],
                                                overrun_sd[p]),
                     performance=performance_multiplier(
@@ -570,7 +569,8 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                 slot = equity_slot[p]
                 o = equity_path(path, terms, draws[p], cash_idx[sector[p]], rate, df_start,
                                 df_end, shares, extra_spread, continuation[slot, :, :continuation_length[slot]],
-                                balances, contributions, receipts, deemed_by_step)
+                                balances, contributions, receipts, deemed_by_step, pv_step,
+                                institution[p])
                 credit, npv = o.credit_loss, o.npv
                 japan_sum += o.japan_total
                 us_sum += o.us_total
@@ -581,9 +581,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                 if in_tl:
                     for q in range(n_q):
                         timeline[tl_row, q, inst] += receipts[q] - contributions[q]
-                if track_pv:  # (nothing before the vehicle's first capital call)
-                    for q in range(approval[p], n_q):
-                        pv_step[inst, q] += receipts[q] * df_end[q] - contributions[q] * df_start[q]
+                if track_pv:  # (its steps' cash added by equity_path)
                     pv_step[inst, n_q - 1] += o.horizon_value * df_end[n_q - 1]
                 if irr_row < n_irr:
                     irr_sample[irr_row, equity_slot[p]] = irr_annual(

@@ -78,7 +78,7 @@ def _contribute(balances, n_hurdles, amount):
 @njit(cache=CACHE)
 def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shares,
                 extra_spread_step, continuation, balances, contributions, receipts,
-                deemed_by_step):
+                deemed_by_step, pv_by_step, inst):
     """One equity vehicle on one path (its scalars in ``terms``: ``EquityTerms``).
 
     Parameters
@@ -103,6 +103,10 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
     deemed_by_step : (Q,) float64
         With ``terms.track``, the deemed balance at the end of each step is added (frozen
         at its value after a default).
+    pv_by_step : (I, Q) float64
+        With ``terms.track_pv``, Japan's discounted cash of each step from the first
+        capital call on (receipt x ``df_end`` - contribution x ``df_start``) is added to
+        row ``inst`` as the step is simulated (the horizon value is the caller's).
 
     Returns
     -------
@@ -115,6 +119,7 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
     """
     n_q = df_end.shape[0]
     n_hurdles, record, track = terms.n_hurdles, terms.record, terms.track
+    track_pv = terms.track_pv
     k_def, lgd = terms.default_step, terms.lgd
     extra = extra_spread_step
     base_q = rate_path
@@ -164,7 +169,9 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
     overrun = terms.overrun
     for k in range(a, last + 1):
         c = draws_row[k] * overrun
+        c_step, j_step = 0.0, 0.0  # the step's contribution and receipt (what record writes)
         if c > 0.0:
+            c_step = c
             contributed += c
             npv -= c * df_start[k]
             if record:
@@ -205,6 +212,7 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
                 japan_total += j
                 us_total += flow - j
                 npv += j * df_end[k]
+                j_step = j
                 if record:
                     receipts[k] = j
             if k == k_def:
@@ -214,6 +222,11 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
         recoup = _recoup_step(recoup, k, contributed, b0)
         if track:
             deemed_by_step[k] += b0
+        if track_pv:
+            pv_by_step[inst, k] += j_step * df_end[k] - c_step * df_start[k]
+    if track_pv:
+        for k in range(last + 1, n_q):
+            pv_by_step[inst, k] += 0.0  # (as the steps with no cash always added)
     if track:
         for k in range(last + 1, n_q):
             deemed_by_step[k] += b0
