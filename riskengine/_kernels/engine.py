@@ -569,8 +569,8 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                 slot = equity_slot[p]
                 o = equity_path(path, terms, draws[p], cash_idx[sector[p]], rate, df_start,
                                 df_end, shares, extra_spread, continuation[slot, :, :continuation_length[slot]],
-                                balances, contributions, receipts, deemed_by_step, pv_step,
-                                institution[p])
+                                balances, contributions, receipts, deemed_by_step,
+                                pv_step[inst])
                 credit, npv = o.credit_loss, o.npv
                 japan_sum += o.japan_total
                 us_sum += o.us_total

@@ -78,7 +78,7 @@ def _contribute(balances, n_hurdles, amount):
 @njit(cache=CACHE)
 def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shares,
                 extra_spread_step, continuation, balances, contributions, receipts,
-                deemed_by_step, pv_by_step, inst):
+                deemed_by_step, pv_by_step):
     """One equity vehicle on one path (its scalars in ``terms``: ``EquityTerms``).
 
     Parameters
@@ -103,10 +103,11 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
     deemed_by_step : (Q,) float64
         With ``terms.track``, the deemed balance at the end of each step is added (frozen
         at its value after a default).
-    pv_by_step : (I, Q) float64
+    pv_by_step : (Q,) float64
         With ``terms.track_pv``, Japan's discounted cash of each step from the first
-        capital call on (receipt x ``df_end`` - contribution x ``df_start``) is added to
-        row ``inst`` as the step is simulated (the horizon value is the caller's).
+        capital call on (receipt x ``df_end`` - contribution x ``df_start``) is added as
+        the step is simulated (the vehicle's institution's row; the horizon value is the
+        caller's).
 
     Returns
     -------
@@ -223,10 +224,10 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
         if track:
             deemed_by_step[k] += b0
         if track_pv:
-            pv_by_step[inst, k] += j_step * df_end[k] - c_step * df_start[k]
+            pv_by_step[k] += j_step * df_end[k] - c_step * df_start[k]
     if track_pv:
         for k in range(last + 1, n_q):
-            pv_by_step[inst, k] += 0.0  # (as the steps with no cash always added)
+            pv_by_step[k] += 0.0  # (as the steps with no cash always added)
     if track:
         for k in range(last + 1, n_q):
             deemed_by_step[k] += b0
