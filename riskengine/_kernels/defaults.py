@@ -132,25 +132,6 @@ def group_x_of(g, loading, sector, threshold, steps_at_risk, idio_sd, inverse_sd
         group_x[g] = np.inf if ws <= thr_h else -np.inf
 
 
-@njit(cache=CACHE)
-def default_quarter(u, thr_row, n_rel, w_s, s, scale):
-    """Smallest relative quarter ``j < n_rel`` with ``u <= cond_pd(scale * thr_row[j])``
-    (binary search over the monotone conditional default curve; each comparison exact via
-    :func:`defaults_by`); -1 if none. ``scale`` is the path's t-copula mixing factor
-    ``sqrt(W / nu)`` (1 for the Gaussian copula)."""
-    if n_rel <= 0 or not defaults_by(u, scale * thr_row[n_rel - 1], w_s, s):
-        return -1
-    lo = 0
-    hi = n_rel - 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if defaults_by(u, scale * thr_row[mid], w_s, s):
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
 @njit(inline="always")
 def default_quarter_by_horizon(u, thr_row, n_rel, w_s, s, scale):
     """:func:`default_quarter` for an exposure already known to default by the horizon
@@ -169,6 +150,17 @@ def default_quarter_by_horizon(u, thr_row, n_rel, w_s, s, scale):
         else:
             lo = mid + 1
     return lo
+
+
+@njit(cache=CACHE)
+def default_quarter(u, thr_row, n_rel, w_s, s, scale):
+    """Smallest relative quarter ``j < n_rel`` with ``u <= cond_pd(scale * thr_row[j])``
+    (binary search over the monotone conditional default curve; each comparison exact via
+    :func:`defaults_by`); -1 if none. ``scale`` is the path's t-copula mixing factor
+    ``sqrt(W / nu)`` (1 for the Gaussian copula)."""
+    if n_rel <= 0 or not defaults_by(u, scale * thr_row[n_rel - 1], w_s, s):
+        return -1
+    return default_quarter_by_horizon(u, thr_row, n_rel, w_s, s, scale)
 
 
 @njit(cache=CACHE)
