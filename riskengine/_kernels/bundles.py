@@ -92,6 +92,7 @@ class CashSchedules(NamedTuple):
     balance: np.ndarray  # (P, Q) exposure at default by step
     pv_before: np.ndarray  # (P, Q + 1) PV of the flows before a default in step k
     terminal: np.ndarray  # (P,) PV of a survivor's holding at the horizon
+    npv_if_survives: np.ndarray  # (P,) a loan's or guarantee's NPV if it never defaults (pv_before[:, Q] + terminal)
     cash_start: np.ndarray  # (P, Q) undiscounted cash at step starts without default
     cash_end: np.ndarray  # (P, Q) undiscounted cash at step ends without default
     df_start: np.ndarray  # (Q,) discount factors at step starts

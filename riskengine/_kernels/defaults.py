@@ -255,21 +255,25 @@ def draw_lgd(lgd_key, path, mean, alpha, beta):
 
 
 @njit(inline="always")
-def debt_outcome(k, lgd, is_guarantee, coverage, balance_row, pv_before_row, terminal,
+def debt_outcome(p, k, lgd, is_guarantee, coverage, balance, pv_before, npv_if_survives,
                  df_end):
-    """Credit loss and NPV of a loan or guarantee defaulting in step ``k`` (-1: never) with
-    loss given default ``lgd``; rows (Q,) and (Q + 1,) of its schedules.
+    """Credit loss and NPV of loan or guarantee ``p`` defaulting in step ``k`` (-1: never)
+    with loss given default ``lgd``; ``balance`` (P, Q), ``pv_before`` (P, Q + 1) and
+    ``npv_if_survives`` (P,) are its schedules (``CashSchedules``).
+
+    A survivor reads one value from a table of one per row: the schedules' rows are
+    megabytes, and reading them for every live row of every path missed the cache.
 
     Returns ``(credit_loss, npv)``.
     """
     if k < 0:
-        return 0.0, pv_before_row[df_end.shape[0]] + terminal
-    ead = balance_row[k]
+        return 0.0, npv_if_survives[p]
+    ead = balance[p, k]
     if is_guarantee:
         claim = coverage * ead * lgd
-        return claim, pv_before_row[k] - claim * df_end[k]
+        return claim, pv_before[p, k] - claim * df_end[k]
     # loan: recover (1 - lgd) of the balance at the step's end
-    return lgd * ead, pv_before_row[k] + (1.0 - lgd) * ead * df_end[k]
+    return lgd * ead, pv_before[p, k] + (1.0 - lgd) * ead * df_end[k]
 
 
 def idio_uniform(key, path):

@@ -53,6 +53,7 @@ from .defaults import (
     yearly_factors,
 )
 from .equity import cash_index, equity_path
+from .indexing import unsigned
 from .irr import irr_annual
 from .rates import rate_path
 from .rng import key_uniform, normal, path_key, uniform
@@ -219,7 +220,8 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     deemed_spread, pd_operating = exposures.deemed_spread_step, exposures.pd_operating
     cash_key = exposures.cash_key
     # schedules, cash and rates
-    balance, pv_before, terminal = schedules.balance, schedules.pv_before, schedules.terminal
+    balance, pv_before = schedules.balance, schedules.pv_before
+    npv_if_survives = schedules.npv_if_survives
     cash_start, cash_end = schedules.cash_start, schedules.cash_end
     draws, df_start, df_end = schedules.draws, schedules.df_start, schedules.df_end
     survivor_loss, survivor_cash = schedules.survivor_loss, schedules.survivor_cash
@@ -588,8 +590,8 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                         contributions, receipts, o.horizon_value, steps_per_year, n_q)
             else:
                 is_guarantee = instrument[p] == Instrument.GUARANTEE
-                credit, npv = debt_outcome(k, lgd, is_guarantee, coverage[p], balance[p],
-                                           pv_before[p], terminal[p], df_end)
+                credit, npv = debt_outcome(p, k, lgd, is_guarantee, coverage[p], balance,
+                                           pv_before, npv_if_survives, df_end)
                 lag = recovery_lag[p]
                 if k >= 0 and lag > 0:
                     npv -= lagged_recovery_cost(k, lgd, lag, is_guarantee, coverage[p],
@@ -734,19 +736,21 @@ def debt_pv_by_step(p, k, lag, presummed, approval, pv_flow, flow_end, at_defaul
     step ``k`` on; any other row is added whole. At default: ``at_default`` (discounted)
     in step ``k``, and ``later`` (undiscounted) recovered ``lag`` steps on (in the last
     step when that is past the horizon). Inlined, and no view of ``pv_by_step`` is taken:
-    this runs per exposure and path."""
+    this runs per exposure and path; its loops index with :func:`~.indexing.unsigned`
+    integers, so they vectorise."""
     n_q = df_end.shape[0]
+    row, dst = unsigned(p), unsigned(inst)
     if k < 0:
         if not presummed:
-            for q in range(approval, flow_end):
-                pv_by_step[inst, q] += pv_flow[p, q]
+            for q in range(unsigned(approval), unsigned(flow_end)):
+                pv_by_step[dst, q] += pv_flow[row, q]
         return
     if presummed:  # take the survivor's flows out from the default step on
-        for q in range(k, flow_end):
-            pv_by_step[inst, q] -= pv_flow[p, q]
+        for q in range(unsigned(k), unsigned(flow_end)):
+            pv_by_step[dst, q] -= pv_flow[row, q]
     else:
-        for q in range(approval, k):
-            pv_by_step[inst, q] += pv_flow[p, q]
+        for q in range(unsigned(approval), unsigned(k)):
+            pv_by_step[dst, q] += pv_flow[row, q]
     pv_by_step[inst, k] += at_default
     if lag > 0:
         pv_by_step[inst, min(k + lag, n_q - 1)] += later * df_end[k] * df_end[0] ** lag
