@@ -20,6 +20,7 @@ from numba import njit
 
 from ._cache import CACHE
 from .bundles import EquityOutcome
+from .indexing import unsigned
 from .rng import normal, path_key
 from .waterfall import (
     accrual_factor,
@@ -169,22 +170,23 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
         main_end = max(op_end - 1, a - 1)
     overrun = terms.overrun
     for k in range(a, last + 1):
-        c = draws_row[k] * overrun
+        q = unsigned(k)  # (the arrays' index: no wrap-around test)
+        c = draws_row[q] * overrun
         c_step, j_step = 0.0, 0.0  # the step's contribution and receipt (what record writes)
         if c > 0.0:
             c_step = c
             contributed += c
-            npv -= c * df_start[k]
+            npv -= c * df_start[q]
             if record:
-                contributions[k] = c
+                contributions[q] = c
             if mou:
                 b0 += c
             else:
                 _contribute(balances, n_hurdles, c)
         if mou:
-            b0 *= accrual_factor(base_q[k], spread_q, extra0)
+            b0 *= accrual_factor(base_q[q], spread_q, extra0)
         else:
-            accrue(balances, n_hurdles, base_q[k], spread_q, extra)
+            accrue(balances, n_hurdles, base_q[q], spread_q, extra)
         if k <= main_end:
             if k == k_def:
                 unreturned = contributed - japan_total
@@ -192,7 +194,7 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
                     unreturned = 0.0
                 flow = (1.0 - lgd) * unreturned
             elif k >= op_start and k < op_end:
-                x = sector_loading * y_row[k] + c_idio * normal(pk, k)
+                x = sector_loading * y_row[q] + c_idio * normal(pk, k)
                 flow = base_cash * math.exp(vol * x - half_v2)
                 if drift_on:
                     # the slowly mean-reverting log performance, 0 at financial close
@@ -212,19 +214,19 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
                     j = waterfall_split(flow, shares, balances, n_hurdles)
                 japan_total += j
                 us_total += flow - j
-                npv += j * df_end[k]
+                npv += j * df_end[q]
                 j_step = j
                 if record:
-                    receipts[k] = j
+                    receipts[q] = j
             if k == k_def:
                 credit = unreturned - j
         if not mou:
             b0 = balances[0]
         recoup = _recoup_step(recoup, k, contributed, b0)
         if track:
-            deemed_by_step[k] += b0
+            deemed_by_step[q] += b0
         if track_pv:
-            pv_by_step[k] += j_step * df_end[k] - c_step * df_start[k]
+            pv_by_step[q] += j_step * df_end[q] - c_step * df_start[q]
     if track_pv:
         for k in range(last + 1, n_q):
             pv_by_step[k] += 0.0  # (as the steps with no cash always added)
