@@ -111,6 +111,42 @@ def test_default_quarter_by_horizon_is_the_kernels_old_step(u, n_rel, ws, w, pd,
     assert defaults.default_quarter_by_horizon(u, thr, n_rel, ws, s, 1.0) == want
 
 
+def test_phi_inverse_approx_within_its_margin():
+    """The default-step search's screen: Acklam's Phi^-1 errs by far less than the margin
+    within which the search takes the exact test, over every uniform a path can draw."""
+    rng = np.random.default_rng(3)
+    u = np.concatenate([rng.random(20_000), 10.0 ** -rng.uniform(0, 16.2, 20_000),
+                        1.0 - 10.0 ** -rng.uniform(0.5, 15.5, 5_000),
+                        [2.0 ** -54, 0.02425, 1 - 0.02425, 0.5, 1 - 2.0 ** -53]])
+    x = np.array([defaults.phi_inverse_approx(v) for v in u])
+    err = np.abs(x - special.ndtri(u))
+    assert err.max() < 1e-8
+    assert err.max() < defaults._INVERSE_MARGIN / 100
+
+
+@settings(max_examples=300, deadline=None)
+@given(n_rel=st.integers(1, 120), ws=st.floats(-4, 4), w=st.floats(0.0, 0.99),
+       pd=st.floats(1e-5, 0.5), scale=st.sampled_from([1.0, 0.6, 1.7]),
+       at=st.integers(0, 119), nudge=st.integers(-2, 2), free=st.floats(1e-15, 1 - 1e-12))
+def test_default_quarter_by_horizon_is_the_exact_first_step(n_rel, ws, w, pd, scale, at, nudge,
+                                                            free):
+    """The search screened by Phi^-1(u) finds the first step whose exact test passes (the
+    kernel's ``defaults_by``, erfc-based), also for ``u`` on a step's conditional PD or a
+    few floating-point steps either side of it, where only the exact test can decide."""
+    thr = special.ndtri(1.0 - (1.0 - pd) ** (np.arange(1, n_rel + 1) / 4.0))
+    s = math.sqrt(1 - w * w)
+    exact = [defaults.phi_cdf.py_func((scale * t - ws) / s) for t in thr]
+    u = exact[min(at, n_rel - 1)]
+    for _ in range(abs(nudge)):
+        u = float(np.nextafter(u, 1.0 if nudge > 0 else 0.0))
+    for v in (u, free):
+        if not 0.0 < v < 1.0:
+            continue
+        passes = [v <= e for e in exact]
+        want = passes.index(True) if any(passes) else n_rel - 1
+        assert defaults.default_quarter_by_horizon(v, thr, n_rel, ws, s, scale) == want
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.floats(0.0, 1e3), min_size=4, max_size=30), st.floats(0.0, 2e3))
 def test_irr_twin(receipts, tv):
