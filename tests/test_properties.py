@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import riskengine
-from riskengine.measures import LossSample
+from riskengine.measures import LossSample, TopSorted
 
 from .conftest import make_config, make_portfolio
 
@@ -34,6 +34,18 @@ def test_var_monotone_and_es_above_var(loss, weighted, seed):
         if w is None:
             assert v == np.quantile(loss, a, method="inverted_cdf")
             assert es <= loss.max() * (1 + 1e-12) + 1e-9
+
+
+@given(losses, st.lists(st.integers(0, 10**6), min_size=1, max_size=12))
+@settings(max_examples=200, deadline=None)
+def test_top_sorted_reads_the_sorted_sample(loss, positions):
+    """Any sequence of positions (the measures ask higher ones, then lower) reads what the
+    fully sorted sample holds there, ties and repeated values included."""
+    loss = np.round(loss, -11)  # many ties
+    top, full = TopSorted(loss), np.sort(loss)
+    for k in positions:
+        k %= loss.shape[0]
+        assert top[k] == full[k]
 
 
 row = st.fixed_dictionaries({
