@@ -275,6 +275,8 @@ class PathScratch(NamedTuple):
     must_visit: np.ndarray  # (P,) bool, a conditional row or a survivor valued path by path
     candidates: np.ndarray  # (P,) int64, the exposures visited on this path, in order
     exposure_u: np.ndarray  # (P,) each exposure's default uniform on this path (screening)
+    visit_row: np.ndarray  # (P,) int64, the rows whose outcome this path values, in order
+    visit_step: np.ndarray  # (P,) int64, each one's default step (-1: survives)
     group_stamp: np.ndarray  # (G,) int64, the path whose group_x a group holds (lazy groups)
     cell_screen: np.ndarray  # (C,) no exposure of the cell defaults with a larger uniform
     exposure_cell: np.ndarray  # (P,) int64, each exposure's screening cell

@@ -10,9 +10,11 @@ is simulated whole by :func:`simulate_block`, a short sequence of stages:
 4. the base-rate path (:func:`~.rates.rate_path`),
 5. the groups' conditional default probabilities (:func:`~.defaults.group_horizon_x`) and
    the conditional twist (:func:`twist_for_path`),
-6. every exposure: its default step, then a loan or guarantee
-   (:func:`~.defaults.debt_outcome`, floating coupons, its cash on the timeline) or an
-   equity vehicle (:func:`~.equity.equity_path`, its cash on the timeline, Japan's IRR),
+6. every exposure's default step; then the schedule entries the outcomes will read,
+   loaded together (their misses overlap); then, in the rows' order, each outcome: a
+   loan or guarantee (:func:`~.defaults.debt_outcome`, floating coupons, its cash on the
+   timeline) or an equity vehicle (:func:`~.equity.equity_path`, its cash on the
+   timeline, Japan's IRR),
 7. the path's weight, per-path outputs and the block's accumulators (:func:`accumulate`).
 
 Each block writes only its own rows of the per-path outputs and its own slices of the
@@ -127,6 +129,7 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
         cell_screen=np.zeros(copula.cell_sector.shape[0]),
         exposure_cell=np.zeros(n_proj, dtype=np.int64),
         candidates=np.zeros(n_proj, dtype=np.int64),
+        visit_row=np.zeros(n_proj, dtype=np.int64), visit_step=np.zeros(n_proj, dtype=np.int64),
         obligor_pd=np.zeros(n_obligors), obligor_loss=np.zeros(n_obligors),
         obligor_u=np.zeros(n_obligors))
 
@@ -146,6 +149,8 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     b = block_index
     must_visit, candidates, exposure_u = (scratch.must_visit, scratch.candidates,
                                           scratch.exposure_u)
+    visit_row, visit_step = scratch.visit_row, scratch.visit_step
+    scratch_touch = np.zeros(1)
     n_exposures = must_visit.shape[0]
     n_skippable = 0
     for p in range(n_exposures):
@@ -466,6 +471,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                     candidates[n_cand] = p
                     n_cand += must_visit[p] | (exposure_u[p] <= u_screen)
         c_index = 0
+        n_visit = 0
         while c_index < n_cand:
             p = candidates[c_index]
             c_index += 1
@@ -533,9 +539,34 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                     k = approval[p] + j
                     if theta > 0.0:
                         twisted_loss += class_loss[exposure_class[p]]
-            value_if_survives = survivor_value[p]
-            if k < 0 and value_if_survives == value_if_survives:
+            if k < 0 and survivor_value[p] == survivor_value[p]:
                 continue  # a survivor whose value is already in survivor_loss
+            visit_row[n_visit] = p
+            visit_step[n_visit] = k
+            n_visit += 1
+        # 6b. the schedule entries the outcomes read, loaded together: the tables are
+        # megabytes, so each row's first read misses the cache, and in the outcomes' loop
+        # (a beta draw, an equity vehicle between them) the misses came one at a time;
+        # here they overlap. (Their sum is kept only so the loads are not removed.)
+        touched = 0.0
+        for t in range(n_visit):
+            p = visit_row[t]
+            k = visit_step[t]
+            first = min(approval[p], n_q - 1)
+            if instrument[p] == Instrument.EQUITY:
+                touched += draws[p, first]
+                continue
+            if k >= 0:
+                touched += balance[p, k] + pv_before[p, k] + cash_start[p, k]
+            if track_pv:
+                touched += pv_flow[p, first]
+        scratch_touch[0] = touched
+        # 6c. the outcomes, in the rows' order
+        for t in range(n_visit):
+            p = visit_row[t]
+            k = visit_step[t]
+            unit = unit_of[p]
+            value_if_survives = survivor_value[p]
             lgd = lgd_mean[p]
             if k >= 0:
                 if lgd_loading[p] > 0.0:
