@@ -148,6 +148,8 @@ _INVERSE_MARGIN = 1e-6
 # above this u, Phi is so flat that the exact test's own rounding (1e-16 near 1) moves the
 # boundary by more than the margin (at u = 1 - 1e-6, Phi' = 5e-6: 2e-11 standard deviations)
 _INVERSE_U_MAX = 1.0 - 1e-6
+# a search over this many steps or fewer (three comparisons) is cheaper without it
+_INVERSE_MIN_STEPS = 8
 
 
 @njit(inline="always")
@@ -179,12 +181,13 @@ def default_quarter_by_horizon(u, thr_row, n_rel, w_s, s, scale):
     more than that below it does not (the approximation errs by less than 1e-8, and the
     exact test's rounding by far less, while ``u <= _INVERSE_U_MAX``), and only one
     within the margin takes the exact test. The same decisions, so the same step, without
-    a division and a table look-up at every step of the search."""
+    a division and a table look-up at every step of the search (for searches over more
+    than ``_INVERSE_MIN_STEPS`` steps: a shorter one costs less than the log in Phi^-1)."""
     if n_rel <= 0:
         return -1
     lo = 0
     hi = n_rel - 1
-    if s > 0.0 and u <= _INVERSE_U_MAX:
+    if s > 0.0 and u <= _INVERSE_U_MAX and n_rel > _INVERSE_MIN_STEPS:
         x_u = phi_inverse_approx(u)
         t_above = w_s + s * (x_u + _INVERSE_MARGIN)
         t_below = w_s + s * (x_u - _INVERSE_MARGIN)
