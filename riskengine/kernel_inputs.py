@@ -282,7 +282,7 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
     flows = discounted_flows(sched)
     schedules = CashSchedules(
         draws=_f64(sched.draws), balance=_f64(sched.balance), pv_before=_f64(sched.pv_before),
-        terminal=_f64(sched.terminal), npv_if_survives=_f64(sched.pv_before[:, n_q] + sched.terminal),
+        terminal=_f64(sched.terminal), npv_if_survives=_f64(sched.npv_if_survives),
         cash_start=_f64(sched.cash_start),
         cash_end=_f64(sched.cash_end), df_start=_f64(sched.df_start), df_end=_f64(sched.df_end),
         survivor_loss=_f64(survivor_loss), survivor_cash=_f64(survivor_cash),

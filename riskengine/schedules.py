@@ -60,6 +60,12 @@ class Schedules:
     df_start: np.ndarray
     df_end: np.ndarray
 
+    @property
+    def npv_if_survives(self) -> np.ndarray:
+        """(n_projects,) the NPV of a row that never defaults: every cash flow inside the
+        horizon and what it still holds there (loans and guarantees)."""
+        return self.pv_before[:, -1] + self.terminal
+
 
 def discount_factors(discount_rate: float, n_quarters: int, steps_per_year: int):
     """Discount factors at quarter starts ``t_k`` and ends ``t_{k+1}``."""
@@ -213,11 +219,10 @@ def survivors(pf: Portfolio, sched: Schedules, path_dependent: np.ndarray,
     """
     kind = pf.instrument_index
     inst = pf.institution_index
-    n_q = sched.df_end.shape[0]
     if conditional is None:
         conditional = np.zeros(len(kind), dtype=bool)
     simple = (kind != EQUITY) & ~path_dependent & ~conditional
-    value = np.where(simple, sched.pv_before[:, n_q] + sched.terminal, np.nan)
+    value = np.where(simple, sched.npv_if_survives, np.nan)
     loss = np.zeros(len(INSTITUTIONS))
     np.add.at(loss, inst[simple], -value[simple])
     debt = (kind != EQUITY) & ~conditional

@@ -185,23 +185,19 @@ def default_quarter_by_horizon(u, thr_row, n_rel, w_s, s, scale):
     than ``_INVERSE_MIN_STEPS`` steps: a shorter one costs less than the log in Phi^-1)."""
     if n_rel <= 0:
         return -1
-    lo = 0
-    hi = n_rel - 1
+    # without the screen every comparison takes the exact test (an infinite threshold
+    # decides the same either way: it defaults, or not, for any u in (0, 1))
+    t_above, t_below = np.inf, -np.inf
     if s > 0.0 and u <= _INVERSE_U_MAX and n_rel > _INVERSE_MIN_STEPS:
         x_u = phi_inverse_approx(u)
         t_above = w_s + s * (x_u + _INVERSE_MARGIN)
         t_below = w_s + s * (x_u - _INVERSE_MARGIN)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            t = scale * thr_row[mid]
-            if t >= t_above or (t > t_below and defaults_by(u, t, w_s, s)):
-                hi = mid
-            else:
-                lo = mid + 1
-        return lo
+    lo = 0
+    hi = n_rel - 1
     while lo < hi:
         mid = (lo + hi) // 2
-        if defaults_by(u, scale * thr_row[mid], w_s, s):
+        t = scale * thr_row[mid]
+        if t >= t_above or (t > t_below and defaults_by(u, t, w_s, s)):
             hi = mid
         else:
             lo = mid + 1
