@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import ast
 import math
+import platform
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba import njit
 from scipy import special
 
 import riskengine
 from riskengine import _kernels
-from riskengine._kernels import defaults, engine, irr, waterfall
+from riskengine._kernels import defaults, engine, exponential, irr, waterfall
 from riskengine._kernels.bundles import Accumulators, PathOutputs
 from riskengine._kernels.rng import path_key
 from riskengine.schedules import continuation_tables
@@ -122,6 +124,51 @@ def test_phi_inverse_approx_within_its_margin():
     err = np.abs(x - special.ndtri(u))
     assert err.max() < 1e-8
     assert err.max() < defaults._INVERSE_MARGIN / 100
+
+
+def _glibc_runs_exp_fma() -> bool:
+    """glibc (2.28 on) picks its FMA build of ``exp`` on a CPU with FMA and AVX2."""
+    name, version = platform.libc_ver()
+    if platform.system() != "Linux" or name != "glibc" or platform.machine() != "x86_64":
+        return False
+    if tuple(int(v) for v in version.split(".")[:2]) < (2, 28):
+        return False
+    flags = Path("/proc/cpuinfo").read_text().split()
+    return "fma" in flags and "avx2" in flags
+
+
+def _c_exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+@njit
+def _exp_inlined(x, out):
+    for i in range(x.shape[0]):
+        out[i] = exponential.exp(x[i])
+
+
+@pytest.mark.skipif(not _glibc_runs_exp_fma(), reason="the C library's exp is not glibc's FMA build")
+def test_inlined_exp_is_the_c_librarys_bit_for_bit():
+    """The kernels' inlined ``exp`` against Python's ``math.exp`` (the C library's call):
+    every bit, over the range the kernels use, every table entry, the boundaries of the
+    inlined range and the arguments it hands back to the library."""
+    rng = np.random.default_rng(5)
+    x = np.concatenate([
+        rng.normal(0.0, 1.0, 400_000), rng.uniform(-40.0, 40.0, 400_000),
+        rng.uniform(-745.2, 709.8, 100_000),
+        np.exp(rng.uniform(-45.0, 6.3, 100_000)) * rng.choice([-1.0, 1.0], 100_000),
+        np.arange(-1024, 1024) * math.log(2.0) / 128,  # every table index, both signs
+        [0.0, -0.0, 2.0 ** -54, -(2.0 ** -54), 2.0 ** -55, 5e-324, 511.999, 512.0, -512.0,
+         -708.4, -745.2, 709.78, 709.8, math.inf, -math.inf, math.nan]])
+    out = np.empty_like(x)
+    _exp_inlined(x, out)
+    expected = np.array([_c_exp(v) for v in x])
+    same = out.view(np.uint64) == expected.view(np.uint64)
+    same |= np.isnan(out) & np.isnan(expected)
+    assert same.all(), x[~same][:5]
 
 
 @settings(max_examples=300, deadline=None)

@@ -240,6 +240,7 @@ class EquityScratch(NamedTuple):
     japan_contributions: np.ndarray  # (Q,) recorded on sampled paths
     japan_receipts: np.ndarray  # (Q,) recorded on sampled paths
     deemed_by_step: np.ndarray  # (Q,) summed over the path's vehicles on timeline paths
+    operating_cash: np.ndarray  # (Q,) the vehicle's operating cash by step, before the waterfall
 
 
 class PathScratch(NamedTuple):

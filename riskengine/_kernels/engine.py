@@ -55,6 +55,7 @@ from .defaults import (
     yearly_factors,
 )
 from .equity import cash_index, equity_path
+from .exponential import exp
 from .indexing import unsigned
 from .irr import irr_annual
 from .rates import rate_path
@@ -106,7 +107,7 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
     n_inst = out.credit_loss.shape[1]
     equity = EquityScratch(balances=np.empty(max(waterfall.n_hurdles, 1)),
                            japan_contributions=np.zeros(n_q), japan_receipts=np.zeros(n_q),
-                           deemed_by_step=np.zeros(n_q))
+                           deemed_by_step=np.zeros(n_q), operating_cash=np.zeros(n_q))
     return PathScratch(
         factor_normals=np.empty(n_sec), sector_factor=np.empty(n_sec),
         cash_index=np.zeros((n_sec, n_q)), macro=np.zeros(n_q), rate_path=np.empty(n_q),
@@ -299,6 +300,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     work = scratch.equity
     contributions, receipts, deemed_by_step = (work.japan_contributions, work.japan_receipts,
                                                work.deemed_by_step)
+    operating_flow = work.operating_cash
     balances = work.balances
     shares, extra_spread, n_hurdles = (waterfall.shares, waterfall.extra_spread_step,
                                        waterfall.n_hurdles)
@@ -605,7 +607,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                 o = equity_path(path, terms, draws[p], cash_idx[sector[p]], rate, df_start,
                                 df_end, shares, extra_spread, continuation[slot, :, :continuation_length[slot]],
                                 balances, contributions, receipts, deemed_by_step,
-                                pv_step[inst])
+                                pv_step[inst], operating_flow)
                 credit, npv = o.credit_loss, o.npv
                 japan_sum += o.japan_total
                 us_sum += o.us_total
@@ -755,7 +757,7 @@ def fx_for_path(path, fx_key, spot, vol, loading, common_weights, sector_factor,
         w += math.sqrt(t - t_prev) * normal(pk, q)
         t_prev = t
         x = loading * math.sqrt(t) * m + own * w
-        fx_path[q] = spot * math.exp(vol * x - 0.5 * vol * vol * t)
+        fx_path[q] = spot * exp(vol * x - 0.5 * vol * vol * t)
         fx_gap[q + 1] = fx_gap[q] + (fx_path[q] - spot) * df_end[q]
 
 
@@ -807,7 +809,7 @@ def overrun_multiplier(key, path, mean, sd):
     multiplied by ``(1 + mean) exp(sd Z - sd^2 / 2)``, lognormal with mean ``1 + mean``
     (``Z`` standard normal, drawn once per vehicle and path); 1 when both are 0."""
     if sd > 0.0:
-        return (1.0 + mean) * math.exp(sd * normal(path_key(key, path), 0) - 0.5 * sd * sd)
+        return (1.0 + mean) * exp(sd * normal(path_key(key, path), 0) - 0.5 * sd * sd)
     return 1.0 + mean
 
 
@@ -819,7 +821,7 @@ def performance_multiplier(key, path, sd, loading, sector_factor):
     if sd > 0.0:
         e = normal(path_key(key, path), 0)
         level = loading * sector_factor + math.sqrt(max(1.0 - loading * loading, 0.0)) * e
-        return math.exp(sd * level - 0.5 * sd * sd)
+        return exp(sd * level - 0.5 * sd * sd)
     return 1.0
 
 

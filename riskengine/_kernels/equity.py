@@ -20,6 +20,7 @@ from numba import njit
 
 from ._cache import CACHE
 from .bundles import EquityOutcome
+from .exponential import exp
 from .indexing import unsigned
 from .rng import normal, path_key
 from .waterfall import (
@@ -79,7 +80,7 @@ def _contribute(balances, n_hurdles, amount):
 @njit(cache=CACHE)
 def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shares,
                 extra_spread_step, continuation, balances, contributions, receipts,
-                deemed_by_step, pv_by_step):
+                deemed_by_step, pv_by_step, operating_flow):
     """One equity vehicle on one path (its scalars in ``terms``: ``EquityTerms``).
 
     Parameters
@@ -109,6 +110,10 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
         capital call on (receipt x ``df_end`` - contribution x ``df_start``) is added as
         the step is simulated (the vehicle's institution's row; the horizon value is the
         caller's).
+    operating_flow : (Q,) float64
+        Scratch: the operating cash of each step, computed in a loop of its own before
+        the waterfall's (without a drift), where it vectorises: the normals and ``exp``
+        of many steps at once, not one per turn of the loop-carried waterfall.
 
     Returns
     -------
@@ -169,6 +174,13 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
     if k_def < 0 and op_end <= last:
         main_end = max(op_end - 1, a - 1)
     overrun = terms.overrun
+    if not drift_on:
+        # every step's cash the loop below can read (also the default step's, unread),
+        # each computed as the loop would: the same bits
+        for k in range(max(a, op_start), min(op_end, main_end + 1)):
+            q = unsigned(k)
+            x = sector_loading * y_row[q] + c_idio * normal(pk, k)
+            operating_flow[q] = base_cash * exp(vol * x - half_v2)
     for k in range(a, last + 1):
         q = unsigned(k)  # (the arrays' index: no wrap-around test)
         c = draws_row[q] * overrun
@@ -193,9 +205,11 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
                 if unreturned < 0.0:
                     unreturned = 0.0
                 flow = (1.0 - lgd) * unreturned
+            elif k >= op_start and k < op_end and not drift_on:
+                flow = operating_flow[q]
             elif k >= op_start and k < op_end:
                 x = sector_loading * y_row[q] + c_idio * normal(pk, k)
-                flow = base_cash * math.exp(vol * x - half_v2)
+                flow = base_cash * exp(vol * x - half_v2)
                 if drift_on:
                     # the slowly mean-reverting log performance, 0 at financial close
                     shock = (drift_b * normal(terms.sector_drift_key, k * terms.n_sectors
@@ -203,7 +217,7 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
                              + drift_c * normal(terms.drift_key, k))
                     drift = drift_phi * drift + drift_step_sd * shock
                     drift_var = drift_phi * drift_phi * drift_var + drift_step_sd * drift_step_sd
-                    flow *= math.exp(drift - 0.5 * drift_var)
+                    flow *= exp(drift - 0.5 * drift_var)
             else:
                 flow = 0.0
             j = 0.0
