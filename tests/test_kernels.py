@@ -18,7 +18,7 @@ from scipy import special
 
 import riskengine
 from riskengine import _kernels
-from riskengine._kernels import defaults, engine, exponential, irr, waterfall
+from riskengine._kernels import defaults, engine, exponential, irr, rng, waterfall
 from riskengine._kernels.bundles import Accumulators, PathOutputs
 from riskengine._kernels.rng import path_key
 from riskengine.schedules import continuation_tables
@@ -169,6 +169,34 @@ def test_inlined_exp_is_the_c_librarys_bit_for_bit():
     same = out.view(np.uint64) == expected.view(np.uint64)
     same |= np.isnan(out) & np.isnan(expected)
     assert same.all(), x[~same][:5]
+
+
+@njit
+def _branch_free_draws(pkey, n, x, normals, exps):
+    for i in range(n):
+        normals[i] = rng.normal_or_nan(pkey, i)
+    for i in range(x.shape[0]):
+        exps[i] = exponential.exp_or_nan(x[i])
+
+
+def test_branch_free_fast_paths_agree_or_say_nan():
+    """The vectorisable fast paths: a normal is the ziggurat's own value or NaN (its
+    rejection branch, about 2.7% of draws), an exp is :func:`exponential.exp` or NaN (beyond
+    the table's range); the kernels complete the NaNs with the full functions."""
+    normals, x = np.empty(200_000), np.concatenate([np.linspace(-30, 30, 10_001),
+                                                    [0.0, 1e-300, 600.0, -600.0, math.nan]])
+    exps = np.empty_like(x)
+    key = path_key(np.uint64(77), 5)
+    _branch_free_draws(key, normals.shape[0], x, normals, exps)
+    full = np.array([rng.normal(key, i) for i in range(normals.shape[0])])
+    slow = np.isnan(normals)
+    assert 0.02 < slow.mean() < 0.035  # (2.7%: the ziggurat's layers outside their rectangles)
+    assert np.array_equal(normals[~slow], full[~slow])
+    assert np.isfinite(full[slow]).all()
+    expected = np.array([_c_exp(v) for v in x])
+    beyond = np.isnan(exps)
+    assert list(np.flatnonzero(beyond)) == [5000, *range(10_001, 10_006)]  # 5000: 0.0
+    assert np.array_equal(exps[~beyond].view(np.uint64), expected[~beyond].view(np.uint64))
 
 
 @settings(max_examples=300, deadline=None)

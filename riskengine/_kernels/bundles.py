@@ -249,6 +249,7 @@ class PathScratch(NamedTuple):
     factor_normals: np.ndarray  # (K,)
     sector_factor: np.ndarray  # (K,)
     cash_index: np.ndarray  # (K, Q)
+    cash_normals: np.ndarray  # (Q * K,) the innovations' normals of one path
     macro: np.ndarray  # (Q,) common cash innovation
     rate_path: np.ndarray  # (Q,) base rate per step on this path
     group_x: np.ndarray  # (G,) standardised horizon threshold given the factors

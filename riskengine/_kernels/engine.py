@@ -110,7 +110,7 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
                            deemed_by_step=np.zeros(n_q), operating_cash=np.zeros(n_q))
     return PathScratch(
         factor_normals=np.empty(n_sec), sector_factor=np.empty(n_sec),
-        cash_index=np.zeros((n_sec, n_q)), macro=np.zeros(n_q), rate_path=np.empty(n_q),
+        cash_index=np.zeros((n_sec, n_q)), cash_normals=np.empty(n_q * n_sec), macro=np.zeros(n_q), rate_path=np.empty(n_q),
         group_x=np.empty(n_groups), group_shift=np.empty(n_groups),
         class_pd=np.zeros(n_cls), class_tilt=np.ones(n_cls), zero_shift=np.zeros(n_sec),
         factor_path=np.zeros((n_sec, copula.year_threshold.shape[2])),
@@ -289,6 +289,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     tl_stride, irr_stride = sampled.timeline_stride, sampled.irr_stride
     z, sector_factor, zero_shift = scratch.factor_normals, scratch.sector_factor, scratch.zero_shift
     cash_idx, macro, rate = scratch.cash_index, scratch.macro, scratch.rate_path
+    cash_normals = scratch.cash_normals
     group_x, group_shift = scratch.group_x, scratch.group_shift
     class_pd, class_tilt = scratch.class_pd, scratch.class_tilt
     factor_path, year_pd = scratch.factor_path, scratch.group_year_pd
@@ -352,7 +353,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
             log_ratio = dot - 0.5 * mu2
         # 3. sector cash index (equity) and the common innovation (rates)
         if n_eq > 0 or stochastic_rate:
-            cash_index(path, cash, root, root_end, sector_factor, z, cash_idx, macro)
+            cash_index(path, cash, root, root_end, sector_factor, cash_normals, cash_idx, macro)
         # 4. base rate
         rate_path(path, cash, macro, rate)
         # 5. conditional default probabilities given the factors (and, for the t copula,
@@ -750,14 +751,22 @@ def fx_for_path(path, fx_key, spot, vol, loading, common_weights, sector_factor,
         m += common_weights[s] * sector_factor[s]
     own = math.sqrt(max(1.0 - loading * loading, 0.0))
     pk = path_key(fx_key, path)
+    n_q = step_time.shape[0]
+    # in loops of their own, so the normals and the exps vectorise: fx_path holds the
+    # normals, then the log-level's driver x, then the level
+    for q in range(n_q):
+        fx_path[unsigned(q)] = normal(pk, q)
     w, t_prev = 0.0, 0.0
-    fx_gap[0] = 0.0
-    for q in range(step_time.shape[0]):
+    for q in range(n_q):
         t = step_time[q]
-        w += math.sqrt(t - t_prev) * normal(pk, q)
+        w += math.sqrt(t - t_prev) * fx_path[q]
         t_prev = t
-        x = loading * math.sqrt(t) * m + own * w
-        fx_path[q] = spot * exp(vol * x - 0.5 * vol * vol * t)
+        fx_path[q] = loading * math.sqrt(t) * m + own * w
+    for q in range(n_q):
+        fx_path[unsigned(q)] = spot * exp(vol * fx_path[unsigned(q)]
+                                          - 0.5 * vol * vol * step_time[unsigned(q)])
+    fx_gap[0] = 0.0
+    for q in range(n_q):
         fx_gap[q + 1] = fx_gap[q] + (fx_path[q] - spot) * df_end[q]
 
 

@@ -20,9 +20,9 @@ from numba import njit
 
 from ._cache import CACHE
 from .bundles import EquityOutcome
-from .exponential import exp
+from .exponential import exp, exp_or_nan
 from .indexing import unsigned
-from .rng import normal, path_key
+from .rng import normal, normal_or_nan, path_key
 from .waterfall import (
     accrual_factor,
     accrue,
@@ -34,28 +34,30 @@ from .waterfall import (
 
 
 @njit(cache=CACHE)
-def cash_index(path, cash, root, root_end, sector_factor, z, y, macro):
+def cash_index(path, cash, root, root_end, sector_factor, normals, y, macro):
     """Sector cash indices ``y[s, k]`` (K, Q): a stationary AR(1) started from the path's
     default factor, ``Y[s, -1] = S_s``, ``Y[s, k] = phi Y[s, k-1] + sqrt(1 - phi^2)
     eta[s, k]``, ``eta[:, k] ~ N(0, C)`` with ``C = root root'``. Every ``Y[s, k]`` is
     N(0, 1), sectors correlate by ``C`` and a path with a bad default factor starts with
     low cash. Also writes the common innovation ``macro[k] = sum_s w_s eta[s, k]`` (Q,),
-    N(0, 1), which drives the short rate. ``z`` (K,) is work space; only the sectors in
+    N(0, 1), which drives the short rate. ``normals`` (Q * K,) is work space, filled with
+    the path's normals first, in a loop of their own (it vectorises); only the sectors in
     ``cash.sectors_needed`` are simulated."""
     phi, needed, macro_w = cash.persistence, cash.sectors_needed, cash.macro_weights
     n_sec = root.shape[0]
     pk = path_key(cash.cash_key, path)
     c = math.sqrt(1.0 - phi * phi)
+    for n in range(y.shape[1] * n_sec):
+        normals[unsigned(n)] = normal(pk, n)
     for k in range(y.shape[1]):
-        for j in range(n_sec):
-            z[j] = normal(pk, k * n_sec + j)
+        base = k * n_sec
         m = 0.0
         for s in range(n_sec):
             if not needed[s]:
                 continue
             eta = 0.0
             for j in range(root_end[s]):
-                eta += root[s, j] * z[j]
+                eta += root[s, j] * normals[unsigned(base + j)]
             m += macro_w[s] * eta
             prev = sector_factor[s] if k == 0 else y[s, k - 1]
             y[s, k] = phi * prev + c * eta
@@ -175,12 +177,19 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
         main_end = max(op_end - 1, a - 1)
     overrun = terms.overrun
     if not drift_on:
-        # every step's cash the loop below can read (also the default step's, unread),
-        # each computed as the loop would: the same bits
-        for k in range(max(a, op_start), min(op_end, main_end + 1)):
+        # every step's cash the loop below can read (also the default step's, unread):
+        # first branch-free (it vectorises), NaN where a normal is the ziggurat's rare
+        # rejection or the exponent is beyond exp's table, then those one by one; each
+        # value as the loop computed it before, to the bit
+        lo, hi = max(a, op_start), min(op_end, main_end + 1)
+        for k in range(lo, hi):
             q = unsigned(k)
-            x = sector_loading * y_row[q] + c_idio * normal(pk, k)
-            operating_flow[q] = base_cash * exp(vol * x - half_v2)
+            x = sector_loading * y_row[q] + c_idio * normal_or_nan(pk, k)
+            operating_flow[q] = base_cash * exp_or_nan(vol * x - half_v2)
+        for k in range(lo, hi):
+            if operating_flow[k] != operating_flow[k]:
+                x = sector_loading * y_row[k] + c_idio * normal(pk, k)
+                operating_flow[k] = base_cash * exp(vol * x - half_v2)
     for k in range(a, last + 1):
         q = unsigned(k)  # (the arrays' index: no wrap-around test)
         c = draws_row[q] * overrun

@@ -144,12 +144,15 @@ _TOP_SPAN = np.uint64(0x3E)  # up to the exponent field of 256 (|x| < 512)
 
 
 @njit(inline="always")
-def exp(x):
-    """``e^x``, equal bit for bit to glibc's ``exp`` on x86-64 with FMA (module notes)."""
-    ix = _bits(x)
-    abstop = (ix >> np.uint64(52)) & np.uint64(0x7FF)
-    if abstop - _TOP_TINY > _TOP_SPAN:  # (unsigned: below 2^-54 wraps to huge)
-        return math.exp(x)
+def _in_range(ix):
+    """Whether ``2^-54 <= |x| < 512`` (``ix`` the bits of ``x``): the arguments the
+    table handles; below 2^-54 the unsigned difference wraps around to a huge number."""
+    return ((ix >> np.uint64(52)) & np.uint64(0x7FF)) - _TOP_TINY <= _TOP_SPAN
+
+
+@njit(inline="always")
+def _table_exp(x):
+    """glibc's main path (meaningful only for arguments in range)."""
     kd = fma(x, _INV_LN2_N, _SHIFT)  # x = k ln2 / 128 + r, k in the last bits of kd
     ki = _bits(kd)
     kd -= _SHIFT
@@ -163,3 +166,18 @@ def exp(x):
     tmp = fma(r2 * r2, fma(r, _C5, _C4), tmp)
     scale = _double(sbits)
     return fma(scale, tmp, scale)
+
+
+@njit(inline="always")
+def exp(x):
+    """``e^x``, equal bit for bit to glibc's ``exp`` on x86-64 with FMA (module notes)."""
+    if not _in_range(_bits(x)):
+        return math.exp(x)
+    return _table_exp(x)
+
+
+@njit(inline="always")
+def exp_or_nan(x):
+    """:func:`exp` where the table handles ``x``, NaN elsewhere (and for NaN): branch-free,
+    so a loop of them vectorises; the caller computes the NaNs again with :func:`exp`."""
+    return _table_exp(x) if _in_range(_bits(x)) else np.nan
