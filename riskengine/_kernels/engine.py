@@ -301,8 +301,6 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     work = scratch.equity
     contributions, receipts, deemed_by_step = (work.japan_contributions, work.japan_receipts,
                                                work.deemed_by_step)
-    operating_flow = work.operating_cash
-    balances = work.balances
     shares, extra_spread, n_hurdles = (waterfall.shares, waterfall.extra_spread_step,
                                        waterfall.n_hurdles)
     continuation, continuation_length = waterfall.continuation, waterfall.continuation_length
@@ -607,8 +605,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                 slot = equity_slot[p]
                 o = equity_path(path, terms, draws[p], cash_idx[sector[p]], rate, df_start,
                                 df_end, shares, extra_spread, continuation[slot, :, :continuation_length[slot]],
-                                balances, contributions, receipts, deemed_by_step,
-                                pv_step[inst], operating_flow)
+                                work, pv_step[inst])
                 credit, npv = o.credit_loss, o.npv
                 japan_sum += o.japan_total
                 us_sum += o.us_total

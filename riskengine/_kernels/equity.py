@@ -81,8 +81,7 @@ def _contribute(balances, n_hurdles, amount):
 
 @njit(cache=CACHE)
 def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shares,
-                extra_spread_step, continuation, balances, contributions, receipts,
-                deemed_by_step, pv_by_step, operating_flow):
+                extra_spread_step, continuation, work, pv_by_step):
     """One equity vehicle on one path (its scalars in ``terms``: ``EquityTerms``).
 
     Parameters
@@ -99,23 +98,19 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
         The waterfall's tiers (``WaterfallTerms``).
     continuation : (5, L) float64
         The vehicle's cash after the horizon (``schedules.continuation_tables``).
-    balances : (max(T - 1, 1),) float64
-        Scratch: the hurdle balances.
-    contributions, receipts : (Q,) float64
-        With ``terms.record``, overwritten with Japan's contributions (at the start of
-        each step) and receipts (at its end).
-    deemed_by_step : (Q,) float64
-        With ``terms.track``, the deemed balance at the end of each step is added (frozen
-        at its value after a default).
+    work : EquityScratch
+        Work arrays: ``balances`` (max(T - 1, 1),) the hurdle balances;
+        ``japan_contributions`` and ``japan_receipts`` (Q,), with ``terms.record``
+        overwritten with Japan's contributions (at the start of each step) and receipts
+        (at its end); ``deemed_by_step`` (Q,), with ``terms.track`` the deemed balance at
+        the end of each step added (frozen at its value after a default);
+        ``operating_cash`` (Q,), the operating cash of each step, computed in a loop of
+        its own before the waterfall's (without a drift), where it vectorises.
     pv_by_step : (Q,) float64
         With ``terms.track_pv``, Japan's discounted cash of each step from the first
         capital call on (receipt x ``df_end`` - contribution x ``df_start``) is added as
         the step is simulated (the vehicle's institution's row; the horizon value is the
         caller's).
-    operating_flow : (Q,) float64
-        Scratch: the operating cash of each step, computed in a loop of its own before
-        the waterfall's (without a drift), where it vectorises: the normals and ``exp``
-        of many steps at once, not one per turn of the loop-carried waterfall.
 
     Returns
     -------
@@ -123,9 +118,13 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
 
     Notes
     -----
-    Arrays come as arguments, not bundles: this runs once per vehicle and path, and
-    reading a bundle field costs a reference count each time.
+    The other arrays come as arguments, not bundles: this runs once per vehicle and path,
+    and reading a bundle field costs a reference count each time (the work arrays are
+    read once, here).
     """
+    balances, contributions, receipts = (work.balances, work.japan_contributions,
+                                         work.japan_receipts)
+    deemed_by_step, operating_flow = work.deemed_by_step, work.operating_cash
     n_q = df_end.shape[0]
     n_hurdles, record, track = terms.n_hurdles, terms.record, terms.track
     track_pv = terms.track_pv
