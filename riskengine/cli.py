@@ -505,14 +505,17 @@ def cmd_run(args, console: Console, err: Console) -> int:
             run_dir, result = write_run_streamed(
                 out, args.overwrite or checkpoint is not None, simulate_into)
         except (KeyboardInterrupt, Terminated) as e:
-            if done[0] == 0:  # stopped before a chunk finished (or while compiling)
+            # with a checkpoint, what counts is what is saved (a chunk can be saved a
+            # moment before the progress hears of it)
+            saved = _saved_paths(checkpoint) if checkpoint is not None else 0
+            if done[0] == 0 and saved == 0:  # stopped before a chunk finished (or compiling)
                 if checkpoint is not None and args.resume is None:
                     shutil.rmtree(out, ignore_errors=True)  # (only its running manifest)
                 raise
             reason = "interrupted" if isinstance(e, KeyboardInterrupt) else "terminated"
             if checkpoint is not None:  # keep the saved chunks: --resume finishes the run
-                _mark_checkpoint(out, reason, done[0])
-                err.print(f"{reason} after {done[0]:,} of {total:,} paths; {out} keeps the "
+                _mark_checkpoint(out, reason, saved)
+                err.print(f"{reason} after {saved:,} of {total:,} paths; {out} keeps the "
                           f"finished chunks: riskengine run ... --resume {out}", highlight=False)
                 raise _Stopped(130 if reason == "interrupted" else 143) from None
             try:  # never in place of a previous run (--overwrite replaces finished runs only)
@@ -568,6 +571,13 @@ def _start_checkpoint(out: Path, model: Model, resume: bool) -> Path | None:
                            "portfolio_sha256": portfolio_hash(model),
                            "kernels": kernel_digest()}})
     return out / "parts"
+
+
+def _saved_paths(checkpoint: Path) -> int:
+    """Paths in the chunks saved in ``checkpoint`` (a run's ``parts``)."""
+    from .parts import saved_chunks
+
+    return sum(b - a for a, b in saved_chunks(checkpoint, 0, 2**62))
 
 
 def _mark_checkpoint(out: Path, status: str, paths_done: int) -> None:

@@ -56,11 +56,15 @@ def save_chunk(folder: Path, start: int, end: int, out: PathOutputs, acc: Accumu
     arrays = chunk_arrays(start, end, out, acc, sampled)
     final = folder / f"chunk-{start:012d}-{end:012d}.npz"
     tmp = folder / f".{final.name}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+    except BaseException:  # (an interrupt while saving leaves no half-written file)
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def chunk_arrays(start: int, end: int, out: PathOutputs, acc: Accumulators,
