@@ -110,7 +110,8 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
                            deemed_by_step=np.zeros(n_q), operating_cash=np.zeros(n_q))
     return PathScratch(
         factor_normals=np.empty(n_sec), sector_factor=np.empty(n_sec),
-        cash_index=np.zeros((n_sec, n_q)), cash_normals=np.empty(n_q * n_sec), macro=np.zeros(n_q), rate_path=np.empty(n_q),
+        cash_index=np.zeros((n_sec, n_q)), cash_normals=np.empty(n_q * n_sec),
+        macro=np.zeros(n_q), rate_path=np.empty(n_q),
         group_x=np.empty(n_groups), group_shift=np.empty(n_groups),
         class_pd=np.zeros(n_cls), class_tilt=np.ones(n_cls), zero_shift=np.zeros(n_sec),
         factor_path=np.zeros((n_sec, copula.year_threshold.shape[2])),

@@ -104,8 +104,8 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
         overwritten with Japan's contributions (at the start of each step) and receipts
         (at its end); ``deemed_by_step`` (Q,), with ``terms.track`` the deemed balance at
         the end of each step added (frozen at its value after a default);
-        ``operating_cash`` (Q,), the operating cash of each step, computed in a loop of
-        its own before the waterfall's (without a drift), where it vectorises.
+        ``operating_cash`` (Q,), the operating cash of each step before any drift,
+        computed in a loop of its own before the waterfall's, where it vectorises.
     pv_by_step : (Q,) float64
         With ``terms.track_pv``, Japan's discounted cash of each step from the first
         capital call on (receipt x ``df_end`` - contribution x ``df_start``) is added as
@@ -175,20 +175,19 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
     if k_def < 0 and op_end <= last:
         main_end = max(op_end - 1, a - 1)
     overrun = terms.overrun
-    if not drift_on:
-        # every step's cash the loop below can read (also the default step's, unread):
-        # first branch-free (it vectorises), NaN where a normal is the ziggurat's rare
-        # rejection or the exponent is beyond exp's table, then those one by one; each
-        # value as the loop computed it before, to the bit
-        lo, hi = max(a, op_start), min(op_end, main_end + 1)
-        for k in range(lo, hi):
-            q = unsigned(k)
-            x = sector_loading * y_row[q] + c_idio * normal_or_nan(pk, k)
-            operating_flow[q] = base_cash * exp_or_nan(vol * x - half_v2)
-        for k in range(lo, hi):
-            if operating_flow[k] != operating_flow[k]:
-                x = sector_loading * y_row[k] + c_idio * normal(pk, k)
-                operating_flow[k] = base_cash * exp(vol * x - half_v2)
+    # every step's operating cash the loop below can read (also the default step's,
+    # unread), before any drift: first branch-free (it vectorises), NaN where a normal is
+    # the ziggurat's rare rejection or the exponent is beyond exp's table, then those one
+    # by one; each value as the loop computed it before, to the bit
+    lo, hi = max(a, op_start), min(op_end, main_end + 1)
+    for k in range(lo, hi):
+        q = unsigned(k)
+        x = sector_loading * y_row[q] + c_idio * normal_or_nan(pk, k)
+        operating_flow[q] = base_cash * exp_or_nan(vol * x - half_v2)
+    for k in range(lo, hi):
+        if operating_flow[k] != operating_flow[k]:
+            x = sector_loading * y_row[k] + c_idio * normal(pk, k)
+            operating_flow[k] = base_cash * exp(vol * x - half_v2)
     for k in range(a, last + 1):
         q = unsigned(k)  # (the arrays' index: no wrap-around test)
         c = draws_row[q] * overrun
@@ -213,11 +212,8 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
                 if unreturned < 0.0:
                     unreturned = 0.0
                 flow = (1.0 - lgd) * unreturned
-            elif k >= op_start and k < op_end and not drift_on:
-                flow = operating_flow[q]
             elif k >= op_start and k < op_end:
-                x = sector_loading * y_row[q] + c_idio * normal(pk, k)
-                flow = base_cash * exp(vol * x - half_v2)
+                flow = operating_flow[q]
                 if drift_on:
                     # the slowly mean-reverting log performance, 0 at financial close
                     shock = (drift_b * normal(terms.sector_drift_key, k * terms.n_sectors

@@ -102,11 +102,18 @@ _SALT = np.uint64(0xD1B54A32D192ED03)
 
 
 @njit(inline="always")
+def _ziggurat_draw(pkey, n):
+    """The n-th 64-bit output of the stream ``pkey`` and the signed uniform of its top 53
+    bits (its low 7 bits pick the ziggurat's layer)."""
+    h = mix64(pkey + (np.uint64(n) + np.uint64(1)) * GOLDEN)
+    return h, 2.0 * ((float(h >> _S11) + 0.5) * _TWO53_INV) - 1.0
+
+
+@njit(inline="always")
 def normal(pkey, n):
     """The n-th standard normal of the stream ``pkey`` (ziggurat, see module notes)."""
-    h = mix64(pkey + (np.uint64(n) + np.uint64(1)) * GOLDEN)
+    h, u = _ziggurat_draw(pkey, n)
     i = int(h & _MASK7)
-    u = 2.0 * ((float(h >> _S11) + 0.5) * _TWO53_INV) - 1.0
     if abs(u) < ZIG_R[i]:
         return u * ZIG_X[i]
     return _normal_slow(pkey, n, i, u)
@@ -118,9 +125,8 @@ def normal_or_nan(pkey, n):
     layer's rectangle (about 97% of draws), NaN where it would take the rejection branch.
     Branch-free, so a loop of them can vectorise; the caller completes the NaNs with
     :func:`normal`."""
-    h = mix64(pkey + (np.uint64(n) + np.uint64(1)) * GOLDEN)
-    i = h & _MASK7
-    u = 2.0 * ((float(h >> _S11) + 0.5) * _TWO53_INV) - 1.0
+    h, u = _ziggurat_draw(pkey, n)
+    i = h & _MASK7  # (unsigned: no wrap-around test in the vectorised loop)
     return u * ZIG_X[i] if abs(u) < ZIG_R[i] else np.nan
 
 
