@@ -233,6 +233,15 @@ class SampledPaths(NamedTuple):
     annual: np.ndarray  # (n_tl, Y, 3) the timeline paths' defaults, JBIC and NEXI losses by year
 
 
+class BlockSpan(NamedTuple):
+    """The paths of one chunk, which ``run_chunk`` hands each of its blocks."""
+
+    first_path: int  # the chunk's first global path (a multiple of block)
+    n_paths: int  # paths in the chunk
+    block: int  # paths per block
+    path_ids: np.ndarray  # (n_paths,) int64 global paths of a replay, or (0,): consecutive
+
+
 class EquityScratch(NamedTuple):
     """Work arrays of one equity vehicle on one path."""
 
@@ -285,6 +294,12 @@ class PathScratch(NamedTuple):
     obligor_pd: np.ndarray  # (O,) the obligor's conditional PD by the horizon (obligor twist)
     obligor_loss: np.ndarray  # (O,) its live rows' loss per default
     obligor_u: np.ndarray  # (O,) its default uniform on this path (twisted on tilted paths)
+    screen_a_max: np.ndarray  # (R, C) a cell's largest intercept by regime (lazy groups)
+    screen_b_min: np.ndarray  # (C,) a cell's smallest slope
+    screen_b_max: np.ndarray  # (C,) a cell's largest slope
+    deployed: np.ndarray  # (I,) the path's deployed commitments by institution
+    mu2_by_regime: np.ndarray  # (R,) the squared length of each regime's factor shift
+    touch: np.ndarray  # (1,) the sum that keeps the schedule loads of 6b
 
 
 class EquityTerms(NamedTuple):

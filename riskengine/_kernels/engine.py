@@ -31,7 +31,7 @@ from numba import njit, prange
 
 from ..codes import Instrument
 from ._cache import CACHE
-from .bundles import EquityScratch, EquityTerms, PathScratch
+from .bundles import BlockSpan, EquityScratch, EquityTerms, PathScratch
 from .defaults import (
     _PHI_MARGIN,
     SCREEN_LO,
@@ -87,16 +87,21 @@ def run_chunk(first_path, n_paths, block, copula, exposures, schedules, cash, wa
         ``first_path + r``.
     """
     n_blocks = (n_paths + block - 1) // block
+    span = BlockSpan(first_path, n_paths, block, path_ids)
     for b in prange(n_blocks):
         # outputs are written only inside simulate_block, never through a bundle attribute
-        # in this parallel body (numba drops such writes)
-        simulate_block(first_path, b, block, n_paths, copula, exposures, schedules, cash,
-                       waterfall, sampler, program, out, acc, sampled, path_ids)
+        # in this parallel body (numba drops such writes); the block's work arrays are
+        # allocated here, so simulate_block allocates nothing and runs without reference
+        # counts
+        scratch = new_scratch(copula, exposures, schedules, waterfall, sampler, program, out)
+        simulate_block(span, b, copula, exposures, schedules, cash, waterfall, sampler,
+                       program, out, acc, sampled, scratch)
 
 
 @njit(cache=CACHE)
 def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
-    """Work arrays for one block of paths (:class:`~.bundles.PathScratch`)."""
+    """Work arrays for one block of paths (:class:`~.bundles.PathScratch`): every array
+    :func:`simulate_block` uses, which allocates none itself."""
     n_sec = copula.root.shape[0]
     n_groups = copula.group_loading.shape[0]
     n_units = program.unit_selection.shape[0]
@@ -133,26 +138,40 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
         candidates=np.zeros(n_proj, dtype=np.int64),
         visit_row=np.zeros(n_proj, dtype=np.int64), visit_step=np.zeros(n_proj, dtype=np.int64),
         obligor_pd=np.zeros(n_obligors), obligor_loss=np.zeros(n_obligors),
-        obligor_u=np.zeros(n_obligors))
+        obligor_u=np.zeros(n_obligors),
+        screen_a_max=np.full((copula.group_threshold.shape[0], copula.cell_sector.shape[0]),
+                             -np.inf),
+        screen_b_min=np.full(copula.cell_sector.shape[0], np.inf),
+        screen_b_max=np.full(copula.cell_sector.shape[0], -np.inf),
+        deployed=np.zeros(n_inst), mu2_by_regime=np.zeros(sampler.mean_shift.shape[0]),
+        touch=np.zeros(1))
 
 
-@njit(cache=CACHE)
-def simulate_block(first_path, block_index, block, n_paths, copula, exposures, schedules,
-                   cash, waterfall, sampler, program, out, acc, sampled, path_ids):
-    """One block of paths, each path through the stages of the module docstring. Writes
-    the block's rows of ``out``, block ``block_index`` of ``acc`` and the rows of
-    ``sampled`` of its sampled paths.
+# _nrt=False: compiled without reference counting (numba's runtime), which this function
+# needs for no array: its arrays are the caller's (inputs, outputs and ``scratch``), alive
+# for the whole call. Every view it takes (a regime's thresholds, a row of the schedules)
+# and every array it passes on would otherwise take and drop a count, an atomic
+# operation, per path and exposure. An allocation here fails to compile ("NRT required
+# but not enabled"): allocate it in new_scratch.
+@njit(cache=CACHE, _nrt=False)
+def simulate_block(span, block_index, copula, exposures, schedules, cash, waterfall, sampler,
+                   program, out, acc, sampled, scratch):
+    """One block of the chunk ``span`` (:class:`~.bundles.BlockSpan`), each path through
+    the stages of the module docstring. Writes the block's rows of ``out``, block
+    ``block_index`` of ``acc`` and the rows of ``sampled`` of its sampled paths.
+    ``scratch``: the block's work arrays (:func:`new_scratch`).
 
     Every bundle field the paths use is read into a local once per block, before the loop
-    over paths: reading a field takes a reference count (an atomic operation), which
-    costs when done per path or per exposure.
+    over paths (it keeps the loops short to read; reference counts, which made reading a
+    field per exposure costly, are off here).
     """
-    scratch = new_scratch(copula, exposures, schedules, waterfall, sampler, program, out)
     b = block_index
+    first_path, n_paths, block, path_ids = (span.first_path, span.n_paths, span.block,
+                                            span.path_ids)
     must_visit, candidates, exposure_u = (scratch.must_visit, scratch.candidates,
                                           scratch.exposure_u)
     visit_row, visit_step = scratch.visit_row, scratch.visit_step
-    scratch_touch = np.zeros(1)
+    scratch_touch = scratch.touch
     n_exposures = must_visit.shape[0]
     n_skippable = 0
     for p in range(n_exposures):
@@ -186,9 +205,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
         if not copula.group_idio_sd[g] > 0.0:
             lazy = False
     n_reg_b = copula.group_threshold.shape[0]
-    a_max = np.full((n_reg_b, n_cells), -np.inf)
-    b_min = np.full(n_cells, np.inf)
-    b_max = np.full(n_cells, -np.inf)
+    a_max, b_min, b_max = scratch.screen_a_max, scratch.screen_b_min, scratch.screen_b_max
     if lazy:
         for g in range(n_groups):
             c_g = copula.group_cell[g]
@@ -276,7 +293,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     pv_step, fx_gap, fx_path = scratch.pv_by_step, scratch.fx_gap, scratch.fx_path
     n_units = unit_state.shape[0]
     n_inst = out.credit_loss.shape[1]
-    deployed_path = np.zeros(n_inst)
+    deployed_path = scratch.deployed
     # outputs and work arrays
     out_deployed, out_tariff, out_regime = out.deployed, out.tariff_cost, out.regime
     out_econ_jpy, out_tariff_jpy = out.economic_loss_jpy, out.tariff_cost_jpy
@@ -305,7 +322,7 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
     shares, extra_spread, n_hurdles = (waterfall.shares, waterfall.extra_spread_step,
                                        waterfall.n_hurdles)
     continuation, continuation_length = waterfall.continuation, waterfall.continuation_length
-    mu2_by_regime = np.zeros(mu.shape[0])
+    mu2_by_regime = scratch.mu2_by_regime
     shifted = False
     regime_tilted = False
     for rr in range(mu.shape[0]):
@@ -733,7 +750,9 @@ def simulate_block(first_path, block_index, block, n_paths, copula, exposures, s
                 for j in range(3):
                     acc_annual[b, y, j] += weight * annual_path[y, j]
         if in_tl:
-            annual_sample[tl_row, :, :] = annual_path
+            for y in range(annual_path.shape[0]):
+                for j in range(3):
+                    annual_sample[tl_row, y, j] = annual_path[y, j]
 
 
 @njit(cache=CACHE)

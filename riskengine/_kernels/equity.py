@@ -33,7 +33,8 @@ from .waterfall import (
 )
 
 
-@njit(cache=CACHE)
+# _nrt=False: no reference counts (see equity_path)
+@njit(cache=CACHE, _nrt=False)
 def cash_index(path, cash, root, root_end, sector_factor, normals, y, macro):
     """Sector cash indices ``y[s, k]`` (K, Q): a stationary AR(1) started from the path's
     default factor, ``Y[s, -1] = S_s``, ``Y[s, k] = phi Y[s, k-1] + sqrt(1 - phi^2)
@@ -79,7 +80,7 @@ def _contribute(balances, n_hurdles, amount):
         balances[t] += amount
 
 
-@njit(cache=CACHE)
+@njit(cache=CACHE, _nrt=False)
 def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shares,
                 extra_spread_step, continuation, work, pv_by_step):
     """One equity vehicle on one path (its scalars in ``terms``: ``EquityTerms``).
@@ -118,9 +119,10 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
 
     Notes
     -----
-    The other arrays come as arguments, not bundles: this runs once per vehicle and path,
-    and reading a bundle field costs a reference count each time (the work arrays are
-    read once, here).
+    Compiled without reference counting (``_nrt=False``, as :func:`.engine.simulate_block`):
+    it runs once per vehicle and path, allocates nothing, and its arrays are the caller's.
+    With counts, its arguments and the work arrays it reads took and dropped about a
+    dozen of them (atomic operations) per call.
     """
     balances, contributions, receipts = (work.balances, work.japan_contributions,
                                          work.japan_receipts)
