@@ -4,7 +4,8 @@ contributions").
 
 Every draw is keyed by its path, so a second pass replays just the paths the tail
 estimators use and records each exposure's credit loss there, a few thousand paths at a
-time: nothing of size paths x exposures is ever held.
+time: nothing of size paths x exposures is ever held. The replay values only the rows
+that default (the kernel's ``credit_only`` mode: a survivor loses nothing).
 
 - ``ES_a`` is ``sum_j a_j L_j`` with ``a_j = w_j / ((1 - a) n)`` for ``L_j > VaR`` and
   the rest of the unit mass shared by the paths at VaR in proportion to ``w_j``

@@ -301,6 +301,12 @@ def simulate_block(span, block_index, copula, exposures, schedules, cash, waterf
     exposure_credit = out.exposure_credit
     replay = path_ids.shape[0] > 0
     by_exposure = exposure_credit.shape[0] > 0
+    # a replay for the risk contributions reads credit losses alone (each exposure's and
+    # the path's, checked against the main pass): it values only the rows that default,
+    # a survivor losing nothing, and skips the yen figures (its other outputs are unread)
+    credit_only = replay and by_exposure
+    if credit_only:
+        track_pv = False
     out_japan, out_us, out_deemed = out.japan_receipts, out.us_receipts, out.deemed_outstanding
     timeline, irr_sample, annual_sample = sampled.timeline, sampled.irr, sampled.annual
     n_tl, n_irr = timeline.shape[0], irr_sample.shape[0]
@@ -445,7 +451,7 @@ def simulate_block(span, block_index, copula, exposures, schedules, cash, waterf
             deployed_path[i] = deployed_fixed[i]
         tariff = 0.0
         tariff_gap = 0.0  # sum of per-step tariff x (USD/JPY - spot) x df
-        if fx_on and fx_vol > 0.0:
+        if track_pv:
             fx_for_path(path, fx_key, fx_spot, fx_vol, fx_loading, common_weights,
                         sector_factor, step_time, df_end, fx_path, fx_gap)
         if track_pv:
@@ -558,8 +564,8 @@ def simulate_block(span, block_index, copula, exposures, schedules, cash, waterf
                     k = approval[p] + j
                     if theta > 0.0:
                         twisted_loss += class_loss[exposure_class[p]]
-            if k < 0 and survivor_value[p] == survivor_value[p]:
-                continue  # a survivor whose value is already in survivor_loss
+            if k < 0 and (credit_only or survivor_value[p] == survivor_value[p]):
+                continue  # a survivor whose value is already in survivor_loss (or unread)
             visit_row[n_visit] = p
             visit_step[n_visit] = k
             n_visit += 1
