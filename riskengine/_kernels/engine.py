@@ -288,7 +288,6 @@ def simulate_block(span, block_index, copula, exposures, schedules, cash, waterf
     fx_on, fx_spot, fx_vol = program.fx_on, program.fx_spot, program.fx_vol
     fx_loading, fx_key = program.fx_loading, program.fx_key
     step_time, common_weights = program.step_time, program.common_weights
-    track_pv = fx_on and fx_vol > 0.0  # discounted cash by step, for the yen figures
     unit_state, unit_time = scratch.unit_state, scratch.unit_time
     pv_step, fx_gap, fx_path = scratch.pv_by_step, scratch.fx_gap, scratch.fx_path
     n_units = unit_state.shape[0]
@@ -305,8 +304,8 @@ def simulate_block(span, block_index, copula, exposures, schedules, cash, waterf
     # the path's, checked against the main pass): it values only the rows that default,
     # a survivor losing nothing, and skips the yen figures (its other outputs are unread)
     credit_only = replay and by_exposure
-    if credit_only:
-        track_pv = False
+    # discounted cash by step, for the yen figures
+    track_pv = fx_on and fx_vol > 0.0 and not credit_only
     out_japan, out_us, out_deemed = out.japan_receipts, out.us_receipts, out.deemed_outstanding
     timeline, irr_sample, annual_sample = sampled.timeline, sampled.irr, sampled.annual
     n_tl, n_irr = timeline.shape[0], irr_sample.shape[0]
@@ -454,7 +453,6 @@ def simulate_block(span, block_index, copula, exposures, schedules, cash, waterf
         if track_pv:
             fx_for_path(path, fx_key, fx_spot, fx_vol, fx_loading, common_weights,
                         sector_factor, step_time, df_end, fx_path, fx_gap)
-        if track_pv:
             for i in range(n_inst):
                 for q in range(n_q):
                     pv_step[i, q] = survivor_pv[i, q]
