@@ -169,16 +169,17 @@ SCREEN_CELLS_PER_SECTOR = 16
 
 
 def screen_bounds(groups, inverse_sd, n_sectors):
-    """The screening cells of the groups and their bounds. Returns ``(bound (R, C, N - 1),
-    group_cell (G,), cell_sector (C,))``: on each interval of the ``SCREEN`` grid of a
-    sector factor ``S``, ``bound`` is an upper bound on ``x_g(S) = (thr_g - w_g S) /
-    sqrt(1 - w_g^2)`` over the cell's groups (``thr_g`` the horizon threshold under regime
-    ``r``): each line is monotone, so its largest value on an interval is at an end. A
-    sector's groups are split into at most ``SCREEN_CELLS_PER_SECTOR`` cells of similar
-    size by their threshold. The kernels screen a path's exposures with ``Phi`` of their
-    cell's bound and compute a group only when one of its uniforms passes (+inf where a
-    group has loading 1)."""
-    from ._kernels.defaults import SCREEN_LO, SCREEN_POINTS, SCREEN_STEP
+    """The screening cells of the groups and their screens. Returns ``(screen_u (R, C,
+    N - 1), group_cell (G,), cell_sector (C,))``: on each interval of the ``SCREEN`` grid
+    of a sector factor ``S``, ``screen_u`` is ``Phi`` of an upper bound on ``x_g(S) =
+    (thr_g - w_g S) / sqrt(1 - w_g^2)`` over the cell's groups (``thr_g`` the horizon
+    threshold under regime ``r``), plus a margin: each line is monotone, so its largest
+    value on an interval is at an end. A sector's groups are split into at most
+    ``SCREEN_CELLS_PER_SECTOR`` cells of similar size by their threshold. The kernels
+    visit a path's exposures whose uniform is at most their cell's screen and compute a
+    group only when one of its uniforms passes (a bound of +inf where a group has
+    loading 1)."""
+    from ._kernels.defaults import _PHI_MARGIN, SCREEN_LO, SCREEN_POINTS, SCREEN_STEP
 
     grid = SCREEN_LO + SCREEN_STEP * np.arange(SCREEN_POINTS)
     n_groups = len(groups.loading)
@@ -202,8 +203,11 @@ def screen_bounds(groups, inverse_sd, n_sectors):
     out = np.full((thr.shape[0], len(cell_sector), SCREEN_POINTS), -np.inf)
     for c in range(len(cell_sector)):
         out[:, c, :] = values[:, group_cell == c, :].max(axis=1)
-    return (np.maximum(out[:, :, :-1], out[:, :, 1:]), group_cell,
-            np.array(cell_sector, dtype=np.int64))
+    bound = np.maximum(out[:, :, :-1], out[:, :, 1:])
+    # the kernels compare uniforms with Phi of the bound, so the table holds that: Phi
+    # (exact, scipy) plus _PHI_MARGIN, more than the table interpolation's error and the
+    # kernels' erfc's rounding, so no uniform that defaults is screened out
+    return (special.ndtr(bound) + _PHI_MARGIN, group_cell, np.array(cell_sector, dtype=np.int64))
 
 
 def variant_ends(deployment: Deployment) -> np.ndarray:
@@ -272,7 +276,7 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
             dep.factor_persistence) for cum in groups.cum_pd] if yearly
             else np.zeros((len(pd_multipliers), len(groups.loading), 1))),
         group_cum_pd=_f64(groups.cum_pd),
-        screen_bound=_f64(screen[0]), group_cell=_i64(screen[1]), cell_sector=_i64(screen[2]))
+        screen_u=_f64(screen[0]), group_cell=_i64(screen[1]), cell_sector=_i64(screen[2]))
 
     rates = rate_steps(config.rates, steps_per_year)
     floating = pf.col("rate_type") == "floating"

@@ -44,7 +44,7 @@ class Copula(NamedTuple):
     persistence: float  # their AR(1) persistence per year
     year_threshold: np.ndarray  # (R, G, Y) float64, calibrated yearly thresholds (ar1)
     group_cum_pd: np.ndarray  # (R, G, Q) float64, marginal cumulative PD by relative step
-    screen_bound: np.ndarray  # (R, C, N - 1) float64, on [S_i, S_i+1] of the SCREEN grid: >= every (thr_h - w S) / sqrt(1 - w^2) of the cell's groups
+    screen_u: np.ndarray  # (R, C, N - 1) float64, on [S_i, S_i+1] of the SCREEN grid: no uniform above it defaults in the cell's groups (Phi of a bound on (thr_h - w S) / sqrt(1 - w^2), plus a margin)
     group_cell: np.ndarray  # (G,) int64, each group's screening cell (kernel_inputs.screen_bounds)
     cell_sector: np.ndarray  # (C,) int64, the cell's sector
 

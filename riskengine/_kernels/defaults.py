@@ -30,7 +30,7 @@ _PHI_LO, _PHI_HI, _PHI_STEPS = -9.0, 9.0, 128
 _PHI_GRID = np.linspace(_PHI_LO, _PHI_HI, int((_PHI_HI - _PHI_LO) * _PHI_STEPS) + 1)
 PHI_TABLE = 0.5 * np.array([math.erfc(-x / math.sqrt(2.0)) for x in _PHI_GRID])
 _PHI_MARGIN = 1e-5
-#: the grid of sector-factor values on which ``Copula.screen_bound`` bounds the groups'
+#: the grid of sector-factor values on which ``Copula.screen_u`` bounds the groups'
 #: standardised thresholds (outside it the kernel uses a looser bound)
 SCREEN_LO, SCREEN_STEP, SCREEN_POINTS = -8.0, 0.05, 321
 

@@ -195,7 +195,7 @@ def simulate_block(span, block_index, copula, exposures, schedules, cash, waterf
     # groups are computed together, as before (lazy groups measured no faster there)
     n_groups = copula.group_loading.shape[0]
     group_stamp, cell_screen = scratch.group_stamp, scratch.cell_screen
-    screen_bound, cell_sector = copula.screen_bound, copula.cell_sector
+    screen_u, cell_sector = copula.screen_u, copula.cell_sector
     exposure_cell = scratch.exposure_cell
     n_cells = cell_sector.shape[0]
     lazy = (prefilter and not copula.yearly and copula.t_dof == 0.0
@@ -394,20 +394,22 @@ def simulate_block(span, block_index, copula, exposures, schedules, cash, waterf
             u_screen = group_year_pd(group_loading, group_sector, idio_sd, year_threshold,
                                      factor_path, year_pd)
         elif lazy:
-            # a bound on every group's standardised threshold, sector by sector: groups'
-            # x = a - b S with a <= a_max and b in [b_min, b_max] (the groups' own values
-            # are computed when an exposure's uniform passes this screen, 6.)
+            # each cell's screen: no uniform above it defaults in the cell's groups, from
+            # a bound on their standardised thresholds x = a - b S (tabled as Phi on the
+            # factor's grid; off it, a <= a_max and b in [b_min, b_max]). The groups' own
+            # values are computed when an exposure's uniform passes this screen (6.)
             u_screen = 0.0
             for c in range(n_cells):
                 sf = sector_factor[cell_sector[c]]
                 at = (sf - SCREEN_LO) / SCREEN_STEP
                 if 0.0 <= at < SCREEN_POINTS - 1:
-                    bound = screen_bound[r, c, int(at)]
+                    screen = screen_u[r, c, int(at)]
                 else:  # off the grid: the cell's largest intercept and extreme slope
                     bound = a_max[r, c] - (b_min[c] if sf >= 0.0 else b_max[c]) * sf
-                cell_screen[c] = phi_approx(bound + 1e-9) + _PHI_MARGIN
-                if cell_screen[c] > u_screen:
-                    u_screen = cell_screen[c]
+                    screen = phi_approx(bound + 1e-9) + _PHI_MARGIN
+                cell_screen[c] = screen
+                if screen > u_screen:
+                    u_screen = screen
         else:
             x_max = group_horizon_x(group_loading, group_sector, threshold, steps_at_risk,
                                     idio_sd, inverse_sd, scale, sector_factor, group_x,
