@@ -289,8 +289,8 @@ class PathScratch(NamedTuple):
     visit_row: np.ndarray  # (P,) int64, the rows whose outcome this path values, in order
     visit_step: np.ndarray  # (P,) int64, each one's default step (-1: survives)
     group_stamp: np.ndarray  # (G,) int64, the path whose group_x a group holds (lazy groups)
-    cell_screen: np.ndarray  # (C,) no exposure of the cell defaults with a larger uniform
-    exposure_cell: np.ndarray  # (P,) int64, each exposure's screening cell
+    cell_screen: np.ndarray  # (C + 1,) no exposure of the cell defaults with a larger uniform (cell C: the rows visited on every path, 2)
+    exposure_cell: np.ndarray  # (P,) int64, each exposure's screening cell (C: visited on every path)
     obligor_pd: np.ndarray  # (O,) the obligor's conditional PD by the horizon (obligor twist)
     obligor_loss: np.ndarray  # (O,) its live rows' loss per default
     obligor_u: np.ndarray  # (O,) its default uniform on this path (twisted on tilted paths)

@@ -133,7 +133,7 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
         pv_by_step=np.zeros((n_inst, n_q)), fx_gap=np.zeros(n_q + 1), fx_path=np.zeros(n_q),
         must_visit=np.zeros(n_proj, dtype=np.bool_), exposure_u=np.zeros(n_proj),
         group_stamp=np.full(n_groups, -1, dtype=np.int64),
-        cell_screen=np.zeros(copula.cell_sector.shape[0]),
+        cell_screen=np.zeros(copula.cell_sector.shape[0] + 1),
         exposure_cell=np.zeros(n_proj, dtype=np.int64),
         candidates=np.zeros(n_proj, dtype=np.int64),
         visit_row=np.zeros(n_proj, dtype=np.int64), visit_step=np.zeros(n_proj, dtype=np.int64),
@@ -216,8 +216,11 @@ def simulate_block(span, block_index, copula, exposures, schedules, cash, waterf
             last = copula.group_steps_at_risk[g] - 1
             for rr in range(n_reg_b):
                 a_max[rr, c_g] = max(a_max[rr, c_g], copula.group_threshold[rr, g, last] * inv)
-        for p in range(exposures.group.shape[0]):
-            exposure_cell[p] = copula.group_cell[exposures.group[p]]
+        # each exposure's cell; the rows visited on every path have a cell of their own
+        # (n_cells), whose screen every uniform passes
+        for p in range(n_exposures):
+            exposure_cell[p] = n_cells if must_visit[p] else copula.group_cell[exposures.group[p]]
+        cell_screen[n_cells] = 2.0
     n_q = schedules.df_end.shape[0]
     n_eq = acc.recoup_step.shape[1]
     # the factors and the groups' default curves
@@ -489,8 +492,8 @@ def simulate_block(span, block_index, copula, exposures, schedules, cash, waterf
             # (branch-free: every index is written, the count moves only past a pass)
             if lazy:
                 for p in range(n_exposures):
-                    candidates[n_cand] = p
-                    n_cand += must_visit[p] | (exposure_u[p] <= cell_screen[exposure_cell[p]])
+                    candidates[unsigned(n_cand)] = p
+                    n_cand += exposure_u[p] <= cell_screen[unsigned(exposure_cell[p])]
             else:
                 for p in range(n_exposures):
                     candidates[n_cand] = p
