@@ -61,6 +61,8 @@ from .irr import irr_annual
 from .rates import rate_path
 from .rng import key_uniform, normal, path_key, uniform
 
+_PER_SCREEN_STEP = 1.0 / SCREEN_STEP
+
 
 @njit(cache=CACHE, parallel=True)
 def run_chunk(first_path, n_paths, block, copula, exposures, schedules, cash, waterfall,
@@ -402,11 +404,13 @@ def simulate_block(span, block_index, copula, exposures, schedules, cash, waterf
             # factor's grid; off it, a <= a_max and b in [b_min, b_max]). The groups' own
             # values are computed when an exposure's uniform passes this screen (6.)
             u_screen = 0.0
+            screen_r = screen_u[r]
             for c in range(n_cells):
-                sf = sector_factor[cell_sector[c]]
-                at = (sf - SCREEN_LO) / SCREEN_STEP
+                sf = sector_factor[unsigned(cell_sector[c])]
+                at = (sf - SCREEN_LO) * _PER_SCREEN_STEP  # (a grid point's neighbour
+                # ulp either side is fine: each interval's screen holds at both its ends)
                 if 0.0 <= at < SCREEN_POINTS - 1:
-                    screen = screen_u[r, c, int(at)]
+                    screen = screen_r[c, unsigned(int(at))]
                 else:  # off the grid: the cell's largest intercept and extreme slope
                     bound = a_max[r, c] - (b_min[c] if sf >= 0.0 else b_max[c]) * sf
                     screen = phi_approx(bound + 1e-9) + _PHI_MARGIN
