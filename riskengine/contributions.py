@@ -92,6 +92,18 @@ def membership(model) -> dict:
     return out
 
 
+def _sparse_rows(rows: np.ndarray) -> sparse.csr_matrix:
+    """``sparse.csr_matrix(rows)`` of a replayed chunk (a row's entries are its defaults'
+    losses, few of its thousands): the same matrix, entries in row order and zeros left
+    out, from one pass over a boolean mask (SciPy's own scans the floats twice)."""
+    nonzero = rows != 0.0
+    indptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+    np.cumsum(nonzero.sum(axis=1), out=indptr[1:])
+    flat = np.flatnonzero(nonzero)
+    return sparse.csr_matrix((rows.ravel()[flat], flat % rows.shape[1], indptr),
+                             shape=rows.shape)
+
+
 def _replay_tail(paths, es_w, var_w, replay, main_credit, groups, acc, a2_total, k_total,
                  kk_total):
     """Replay the tail's paths a chunk at a time and add their weighted losses by group
@@ -110,7 +122,7 @@ def _replay_tail(paths, es_w, var_w, replay, main_credit, groups, acc, a2_total,
         kk_total += k2 @ (total * total)
         # a path's row holds only its defaults' losses: sparse, the groupings' sums are
         # sums over those alone (in row order, so the same sums as the dense product)
-        defaults = sparse.csr_matrix(rows)
+        defaults = _sparse_rows(rows)
         del rows
         for g, (_, m) in groups.items():
             # (chunk, G), once per grouping; column-major, as the products below have
