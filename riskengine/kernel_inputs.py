@@ -168,9 +168,19 @@ def scenario_config(config: Config, scenario: Scenario | None) -> Config:
 SCREEN_CELLS_PER_SECTOR = 16
 
 
-def screen_bounds(groups, inverse_sd, n_sectors):
-    """The screening cells of the groups and their screens. Returns ``(screen_u (R, C,
-    N - 1), group_cell (G,), cell_sector (C,))``: on each interval of the ``SCREEN`` grid
+class Screen(NamedTuple):
+    """The screening cells' fields of :class:`~._kernels.bundles.Copula`."""
+
+    screen_u: np.ndarray
+    group_cell: np.ndarray
+    cell_sector: np.ndarray
+    screen_a_max: np.ndarray
+    screen_b_min: np.ndarray
+    screen_b_max: np.ndarray
+
+
+def screen_bounds(groups, inverse_sd, n_sectors) -> Screen:
+    """The screening cells of the groups and their screens (:class:`Screen`): on each interval of the ``SCREEN`` grid
     of a sector factor ``S``, ``screen_u`` is ``Phi`` of an upper bound on ``x_g(S) =
     (thr_g - w_g S) / sqrt(1 - w_g^2)`` over the cell's groups (``thr_g`` the horizon
     threshold under regime ``r``), plus a margin: each line is monotone, so its largest
@@ -191,7 +201,7 @@ def screen_bounds(groups, inverse_sd, n_sectors):
     values = np.where(np.asarray(groups.idio_sd)[None, :, None] > 0, values, np.inf)
     sector = np.asarray(groups.sector)
     group_cell = np.zeros(n_groups, dtype=np.int64)
-    cell_sector = []
+    cell_sector: list[int] = []
     for s in range(n_sectors):
         members = np.flatnonzero(sector == s)
         if not len(members):
@@ -200,14 +210,23 @@ def screen_bounds(groups, inverse_sd, n_sectors):
         for chunk in np.array_split(order, min(SCREEN_CELLS_PER_SECTOR, len(order))):
             group_cell[chunk] = len(cell_sector)
             cell_sector.append(s)
-    out = np.full((thr.shape[0], len(cell_sector), SCREEN_POINTS), -np.inf)
-    for c in range(len(cell_sector)):
-        out[:, c, :] = values[:, group_cell == c, :].max(axis=1)
+    n_cells = len(cell_sector)
+    out = np.full((thr.shape[0], n_cells, SCREEN_POINTS), -np.inf)
+    # off the grid the kernels bound x_g by the cell's largest intercept and extreme slope
+    a_max = np.empty((thr.shape[0], n_cells))
+    b_min, b_max = np.empty(n_cells), np.empty(n_cells)
+    for c in range(n_cells):
+        in_cell = group_cell == c
+        out[:, c, :] = values[:, in_cell, :].max(axis=1)
+        a_max[:, c] = a[:, in_cell].max(axis=1)
+        b_min[c], b_max[c] = b[in_cell].min(), b[in_cell].max()
     bound = np.maximum(out[:, :, :-1], out[:, :, 1:])
     # the kernels compare uniforms with Phi of the bound, so the table holds that: Phi
     # (exact, scipy) plus _PHI_MARGIN, more than the table interpolation's error and the
     # kernels' erfc's rounding, so no uniform that defaults is screened out
-    return (special.ndtr(bound) + _PHI_MARGIN, group_cell, np.array(cell_sector, dtype=np.int64))
+    return Screen(screen_u=_f64(special.ndtr(bound) + _PHI_MARGIN), group_cell=_i64(group_cell),
+                  cell_sector=_i64(cell_sector), screen_a_max=_f64(a_max),
+                  screen_b_min=_f64(b_min), screen_b_max=_f64(b_max))
 
 
 def variant_ends(deployment: Deployment) -> np.ndarray:
@@ -276,7 +295,7 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
             dep.factor_persistence) for cum in groups.cum_pd] if yearly
             else np.zeros((len(pd_multipliers), len(groups.loading), 1))),
         group_cum_pd=_f64(groups.cum_pd),
-        screen_u=_f64(screen[0]), group_cell=_i64(screen[1]), cell_sector=_i64(screen[2]))
+        **screen._asdict())
 
     rates = rate_steps(config.rates, steps_per_year)
     floating = pf.col("rate_type") == "floating"

@@ -47,6 +47,9 @@ class Copula(NamedTuple):
     screen_u: np.ndarray  # (R, C, N - 1) float64, on [S_i, S_i+1] of the SCREEN grid: no uniform above it defaults in the cell's groups (Phi of a bound on (thr_h - w S) / sqrt(1 - w^2), plus a margin)
     group_cell: np.ndarray  # (G,) int64, each group's screening cell (kernel_inputs.screen_bounds)
     cell_sector: np.ndarray  # (C,) int64, the cell's sector
+    screen_a_max: np.ndarray  # (R, C) a cell's largest intercept thr_h / sqrt(1 - w^2) by regime (the screen off the grid)
+    screen_b_min: np.ndarray  # (C,) a cell's smallest slope w / sqrt(1 - w^2)
+    screen_b_max: np.ndarray  # (C,) its largest
 
 
 class Exposures(NamedTuple):
@@ -294,9 +297,6 @@ class PathScratch(NamedTuple):
     obligor_pd: np.ndarray  # (O,) the obligor's conditional PD by the horizon (obligor twist)
     obligor_loss: np.ndarray  # (O,) its live rows' loss per default
     obligor_u: np.ndarray  # (O,) its default uniform on this path (twisted on tilted paths)
-    screen_a_max: np.ndarray  # (R, C) a cell's largest intercept by regime (lazy groups)
-    screen_b_min: np.ndarray  # (C,) a cell's smallest slope
-    screen_b_max: np.ndarray  # (C,) a cell's largest slope
     deployed: np.ndarray  # (I,) the path's deployed commitments by institution
     mu2_by_regime: np.ndarray  # (R,) the squared length of each regime's factor shift
     touch: np.ndarray  # (1,) the sum that keeps the schedule loads of 6b

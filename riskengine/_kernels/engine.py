@@ -141,10 +141,6 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
         visit_row=np.zeros(n_proj, dtype=np.int64), visit_step=np.zeros(n_proj, dtype=np.int64),
         obligor_pd=np.zeros(n_obligors), obligor_loss=np.zeros(n_obligors),
         obligor_u=np.zeros(n_obligors),
-        screen_a_max=np.full((copula.group_threshold.shape[0], copula.cell_sector.shape[0]),
-                             -np.inf),
-        screen_b_min=np.full(copula.cell_sector.shape[0], np.inf),
-        screen_b_max=np.full(copula.cell_sector.shape[0], -np.inf),
         deployed=np.zeros(n_inst), mu2_by_regime=np.zeros(sampler.mean_shift.shape[0]),
         touch=np.zeros(1))
 
@@ -206,18 +202,8 @@ def simulate_block(span, block_index, copula, exposures, schedules, cash, waterf
         group_stamp[g] = -1
         if not copula.group_idio_sd[g] > 0.0:
             lazy = False
-    n_reg_b = copula.group_threshold.shape[0]
-    a_max, b_min, b_max = scratch.screen_a_max, scratch.screen_b_min, scratch.screen_b_max
+    a_max, b_min, b_max = copula.screen_a_max, copula.screen_b_min, copula.screen_b_max
     if lazy:
-        for g in range(n_groups):
-            c_g = copula.group_cell[g]
-            inv = copula.group_inverse_idio_sd[g]
-            slope = copula.group_loading[g] * inv
-            b_min[c_g] = min(b_min[c_g], slope)
-            b_max[c_g] = max(b_max[c_g], slope)
-            last = copula.group_steps_at_risk[g] - 1
-            for rr in range(n_reg_b):
-                a_max[rr, c_g] = max(a_max[rr, c_g], copula.group_threshold[rr, g, last] * inv)
         # each exposure's cell; the rows visited on every path have a cell of their own
         # (n_cells), whose screen every uniform passes
         for p in range(n_exposures):
