@@ -746,5 +746,16 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _exit(code: int):
+    """``sys.exit(code)`` for ``python -m riskengine.cli``. When a Ctrl-C that :func:`main`
+    handled was first raised inside ``exec`` of a string (dataclasses and namedtuples do
+    that while a module imports, and a run imports dask with its first xarray Dataset),
+    CPython marks the interrupt unhandled and, under ``-m``, ends the process by SIGINT
+    instead of with ``code``. A string ``exec`` that finishes clears that mark. (The
+    ``riskengine`` command runs as a script, where ``sys.exit`` always decides.)"""
+    exec("pass")
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())

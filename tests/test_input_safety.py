@@ -248,6 +248,26 @@ def test_signal_during_simulation_leaves_an_unfinished_run(tmp_path, sig, code, 
     assert json.loads((out / "manifest.json").read_text())["files"] == {}  # no results
 
 
+def test_an_interrupt_raised_inside_a_string_exec_still_exits_130(tmp_path):
+    # A Ctrl-C is sometimes raised while an import runs exec() on a string (dataclasses and
+    # namedtuples do; a run's first xarray Dataset imports dask that way just after its
+    # first chunk). CPython then marks the interrupt unhandled, and under `python -m` kills
+    # the process with SIGINT at exit (-2) although the command line handled it.
+    pf, cfg = _files(tmp_path)
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(
+        "import riskengine.config\n"
+        "def load_config(*a, **k):\n"
+        "    exec('raise KeyboardInterrupt')\n"
+        "riskengine.config.load_config = load_config\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    proc = subprocess.run([sys.executable, "-m", "riskengine.cli", "validate", "--config",
+                           str(cfg), "--portfolio", str(pf)], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 130, proc.stderr
+    assert "interrupted; nothing was written" in proc.stderr and "Traceback" not in proc.stderr
+
+
 @pytest.mark.slow
 def test_two_runs_on_one_out_exactly_one_succeeds(tmp_path):
     out = tmp_path / "shared"
