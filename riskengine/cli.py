@@ -18,6 +18,7 @@ import sys
 import time
 from itertools import count
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 from rich import box
@@ -746,7 +747,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _exit(code: int):
+def _exit(code: int) -> NoReturn:
     """``sys.exit(code)`` for ``python -m riskengine.cli``. When a Ctrl-C that :func:`main`
     handled was first raised inside ``exec`` of a string (dataclasses and namedtuples do
     that while a module imports, and a run imports dask with its first xarray Dataset),

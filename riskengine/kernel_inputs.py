@@ -180,11 +180,11 @@ class Screen(NamedTuple):
 
 
 def screen_bounds(groups, inverse_sd, n_sectors) -> Screen:
-    """The screening cells of the groups and their screens (:class:`Screen`): on each interval of the ``SCREEN`` grid
-    of a sector factor ``S``, ``screen_u`` is ``Phi`` of an upper bound on ``x_g(S) =
-    (thr_g - w_g S) / sqrt(1 - w_g^2)`` over the cell's groups (``thr_g`` the horizon
-    threshold under regime ``r``), plus a margin: each line is monotone, so its largest
-    value on an interval is at an end. A sector's groups are split into at most
+    """The screening cells of the groups and their screens (:class:`Screen`): on each
+    interval of the ``SCREEN`` grid of a sector factor ``S``, ``screen_u`` is ``Phi`` of an
+    upper bound on ``x_g(S) = (thr_g - w_g S) / sqrt(1 - w_g^2)`` over the cell's groups
+    (``thr_g`` the horizon threshold under regime ``r``), plus a margin: each line is
+    monotone, so its largest value on an interval is at an end. A sector's groups are split into at most
     ``SCREEN_CELLS_PER_SECTOR`` cells of similar size by their threshold. The kernels
     visit a path's exposures whose uniform is at most their cell's screen and compute a
     group only when one of its uniforms passes (a bound of +inf where a group has
@@ -224,8 +224,9 @@ def screen_bounds(groups, inverse_sd, n_sectors) -> Screen:
     # the kernels compare uniforms with Phi of the bound, so the table holds that: Phi
     # (exact, scipy) plus _PHI_MARGIN, more than the table interpolation's error and the
     # kernels' erfc's rounding, so no uniform that defaults is screened out
-    return Screen(screen_u=_f64(special.ndtr(bound) + _PHI_MARGIN), group_cell=_i64(group_cell),
-                  cell_sector=_i64(cell_sector), screen_a_max=_f64(a_max),
+    return Screen(screen_u=_f64(special.ndtr(bound) + _PHI_MARGIN),
+                  group_cell=_i64(group_cell), cell_sector=_i64(cell_sector),
+                  screen_a_max=_f64(a_max),
                   screen_b_min=_f64(b_min), screen_b_max=_f64(b_max))
 
 
