@@ -31,7 +31,7 @@ import logging
 import numpy as np
 from scipy import special
 
-from .codes import Instrument
+from . import instruments
 
 log = logging.getLogger("riskengine")
 
@@ -45,7 +45,7 @@ def twist_classes(pf, groups_of_exposure, n_groups, presence=None):
 
     Returns ``(exposure_class (P,), class_group (C,), class_loss (C,), class_size (C,))``.
     """
-    cov = np.where(pf.instrument_index == Instrument.GUARANTEE, pf.col("coverage"), 1.0)
+    cov = instruments.share(pf.instrument_index, pf.col("coverage"))
     c = pf.col("commitment_usd") * cov * pf.col("lgd")
     keys: dict = {}
     exposure_class = np.array([keys.setdefault((int(g), float(ci)), len(keys))
@@ -65,7 +65,7 @@ def obligor_row_loss(pf, balance):
     horizon (the exposure at default of a default at a uniformly drawn step; a loan or
     guarantee that matures inside the horizon has less at risk than its commitment).
     ``balance`` (P, Q) from :mod:`riskengine.schedules` (equity: capital contributed)."""
-    share = np.where(pf.instrument_index == Instrument.GUARANTEE, pf.col("coverage"), 1.0)
+    share = instruments.share(pf.instrument_index, pf.col("coverage"))
     approval = pf.col("approval_quarter").astype(np.int64)
     n_q = balance.shape[1]
     at_risk = np.arange(n_q)[None, :] >= approval[:, None]

@@ -22,6 +22,7 @@ from ._kernels.bundles import (
     Sampler,
     WaterfallTerms,
 )
+from ._kernels.program import decline_probability, selection_probability
 from ._kernels.rng import (
     STREAM_CASH,
     STREAM_CASH_FACTOR,
@@ -133,7 +134,8 @@ class Model:
 def presence(deployment: Deployment, program: ProgramTerms,
              regime_weight: np.ndarray) -> np.ndarray:
     """(P',) each row's probability of being live on a path: its variant's share times the
-    unit's selection and non-decline probabilities, mixed over the regimes."""
+    unit's selection and non-decline probabilities, mixed over the regimes (the kernels'
+    own rules, :mod:`riskengine._kernels.program`)."""
     out = np.ones(len(deployment.unit_of))
     for p, u in enumerate(deployment.unit_of):
         if u < 0:
@@ -141,11 +143,12 @@ def presence(deployment: Deployment, program: ProgramTerms,
         share = deployment.variant_hi[p] - deployment.variant_lo[p]
         live = 0.0
         for r, w in enumerate(regime_weight):
-            sel = deployment.unit_selection[u]
-            if deployment.unit_pipeline[u]:
-                sel = min(1.0, sel * program.selection_multiplier[r])
-            dec = 1.0 if deployment.unit_forced[u] else min(
-                1.0, deployment.unit_decline[u] * program.decline_multiplier[r])
+            sel = selection_probability(float(deployment.unit_selection[u]),
+                                        bool(deployment.unit_pipeline[u]),
+                                        float(program.selection_multiplier[r]))
+            dec = decline_probability(float(deployment.unit_decline[u]),
+                                      bool(deployment.unit_forced[u]),
+                                      float(program.decline_multiplier[r]))
             live += w * sel * (1.0 - dec)
         out[p] = share * live
     return out
@@ -341,7 +344,8 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
         performance_key=stream_keys(seed, STREAM_PERFORMANCE, ids),
         drift_key=stream_keys(seed, STREAM_DRIFT, ids),
         operating_cash=_f64(operating_cash), cash_vol=_f64(pf.col("cf_vol")),
-        deemed_spread_step=_f64(deemed_spread_step), pd_operating=_f64(pf.col("pd_annual")),
+        deemed_spread_step=_f64(deemed_spread_step), pd_operating=_f64(  # the regime's multiplier applied here once
+            np.minimum(1.0, pf.col("pd_annual")[None, :] * _f64(pd_multipliers)[:, None])),
         # keyed by obligor: the rows of one obligor share the idiosyncratic term, hence
         # the latent variable (with the default obligor, its own project id)
         default_key=stream_keys(seed, STREAM_IDIO, list(pf.table["obligor"])),
@@ -404,7 +408,8 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
         regime_key=stream_key(seed, STREAM_REGIME, 0),
         regime_cum=_f64(np.minimum(np.cumsum(regime_probability), 1.0)),
         pinned_regime=config.regime_names.index(pinned) if pinned is not None else -1,
-        pd_multiplier=_f64(pd_multipliers), yield_multiplier=per_regime("yield_multiplier"),
+        pd_as_tabled=np.array([m == 1.0 for m in pd_multipliers], dtype=np.bool_),
+        yield_multiplier=per_regime("yield_multiplier"),
         selection_multiplier=_f64(selection_mult),
         decline_multiplier=per_regime("decline_multiplier"), factor_shift=_f64(shift),
         unit_of=_i64(deployment.unit_of), variant_lo=_f64(deployment.variant_lo),

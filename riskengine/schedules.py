@@ -17,10 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import instruments
 from .codes import INSTITUTIONS, Instrument
 from .portfolio import Portfolio
 
-LOAN, GUARANTEE, EQUITY = Instrument.LOAN, Instrument.GUARANTEE, Instrument.EQUITY
+EQUITY = Instrument.EQUITY
+
 
 
 @dataclass(frozen=True)
@@ -110,13 +112,8 @@ def build_schedules(pf: Portfolio, n_quarters: int, steps_per_year: int,
     df_start, df_end = discount_factors(discount_rate, n_quarters, steps_per_year)
     floating = pf.col("rate_type") == "floating"
     per = (rate + np.where(floating, base_rate, 0.0)) / steps_per_year
-    end_cf = np.zeros((n, n_quarters))
-    is_loan = (kind == LOAN)[:, None]
-    is_gte = (kind == GUARANTEE)[:, None]
-    is_eq = (kind == EQUITY)[:, None]
-    start_cf = np.where(is_loan | is_eq, -draws, 0.0)
-    end_cf = np.where(is_loan, balance * per[:, None] + repay, end_cf)
-    end_cf = np.where(is_gte, cov[:, None] * balance * per[:, None], end_cf)
+    start_cf = instruments.start_cash(kind, draws)
+    end_cf = instruments.end_cash(kind, balance, per, repay, cov)
 
     pv_before = np.zeros((n, n_quarters + 1))
     pv_start = np.cumsum(start_cf * df_start, axis=1)  # starts of quarters <= k
@@ -128,7 +125,7 @@ def build_schedules(pf: Portfolio, n_quarters: int, steps_per_year: int,
     df_h = df_end[-1]
     outstanding_h = np.maximum(drawn_to_date[:, -1] - np.cumsum(repay, axis=1)[:, -1], 0.0)
     outstanding_h = np.where(np.abs(outstanding_h) < 1e-9 * commit, 0.0, outstanding_h)
-    terminal = np.where(kind == LOAN, outstanding_h * df_h, 0.0)
+    terminal = instruments.held_at_horizon(kind, outstanding_h, df_h)
 
     return Schedules(
         draws=np.ascontiguousarray(draws),

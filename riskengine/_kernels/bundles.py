@@ -80,7 +80,7 @@ class Exposures(NamedTuple):
     operating_cash: np.ndarray  # float64, scheduled operating cash per step (equity)
     cash_vol: np.ndarray  # float64, log-volatility of operating cash
     deemed_spread_step: np.ndarray  # float64, deemed spread per step
-    pd_operating: np.ndarray  # float64, annual PD after construction
+    pd_operating: np.ndarray  # (R, P) float64, annual PD after construction, times the regime's PD multiplier (at most 1)
     default_key: np.ndarray  # uint64, stream of the idiosyncratic default uniform
     lgd_key: np.ndarray  # uint64, stream of the beta LGD
     cash_key: np.ndarray  # uint64, stream of the idiosyncratic cash shocks
@@ -150,7 +150,7 @@ class ProgramTerms(NamedTuple):
     regime_key: np.uint64  # stream of the path's regime draw
     regime_cum: np.ndarray  # (R,) cumulative regime probabilities
     pinned_regime: int  # every path in this regime; -1: drawn
-    pd_multiplier: np.ndarray  # (R,) on equity's operating PD (the thresholds are per regime)
+    pd_as_tabled: np.ndarray  # (R,) bool, the regime's operating PD is the one the continuation tables were built with (its PD multiplier is 1)
     yield_multiplier: np.ndarray  # (R,) on equity operating cash
     selection_multiplier: np.ndarray  # (R,) on the pipeline's selection probability
     decline_multiplier: np.ndarray  # (R,) on decline probabilities
@@ -345,3 +345,53 @@ class EquityOutcome(NamedTuple):
     recoup_step: int  # -1: not recouped by the horizon
     deemed_at_horizon: float
     horizon_value: float  # going-concern value to Japan at the horizon
+
+
+class KernelModel(NamedTuple):
+    """The seven input bundles together, as the per-path stages read them."""
+    copula: Copula
+    exposures: Exposures
+    schedules: CashSchedules
+    cash: CashAndRates
+    waterfall: WaterfallTerms
+    sampler: Sampler
+    program: ProgramTerms
+
+
+class BlockPlan(NamedTuple):
+    """What every path of a block does the same way (:func:`.engine.plan_block`)."""
+    prefilter: bool  # exposures screened out by their uniform before they are visited
+    lazy: bool  # the groups' conditional curves computed only when an exposure needs them
+    twisting_obligors: bool  # importance sampling's obligor twist draws the default uniforms
+    shift_on: bool  # a scenario shifts the factors' means
+    shifted: bool  # importance sampling shifts the factor normals in some regime
+    is_on: bool  # importance sampling on: paths carry a likelihood ratio
+    replay: bool  # the chunk replays given paths (path_ids)
+    by_exposure: bool  # each exposure's credit loss is written (a replay)
+    credit_only: bool  # only credit losses are read: survivors and the yen figures skipped
+    track_pv: bool  # discounted cash by step is tracked (the yen figures)
+    n_equity: int  # equity exposures of the program
+
+
+class PathContext(NamedTuple):
+    """One path's draws that every later stage reads."""
+    path: int  # the global path
+    regime: int  # its political regime
+    tilted: bool  # drawn from importance sampling's tilted measure
+    scale: float  # the t copula's mixing scale (1: Gaussian)
+    u_screen: float  # no default uniform above it defaults (the path's screen)
+    theta: float  # the conditional twist (0: none)
+    tl_row: int  # its row of the cash timeline (n_tl: not a timeline path)
+    in_tl: bool
+    irr_row: int  # its row of the IRR sample (n_irr: none)
+    record: bool  # Japan's equity cash by step is recorded (timeline or IRR path)
+
+
+class DebtDefault(NamedTuple):
+    """A loan or guarantee that defaults on a path (:mod:`.instruments`)."""
+    credit_loss: float
+    npv: float  # its NPV on the path, the cost of a lagged recovery included
+    pv_at_default: float  # discounted cash of the default step
+    recovery_later: float  # undiscounted recovery paid ``lag`` steps on (0: none)
+    cash_at_default: float  # undiscounted cash of the default step (the timeline)
+    cash_later: float  # undiscounted cash ``lag`` steps on (the timeline)

@@ -19,9 +19,10 @@ import math
 from numba import njit
 
 from ._cache import CACHE
-from .bundles import EquityOutcome
+from .bundles import EquityOutcome, EquityTerms
 from .exponential import exp, exp_or_nan
 from .indexing import unsigned
+from .irr import irr_annual
 from .rng import normal, normal_or_nan, path_key
 from .waterfall import (
     accrual_factor,
@@ -80,6 +81,60 @@ def _contribute(balances, n_hurdles, amount):
         balances[t] += amount
 
 
+@njit(inline="always")
+def _reset_work(balances, contributions, receipts, n_hurdles, record):
+    for t in range(max(n_hurdles, 1)):
+        balances[t] = 0.0
+    if record:
+        for k in range(contributions.shape[0]):
+            contributions[k] = 0.0
+            receipts[k] = 0.0
+
+
+@njit(inline="always")
+def _operating_flows(pk, lo, hi, y_row, base_cash, vol, sector_loading, c_idio,
+                     operating_flow):
+    """Every step's operating cash the waterfall's loop can read (steps ``lo .. hi - 1``;
+    also the default step's, unread), before any drift: first branch-free (it
+    vectorises), NaN where a normal is the ziggurat's rare rejection or the exponent is
+    beyond exp's table, then those one by one; each value as one loop computed it before,
+    to the bit."""
+    half_v2 = 0.5 * vol * vol
+    for k in range(lo, hi):
+        q = unsigned(k)
+        x = sector_loading * y_row[q] + c_idio * normal_or_nan(pk, k)
+        operating_flow[q] = base_cash * exp_or_nan(vol * x - half_v2)
+    for k in range(lo, hi):
+        if operating_flow[k] != operating_flow[k]:
+            x = sector_loading * y_row[k] + c_idio * normal(pk, k)
+            operating_flow[k] = base_cash * exp(vol * x - half_v2)
+
+
+@njit(inline="always")
+def _drift_shock(terms, k):
+    """The step's shock of the slowly mean-reverting log performance: its loading on the
+    sector's shock plus its own, unit variance."""
+    b = terms.drift_loading
+    return (b * normal(terms.sector_drift_key, k * terms.n_sectors + terms.sector)
+            + math.sqrt(max(1.0 - b * b, 0.0)) * normal(terms.drift_key, k))
+
+
+@njit(inline="always")
+def _horizon_value(terms, balances, shares, extra, continuation, base_cash, df_end, drift_on):
+    """Going-concern value at the horizon of a vehicle that operates past it: the
+    remaining scheduled cash at mean multiplier, weighted by survival at the operating
+    PD, through the waterfall at the deterministic tail base rate, discounted like the
+    rest (in closed form from the continuation table when that holds)."""
+    n_q, n_hurdles = df_end.shape[0], terms.n_hurdles
+    if (n_hurdles <= 1 and shares[0] > 0.0 and terms.performance == 1.0 and not drift_on
+            and terms.pd_as_tabled):
+        return horizon_value_closed_form(balances[0], shares, n_hurdles, continuation)
+    surv_q = (1.0 - terms.pd_operating) ** (1.0 / terms.steps_per_year)
+    return horizon_value_loop(balances, shares, n_hurdles, extra, terms.deemed_spread_step,
+                              terms.tail_base_rate_step, df_end[0], base_cash, surv_q,
+                              terms.operating_end - n_q, terms.operating_start - n_q)
+
+
 @njit(cache=CACHE, _nrt=False)
 def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shares,
                 extra_spread_step, continuation, work, pv_by_step):
@@ -128,47 +183,29 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
                                          work.japan_receipts)
     deemed_by_step, operating_flow = work.deemed_by_step, work.operating_cash
     n_q = df_end.shape[0]
-    n_hurdles, record, track = terms.n_hurdles, terms.record, terms.track
-    track_pv = terms.track_pv
-    k_def, lgd = terms.default_step, terms.lgd
-    extra = extra_spread_step
-    base_q = rate_path
+    n_hurdles, record, track, track_pv = terms.n_hurdles, terms.record, terms.track, terms.track_pv
+    k_def, lgd, extra, base_q = terms.default_step, terms.lgd, extra_spread_step, rate_path
     a, op_start, op_end = terms.approval_step, terms.operating_start, terms.operating_end
     base_cash, vol = terms.operating_cash, terms.cash_vol
     if terms.performance != 1.0:
         base_cash = base_cash * terms.performance
-    spread_q = terms.deemed_spread_step
-    sector_loading = terms.sector_loading
+    spread_q, sector_loading = terms.deemed_spread_step, terms.sector_loading
 
-    for t in range(max(n_hurdles, 1)):
-        balances[t] = 0.0
-    if record:
-        for k in range(n_q):
-            contributions[k] = 0.0
-            receipts[k] = 0.0
+    _reset_work(balances, contributions, receipts, n_hurdles, record)
     # the MOU shape (one hurdle, Japan's first share > 0) keeps B_0 in a scalar (the hot
     # loop of the engine); other tier sets use the balances array
-    s1 = shares[0]
-    s2 = shares[1] if shares.shape[0] > 1 else 0.0
+    s1, s2 = shares[0], (shares[1] if shares.shape[0] > 1 else 0.0)
     mou = n_hurdles == 1 and s1 > 0.0
     inv_s1 = 1.0 / s1 if s1 > 0.0 else 0.0
     extra0 = extra[0] if n_hurdles > 0 else 0.0
-    b0 = 0.0  # the deemed balance B_0
-    contributed = 0.0
-    japan_total = 0.0
-    us_total = 0.0
-    npv = 0.0
-    credit = 0.0
-    recoup = -1
-    unreturned = 0.0
+    # B_0 the deemed balance; what Japan contributed, received; the US received
+    b0, contributed, japan_total, us_total = 0.0, 0.0, 0.0, 0.0
+    npv, credit, unreturned, recoup = 0.0, 0.0, 0.0, -1
     pk = path_key(terms.cash_key, path)
-    half_v2 = 0.5 * vol * vol
     c_idio = math.sqrt(max(1.0 - sector_loading * sector_loading, 0.0))
     drift_on = terms.drift_sd > 0.0
     drift_phi = terms.drift_persistence
     drift_step_sd = terms.drift_sd * math.sqrt(1.0 - drift_phi * drift_phi)
-    drift_b = terms.drift_loading
-    drift_c = math.sqrt(max(1.0 - drift_b * drift_b, 0.0))
     drift, drift_var = 0.0, 0.0
     last = n_q - 1 if k_def < 0 else k_def
     # after the operating life of a vehicle that never defaults nothing is paid: the
@@ -177,19 +214,9 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
     if k_def < 0 and op_end <= last:
         main_end = max(op_end - 1, a - 1)
     overrun = terms.overrun
-    # every step's operating cash the loop below can read (also the default step's,
-    # unread), before any drift: first branch-free (it vectorises), NaN where a normal is
-    # the ziggurat's rare rejection or the exponent is beyond exp's table, then those one
-    # by one; each value as the loop computed it before, to the bit
-    lo, hi = max(a, op_start), min(op_end, main_end + 1)
-    for k in range(lo, hi):
-        q = unsigned(k)
-        x = sector_loading * y_row[q] + c_idio * normal_or_nan(pk, k)
-        operating_flow[q] = base_cash * exp_or_nan(vol * x - half_v2)
-    for k in range(lo, hi):
-        if operating_flow[k] != operating_flow[k]:
-            x = sector_loading * y_row[k] + c_idio * normal(pk, k)
-            operating_flow[k] = base_cash * exp(vol * x - half_v2)
+    # every step's operating cash the loop below can read, before any drift
+    _operating_flows(pk, max(a, op_start), min(op_end, main_end + 1), y_row, base_cash, vol,
+                     sector_loading, c_idio, operating_flow)
     for k in range(a, last + 1):
         q = unsigned(k)  # (the arrays' index: no wrap-around test)
         c = draws_row[q] * overrun
@@ -218,10 +245,7 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
                 flow = operating_flow[q]
                 if drift_on:
                     # the slowly mean-reverting log performance, 0 at financial close
-                    shock = (drift_b * normal(terms.sector_drift_key, k * terms.n_sectors
-                                              + terms.sector)
-                             + drift_c * normal(terms.drift_key, k))
-                    drift = drift_phi * drift + drift_step_sd * shock
+                    drift = drift_phi * drift + drift_step_sd * _drift_shock(terms, k)
                     drift_var = drift_phi * drift_phi * drift_var + drift_step_sd * drift_step_sd
                     flow *= exp(drift - 0.5 * drift_var)
             else:
@@ -247,28 +271,95 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
             deemed_by_step[q] += b0
         if track_pv:
             pv_by_step[q] += j_step * df_end[q] - c_step * df_start[q]
-    if track_pv:
-        for k in range(last + 1, n_q):
+    for k in range(last + 1, n_q):
+        if track_pv:
             pv_by_step[k] += 0.0  # (as the steps with no cash always added)
-    if track:
-        for k in range(last + 1, n_q):
+        if track:
             deemed_by_step[k] += b0
     if mou:
         balances[0] = b0
     deemed_at_horizon = balances[0]
     horizon_value = 0.0
     if k_def < 0 and op_end > n_q:
-        # going-concern value at the horizon: the remaining scheduled cash at mean
-        # multiplier, weighted by survival at the operating PD, through the waterfall at
-        # the deterministic tail base rate, discounted like the rest
-        if (n_hurdles <= 1 and shares[0] > 0.0 and terms.performance == 1.0 and not drift_on
-                and terms.pd_as_tabled):
-            horizon_value = horizon_value_closed_form(deemed_at_horizon, shares, n_hurdles,
-                                                      continuation)
-        else:
-            surv_q = (1.0 - terms.pd_operating) ** (1.0 / terms.steps_per_year)
-            horizon_value = horizon_value_loop(balances, shares, n_hurdles, extra, spread_q,
-                                    terms.tail_base_rate_step, df_end[0], base_cash, surv_q,
-                                    op_end - n_q, op_start - n_q)
+        horizon_value = _horizon_value(terms, balances, shares, extra, continuation,
+                                       base_cash, df_end, drift_on)
         npv += horizon_value * df_end[n_q - 1]
     return EquityOutcome(credit, npv, japan_total, us_total, recoup, deemed_at_horizon, horizon_value)
+
+
+@njit(inline="always")
+def overrun_multiplier(key, path, mean, sd):
+    """Construction cost overrun of an equity vehicle on one path: every capital call is
+    multiplied by ``(1 + mean) exp(sd Z - sd^2 / 2)``, lognormal with mean ``1 + mean``
+    (``Z`` standard normal, drawn once per vehicle and path); 1 when both are 0."""
+    if sd > 0.0:
+        return (1.0 + mean) * exp(sd * normal(path_key(key, path), 0) - 0.5 * sd * sd)
+    return 1.0 + mean
+
+
+@njit(inline="always")
+def performance_multiplier(key, path, sd, loading, sector_factor):
+    """An equity vehicle's performance on one path, fixed at financial close for its life:
+    ``exp(sd P - sd^2 / 2)`` with ``P = b S + sqrt(1 - b^2) e`` (``S`` its sector's
+    default factor, ``e`` its own normal), mean one; 1 when ``sd = 0``."""
+    if sd > 0.0:
+        e = normal(path_key(key, path), 0)
+        level = loading * sector_factor + math.sqrt(max(1.0 - loading * loading, 0.0)) * e
+        return exp(sd * level - 0.5 * sd * sd)
+    return 1.0
+
+
+@njit(inline="always")
+def equity_terms(p, k, lgd, ctx, plan, m, scratch):
+    """The scalars of equity row ``p`` on the path (:class:`~.bundles.EquityTerms`): its
+    regime's operating PD and yield, this path's overrun and performance."""
+    e, cash, r, path = m.exposures, m.cash, ctx.regime, ctx.path
+    sector_factor = scratch.sector_factor[e.sector[p]]
+    performance = performance_multiplier(e.performance_key[p], path, cash.performance_sd,
+                                         cash.performance_loading, sector_factor)
+    return EquityTerms(
+        default_step=k, lgd=lgd, approval_step=e.approval_step[p],
+        operating_start=e.operating_start[p], operating_end=e.operating_end[p],
+        operating_cash=e.operating_cash[p], cash_vol=e.cash_vol[p],
+        deemed_spread_step=e.deemed_spread_step[p],
+        pd_operating=e.pd_operating[r, p], pd_as_tabled=m.program.pd_as_tabled[r],
+        cash_key=e.cash_key[p], sector_loading=cash.sector_loading,
+        tail_base_rate_step=cash.tail_base_rate_step, steps_per_year=cash.steps_per_year,
+        n_hurdles=m.waterfall.n_hurdles, record=ctx.record, track=ctx.in_tl,
+        track_pv=plan.track_pv,
+        overrun=overrun_multiplier(e.overrun_key[p], path, e.overrun_mean[p], e.overrun_sd[p]),
+        performance=performance * m.program.yield_multiplier[r],
+        drift_sd=cash.drift_sd, drift_persistence=cash.drift_persistence,
+        drift_loading=cash.performance_loading, drift_key=path_key(e.drift_key[p], path),
+        sector_drift_key=path_key(cash.sector_drift_key, path),
+        sector=e.sector[p], n_sectors=m.copula.root.shape[0])
+
+
+@njit(inline="always")
+def value_equity(p, k, lgd, ctx, plan, m, sampled, scratch):
+    """Equity row ``p`` defaulting in step ``k`` (-1: never) on the path, through
+    :func:`equity_path`: writes Japan's and the US's receipts and the recoup step by
+    exposure, the timeline row, the discounted cash by step and Japan's IRR on the IRR
+    paths. Returns its :class:`~.bundles.EquityOutcome`."""
+    e, s, w = m.exposures, m.schedules, m.waterfall
+    inst, slot, n_q = e.institution[p], e.equity_slot[p], s.df_end.shape[0]
+    work = scratch.equity
+    o = equity_path(ctx.path, equity_terms(p, k, lgd, ctx, plan, m, scratch), s.draws[p],
+                    scratch.cash_index[e.sector[p]], scratch.rate_path, s.df_start, s.df_end,
+                    w.shares, w.extra_spread_step,
+                    w.continuation[slot, :, :w.continuation_length[slot]], work,
+                    scratch.pv_by_step[inst])
+    scratch.japan_by_exposure[p] = o.japan_total
+    scratch.us_by_exposure[p] = o.us_total
+    scratch.recoup_by_exposure[p] = o.recoup_step
+    if ctx.in_tl:
+        for q in range(n_q):
+            sampled.timeline[ctx.tl_row, q, inst] += (work.japan_receipts[q]
+                                                      - work.japan_contributions[q])
+    if plan.track_pv:  # (its steps' cash added by equity_path)
+        scratch.pv_by_step[inst, n_q - 1] += o.horizon_value * s.df_end[n_q - 1]
+    if ctx.irr_row < sampled.irr.shape[0]:
+        sampled.irr[ctx.irr_row, slot] = irr_annual(work.japan_contributions,
+                                                    work.japan_receipts, o.horizon_value,
+                                                    m.cash.steps_per_year, n_q)
+    return o

@@ -1,0 +1,86 @@
+"""The program on a path: which conditional units the US selects, when, which Japan
+declines, and what a decline costs in tariffs (:mod:`riskengine.deployment` derives the
+units; :func:`riskengine.kernel_inputs.presence` reads the same probabilities).
+
+A unit's draws are 0 (selected), 1 (its timing, which picks the live variant of its rows)
+and 2 (declined) of its own stream.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from ._cache import CACHE
+from .rng import path_key, uniform
+
+
+@njit(inline="always", cache=CACHE)
+def selection_probability(selection, pipeline, multiplier):
+    """A unit's probability of being selected in a regime: a pipeline unit's times the
+    regime's selection multiplier (at most 1); a named project's as it is."""
+    if pipeline:
+        return min(1.0, selection * multiplier)
+    return selection
+
+
+@njit(inline="always", cache=CACHE)
+def decline_probability(decline, forced, multiplier):
+    """A selected unit's probability of being declined in a regime: 1 when it is declined
+    whenever selected (``forced``), else its probability times the regime's decline
+    multiplier (at most 1)."""
+    if forced:
+        return 1.0
+    return min(1.0, decline * multiplier)
+
+
+@njit(inline="always")
+def select_units(path, regime, program, scratch):
+    """Each unit's state on the path (``scratch.unit_state``: 0 not selected, 1 funded,
+    2 declined) and its timing uniform (``scratch.unit_time``; 0.5 for a named project)."""
+    unit_state, unit_time = scratch.unit_state, scratch.unit_time
+    pipeline, forced = program.unit_pipeline, program.unit_forced
+    for u in range(unit_state.shape[0]):
+        p_select = selection_probability(program.unit_selection[u], pipeline[u],
+                                         program.selection_multiplier[regime])
+        ukey = path_key(program.unit_key[u], path)
+        state = 0
+        if p_select >= 1.0 or uniform(ukey, 0) < p_select:
+            state = 1
+            p_decline = decline_probability(program.unit_decline[u], False,
+                                            program.decline_multiplier[regime])
+            if forced[u] or (p_decline > 0.0 and uniform(ukey, 2) < p_decline):
+                state = 2
+        unit_state[u] = state
+        unit_time[u] = uniform(ukey, 1) if pipeline[u] else 0.5
+
+
+@njit(inline="always")
+def live_variant(p, c_index, unit, prefilter, program, scratch):
+    """Whether conditional row ``p`` of ``unit`` is live on the path. Returns ``(p,
+    c_index, state)``: ``state`` 0 (not live: the unit not selected, or another variant
+    drawn), 1 (funded) or 2 (declined). Without the prefilter every row is visited in
+    order: this goes straight to the block's live variant (the variants' ``[lo, hi)``
+    partition the timing uniform in order) and moves ``c_index`` past the block."""
+    state = scratch.unit_state[unit]
+    t_unit = scratch.unit_time[unit]
+    if not prefilter:
+        end = program.variant_end[p]
+        c_index = end
+        if state == 0:
+            return p, c_index, 0
+        while p < end - 1 and not t_unit < program.variant_hi[p]:
+            p += 1
+    if state == 0 or not (program.variant_lo[p] <= t_unit < program.variant_hi[p]):
+        return p, c_index, 0
+    return p, c_index, state
+
+
+@njit(inline="always")
+def decline_tariff(p, approval, track_pv, program, fx_gap, n_q):
+    """What declining row ``p`` costs: the tariff's present value in dollars and, when the
+    yen figures track USD/JPY, ``sum_q tariff_q (X_q - spot) df_q`` over its steps."""
+    gap = 0.0
+    if track_pv:
+        end = min(approval + program.tariff_steps, n_q)
+        gap = program.tariff_per_step[p] * (fx_gap[end] - fx_gap[approval])
+    return program.tariff_pv[p], gap

@@ -1,0 +1,79 @@
+"""The yen figures: USD/JPY on a path and the losses converted at it."""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from ._cache import CACHE
+from .exponential import exp
+from .indexing import unsigned
+from .rng import normal, path_key
+
+
+@njit(cache=CACHE)
+def fx_for_path(path, fx_key, spot, vol, loading, common_weights, sector_factor, step_time,
+                df_end, fx_path, fx_gap):
+    """USD/JPY at each step's end on one path (Q,), lognormal with mean ``spot`` and
+    log-volatility ``vol sqrt(t)``: ``X_q = spot exp(vol (rho sqrt(t_q) M +
+    sqrt(1 - rho^2) W_q) - vol^2 t_q / 2)``, ``M = sum_s c_s S_s`` the path's common default
+    factor (standard normal), ``W`` a Brownian motion of its own stream. Also
+    ``fx_gap[q] = sum_{j < q} (X_j - spot) df_end[j]`` (Q + 1,)."""
+    m = 0.0
+    for s in range(common_weights.shape[0]):
+        m += common_weights[s] * sector_factor[s]
+    own = math.sqrt(max(1.0 - loading * loading, 0.0))
+    pk = path_key(fx_key, path)
+    n_q = step_time.shape[0]
+    # in loops of their own, so the normals and the exps vectorise: fx_path holds the
+    # normals, then the log-level's driver x, then the level
+    for q in range(n_q):
+        fx_path[unsigned(q)] = normal(pk, q)
+    w, t_prev = 0.0, 0.0
+    for q in range(n_q):
+        t = step_time[q]
+        w += math.sqrt(t - t_prev) * fx_path[q]
+        t_prev = t
+        fx_path[q] = loading * math.sqrt(t) * m + own * w
+    for q in range(n_q):
+        fx_path[unsigned(q)] = spot * exp(vol * fx_path[unsigned(q)]
+                                          - 0.5 * vol * vol * step_time[unsigned(q)])
+    fx_gap[0] = 0.0
+    for q in range(n_q):
+        fx_gap[q + 1] = fx_gap[q] + (fx_path[q] - spot) * df_end[q]
+
+
+@njit(inline="always")
+def start_yen(path, plan, m, scratch):
+    """USD/JPY on the path, and the discounted cash by step started from the pre-summed
+    survivors' (when the yen figures track each step's cash)."""
+    if plan.track_pv:
+        program, s = m.program, m.schedules
+        fx_for_path(path, program.fx_key, program.fx_spot, program.fx_vol, program.fx_loading,
+                    program.common_weights, scratch.sector_factor, program.step_time,
+                    s.df_end, scratch.fx_path, scratch.fx_gap)
+        pv_step = scratch.pv_by_step
+        for i in range(pv_step.shape[0]):
+            for q in range(pv_step.shape[1]):
+                pv_step[i, q] = s.survivor_pv[i, q]
+
+
+@njit(inline="always")
+def write_yen(row, tariff, tariff_gap, plan, program, out, scratch):
+    """The path's economic loss and tariff cost in yen: spot times the dollar figures,
+    each step's cash at that step's USD/JPY when it is tracked (0 without ``[fx]``)."""
+    econ_i, n_inst = scratch.economic_by_institution, out.economic_loss_jpy.shape[1]
+    if program.fx_on:
+        fx_spot, fx_path, pv_step = program.fx_spot, scratch.fx_path, scratch.pv_by_step
+        for i in range(n_inst):
+            jpy = fx_spot * econ_i[i]
+            if plan.track_pv:  # each step's cash at that step's USD/JPY
+                for q in range(fx_path.shape[0]):
+                    jpy -= (fx_path[q] - fx_spot) * pv_step[i, q]
+            out.economic_loss_jpy[row, i] = jpy
+        out.tariff_cost_jpy[row] = fx_spot * tariff + tariff_gap
+    else:
+        for i in range(n_inst):
+            out.economic_loss_jpy[row, i] = 0.0
+        out.tariff_cost_jpy[row] = 0.0
