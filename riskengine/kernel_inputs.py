@@ -18,6 +18,7 @@ from ._kernels.bundles import (
     CashSchedules,
     Copula,
     Exposures,
+    KernelModel,
     ProgramTerms,
     Sampler,
     WaterfallTerms,
@@ -78,16 +79,8 @@ def _i64(a) -> np.ndarray:
     return np.array(a, dtype=np.int64, order="C")
 
 
-class KernelInputs(NamedTuple):
-    """The seven input bundles of :func:`riskengine._kernels.engine.run_chunk`."""
-
-    copula: Copula
-    exposures: Exposures
-    schedules: CashSchedules
-    cash: CashAndRates
-    waterfall: WaterfallTerms
-    sampler: Sampler
-    program: ProgramTerms
+#: the seven input bundles of :func:`riskengine._kernels.engine.run_chunk`
+KernelInputs = KernelModel
 
 
 @dataclass(frozen=True)
