@@ -239,7 +239,7 @@ def variant_ends(deployment: Deployment) -> np.ndarray:
 
 def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None = None) -> Model:
     """Derive the kernel bundles from a validated config and portfolio, stressed by
-    ``scenario`` (None: the base case).
+    ``scenario`` (None: the base case), one bundle a function below.
 
     Raises
     ------
@@ -252,80 +252,116 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
     if tuple(portfolio.sectors) != tuple(dep.sectors):
         raise ConfigError("portfolio was validated against other sectors than the config's")
     corr = check_correlation(dep.correlation, dep.correlation_repair)
-    yearly = dep.factor_dynamics == "ar1"
-    if yearly and dep.copula != "gaussian":
-        raise ConfigError("config key dependence.factor_dynamics: \"ar1\" works with the "
-                          "Gaussian copula only (for now)")
-    if yearly and config.importance_sampling.enabled:
-        raise ConfigError("config key importance_sampling.enabled: not available with "
-                          "dependence.factor_dynamics = \"ar1\" (for now)")
+    _check_factor_dynamics(config)
     deployment = deploy(portfolio, config)
     pf = deployment.portfolio  # the rows the kernels see
-    conditional = deployment.conditional
-    n_q, steps_per_year, seed = sim.n_quarters, sim.steps_per_year, sim.seed
-    ids = list(pf.table["project_id"])  # a variant draws its parent's streams
     regimes = config.regimes
     pd_stress = scenario.pd_multiplier if scenario is not None else 1.0
     pd_multipliers = [r.pd_multiplier * pd_stress for r in regimes] or [pd_stress]
     regime_probability = np.array([r.probability for r in regimes] or [1.0])
-    kind = pf.instrument_index
-    is_eq = kind == Instrument.EQUITY
-    approval = pf.col("approval_quarter").astype(np.int64)
     groups = default_groups(pf.sector_index, pf.col("factor_loading"), pf.col("pd_annual"),
-                            pf.col("pd_construction"), construction_steps(pf, steps_per_year), approval,
-                            n_q, steps_per_year, dep.copula, dep.dof, pd_multipliers)
+                            pf.col("pd_construction"),
+                            construction_steps(pf, sim.steps_per_year),
+                            pf.col("approval_quarter").astype(np.int64), sim.n_quarters,
+                            sim.steps_per_year, dep.copula, dep.dof, pd_multipliers)
+    rates = rate_steps(config.rates, sim.steps_per_year)
+    sched = build_schedules(pf, sim.n_quarters, sim.steps_per_year, config.rates.discount_rate,
+                            config.rates.base_rate)
+    schedules, survivor_value = _schedules(config, pf, sched, rates, deployment.conditional)
+    exposures = _exposures(config, pf, groups, survivor_value, pd_multipliers)
+    program = _program(config, scenario, deployment, sched, corr, pd_multipliers,
+                       regime_probability)
+    weights = (np.eye(len(pd_multipliers))[program.pinned_regime]
+               if sim.regime is not None else regime_probability)
+    inputs = KernelInputs(
+        copula=_copula(config, corr, groups, len(pd_multipliers)), exposures=exposures,
+        schedules=schedules, cash=_cash_and_rates(config, corr, pf, rates),
+        waterfall=_waterfall(config, pf, exposures, rates, sched),
+        sampler=_sampler(config, deployment, groups, program, weights, sched),
+        program=program)
+    return Model(config=config, portfolio=portfolio, correlation=corr, inputs=inputs,
+                 pd_horizon=weights @ groups.pd_horizon,
+                 equity_index=np.flatnonzero(pf.instrument_index == Instrument.EQUITY),
+                 deployment=deployment, scenario=scenario)
+
+
+def _check_factor_dynamics(config: Config) -> None:
+    dep = config.dependence
+    if dep.factor_dynamics == "ar1" and dep.copula != "gaussian":
+        raise ConfigError("config key dependence.factor_dynamics: \"ar1\" works with the "
+                          "Gaussian copula only (for now)")
+    if dep.factor_dynamics == "ar1" and config.importance_sampling.enabled:
+        raise ConfigError("config key importance_sampling.enabled: not available with "
+                          "dependence.factor_dynamics = \"ar1\" (for now)")
+
+
+def _copula(config: Config, corr: CorrelationCheck, groups, n_regimes: int) -> Copula:
+    """The sector factors and the default groups' curves (by regime)."""
+    sim, dep = config.simulation, config.dependence
+    yearly = dep.factor_dynamics == "ar1"
     root = factor_root(corr.matrix)
     with np.errstate(divide="ignore"):
         inverse_sd = np.where(groups.idio_sd > 0.0, 1.0 / groups.idio_sd, 0.0)
     screen = screen_bounds(groups, inverse_sd, len(dep.sectors))
-    copula = Copula(
-        factor_key=stream_key(seed, STREAM_FACTOR, 0),
+    return Copula(
+        factor_key=stream_key(sim.seed, STREAM_FACTOR, 0),
         root=_f64(root), root_row_end=_i64(root_row_ends(root)),
         group_sector=_i64(groups.sector), group_loading=_f64(groups.loading),
         group_idio_sd=_f64(groups.idio_sd), group_inverse_idio_sd=_f64(inverse_sd),
         group_threshold=_f64(groups.threshold), group_steps_at_risk=_i64(groups.steps_at_risk),
         t_dof=float(dep.dof) if dep.copula == "t" else 0.0,
-        mixing_key=stream_key(seed, STREAM_MIXING, 0),
+        mixing_key=stream_key(sim.seed, STREAM_MIXING, 0),
         yearly=yearly, persistence=float(dep.factor_persistence),
         year_threshold=_f64([ar1_year_thresholds(
-            cum, groups.approval, groups.loading, n_q, steps_per_year,
+            cum, groups.approval, groups.loading, sim.n_quarters, sim.steps_per_year,
             dep.factor_persistence) for cum in groups.cum_pd] if yearly
-            else np.zeros((len(pd_multipliers), len(groups.loading), 1))),
+            else np.zeros((n_regimes, len(groups.loading), 1))),
         group_cum_pd=_f64(groups.cum_pd),
         **screen._asdict())
 
-    rates = rate_steps(config.rates, steps_per_year)
+
+def _schedules(config: Config, pf: Portfolio, sched, rates, conditional):
+    """The cash tables and the survivors' pre-summed value and cash. Returns
+    ``(CashSchedules, survivor_value)``."""
+    sim = config.simulation
+    n_q = sim.n_quarters
     floating = pf.col("rate_type") == "floating"
-    sched = build_schedules(pf, n_q, steps_per_year, config.rates.discount_rate, config.rates.base_rate)
     survivor_value, survivor_loss, survivor_cash, survivor_pv = survivors(
         pf, sched, rates.stochastic & floating, conditional)
     flows = discounted_flows(sched)
-    schedules = CashSchedules(
+    return CashSchedules(
         draws=_f64(sched.draws), balance=_f64(sched.balance), pv_before=_f64(sched.pv_before),
         terminal=_f64(sched.terminal), npv_if_survives=_f64(sched.npv_if_survives),
         cash_start=_f64(sched.cash_start),
         cash_end=_f64(sched.cash_end), df_start=_f64(sched.df_start), df_end=_f64(sched.df_end),
         survivor_loss=_f64(survivor_loss), survivor_cash=_f64(survivor_cash),
-        fiscal_year=_i64(fiscal_years(sim.as_of, steps_per_year, n_q,
+        fiscal_year=_i64(fiscal_years(sim.as_of, sim.steps_per_year, n_q,
                                       config.outputs.fiscal_year_start_month)[0]),
         survivor_pv=_f64(survivor_pv), pv_flow=_f64(flows),
         pv_flow_end=_i64(n_q - np.argmax(flows[:, ::-1] != 0.0, axis=1)
-                         if n_q else np.zeros(len(flows))))
+                         if n_q else np.zeros(len(flows)))), survivor_value
 
+
+def _exposures(config: Config, pf: Portfolio, groups, survivor_value, pd_multipliers) -> Exposures:
+    """Each row's parameters and random streams; the regime's PD multiplier is applied to
+    the operating PD here, once (the thresholds carry it by regime)."""
+    sim = config.simulation
+    seed, steps_per_year = sim.seed, sim.steps_per_year
+    ids = list(pf.table["project_id"])  # a variant draws its parent's streams
+    kind = pf.instrument_index
+    is_eq = kind == Instrument.EQUITY
     lgd, sd = pf.col("lgd"), pf.col("lgd_sd")
     with np.errstate(divide="ignore", invalid="ignore"):
         nu = np.where(sd > 0, lgd * (1 - lgd) / np.maximum(sd, 1e-300) ** 2 - 1.0, 0.0)
     lgd_loading = pf.col("lgd_factor_loading")
-    op_start, op_end = operating_window(pf, n_q, steps_per_year)
-    operating_cash = pf.col("commitment_usd") * pf.col("expected_yield") / steps_per_year
-    deemed_spread_step = pf.col("deemed_spread") / steps_per_year
-    exposures = Exposures(
+    op_start, op_end = operating_window(pf, sim.n_quarters, steps_per_year)
+    return Exposures(
         group=_i64(groups.of_exposure), instrument=_i64(kind),
         institution=_i64(pf.institution_index), sector=_i64(pf.sector_index),
-        approval_step=_i64(approval), operating_start=_i64(op_start),
-        operating_end=_i64(op_end),
+        approval_step=_i64(pf.col("approval_quarter").astype(np.int64)),
+        operating_start=_i64(op_start), operating_end=_i64(op_end),
         equity_slot=_i64(np.where(is_eq, np.cumsum(is_eq) - 1, -1)),
-        floating=np.array(floating, dtype=np.bool_),
+        floating=np.array(pf.col("rate_type") == "floating", dtype=np.bool_),
         commitment=_f64(pf.col("commitment_usd")), coverage=_f64(pf.col("coverage")),
         lgd_mean=_f64(lgd), lgd_alpha=_f64(np.where(sd > 0, lgd * nu, 0.0)),
         lgd_beta=_f64(np.where(sd > 0, (1 - lgd) * nu, 0.0)),
@@ -336,8 +372,11 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
         overrun_key=stream_keys(seed, STREAM_OVERRUN, ids),
         performance_key=stream_keys(seed, STREAM_PERFORMANCE, ids),
         drift_key=stream_keys(seed, STREAM_DRIFT, ids),
-        operating_cash=_f64(operating_cash), cash_vol=_f64(pf.col("cf_vol")),
-        deemed_spread_step=_f64(deemed_spread_step), pd_operating=_f64(  # the regime's multiplier applied here once
+        operating_cash=_f64(pf.col("commitment_usd") * pf.col("expected_yield")
+                            / steps_per_year),
+        cash_vol=_f64(pf.col("cf_vol")),
+        deemed_spread_step=_f64(pf.col("deemed_spread") / steps_per_year),
+        pd_operating=_f64(
             np.minimum(1.0, pf.col("pd_annual")[None, :] * _f64(pd_multipliers)[:, None])),
         # keyed by obligor: the rows of one obligor share the idiosyncratic term, hence
         # the latent variable (with the default obligor, its own project id)
@@ -346,50 +385,66 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
         cash_key=stream_keys(seed, STREAM_CASH, ids),
         survivor_value=_f64(survivor_value))  # (NaN for conditional rows: valued per path)
 
-    needed = np.zeros(len(dep.sectors), dtype=np.bool_)
-    needed[np.unique(pf.sector_index[is_eq])] = True
+
+def _cash_and_rates(config: Config, corr: CorrelationCheck, pf: Portfolio, rates) -> CashAndRates:
+    """The sector cash index of equity, the base-rate path and equity's performance."""
+    seed, cf = config.simulation.seed, config.cashflows
+    needed = np.zeros(len(config.dependence.sectors), dtype=np.bool_)
+    needed[np.unique(pf.sector_index[pf.instrument_index == Instrument.EQUITY])] = True
     if rates.stochastic:
         needed[:] = True  # the rate's common innovation uses every sector
-    cash = CashAndRates(
+    return CashAndRates(
         cash_key=stream_key(seed, STREAM_CASH_FACTOR, 0),
-        persistence=float(config.cashflows.factor_persistence),
-        sector_loading=float(np.sqrt(config.cashflows.sector_share)),
+        persistence=float(cf.factor_persistence),
+        sector_loading=float(np.sqrt(cf.sector_share)),
         sectors_needed=needed, macro_weights=_f64(common_innovation_weights(corr.matrix)),
         stochastic_rate=bool(rates.stochastic), rate_key=stream_key(seed, STREAM_RATES, 0),
         rate_decay=rates.decay, rate_step_sd=rates.step_sd, rate_long_run=rates.long_run,
         rate_factor_correlation=rates.factor_correlation,
-        base_rate_step=_f64(np.full(n_q, rates.base_step)),
-        performance_sd=float(config.cashflows.performance_sd),
-        performance_loading=float(np.sqrt(config.cashflows.performance_sector_share)),
-        drift_sd=float(config.cashflows.performance_drift_sd),
-        drift_persistence=float(config.cashflows.performance_drift_persistence),
+        base_rate_step=_f64(np.full(config.simulation.n_quarters, rates.base_step)),
+        performance_sd=float(cf.performance_sd),
+        performance_loading=float(np.sqrt(cf.performance_sector_share)),
+        drift_sd=float(cf.performance_drift_sd),
+        drift_persistence=float(cf.performance_drift_persistence),
         sector_drift_key=stream_key(seed, STREAM_SECTOR_DRIFT, 0),
-        tail_base_rate_step=rates.tail_base_step, steps_per_year=int(steps_per_year))
+        tail_base_rate_step=rates.tail_base_step,
+        steps_per_year=int(config.simulation.steps_per_year))
 
-    tiers = config.waterfall.tiers
-    extra = _f64([t.extra_spread / steps_per_year for t in tiers[:-1]] or [0.0])
+
+def _waterfall(config: Config, pf: Portfolio, exposures: Exposures, rates,
+               sched) -> WaterfallTerms:
+    """The profit-sharing tiers and each equity row's cash after the horizon."""
+    sim, tiers = config.simulation, config.waterfall.tiers
+    is_eq = exposures.equity_slot >= 0
+    extra = _f64([t.extra_spread / sim.steps_per_year for t in tiers[:-1]] or [0.0])
     table, lengths = continuation_tables(
-        operating_cash[is_eq], pf.col("pd_annual")[is_eq], deemed_spread_step[is_eq],
-        op_start[is_eq], op_end[is_eq], n_q, steps_per_year, rates.tail_base_step,
-        extra[0] if len(tiers) > 1 else 0.0, sched.df_end[0])
-    waterfall = WaterfallTerms(
+        exposures.operating_cash[is_eq], pf.col("pd_annual")[is_eq],
+        exposures.deemed_spread_step[is_eq],
+        exposures.operating_start[is_eq], exposures.operating_end[is_eq], sim.n_quarters,
+        sim.steps_per_year, rates.tail_base_step, extra[0] if len(tiers) > 1 else 0.0,
+        sched.df_end[0])
+    return WaterfallTerms(
         shares=_f64([t.japan_share for t in tiers]), extra_spread_step=extra,
         n_hurdles=len(tiers) - 1, continuation=_f64(table), continuation_length=_i64(lengths))
 
-    # the program: regimes, the deployment's units, the tariff, a scenario's shift, USD/JPY
-    pinned = sim.regime
-    unconditional = ~conditional
+
+def _program(config: Config, scenario: Scenario | None, deployment: Deployment, sched,
+             corr: CorrelationCheck, pd_multipliers, regime_probability) -> ProgramTerms:
+    """The program on a path: regimes, the deployment's units, the tariff, a scenario's
+    shift, USD/JPY."""
+    sim, dep, regimes, fx = config.simulation, config.dependence, config.regimes, config.fx
+    pf, seed, n_q = deployment.portfolio, sim.seed, sim.n_quarters
+    unconditional = ~deployment.conditional
     deployed_fixed = np.zeros(len(INSTITUTIONS))
     np.add.at(deployed_fixed, pf.institution_index[unconditional],
               pf.col("commitment_usd")[unconditional])
     tariff_per_step, tariff_pv, tariff_steps = tariff_schedule(
-        pf.col("commitment_usd"), approval, config, sched.df_end)
+        pf.col("commitment_usd"), pf.col("approval_quarter").astype(np.int64), config,
+        sched.df_end)
     shift = np.zeros(len(dep.sectors))
     if scenario is not None:
         for name, v in scenario.sector_shift.items():
             shift[dep.sectors.index(name)] = v
-    fx = config.fx
-    n_regimes = len(pd_multipliers)
 
     def per_regime(field: str) -> np.ndarray:
         return _f64([getattr(r, field) for r in regimes] or [1.0])
@@ -397,10 +452,10 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
     selection_mult = per_regime("selection_multiplier")
     if scenario is not None:
         selection_mult = selection_mult * scenario.selection_multiplier
-    program = ProgramTerms(
+    return ProgramTerms(
         regime_key=stream_key(seed, STREAM_REGIME, 0),
         regime_cum=_f64(np.minimum(np.cumsum(regime_probability), 1.0)),
-        pinned_regime=config.regime_names.index(pinned) if pinned is not None else -1,
+        pinned_regime=config.regime_names.index(sim.regime) if sim.regime is not None else -1,
         pd_as_tabled=np.array([m == 1.0 for m in pd_multipliers], dtype=np.bool_),
         yield_multiplier=per_regime("yield_multiplier"),
         selection_multiplier=_f64(selection_mult),
@@ -418,25 +473,26 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
         fx_vol=float(fx.volatility) if fx else 0.0,
         fx_loading=float(fx.factor_correlation) if fx else 0.0,
         fx_key=stream_key(seed, STREAM_FX, 0),
-        step_time=_f64(np.arange(1, n_q + 1) / steps_per_year),
+        step_time=_f64(np.arange(1, n_q + 1) / sim.steps_per_year),
         common_weights=_f64(common_innovation_weights(corr.matrix)))
-    weights = (np.eye(n_regimes)[program.pinned_regime] if pinned is not None
-               else regime_probability)
+
+
+def _sampler(config: Config, deployment: Deployment, groups, program: ProgramTerms,
+             regime_weight, sched) -> Sampler:
+    """Plain Monte Carlo's sampler with the twist classes and obligors importance
+    sampling's tilt (:mod:`riskengine.importance`) fills in."""
+    pf = deployment.portfolio
     exposure_class, class_group, class_loss, class_size = twist_classes(
         pf, groups.of_exposure, len(groups.loading),
-        presence(deployment, program, weights) if deployment.expanded else None)
-    sampler = Sampler(
-        mean_shift=np.zeros((len(program.regime_cum), len(dep.sectors))), twist_target=0.0,
-        regime_cum=program.regime_cum.copy(), regime_ratio=np.ones(len(program.regime_cum)),
-        mixture_key=stream_key(seed, STREAM_IS_MIX, 0),
+        presence(deployment, program, regime_weight) if deployment.expanded else None)
+    n_regimes = len(program.regime_cum)
+    return Sampler(
+        mean_shift=np.zeros((n_regimes, len(config.dependence.sectors))), twist_target=0.0,
+        regime_cum=program.regime_cum.copy(), regime_ratio=np.ones(n_regimes),
+        mixture_key=stream_key(config.simulation.seed, STREAM_IS_MIX, 0),
         plain_share=float(config.importance_sampling.defensive_share or 0.0),  # (the tilt sets it)
         exposure_class=_i64(exposure_class), class_group=_i64(class_group),
         class_loss=_f64(class_loss), class_size=_f64(class_size),
         obligor=_i64(np.unique(pf.table["obligor"].to_numpy(), return_inverse=True)[1]),
         obligor_loss=_f64(obligor_row_loss(pf, sched.balance)),
         obligor_theta=0.0)
-    inputs = KernelInputs(copula=copula, exposures=exposures, schedules=schedules, cash=cash,
-                          waterfall=waterfall, sampler=sampler, program=program)
-    return Model(config=config, portfolio=portfolio, correlation=corr, inputs=inputs,
-                 pd_horizon=weights @ groups.pd_horizon, equity_index=np.flatnonzero(is_eq),
-                 deployment=deployment, scenario=scenario)
