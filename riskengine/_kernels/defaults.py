@@ -1,5 +1,6 @@
-"""Default-time and loss kernels: the Gaussian copula of default times, loans and
-guarantees (O(1) per exposure and path from the precomputed schedules).
+"""Default-time kernels: the copula of default times (Gaussian or Student-t, static or
+yearly factors), the conditional default probabilities and the default step, the LGD's
+Beta draw, and importance sampling's twist parameter.
 
 Every function here is plain Python compiled with numba; tests/reference.py holds the
 independent NumPy oracle they are checked against path by path.
@@ -304,28 +305,6 @@ def draw_lgd(lgd_key, path, mean, alpha, beta):
     if alpha > 0.0:
         return beta_draw(path_key(lgd_key, path), alpha, beta)
     return mean
-
-
-@njit(inline="always")
-def debt_outcome(p, k, lgd, is_guarantee, coverage, balance, pv_before, npv_if_survives,
-                 df_end):
-    """Credit loss and NPV of loan or guarantee ``p`` defaulting in step ``k`` (-1: never)
-    with loss given default ``lgd``; ``balance`` (P, Q), ``pv_before`` (P, Q + 1) and
-    ``npv_if_survives`` (P,) are its schedules (``CashSchedules``).
-
-    A survivor reads one value from a table of one per row: the schedules' rows are
-    megabytes, and reading them for every live row of every path missed the cache.
-
-    Returns ``(credit_loss, npv)``.
-    """
-    if k < 0:
-        return 0.0, npv_if_survives[p]
-    ead = balance[p, k]
-    if is_guarantee:
-        claim = coverage * ead * lgd
-        return claim, pv_before[p, k] - claim * df_end[k]
-    # loan: recover (1 - lgd) of the balance at the step's end
-    return lgd * ead, pv_before[p, k] + (1.0 - lgd) * ead * df_end[k]
 
 
 def idio_uniform(key, path):
