@@ -67,70 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
     )
     p.add_argument("--version", action="version", version=f"riskengine {__version__}")
-    inputs = argparse.ArgumentParser(add_help=False)
-    inputs.add_argument("--config", metavar="FILE", type=Path,
-                        help="TOML config; keys left out take the shipped defaults")
-    inputs.add_argument("--portfolio", metavar="FILE", type=Path,
-                        help="portfolio, CSV or Parquet, one row per exposure "
-                             "(default: the shipped program's)")
-    inputs.add_argument("--paths", metavar="N", type=_positive_int,
-                        help="number of Monte Carlo paths (overrides simulation.paths)")
-    inputs.add_argument("--seed", metavar="S", type=_nonneg_int,
-                        help="random seed (overrides simulation.seed)")
-    inputs.add_argument("--threads", metavar="N", type=_nonneg_int,
-                        help="worker threads, 0 = all cores (overrides simulation.threads); "
-                             "results do not depend on it")
-    inputs.add_argument("--chunk-paths", metavar="N", type=_positive_int,
-                        help="paths per chunk, bounds memory (overrides "
-                             "simulation.chunk_paths); results do not depend on it")
-    inputs.add_argument("--importance-sampling", action="store_true", default=None,
-                        help="Glasserman-Li importance sampling of the tail (factor mean "
-                             "shift and conditional twisting; every measure uses the "
-                             "likelihood ratios); reported in the manifest")
-    inputs.add_argument("--regime", metavar="NAME",
-                        help="pin every path to this regime of the config's [[regimes]] "
-                             "(overrides simulation.regime; a stress test)")
-    inputs.add_argument("--scenario", metavar="NAME",
-                        help="run only this scenario of the config's [[scenarios]] (or "
-                             "'base'); the outputs get a scenario column")
-    inputs.add_argument("--scenarios", action="store_true", default=None,
-                        help="run the base case and every [[scenarios]] table on the same "
-                             "paths; every output gets a scenario column")
-    inputs.add_argument("--verbose", action="store_true",
-                        help="also log the engine's decisions (threads, pilot, kernel cache)")
+    inputs = _input_options()
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    run = sub.add_parser(
-        "run", parents=[inputs], help="simulate a program and write a run directory",
-        description="Simulate the program's correlated defaults and cash flows, print the "
-                    "risk summary and write a run directory (manifest.json, paths.parquet, "
-                    "summary.parquet, projects.parquet, timeline.parquet, recoup.parquet, "
-                    "annual.parquet). "
-                    "With no options: the shipped default program.",
-        epilog=EXIT_CODES,
-    )
-    run.add_argument("--out", metavar="DIR", type=Path,
-                     help="run directory to create (default: runs/<date>-<time>-seed<S>); "
-                          "must not exist or be empty, unless --overwrite")
-    run.add_argument("--overwrite", action="store_true",
-                     help="replace a previous run directory (atomically)")
-    run.add_argument("--quiet", action="store_true", help="print only where results went")
-    run.add_argument("--dask-scheduler", metavar="ADDRESS",
-                     help="run the chunks on this dask.distributed scheduler (e.g. "
-                          "tcp://10.0.0.5:8786); needs the extra riskengine[distributed]")
-    run.add_argument("--dask-local", metavar="N", type=_positive_int,
-                     help="run the chunks on a local Dask cluster of N worker processes")
-    run.add_argument("--resume", metavar="RUN_DIR", type=Path,
-                     help="finish a run that was killed or interrupted: simulate only the "
-                          "chunks missing from RUN_DIR/parts (same config and portfolio)")
-    run.add_argument("--path-range", metavar="START:END",
-                     help="simulate only global paths START..END-1 (START a multiple of "
-                          "1024) and write them as a part for `riskengine merge`")
-    run.add_argument("--json", action="store_true",
-                     help="print the summary as JSON on stdout (for pipelines; progress and "
-                          "messages stay on stderr)")
-    run.add_argument("--report", action="store_true",
-                     help="also write RUN_DIR/report/report.html and its figures "
-                          "(needs the extra riskengine[report])")
+    _add_run(sub, inputs)
     rep = sub.add_parser(
         "report", help="write the HTML report of a finished run",
         description="Write RUN_DIR/report/report.html (self-contained: figures embedded) "
@@ -167,6 +106,79 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
     )
     return p
+
+
+
+def _input_options() -> argparse.ArgumentParser:
+    """The options of ``run`` and ``validate``: the inputs and the config's overrides."""
+    inputs = argparse.ArgumentParser(add_help=False)
+    inputs.add_argument("--config", metavar="FILE", type=Path,
+                        help="TOML config; keys left out take the shipped defaults")
+    inputs.add_argument("--portfolio", metavar="FILE", type=Path,
+                        help="portfolio, CSV or Parquet, one row per exposure "
+                             "(default: the shipped program's)")
+    inputs.add_argument("--paths", metavar="N", type=_positive_int,
+                        help="number of Monte Carlo paths (overrides simulation.paths)")
+    inputs.add_argument("--seed", metavar="S", type=_nonneg_int,
+                        help="random seed (overrides simulation.seed)")
+    inputs.add_argument("--threads", metavar="N", type=_nonneg_int,
+                        help="worker threads, 0 = all cores (overrides simulation.threads); "
+                             "results do not depend on it")
+    inputs.add_argument("--chunk-paths", metavar="N", type=_positive_int,
+                        help="paths per chunk, bounds memory (overrides "
+                             "simulation.chunk_paths); results do not depend on it")
+    inputs.add_argument("--importance-sampling", action="store_true", default=None,
+                        help="Glasserman-Li importance sampling of the tail (factor mean "
+                             "shift and conditional twisting; every measure uses the "
+                             "likelihood ratios); reported in the manifest")
+    inputs.add_argument("--regime", metavar="NAME",
+                        help="pin every path to this regime of the config's [[regimes]] "
+                             "(overrides simulation.regime; a stress test)")
+    inputs.add_argument("--scenario", metavar="NAME",
+                        help="run only this scenario of the config's [[scenarios]] (or "
+                             "'base'); the outputs get a scenario column")
+    inputs.add_argument("--scenarios", action="store_true", default=None,
+                        help="run the base case and every [[scenarios]] table on the same "
+                             "paths; every output gets a scenario column")
+    inputs.add_argument("--verbose", action="store_true",
+                        help="also log the engine's decisions (threads, pilot, kernel cache)")
+    return inputs
+
+
+def _add_run(sub, inputs: argparse.ArgumentParser) -> None:
+    """The ``run`` command and its options."""
+    run = sub.add_parser(
+        "run", parents=[inputs], help="simulate a program and write a run directory",
+        description="Simulate the program's correlated defaults and cash flows, print the "
+                    "risk summary and write a run directory (manifest.json, paths.parquet, "
+                    "summary.parquet, projects.parquet, timeline.parquet, recoup.parquet, "
+                    "annual.parquet). "
+                    "With no options: the shipped default program.",
+        epilog=EXIT_CODES,
+    )
+    run.add_argument("--out", metavar="DIR", type=Path,
+                     help="run directory to create (default: runs/<date>-<time>-seed<S>); "
+                          "must not exist or be empty, unless --overwrite")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace a previous run directory (atomically)")
+    run.add_argument("--quiet", action="store_true", help="print only where results went")
+    run.add_argument("--dask-scheduler", metavar="ADDRESS",
+                     help="run the chunks on this dask.distributed scheduler (e.g. "
+                          "tcp://10.0.0.5:8786); needs the extra riskengine[distributed]")
+    run.add_argument("--dask-local", metavar="N", type=_positive_int,
+                     help="run the chunks on a local Dask cluster of N worker processes")
+    run.add_argument("--resume", metavar="RUN_DIR", type=Path,
+                     help="finish a run that was killed or interrupted: simulate only the "
+                          "chunks missing from RUN_DIR/parts (same config and portfolio)")
+    run.add_argument("--path-range", metavar="START:END",
+                     help="simulate only global paths START..END-1 (START a multiple of "
+                          "1024) and write them as a part for `riskengine merge`")
+    run.add_argument("--json", action="store_true",
+                     help="print the summary as JSON on stdout (for pipelines; progress and "
+                          "messages stay on stderr)")
+    run.add_argument("--report", action="store_true",
+                     help="also write RUN_DIR/report/report.html and its figures "
+                          "(needs the extra riskengine[report])")
 
 
 def prepare(args) -> list[Model]:

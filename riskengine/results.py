@@ -78,101 +78,25 @@ class Result:
         """
         cfg = model.config
         n = paths.sizes["path"]
-
-        def sampled_weight(stride: int, rows: int) -> np.ndarray:
-            """The weights of the sampled paths (every ``stride``-th, ``rows`` of them)."""
-            if "weight" not in paths:
-                return np.ones(len(range(0, n, stride)[:rows]))
-            return paths["weight"].to_numpy()[::stride][:rows].copy()
-
-        pf = model.portfolio
+        eq = np.flatnonzero(model.portfolio.instrument_index == Instrument.EQUITY)
         totals, sampled, pd_input = _to_input_rows(model, totals, sampled)
-        usd = {"units": "USD"}
-        wsum = n  # estimators are (1/n) sum w x
-        nan = np.full(pf.n_projects, np.nan)
-        eq = np.flatnonzero(pf.instrument_index == Instrument.EQUITY)
-        irr, irr_stride = sampled.irr, sampled.irr_stride
-        japan_mean, us_mean, p_recoup, rq_median, irr_median = (nan.copy() for _ in range(5))
-        if len(eq):
-            japan_mean[eq] = totals.japan_receipts[eq] / wsum
-            us_mean[eq] = totals.us_receipts[eq] / wsum
-            p_recoup[eq] = totals.recouped[eq] / wsum
-            for e, p in enumerate(eq):
-                h = totals.recoup_step[e]
-                tot = h.sum()
-                if tot > 0:
-                    rq_median[p] = float(np.searchsorted(np.cumsum(h), 0.5 * tot))
-                col = irr[:, e]
-                ok = ~np.isnan(col)
-                if ok.any():
-                    w_irr = sampled_weight(irr_stride, len(col))[ok]
-                    irr_median[p] = LossSample(col[ok], w_irr * ok.sum() / w_irr.sum()).var_value(0.5)
-        projects = xr.Dataset(
-            {
-                "pd_input_horizon": (("project",), pd_input,
-                                     {"long_name": "default probability by the horizon implied "
-                                                   "by the inputs, if funded"}),
-                "pd_simulated": (("project",), totals.defaults / wsum,
-                                 {"long_name": "simulated probability that the project is "
-                                               "funded and defaults by the horizon"}),
-                "expected_credit_loss": (("project",), totals.credit_loss / wsum, usd),
-                "japan_receipts_mean": (("project",), japan_mean,
-                                        {**usd, "long_name": "Japan's equity receipts, horizon total, mean"}),
-                "us_receipts_mean": (("project",), us_mean,
-                                     {**usd, "long_name": "US equity receipts, horizon total, mean"}),
-                "p_recoup": (("project",), p_recoup,
-                             {"long_name": "probability the deemed balance is repaid by the horizon"}),
-                "recoup_quarter_median": (("project",), rq_median,
-                                          {"long_name": "median recoup quarter over recouping paths"}),
-                "irr_japan_median": (("project",), irr_median,
-                                     {"long_name": f"median of Japan's annual IRR ({irr.shape[0]} paths, every {irr_stride}th)"}),
-            },
-            coords={
-                "project": np.asarray(pf.table["project_id"], dtype=object).astype(str),
-                "sector": ("project", np.asarray(pf.table["sector"]).astype(str)),
-                "institution": ("project", np.asarray(pf.table["institution"]).astype(str)),
-                "instrument": ("project", np.asarray(pf.table["instrument"]).astype(str)),
-                "commitment_usd": ("project", pf.col("commitment_usd")),
-            },
-        )
-        timeline = sampled.timeline
-        n_tl = timeline.shape[0]
-        deemed = totals.deemed_balance / max(n_tl, 1)
-        tl_weight = sampled_weight(sampled.timeline_stride, n_tl)
-        timeline_ds = _timeline(cfg, timeline, tl_weight, deemed)
-        meta = {
-            "config": cfg.to_dict(),
-            "seed": cfg.simulation.seed,
-            "paths": n,
-            "n_projects": pf.n_projects,
-            "n_quarters": cfg.simulation.n_quarters,
-            "portfolio": pf.source,
-            "ignored_columns": list(pf.ignored_columns),
-            "correlation": {
-                "min_eigenvalue": model.correlation.min_eigenvalue,
-                "repaired": model.correlation.repaired,
-                "repair_frobenius": model.correlation.repair_frobenius,
-                "repair_max_abs": model.correlation.repair_max_abs,
-                "matrix": np.asarray(model.correlation.matrix).tolist(),
-            },
-            "versions": (stamp or {}).get("versions", {}),
-            "run_id": uuid.uuid4().hex,
-            "provenance": (stamp or {}).get("provenance", {}),
-            "timings": dict(timings),
-            "importance_sampling": importance_sampling or {"enabled": False},
-        }
+        projects = _projects(model, totals, sampled, pd_input, paths)
+        tl_weight = _sampled_weight(paths, sampled.timeline_stride, sampled.timeline.shape[0])
+        timeline_ds = _timeline(cfg, sampled.timeline, tl_weight,
+                                totals.deemed_balance / max(sampled.timeline.shape[0], 1))
+        meta = _meta(model, n, timings, importance_sampling, stamp)
         recoup_ds = None
         if len(eq):
             # distribution of the recoup quarter: P(B_0 is repaid by the end of quarter k
             # and stays repaid to the horizon); its last column is p_recoup
             recoup_ds = xr.Dataset(
-                {"p_recouped_by": (("project", "quarter"), np.cumsum(totals.recoup_step, axis=1) / wsum,
+                {"p_recouped_by": (("project", "quarter"), np.cumsum(totals.recoup_step, axis=1) / n,
                                    {"long_name": "probability the deemed allocation is repaid by "
                                                  "the end of the quarter (and stays repaid)"})},
                 coords={"project": projects.project.values[eq],
                         "quarter": timeline_ds.quarter.values,
                         "quarter_end": ("quarter", timeline_ds.quarter_end.values)})
-        annual_ds = _annual(cfg, totals.annual / wsum, sampled.annual, tl_weight)
+        annual_ds = _annual(cfg, totals.annual / n, sampled.annual, tl_weight)
         if contributions is not None:
             top = max(cfg.measures.levels)
             es = _contribution_values(contributions, "ES", top, "exposure")
@@ -519,6 +443,94 @@ def _contribution_values(ds: xr.Dataset, measure: str, level: float | None, grou
         raise KeyError(f"no grouping {group!r}: one of exposure, obligor, sector, institution")
     return pd.Series(ds[field].to_numpy()[i, keep], index=ds["key"].to_numpy()[keep],
                      name=field)
+
+
+def _sampled_weight(paths: xr.Dataset, stride: int, rows: int) -> np.ndarray:
+    """The weights of the sampled paths (every ``stride``-th, ``rows`` of them)."""
+    if "weight" not in paths:
+        return np.ones(len(range(0, paths.sizes["path"], stride)[:rows]))
+    return paths["weight"].to_numpy()[::stride][:rows].copy()
+
+
+def _projects(model, totals, sampled, pd_input, paths: xr.Dataset) -> xr.Dataset:
+    """The per-project Dataset (projects.parquet) of the input portfolio's rows."""
+    pf = model.portfolio
+    usd = {"units": "USD"}
+    wsum = paths.sizes["path"]  # estimators are (1/n) sum w x
+    nan = np.full(pf.n_projects, np.nan)
+    eq = np.flatnonzero(pf.instrument_index == Instrument.EQUITY)
+    irr, irr_stride = sampled.irr, sampled.irr_stride
+    japan_mean, us_mean, p_recoup, rq_median, irr_median = (nan.copy() for _ in range(5))
+    if len(eq):
+        japan_mean[eq] = totals.japan_receipts[eq] / wsum
+        us_mean[eq] = totals.us_receipts[eq] / wsum
+        p_recoup[eq] = totals.recouped[eq] / wsum
+        for e, p in enumerate(eq):
+            h = totals.recoup_step[e]
+            tot = h.sum()
+            if tot > 0:
+                rq_median[p] = float(np.searchsorted(np.cumsum(h), 0.5 * tot))
+            col = irr[:, e]
+            ok = ~np.isnan(col)
+            if ok.any():
+                w_irr = _sampled_weight(paths, irr_stride, len(col))[ok]
+                irr_median[p] = LossSample(col[ok], w_irr * ok.sum() / w_irr.sum()).var_value(0.5)
+    return xr.Dataset(
+        {
+            "pd_input_horizon": (("project",), pd_input,
+                                 {"long_name": "default probability by the horizon implied "
+                                               "by the inputs, if funded"}),
+            "pd_simulated": (("project",), totals.defaults / wsum,
+                             {"long_name": "simulated probability that the project is "
+                                           "funded and defaults by the horizon"}),
+            "expected_credit_loss": (("project",), totals.credit_loss / wsum, usd),
+            "japan_receipts_mean": (("project",), japan_mean,
+                                    {**usd, "long_name": "Japan's equity receipts, horizon total, mean"}),
+            "us_receipts_mean": (("project",), us_mean,
+                                 {**usd, "long_name": "US equity receipts, horizon total, mean"}),
+            "p_recoup": (("project",), p_recoup,
+                         {"long_name": "probability the deemed balance is repaid by the horizon"}),
+            "recoup_quarter_median": (("project",), rq_median,
+                                      {"long_name": "median recoup quarter over recouping paths"}),
+            "irr_japan_median": (("project",), irr_median,
+                                 {"long_name": f"median of Japan's annual IRR ({irr.shape[0]} paths, every {irr_stride}th)"}),
+        },
+        coords={
+            "project": np.asarray(pf.table["project_id"], dtype=object).astype(str),
+            "sector": ("project", np.asarray(pf.table["sector"]).astype(str)),
+            "institution": ("project", np.asarray(pf.table["institution"]).astype(str)),
+            "instrument": ("project", np.asarray(pf.table["instrument"]).astype(str)),
+            "commitment_usd": ("project", pf.col("commitment_usd")),
+        },
+    )
+
+
+def _meta(model, n: int, timings: dict, importance_sampling: dict | None,
+          stamp: dict | None) -> dict:
+    """What the manifest records of a run besides its Datasets."""
+    cfg, pf = model.config, model.portfolio
+    meta = {
+        "config": cfg.to_dict(),
+        "seed": cfg.simulation.seed,
+        "paths": n,
+        "n_projects": pf.n_projects,
+        "n_quarters": cfg.simulation.n_quarters,
+        "portfolio": pf.source,
+        "ignored_columns": list(pf.ignored_columns),
+        "correlation": {
+            "min_eigenvalue": model.correlation.min_eigenvalue,
+            "repaired": model.correlation.repaired,
+            "repair_frobenius": model.correlation.repair_frobenius,
+            "repair_max_abs": model.correlation.repair_max_abs,
+            "matrix": np.asarray(model.correlation.matrix).tolist(),
+        },
+        "versions": (stamp or {}).get("versions", {}),
+        "run_id": uuid.uuid4().hex,
+        "provenance": (stamp or {}).get("provenance", {}),
+        "timings": dict(timings),
+        "importance_sampling": importance_sampling or {"enabled": False},
+    }
+    return meta
 
 
 def _to_input_rows(model, totals, sampled):
