@@ -43,7 +43,7 @@ def provenance() -> dict:
     and the machine."""
     import datetime as dt
 
-    from riskengine.results import package_versions
+    from riskengine.provenance import package_versions
 
     def git(*a):
         try:
@@ -118,7 +118,7 @@ def default_program(paths, threads):
 def cli_million(paths):
     """One whole ``riskengine run`` process as a user runs it (the kernels compiled and
     cached beforehand): wall time from outside and the process's own peak memory."""
-    from riskengine.warmup import ensure_compiled
+    from riskengine.kernel_cache import ensure_compiled
 
     t = time.perf_counter()
     ensure_compiled()  # a no-op once the per-user cache holds this version's kernels

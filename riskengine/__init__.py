@@ -4,13 +4,7 @@ Public API: :func:`simulate`, :func:`read_results`, :func:`load_config`,
 :func:`load_portfolio`, :class:`Result`.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("riskengine")
-except PackageNotFoundError:  # a source tree that is not installed
-    __version__ = "0+unknown"
-
+from ._version import __version__ as __version__
 from .config import Config, load_config
 from .errors import ConfigError, DataError, RiskEngineError, UsageError
 from .io import open_run, read_results, write_run
@@ -18,7 +12,8 @@ from .kernel_inputs import build_model
 from .measures import expected_shortfall, value_at_risk
 from .portfolio import Portfolio, load_portfolio, portfolio_from_frame
 from .results import Result
-from .simulate import build_models, run_model, run_models, simulate
+from .runs import simulate
+from .simulate import build_models, run_model, run_models
 
 __all__ = [
     "Config", "ConfigError", "DataError", "Portfolio", "Result", "RiskEngineError",

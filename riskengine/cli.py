@@ -10,13 +10,11 @@ config, 5 results could not be written, 130 interrupted (Ctrl-C), 143 terminated
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
+import json
 import logging
-import shutil
 import signal
 import sys
-import time
-from itertools import count
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -26,14 +24,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import __version__, warmup
+from . import kernel_cache
+from ._version import __version__
+from .buffers import memory_estimate
+from .compare import compare
 from .config import apply_overrides, default_portfolio_path, load_config, run_overrides
-from .errors import OutputError, RiskEngineError, Terminated, UsageError
-from .io import RunDirClaim, check_parent, check_run_dir, write_run_streamed, write_unfinished
+from .errors import RiskEngineError, Terminated, UsageError
+from .io import check_readable_run, check_run_dir
 from .kernel_inputs import Model
+from .measures import MIN_TAIL_PATHS, LossSample
+from .parts import merge, parse_range, run_part
 from .portfolio import load_portfolio
-from .results import package_versions, portfolio_hash, results_hash
-from .simulate import build_models, check_fits, memory_estimate, run_models
+from .report import _matplotlib, write_report
+from .runs import Dask, Stopped, claim_run, run_into
+from .simulate import build_models, check_fits
 
 EXIT_CODES = ("Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 bad portfolio data, "
               "4 bad config, 5 results not written, 130 interrupted, 143 terminated.")
@@ -63,70 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
     )
     p.add_argument("--version", action="version", version=f"riskengine {__version__}")
-    inputs = argparse.ArgumentParser(add_help=False)
-    inputs.add_argument("--config", metavar="FILE", type=Path,
-                        help="TOML config; keys left out take the shipped defaults")
-    inputs.add_argument("--portfolio", metavar="FILE", type=Path,
-                        help="portfolio, CSV or Parquet, one row per exposure "
-                             "(default: the shipped program's)")
-    inputs.add_argument("--paths", metavar="N", type=_positive_int,
-                        help="number of Monte Carlo paths (overrides simulation.paths)")
-    inputs.add_argument("--seed", metavar="S", type=_nonneg_int,
-                        help="random seed (overrides simulation.seed)")
-    inputs.add_argument("--threads", metavar="N", type=_nonneg_int,
-                        help="worker threads, 0 = all cores (overrides simulation.threads); "
-                             "results do not depend on it")
-    inputs.add_argument("--chunk-paths", metavar="N", type=_positive_int,
-                        help="paths per chunk, bounds memory (overrides "
-                             "simulation.chunk_paths); results do not depend on it")
-    inputs.add_argument("--importance-sampling", action="store_true", default=None,
-                        help="Glasserman-Li importance sampling of the tail (factor mean "
-                             "shift and conditional twisting; every measure uses the "
-                             "likelihood ratios); reported in the manifest")
-    inputs.add_argument("--regime", metavar="NAME",
-                        help="pin every path to this regime of the config's [[regimes]] "
-                             "(overrides simulation.regime; a stress test)")
-    inputs.add_argument("--scenario", metavar="NAME",
-                        help="run only this scenario of the config's [[scenarios]] (or "
-                             "'base'); the outputs get a scenario column")
-    inputs.add_argument("--scenarios", action="store_true", default=None,
-                        help="run the base case and every [[scenarios]] table on the same "
-                             "paths; every output gets a scenario column")
-    inputs.add_argument("--verbose", action="store_true",
-                        help="also log the engine's decisions (threads, pilot, kernel cache)")
+    inputs = _input_options()
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    run = sub.add_parser(
-        "run", parents=[inputs], help="simulate a program and write a run directory",
-        description="Simulate the program's correlated defaults and cash flows, print the "
-                    "risk summary and write a run directory (manifest.json, paths.parquet, "
-                    "summary.parquet, projects.parquet, timeline.parquet, recoup.parquet, "
-                    "annual.parquet). "
-                    "With no options: the shipped default program.",
-        epilog=EXIT_CODES,
-    )
-    run.add_argument("--out", metavar="DIR", type=Path,
-                     help="run directory to create (default: runs/<date>-<time>-seed<S>); "
-                          "must not exist or be empty, unless --overwrite")
-    run.add_argument("--overwrite", action="store_true",
-                     help="replace a previous run directory (atomically)")
-    run.add_argument("--quiet", action="store_true", help="print only where results went")
-    run.add_argument("--dask-scheduler", metavar="ADDRESS",
-                     help="run the chunks on this dask.distributed scheduler (e.g. "
-                          "tcp://10.0.0.5:8786); needs the extra riskengine[distributed]")
-    run.add_argument("--dask-local", metavar="N", type=_positive_int,
-                     help="run the chunks on a local Dask cluster of N worker processes")
-    run.add_argument("--resume", metavar="RUN_DIR", type=Path,
-                     help="finish a run that was killed or interrupted: simulate only the "
-                          "chunks missing from RUN_DIR/parts (same config and portfolio)")
-    run.add_argument("--path-range", metavar="START:END",
-                     help="simulate only global paths START..END-1 (START a multiple of "
-                          "1024) and write them as a part for `riskengine merge`")
-    run.add_argument("--json", action="store_true",
-                     help="print the summary as JSON on stdout (for pipelines; progress and "
-                          "messages stay on stderr)")
-    run.add_argument("--report", action="store_true",
-                     help="also write RUN_DIR/report/report.html and its figures "
-                          "(needs the extra riskengine[report])")
+    _add_run(sub, inputs)
     rep = sub.add_parser(
         "report", help="write the HTML report of a finished run",
         description="Write RUN_DIR/report/report.html (self-contained: figures embedded) "
@@ -165,6 +108,79 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+
+def _input_options() -> argparse.ArgumentParser:
+    """The options of ``run`` and ``validate``: the inputs and the config's overrides."""
+    inputs = argparse.ArgumentParser(add_help=False)
+    inputs.add_argument("--config", metavar="FILE", type=Path,
+                        help="TOML config; keys left out take the shipped defaults")
+    inputs.add_argument("--portfolio", metavar="FILE", type=Path,
+                        help="portfolio, CSV or Parquet, one row per exposure "
+                             "(default: the shipped program's)")
+    inputs.add_argument("--paths", metavar="N", type=_positive_int,
+                        help="number of Monte Carlo paths (overrides simulation.paths)")
+    inputs.add_argument("--seed", metavar="S", type=_nonneg_int,
+                        help="random seed (overrides simulation.seed)")
+    inputs.add_argument("--threads", metavar="N", type=_nonneg_int,
+                        help="worker threads, 0 = all cores (overrides simulation.threads); "
+                             "results do not depend on it")
+    inputs.add_argument("--chunk-paths", metavar="N", type=_positive_int,
+                        help="paths per chunk, bounds memory (overrides "
+                             "simulation.chunk_paths); results do not depend on it")
+    inputs.add_argument("--importance-sampling", action="store_true", default=None,
+                        help="Glasserman-Li importance sampling of the tail (factor mean "
+                             "shift and conditional twisting; every measure uses the "
+                             "likelihood ratios); reported in the manifest")
+    inputs.add_argument("--regime", metavar="NAME",
+                        help="pin every path to this regime of the config's [[regimes]] "
+                             "(overrides simulation.regime; a stress test)")
+    inputs.add_argument("--scenario", metavar="NAME",
+                        help="run only this scenario of the config's [[scenarios]] (or "
+                             "'base'); the outputs get a scenario column")
+    inputs.add_argument("--scenarios", action="store_true", default=None,
+                        help="run the base case and every [[scenarios]] table on the same "
+                             "paths; every output gets a scenario column")
+    inputs.add_argument("--verbose", action="store_true",
+                        help="also log the engine's decisions (threads, pilot, kernel cache)")
+    return inputs
+
+
+def _add_run(sub, inputs: argparse.ArgumentParser) -> None:
+    """The ``run`` command and its options."""
+    run = sub.add_parser(
+        "run", parents=[inputs], help="simulate a program and write a run directory",
+        description="Simulate the program's correlated defaults and cash flows, print the "
+                    "risk summary and write a run directory (manifest.json, paths.parquet, "
+                    "summary.parquet, projects.parquet, timeline.parquet, recoup.parquet, "
+                    "annual.parquet). "
+                    "With no options: the shipped default program.",
+        epilog=EXIT_CODES,
+    )
+    run.add_argument("--out", metavar="DIR", type=Path,
+                     help="run directory to create (default: runs/<date>-<time>-seed<S>); "
+                          "must not exist or be empty, unless --overwrite")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace a previous run directory (atomically)")
+    run.add_argument("--quiet", action="store_true", help="print only where results went")
+    run.add_argument("--dask-scheduler", metavar="ADDRESS",
+                     help="run the chunks on this dask.distributed scheduler (e.g. "
+                          "tcp://10.0.0.5:8786); needs the extra riskengine[distributed]")
+    run.add_argument("--dask-local", metavar="N", type=_positive_int,
+                     help="run the chunks on a local Dask cluster of N worker processes")
+    run.add_argument("--resume", metavar="RUN_DIR", type=Path,
+                     help="finish a run that was killed or interrupted: simulate only the "
+                          "chunks missing from RUN_DIR/parts (same config and portfolio)")
+    run.add_argument("--path-range", metavar="START:END",
+                     help="simulate only global paths START..END-1 (START a multiple of "
+                          "1024) and write them as a part for `riskengine merge`")
+    run.add_argument("--json", action="store_true",
+                     help="print the summary as JSON on stdout (for pipelines; progress and "
+                          "messages stay on stderr)")
+    run.add_argument("--report", action="store_true",
+                     help="also write RUN_DIR/report/report.html and its figures "
+                          "(needs the extra riskengine[report])")
+
+
 def prepare(args) -> list[Model]:
     """The checks `run` and `validate` share: config, portfolio, the models (correlation,
     copula; one per scenario run), and whether the run fits in memory."""
@@ -177,8 +193,6 @@ def prepare(args) -> list[Model]:
     # before reading a large portfolio or compiling anything: a run streams its per-path
     # outputs to disk, a part (--path-range) holds its own paths in memory
     if getattr(args, "path_range", None) is not None:
-        from .parts import parse_range
-
         a, b = parse_range(args.path_range)
         check_fits(apply_overrides(config, {"simulation": {"paths": max(b - a, 1)}}))
     else:
@@ -192,8 +206,6 @@ def prepare(args) -> list[Model]:
 def print_json(result, run_dir: Path) -> None:
     """The summary as one JSON document on stdout: the run's identity and every row of
     summary.parquet (NaN as null)."""
-    import json
-
     frame = result.summary_frame()
     doc = {"run_dir": str(run_dir), "run_id": result.meta.get("run_id"),
            "paths": result.meta["paths"], "seed": result.meta["seed"],
@@ -380,34 +392,12 @@ def _notes(err: Console, model: Model) -> None:
 
 
 def _tail_warning(err: Console, result) -> None:
-    from .measures import MIN_TAIL_PATHS, LossSample
-
     loss = LossSample(result.loss("credit_loss", "ALL"), result.weight)
     thin = [lv for lv in result.levels if loss.tail_paths(lv) < MIN_TAIL_PATHS]
     if thin:
         err.print(f"warning: fewer than {MIN_TAIL_PATHS} paths lie beyond the "
                   f"{', '.join(f'{lv:g}' for lv in thin)} level(s): VaR and ES there are "
                   "rough and have no standard error (n/a); use more paths", highlight=False)
-
-
-def _claim_out(args, seed: int) -> tuple[Path, RunDirClaim]:
-    """The run directory, checked and claimed for this process before any work."""
-    if args.out is not None:
-        check_run_dir(args.out, args.overwrite)
-        return args.out, RunDirClaim(args.out).acquire()
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    check_parent(Path("runs") / stamp)  # runs/ is, or can become, a writable directory
-    for n in count(1):  # two runs started in the same second get different directories
-        out = Path("runs") / (f"{stamp}-seed{seed}" + ("" if n == 1 else f"-{n}"))
-        try:
-            claim = RunDirClaim(out).acquire()
-        except UsageError:
-            continue
-        if out.exists():
-            claim.release()
-            continue
-        return out, claim
-    raise AssertionError("unreachable")
 
 
 def cmd_validate(args, console: Console) -> int:
@@ -440,105 +430,22 @@ def cmd_validate(args, console: Console) -> int:
 
 def cmd_run(args, console: Console, err: Console) -> int:
     if args.report:  # before any work: the extra is there
-        from .report import _matplotlib
-
         _matplotlib()
     models = prepare(args)
     if args.path_range is not None:
         return cmd_part(args, console, models)
-    model = models[0]
-    sim = model.config.simulation
-    total = sim.paths * len(models)
-    if args.resume is not None:
-        out, claim = args.resume, _claim_resume(args.resume, models)
-    else:
-        out, claim = _claim_out(args, sim.seed)
-    dask = args.dask_scheduler is not None or args.dask_local is not None
-    if dask and (len(models) != 1 or args.resume is not None):
-        claim.release()
-        raise UsageError("a Dask run runs one scenario and does not resume (for now): drop "
-                         "--scenarios / --resume")
-    checkpoint = None
-    if (not dask and len(models) == 1 and not models[0].config.simulation.scenarios
-            and model.config.outputs.checkpoint):
-        checkpoint = _start_checkpoint(out, model, resume=args.resume is not None)
-    done = [0]
-
-    def progress(d: int, total: int) -> None:
-        done[0] = d
-
-    def simulate_into(paths_file: Path):
-        """Run the simulation, streaming the per-path outputs into ``paths_file`` (inside
-        the hidden folder that becomes the run directory once complete)."""
-        if dask:
-            from .cluster import run_on_dask
-
-            result = run_on_dask(model, args.dask_scheduler, args.dask_local, progress,
-                                 paths_file=paths_file)
-        elif args.quiet or args.json or not err.is_terminal:  # no bar into a pipe
-            result = run_models(models, progress=progress, checkpoint=checkpoint,
-                                paths_file=paths_file)
-        else:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-            columns = (TextColumn("simulating"), BarColumn(),
-                       TextColumn("{task.completed:,} of {task.total:,} paths"),
-                       TextColumn("{task.fields[rate]}"), TextColumn("left"),
-                       TimeRemainingColumn())
-            with Progress(*columns, console=err, transient=True) as bar:
-                task = bar.add_task("simulating", total=total, rate="")
-
-                def show(d: int, total: int) -> None:
-                    progress(d, total)
-                    speed = bar.tasks[0].speed
-                    bar.update(task, completed=d,
-                               rate=f"{speed:,.0f} paths/s" if speed else "")
-
-                result = run_models(models, progress=show, paced=True,
-                                    checkpoint=checkpoint, paths_file=paths_file)
-        result.meta["timings"]["wall_seconds"] = time.perf_counter() - t0
-        return result
-
-    try:
-        _notes(err, model)
-        t0 = time.perf_counter()
-        try:
-            run_dir, result = write_run_streamed(
-                out, args.overwrite or checkpoint is not None, simulate_into)
-        except (KeyboardInterrupt, Terminated) as e:
-            # with a checkpoint, what counts is what is saved (a chunk can be saved a
-            # moment before the progress hears of it)
-            saved = _saved_paths(checkpoint) if checkpoint is not None else 0
-            if done[0] == 0 and saved == 0:  # stopped before a chunk finished (or compiling)
-                if checkpoint is not None and args.resume is None:
-                    shutil.rmtree(out, ignore_errors=True)  # (only its running manifest)
-                raise
-            reason = "interrupted" if isinstance(e, KeyboardInterrupt) else "terminated"
-            if checkpoint is not None:  # keep the saved chunks: --resume finishes the run
-                _mark_checkpoint(out, reason, saved)
-                err.print(f"{reason} after {saved:,} of {total:,} paths; {out} keeps the "
-                          f"finished chunks: riskengine run ... --resume {out}", highlight=False)
-                raise _Stopped(130 if reason == "interrupted" else 143) from None
-            try:  # never in place of a previous run (--overwrite replaces finished runs only)
-                write_unfinished(out, {
-                    "status": reason, "paths_requested": total, "paths_done": done[0],
-                    "seed": sim.seed, "config": model.config.to_dict(),
-                    "portfolio": model.portfolio.source, "versions": package_versions()})
-                where = f"{out} holds an unfinished run (its manifest says complete: false)"
-            except UsageError:
-                where = f"the previous run in {out} is untouched"
-            err.print(f"{reason} after {done[0]:,} of {total:,} paths; {where}",
-                      highlight=False)
-            raise _Stopped(130 if reason == "interrupted" else 143) from None
-        except OutputError:
-            if checkpoint is not None:  # the chunks stay: --resume writes the results later
-                _mark_checkpoint(out, "results not written", done[0])
-            raise
-    finally:
-        claim.release()
+    resume = args.resume is not None
+    out, taken = claim_run(models, args.resume if resume else args.out, resume,
+                           args.overwrite)
+    dask = (Dask(args.dask_scheduler, args.dask_local)
+            if args.dask_scheduler is not None or args.dask_local is not None else None)
+    quiet = args.quiet or args.json or not err.is_terminal  # no bar into a pipe
+    total = models[0].config.simulation.paths * len(models)
+    with _progress_bar(err, total, quiet or dask is not None) as (show, paced):
+        run_dir, result = run_into(models, out, taken, resume=resume,
+                                   overwrite=args.overwrite, progress=show, paced=paced,
+                                   dask=dask, on_start=lambda: _notes(err, models[0]))
     if args.report:
-        from .report import write_report
-
         report = write_report(run_dir)
         err.print(f"report: {report}", highlight=False)
     try:
@@ -555,75 +462,30 @@ def cmd_run(args, console: Console, err: Console) -> int:
     return 0
 
 
-def _start_checkpoint(out: Path, model: Model, resume: bool) -> Path | None:
-    """A run saves its finished chunks in ``out/parts`` (its manifest saying
-    ``complete: false``, status ``running``) so a killed run can be resumed; not when it
-    would replace a previous run before finishing (``--overwrite``)."""
-    from .warmup import kernel_digest
+@contextmanager
+def _progress_bar(err: Console, total: int, off: bool):
+    """``(progress, paced)`` for a run: a progress bar on standard error while the run
+    goes, or nothing (``off``)."""
+    if off:
+        yield None, False
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    if not resume:
-        if out.exists() and any(out.iterdir()):
-            return None  # (--overwrite: the previous run stays until this one is written)
-        write_unfinished(out, {
-            "status": "running", "paths_requested": model.config.simulation.paths,
-            "seed": model.config.simulation.seed, "config": model.config.to_dict(),
-            "portfolio": model.portfolio.source, "versions": package_versions(),
-            "checkpoint": {"results_sha256": results_hash(model),
-                           "portfolio_sha256": portfolio_hash(model),
-                           "kernels": kernel_digest()}})
-    return out / "parts"
+    columns = (TextColumn("simulating"), BarColumn(),
+               TextColumn("{task.completed:,} of {task.total:,} paths"),
+               TextColumn("{task.fields[rate]}"), TextColumn("left"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("simulating", total=total, rate="")
 
+        def show(d: int, total: int) -> None:
+            speed = bar.tasks[0].speed
+            bar.update(task, completed=d, rate=f"{speed:,.0f} paths/s" if speed else "")
 
-def _saved_paths(checkpoint: Path) -> int:
-    """Paths in the chunks saved in ``checkpoint`` (a run's ``parts``)."""
-    from .parts import saved_chunks
-
-    return sum(b - a for a, b in saved_chunks(checkpoint, 0, 2**62))
-
-
-def _mark_checkpoint(out: Path, status: str, paths_done: int) -> None:
-    import json
-    import os
-
-    path = out / "manifest.json"
-    manifest = json.loads(path.read_text())
-    manifest.update(status=status, paths_done=paths_done)
-    tmp = out / ".manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2))
-    os.replace(tmp, path)
-
-
-def _claim_resume(run_dir: Path, models) -> RunDirClaim:
-    """Check that ``run_dir`` holds an unfinished run of the same config, portfolio and
-    kernels as this one; claim it."""
-    import json
-
-    from .warmup import kernel_digest
-
-    try:
-        manifest = json.loads((run_dir / "manifest.json").read_text())
-    except (OSError, ValueError):
-        raise UsageError(f"--resume {run_dir}: no run directory there (no readable "
-                         "manifest.json)") from None
-    if manifest.get("complete") is not False or "checkpoint" not in manifest:
-        raise UsageError(f"--resume {run_dir}: not an unfinished run with saved chunks "
-                         f"(status {manifest.get('status', 'complete')!r})")
-    if len(models) != 1:
-        raise UsageError("--resume finishes one run: drop --scenarios")
-    saved, model = manifest["checkpoint"], models[0]
-    for key, now, what in (("results_sha256", results_hash(model), "config"),
-                           ("portfolio_sha256", portfolio_hash(model), "portfolio"),
-                           ("kernels", kernel_digest(), "engine version (kernel code)")):
-        if saved.get(key) != now:
-            raise UsageError(f"--resume {run_dir}: the run was started with another {what}; "
-                             "resume it with the same --config, --portfolio and options, "
-                             "on the same riskengine")
-    return RunDirClaim(run_dir).acquire()
+        yield show, True
 
 
 def cmd_merge(args, console: Console) -> int:
-    from .parts import merge
-
     check_run_dir(args.out, args.overwrite)
     result = merge(args.parts, args.out, overwrite=args.overwrite)
     print_summary(console, result, args.out)
@@ -631,8 +493,6 @@ def cmd_merge(args, console: Console) -> int:
 
 
 def cmd_part(args, console: Console, models) -> int:
-    from .parts import parse_range, run_part
-
     start, end = parse_range(args.path_range)
     if args.out is None:
         raise UsageError("--path-range needs --out DIR for its part")
@@ -644,8 +504,6 @@ def cmd_part(args, console: Console, models) -> int:
 
 
 def cmd_compare(args, console: Console) -> int:
-    from .compare import compare
-
     frame = compare(args.run_a, args.run_b)
     out = args.out or Path("compare.parquet")
     try:
@@ -674,9 +532,6 @@ def cmd_compare(args, console: Console) -> int:
 
 
 def cmd_report(args, console: Console) -> int:
-    from .io import check_readable_run
-    from .report import write_report
-
     check_readable_run(args.run_dir)
     console.print(str(write_report(args.run_dir)))
     return 0
@@ -713,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     err = Console(stderr=True)
     _setup_logging(err, verbose=args.verbose)
-    warmup.on_compile = lambda: err.print(
+    kernel_cache.on_compile = lambda: err.print(
         "compiling kernels (first run only, half a minute to two minutes; later runs reuse them)",
         highlight=False)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -730,6 +585,9 @@ def main(argv: list[str] | None = None) -> int:
     except RiskEngineError as e:
         err.print("[bold red]error:[/bold red] " + escape(str(e)), markup=True, highlight=False,
                   soft_wrap=True)
+        return e.exit_code
+    except Stopped as e:
+        err.print(str(e), highlight=False)
         return e.exit_code
     except _Stopped as e:
         return e.code

@@ -15,9 +15,15 @@ from __future__ import annotations
 import time
 import warnings
 
+from ._kernels.threads import set_threads
+from .buffers import BLOCK
+from .checkpoints import chunk_arrays
 from .errors import UsageError
 from .kernel_inputs import KernelInputs, Model
-from .results import Result, portfolio_hash, results_hash
+from .pathstore import InMemory, add_arrays
+from .provenance import portfolio_hash, results_hash
+from .results import Result
+from .simulate import RangeRun, finish, sampling_inputs, simulate_range, streamed_store
 
 
 def _client(scheduler: str | None, local_workers: int | None):
@@ -38,15 +44,9 @@ def _client(scheduler: str | None, local_workers: int | None):
 
 def _task(model: Model, inputs: KernelInputs, start: int, end: int) -> dict:
     """On a worker: simulate one chunk with the worker's threads; its named arrays."""
-    import numba
     from distributed import get_worker
 
-    from .parts import chunk_arrays
-    from .pathstore import InMemory
-    from .simulate import simulate_range
-
-    threads = max(1, min(get_worker().state.nthreads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
-    numba.set_num_threads(threads)
+    set_threads(get_worker().state.nthreads)
     store = InMemory(model, start, end)  # (sampled rows global: this chunk's filled)
     simulate_range(model, inputs, start, end, store=store)
     return chunk_arrays(start, end, store.out, store.acc, store.sampled)
@@ -56,9 +56,6 @@ def run_on_dask(model: Model, scheduler: str | None = None, local_workers: int |
                 progress=None, paths_file=None) -> Result:
     """Simulate the model's run on a Dask cluster and compute its measures here
     (``paths_file``: stream the per-path outputs there as chunks arrive, in path order)."""
-    from .pathstore import InMemory, add_arrays
-    from .simulate import BLOCK, RangeRun, finish, sampling_inputs, streamed_store
-
     sim = model.config.simulation
     inputs, is_info = sampling_inputs(model)
     n = sim.paths

@@ -32,6 +32,7 @@ from threadpoolctl import threadpool_limits
 
 from .codes import INSTITUTIONS
 from .measures import LossSample
+from .results import index_stats
 
 #: paths replayed per kernel call (bounds memory: this many x exposures floats)
 REPLAY_CHUNK = 4096
@@ -226,8 +227,6 @@ def compute(model, inputs, loss: np.ndarray, weight: np.ndarray | None,
     for measure, level in stats:
         stat_measure.append(measure)
         stat_level.append(level)
-    from .results import index_stats
-
     return index_stats(xr.Dataset(
         {"value": (("stat", "entry"), value,
                    {"units": "USD", "long_name": "Euler contribution to ALL's credit loss measure"}),

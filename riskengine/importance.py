@@ -27,11 +27,14 @@ The target ``x`` is the ``target_level`` VaR of the total credit loss in a plain
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
 
 from . import instruments
+from ._kernels.rng import stream_key
+from .measures import LossSample
 
 log = logging.getLogger("riskengine")
 
@@ -153,8 +156,6 @@ def regime_sampling(regime_cum, q):
 
 def pilot_seed(seed: int) -> int:
     """The pilot's own seed, so its draws are independent of the run's."""
-    from ._kernels.rng import stream_key
-
     return int(stream_key(seed, 99, "importance-sampling pilot")) >> 1
 
 
@@ -208,8 +209,6 @@ def tail_fit(pilot_loss, pilot_regime, pilot_z, x, n_regimes):
     weight ``exp(-theta L)`` against the excess ``L - x`` makes ``w (L - x)``, the ES
     estimator's term, vary least for ``theta`` of order ``1 / m``.
     """
-    from .measures import LossSample
-
     y = LossSample(pilot_loss).var_value(FIT_LEVEL)
     tail = pilot_loss >= y
     pooled = pilot_z[tail].mean(axis=0)
@@ -222,47 +221,50 @@ def tail_fit(pilot_loss, pilot_regime, pilot_z, x, n_regimes):
     return mu, TWIST_STRENGTH / m if m > 0.0 else 0.0
 
 
-def tilt(model, run):
-    """Run the pilot and aim the sampler at its ``target_level`` loss.
+@dataclass(frozen=True)
+class Pilot:
+    """What the sampler is aimed with: a plain pilot run's total credit loss by path
+    ``loss`` (n,), its paths' regimes ``regime`` (n,) int64, the pilot's ``seed``, and
+    where the shift is fitted to the pilot's tail (:func:`fits_tail`) its paths' factor
+    normals ``z`` (n, K) (``_kernels.defaults.factor_normals``)."""
+
+    loss: np.ndarray
+    regime: np.ndarray
+    seed: int
+    z: np.ndarray | None = None
+
+
+def fits_tail(model) -> bool:
+    """Whether the shift and the twist are fitted to the pilot's tail (:func:`tail_fit`)
+    rather than computed from the conditional expected loss: the twist by exposure treats
+    exposures as independent given the factors and present on every path; where rows of
+    one obligor default together, or the program's regimes and selection change who is
+    there, they are fitted to the pilot's tail instead."""
+    return bool(model.portfolio.shared_obligors or model.program_on_paths)
+
+
+def tilt(model, pilot: Pilot):
+    """Aim the sampler at the pilot's ``target_level`` loss.
 
     Parameters
     ----------
     model : riskengine.kernel_inputs.Model
-    run : callable
-        ``run(model) -> Result``, the plain simulation (passed in to keep the import
-        graph one-way).
+    pilot : Pilot
+        The plain pilot run (:func:`riskengine.pilot.run_pilot`).
 
     Returns
     -------
     (Sampler, dict)
         The tilted sampler bundle and what the manifest records.
     """
-    from ._kernels.defaults import factor_normals
-    from .config import apply_overrides
-    from .kernel_inputs import build_model
-    from .measures import LossSample
-
     isc = model.config.importance_sampling
-    pilot_cfg = apply_overrides(model.config, {
-        "simulation": {"paths": isc.pilot_paths, "seed": pilot_seed(model.config.simulation.seed)},
-        "importance_sampling": {"enabled": False},
-        "outputs": {"timeline_paths": 1, "irr_paths": 1, "contributions": False}})
-    # (the pilot needs only losses)
-    pilot_model = build_model(pilot_cfg, model.portfolio, model.scenario)
-    pilot = run(pilot_model)
-    pilot_loss = pilot.loss("credit_loss", "ALL")
-    pilot_regime = (pilot.paths["regime"].to_numpy() if "regime" in pilot.paths
-                    else np.zeros(len(pilot_loss), dtype=np.int64))
+    pilot_loss, pilot_regime = pilot.loss, pilot.regime
     x = LossSample(pilot_loss).var_value(isc.target_level)
     copula, sampler = model.inputs.copula, model.inputs.sampler
     program = model.inputs.program
     n_regimes = len(program.regime_cum)
     drawn = program.pinned_regime < 0 and n_regimes > 1
-    # the twist by exposure treats exposures as independent given the factors and present
-    # on every path; where rows of one obligor default together, or the program's regimes
-    # and selection change who is there, the shift and the obligor twist are fitted to
-    # the pilot's tail instead
-    independent = not model.portfolio.shared_obligors and not model.program_on_paths
+    independent = not fits_tail(model)
     twist = isc.twist and independent
     mu = np.zeros_like(sampler.mean_shift)
     theta = 0.0
@@ -273,10 +275,7 @@ def tilt(model, run):
             for r in range(n_regimes) if drawn else [max(program.pinned_regime, 0)]:
                 mu[r] = mean_shift(x, copula, sampler, regime=r)
     else:
-        z = np.empty((isc.pilot_paths, copula.root.shape[0]))
-        factor_normals(np.arange(isc.pilot_paths, dtype=np.int64),
-                       pilot_model.inputs.copula.factor_key, z)
-        fitted, obligor_theta = tail_fit(pilot_loss, pilot_regime, z, x, n_regimes)
+        fitted, obligor_theta = tail_fit(pilot_loss, pilot_regime, pilot.z, x, n_regimes)
         if isc.shift:
             mu[:] = fitted
         if isc.twist:
@@ -301,7 +300,7 @@ def tilt(model, run):
              np.linalg.norm(mu), "twist by exposure" if twist else
              f"twist by obligor, theta {theta:.3g}" if theta else "no twist")
     info = {"enabled": True, "target_level": isc.target_level, "pilot_paths": isc.pilot_paths,
-            "pilot_seed": pilot_cfg.simulation.seed, "target_loss": x,
+            "pilot_seed": pilot.seed, "target_loss": x,
             "mean_shift": mu.tolist(), "twist": twist, "shift": isc.shift,
             "obligor_theta": float(theta),
             "defensive_share": float(share)}

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 import xarray as xr
 from filelock import FileLock, Timeout
 
+from ._kernels import _cache
 from .errors import OutputError, UsageError
 
 META_KEY = b"riskengine.xarray"
@@ -416,11 +417,9 @@ class RunDirClaim:
     """
 
     def __init__(self, run_dir: str | Path):
-        from ._kernels._cache import cache_root
-
         self.run_dir = Path(run_dir)
         key = hashlib.sha256(str(self.run_dir.resolve()).encode()).hexdigest()[:24]
-        locks = cache_root() / "locks"
+        locks = _cache.cache_root() / "locks"
         try:
             locks.mkdir(parents=True, exist_ok=True)
         except OSError:  # a read-only cache folder: the system's temporary folder instead

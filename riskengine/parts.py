@@ -17,72 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ._kernels.bundles import Accumulators, PathOutputs, SampledPaths
+from .checkpoints import chunk_arrays
 from .config import config_from_dict
 from .errors import UsageError
 from .io import _write_atomically, _write_manifest, write_run_streamed
 from .kernel_inputs import Model, build_model
 from .pathstore import InMemory, add_arrays
 from .portfolio import load_portfolio
-from .results import _sha256_file, package_versions, provenance
+from .provenance import package_versions, provenance, sha256_file
 from .simulate import RangeRun, finish, sampling_inputs, simulate_range, streamed_store
 
 PART_FILE = "part.npz"
-#: a run directory's folder of checkpointed chunks
-CHUNKS = "parts"
-
-
-def _sampled_rows(sampled: SampledPaths, start: int, end: int) -> dict:
-    """The sampled rows of global paths ``start .. end - 1`` (row ``r`` is path
-    ``r * stride``), with their row indices."""
-    out = {}
-    for name, stride in (("timeline", sampled.timeline_stride), ("irr", sampled.irr_stride),
-                         ("annual", sampled.timeline_stride)):
-        a = getattr(sampled, name)
-        rows = np.arange(a.shape[0])
-        own = rows[(rows * stride >= start) & (rows * stride < end)]
-        out[f"rows.{name}"] = own
-        out[f"sampled.{name}"] = a[own]
-    return out
-
-
-def save_chunk(folder: Path, start: int, end: int, out: PathOutputs, acc: Accumulators,
-               sampled: SampledPaths) -> None:
-    """Save one finished chunk (its paths' outputs, its blocks' accumulators, its sampled
-    rows) as ``folder/chunk-START-END.npz``, atomically (written aside, then renamed)."""
-    import os
-
-    folder.mkdir(parents=True, exist_ok=True)
-    arrays = chunk_arrays(start, end, out, acc, sampled)
-    final = folder / f"chunk-{start:012d}-{end:012d}.npz"
-    tmp = folder / f".{final.name}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
-    except BaseException:  # (an interrupt while saving leaves no half-written file)
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def chunk_arrays(start: int, end: int, out: PathOutputs, acc: Accumulators,
-                 sampled: SampledPaths) -> dict:
-    """One chunk's outputs as named arrays (what a checkpoint file or a Dask task holds)."""
-    arrays = {f"out.{k}": np.asarray(v) for k, v in out._asdict().items()}
-    arrays |= {f"acc.{k}": np.asarray(v) for k, v in acc._asdict().items()}
-    return arrays | _sampled_rows(sampled, start, end)
-
-
-def saved_chunks(folder: Path, start: int, end: int) -> dict[tuple[int, int], Path]:
-    """The chunks saved in ``folder`` that lie in paths ``start .. end - 1``, by range."""
-    found = {}
-    for path in sorted(folder.glob("chunk-*.npz")) if folder.is_dir() else []:
-        a, b = (int(x) for x in path.stem.split("-")[1:])
-        if start <= a and b <= end:
-            found[a, b] = path
-    return found
 
 
 def parse_range(text: str) -> tuple[int, int]:
@@ -160,7 +105,7 @@ def merge(parts: list[str | Path], out_dir: str | Path, overwrite: bool = False)
     config = config_from_dict(first["config"], str(read[0][0] / "manifest.json"))
     sim = config.simulation
     source = first["portfolio"]
-    if _sha256_file(source) != first["provenance"]["portfolio_sha256"]:
+    if sha256_file(source) != first["provenance"]["portfolio_sha256"]:
         raise UsageError(f"the parts' portfolio {source} has changed since they ran "
                          "(its SHA-256 differs)")
     portfolio = load_portfolio(Path(source), config.dependence.sectors, sim.n_quarters,

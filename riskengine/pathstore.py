@@ -24,20 +24,19 @@ import numpy as np
 import xarray as xr
 
 from ._kernels.bundles import Accumulators, PathOutputs, SampledPaths
+from .buffers import BLOCK, allocate, allocate_range
+from .io import DatasetAppender, open_dataset_lazily
+from .outputs import paths_dataset
 
 
 class InMemory:
     """Outputs of global paths ``start .. end - 1`` held in memory."""
 
     def __init__(self, model, start: int, end: int):
-        from .simulate import allocate_range
-
         self.model, self.start, self.end = model, start, end
         self.out, self.acc, self.sampled = allocate_range(model, start, end)
 
     def _rows(self, first: int, size: int):
-        from .simulate import BLOCK
-
         rel = first - self.start
         return slice(rel, rel + size), slice(rel // BLOCK, rel // BLOCK + -(-size // BLOCK))
 
@@ -62,8 +61,6 @@ class InMemory:
                 target[...] = source
 
     def paths(self) -> xr.Dataset:
-        from .results import paths_dataset
-
         return paths_dataset(self.model, self.out, self.start)
 
     def totals(self) -> Accumulators:
@@ -77,12 +74,8 @@ class Streamed:
     """Outputs of the whole run streamed to the Parquet file ``path`` chunk by chunk."""
 
     def __init__(self, model, path: str | Path, weighted: bool):
-        from .io import DatasetAppender
-        from .simulate import BLOCK, allocate, allocate_range
-
         self.model, self.path, self.weighted = model, Path(path), weighted
         self.start, self.end = 0, model.config.simulation.paths
-        self._allocate = allocate
         _, acc, self.sampled = allocate_range(model, 0, BLOCK)  # (the run's sampled rows,
         # and the accumulators' shapes)
         self._totals = Accumulators(*(np.zeros(a.shape[1:]) for a in acc))
@@ -94,14 +87,11 @@ class Streamed:
 
     def buffers(self, first: int, size: int) -> tuple[PathOutputs, Accumulators]:
         """Fresh zeroed outputs for one chunk."""
-        out, acc, _ = self._allocate(self.model, size)
+        out, acc, _ = allocate(self.model, size)
         return out, acc
 
     def add(self, first: int, size: int, out: PathOutputs, acc: Accumulators) -> None:
         """A finished chunk: written once every chunk before it is."""
-        from .results import paths_dataset
-        from .simulate import BLOCK
-
         self._waiting[first] = (size, out, acc)
         while self._next in self._waiting:
             first = self._next
@@ -115,8 +105,6 @@ class Streamed:
             self._next = first + size
 
     def paths(self) -> xr.Dataset:
-        from .io import open_dataset_lazily
-
         if self._waiting:
             raise RuntimeError(f"paths from {self._next} were never written")
         self._file.close()

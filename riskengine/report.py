@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UsageError
+from .outputs import REPORT_ROWS
 from .results import stat_index
 
 #: figure size in inches and resolution: every PNG is 1000 x 500 pixels
@@ -271,11 +272,11 @@ def _html(manifest, summary, levels, figures, side_rows, top, contributions) -> 
     cfg = manifest["config"]
     rows = []
     cols = [("EL", None)] + [(m, lv) for m in ("VaR", "ES") for lv in levels]
-    for var in [v for v in ("credit_loss", "economic_loss", "tariff_cost", "deployed_usd")
-                if v in list(summary["variable"].values)]:
+    for var, shown in [(v, shown) for v, shown in REPORT_ROWS
+                       if v in list(summary["variable"].values)]:
         rows.append(f'<tr class="group"><th colspan="{len(cols) + 1}">{esc(var)}</th></tr>')
         for inst in summary["institution"].values:
-            if var in ("tariff_cost", "deployed_usd") and inst != "ALL":
+            if shown == "ALL" and inst != "ALL":
                 continue
             cells = "".join(_cell(*_stat(summary, m_, lv, institution=inst, variable=var))
                             for m_, lv in cols)

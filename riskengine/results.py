@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import platform
 import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -12,7 +11,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .codes import INSTITUTIONS, Institution, Instrument
+from .codes import INSTITUTIONS, Instrument
+from .io import is_lazy, without_multi_indexes, write_run
 from .measures import (
     Estimate,
     LossSample,
@@ -21,109 +21,10 @@ from .measures import (
     unit_tail,
     var_index,
 )
-from .schedules import step_end_dates
+from .outputs import BY_NAME, DERIVED_VARIABLES, SUMMARISED, TARIFF_IN, summary_units
+from .schedules import fiscal_years, step_end_dates
 
-LOSS_VARIABLES = ("credit_loss", "economic_loss")
-#: what the summary reports beyond the loss variables of paths.parquet, and where it reads
-#: them: Japan's deemed allocation still unpaid at the horizon is its equity shortfall
-DERIVED_VARIABLES = {"equity_shortfall": "deemed_outstanding"}
 SUMMARY_INSTITUTIONS = (*INSTITUTIONS, "ALL")
-#: the program's variables in the summary when the run has them (docs/model.md)
-PROGRAM_VARIABLES = ("tariff_cost", "economic_loss_jpy", "deployed_usd")
-#: ALL's economic loss includes the tariff cost (Japan's as a whole)
-TARIFF_IN = {"economic_loss": "tariff_cost", "economic_loss_jpy": "tariff_cost_jpy"}
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of riskengine, Python and the numerical libraries (for manifests)."""
-    import numba
-    import pyarrow
-    import pydantic
-    import scipy
-
-    from . import __version__
-
-    return {"riskengine": __version__, "python": platform.python_version(),
-            "numpy": np.__version__, "numba": numba.__version__, "scipy": scipy.__version__,
-            "xarray": xr.__version__, "pyarrow": pyarrow.__version__,
-            "pandas": pd.__version__, "pydantic": pydantic.__version__}
-
-
-def _sha256_file(path: str) -> str | None:
-    import hashlib
-    from pathlib import Path
-
-    p = Path(path)
-    if not p.is_file():
-        return None
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _git_commit() -> str | None:
-    """The commit of the source checkout riskengine runs from (with "-dirty" when it has
-    uncommitted changes), None for an installed package."""
-    import subprocess
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent
-    if not (root / ".git").exists():
-        return None
-    try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--",
-                                "riskengine"], capture_output=True, text=True, timeout=10).stdout
-        return head + ("-dirty" if dirty.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def results_hash(model) -> str:
-    """SHA-256 of what a run's numbers depend on in its config (threads and chunk size do
-    not): the key of checkpoints and cluster tasks."""
-    import hashlib
-    import json
-
-    cfg = model.config.to_dict()
-    cfg["simulation"] = {k: v for k, v in cfg["simulation"].items()
-                         if k not in ("threads", "chunk_paths")}
-    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()
-
-
-def portfolio_hash(model) -> str:
-    """SHA-256 of the validated portfolio table (whatever file or DataFrame it came from)."""
-    import hashlib
-
-    return hashlib.sha256(model.portfolio.table.to_csv(index=False).encode()).hexdigest()
-
-
-def provenance(model, timings: dict) -> dict:
-    """What a number depends on beyond the config: input hashes, the code's commit, the
-    threading actually used, the command line and when it ran."""
-    import hashlib
-    import json
-    import sys
-
-    import numba
-
-    pf = model.portfolio
-    pf_hash = _sha256_file(pf.source)
-    if pf_hash is None:  # a DataFrame: the validated table, canonically written
-        pf_hash = portfolio_hash(model)
-    config_text = json.dumps(model.config.to_dict(), sort_keys=True)
-    try:
-        layer = numba.threading_layer()
-    except ValueError:  # no parallel region has run in this process
-        layer = None
-    return {"config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
-            "portfolio_sha256": pf_hash, "git_commit": _git_commit(),
-            "numba_threading_layer": layer, "threads_used": timings.get("threads_used"),
-            "command_line": list(sys.argv), "started": timings.get("started"),
-            "finished": timings.get("finished")}
 
 
 @dataclass
@@ -151,14 +52,14 @@ class Result:
     def paths_streamed(self) -> bool:
         """Whether ``paths`` is read from a file written while the run went (the run
         directory's paths.parquet), not held in memory."""
-        from .io import is_lazy
 
         return is_lazy(self.paths)
 
     @classmethod
     def from_simulation(cls, model, paths: xr.Dataset, totals, sampled, timings: dict,
                         importance_sampling: dict | None = None,
-                        contributions: xr.Dataset | None = None) -> Result:
+                        contributions: xr.Dataset | None = None,
+                        stamp: dict | None = None) -> Result:
         """Assemble the Datasets of a finished simulation.
 
         Parameters
@@ -171,104 +72,31 @@ class Result:
             The per-block accumulators summed over blocks (leading axis dropped).
         sampled : SampledPaths
             The timeline and IRR sample paths.
+        stamp : dict
+            The manifest's ``versions`` and ``provenance``
+            (:func:`riskengine.provenance.stamp`).
         """
         cfg = model.config
         n = paths.sizes["path"]
-
-        def sampled_weight(stride: int, rows: int) -> np.ndarray:
-            """The weights of the sampled paths (every ``stride``-th, ``rows`` of them)."""
-            if "weight" not in paths:
-                return np.ones(len(range(0, n, stride)[:rows]))
-            return paths["weight"].to_numpy()[::stride][:rows].copy()
-
-        pf = model.portfolio
+        eq = np.flatnonzero(model.portfolio.instrument_index == Instrument.EQUITY)
         totals, sampled, pd_input = _to_input_rows(model, totals, sampled)
-        usd = {"units": "USD"}
-        wsum = n  # estimators are (1/n) sum w x
-        nan = np.full(pf.n_projects, np.nan)
-        eq = np.flatnonzero(pf.instrument_index == Instrument.EQUITY)
-        irr, irr_stride = sampled.irr, sampled.irr_stride
-        japan_mean, us_mean, p_recoup, rq_median, irr_median = (nan.copy() for _ in range(5))
-        if len(eq):
-            japan_mean[eq] = totals.japan_receipts[eq] / wsum
-            us_mean[eq] = totals.us_receipts[eq] / wsum
-            p_recoup[eq] = totals.recouped[eq] / wsum
-            for e, p in enumerate(eq):
-                h = totals.recoup_step[e]
-                tot = h.sum()
-                if tot > 0:
-                    rq_median[p] = float(np.searchsorted(np.cumsum(h), 0.5 * tot))
-                col = irr[:, e]
-                ok = ~np.isnan(col)
-                if ok.any():
-                    w_irr = sampled_weight(irr_stride, len(col))[ok]
-                    irr_median[p] = LossSample(col[ok], w_irr * ok.sum() / w_irr.sum()).var_value(0.5)
-        projects = xr.Dataset(
-            {
-                "pd_input_horizon": (("project",), pd_input,
-                                     {"long_name": "default probability by the horizon implied "
-                                                   "by the inputs, if funded"}),
-                "pd_simulated": (("project",), totals.defaults / wsum,
-                                 {"long_name": "simulated probability that the project is "
-                                               "funded and defaults by the horizon"}),
-                "expected_credit_loss": (("project",), totals.credit_loss / wsum, usd),
-                "japan_receipts_mean": (("project",), japan_mean,
-                                        {**usd, "long_name": "Japan's equity receipts, horizon total, mean"}),
-                "us_receipts_mean": (("project",), us_mean,
-                                     {**usd, "long_name": "US equity receipts, horizon total, mean"}),
-                "p_recoup": (("project",), p_recoup,
-                             {"long_name": "probability the deemed balance is repaid by the horizon"}),
-                "recoup_quarter_median": (("project",), rq_median,
-                                          {"long_name": "median recoup quarter over recouping paths"}),
-                "irr_japan_median": (("project",), irr_median,
-                                     {"long_name": f"median of Japan's annual IRR ({irr.shape[0]} paths, every {irr_stride}th)"}),
-            },
-            coords={
-                "project": np.asarray(pf.table["project_id"], dtype=object).astype(str),
-                "sector": ("project", np.asarray(pf.table["sector"]).astype(str)),
-                "institution": ("project", np.asarray(pf.table["institution"]).astype(str)),
-                "instrument": ("project", np.asarray(pf.table["instrument"]).astype(str)),
-                "commitment_usd": ("project", pf.col("commitment_usd")),
-            },
-        )
-        timeline = sampled.timeline
-        n_tl = timeline.shape[0]
-        deemed = totals.deemed_balance / max(n_tl, 1)
-        tl_weight = sampled_weight(sampled.timeline_stride, n_tl)
-        timeline_ds = _timeline(cfg, timeline, tl_weight, deemed)
-        meta = {
-            "config": cfg.to_dict(),
-            "seed": cfg.simulation.seed,
-            "paths": n,
-            "n_projects": pf.n_projects,
-            "n_quarters": cfg.simulation.n_quarters,
-            "portfolio": pf.source,
-            "ignored_columns": list(pf.ignored_columns),
-            "correlation": {
-                "min_eigenvalue": model.correlation.min_eigenvalue,
-                "repaired": model.correlation.repaired,
-                "repair_frobenius": model.correlation.repair_frobenius,
-                "repair_max_abs": model.correlation.repair_max_abs,
-                "matrix": np.asarray(model.correlation.matrix).tolist(),
-            },
-            "versions": package_versions(),
-            "run_id": uuid.uuid4().hex,
-            "provenance": provenance(model, timings),
-            "timings": dict(timings),
-            "importance_sampling": importance_sampling or {"enabled": False},
-        }
+        projects = _projects(model, totals, sampled, pd_input, paths)
+        tl_weight = _sampled_weight(paths, sampled.timeline_stride, sampled.timeline.shape[0])
+        timeline_ds = _timeline(cfg, sampled.timeline, tl_weight,
+                                totals.deemed_balance / max(sampled.timeline.shape[0], 1))
+        meta = _meta(model, n, timings, importance_sampling, stamp)
         recoup_ds = None
         if len(eq):
             # distribution of the recoup quarter: P(B_0 is repaid by the end of quarter k
             # and stays repaid to the horizon); its last column is p_recoup
             recoup_ds = xr.Dataset(
-                {"p_recouped_by": (("project", "quarter"), np.cumsum(totals.recoup_step, axis=1) / wsum,
+                {"p_recouped_by": (("project", "quarter"), np.cumsum(totals.recoup_step, axis=1) / n,
                                    {"long_name": "probability the deemed allocation is repaid by "
                                                  "the end of the quarter (and stays repaid)"})},
                 coords={"project": projects.project.values[eq],
                         "quarter": timeline_ds.quarter.values,
                         "quarter_end": ("quarter", timeline_ds.quarter_end.values)})
-        annual_ds = _annual(cfg, totals.annual / wsum, sampled.annual, tl_weight)
+        annual_ds = _annual(cfg, totals.annual / n, sampled.annual, tl_weight)
         if contributions is not None:
             top = max(cfg.measures.levels)
             es = _contribution_values(contributions, "ES", top, "exposure")
@@ -293,7 +121,7 @@ class Result:
             for r in results.values():
                 if "weight" not in r.paths:
                     r.paths["weight"] = (("path",), np.ones(r.paths.sizes["path"]),
-                                         {"long_name": "importance-sampling likelihood ratio"})
+                                         BY_NAME["weight"].attrs(None))
 
         def along(get):
             parts = [get(r) for r in results.values()]
@@ -350,9 +178,7 @@ class Result:
         Japan's deemed allocation at the horizon; with selection and declines the tariff
         cost (Japan's, under ALL) and the commitments funded; with [fx] the economic loss
         in yen."""
-        extra = tuple(v for v, src in DERIVED_VARIABLES.items() if src in self.paths)
-        extra += tuple(v for v in PROGRAM_VARIABLES if v in self.paths)
-        return LOSS_VARIABLES + extra
+        return tuple(v for v, src in SUMMARISED.items() if src in self.paths)
 
     def scenario_paths(self, scenario: str | None = None) -> xr.Dataset:
         """The per-path Dataset of one scenario (None: the first, ``base`` when it was
@@ -439,8 +265,7 @@ class Result:
         else:  # no regimes: the summary keeps its dims
             dims = dims[1:]
             data = {k: v[0] for k, v in data.items()}
-        units = {"units": "USD (economic_loss_jpy: JPY)" if "economic_loss_jpy" in variables
-                 else "USD"}
+        units = {"units": summary_units(variables)}
         coords["run_id"] = self.meta.get("run_id", "")
         return index_stats(xr.Dataset(
             {k: (dims, v, units) for k, v in data.items()},
@@ -456,7 +281,6 @@ class Result:
         sim, rates = cfg.get("simulation", {}), cfg.get("rates", {})
         if not sim:
             return {}
-        from .schedules import step_end_dates
 
         end = step_end_dates(sim["as_of"], sim["steps_per_year"],
                              int(round(sim["horizon_years"] * sim["steps_per_year"])))[-1]
@@ -492,7 +316,6 @@ class Result:
 
     def summary_frame(self):
         """The summary as a long pandas DataFrame (the rows of summary.parquet)."""
-        from .io import without_multi_indexes
 
         frame = without_multi_indexes(self.summary).to_dataframe().reset_index()
         return frame.drop(columns=["stat"], errors="ignore")
@@ -587,7 +410,6 @@ class Result:
 
     def write(self, run_dir, overwrite: bool = False):
         """Write the run directory atomically (see :func:`riskengine.io.write_run`)."""
-        from .io import write_run
 
         return write_run(self, run_dir, overwrite=overwrite)
 
@@ -615,8 +437,6 @@ def index_stats(ds: xr.Dataset) -> xr.Dataset:
 def _contribution_values(ds: xr.Dataset, measure: str, level: float | None, group: str,
                          field: str = "value"):
     """One measure's contributions of one grouping as a pandas Series indexed by key."""
-    import pandas as pd
-
     i = stat_index(ds, measure, level)
     keep = ds["group"].to_numpy() == group
     if not keep.any():
@@ -625,59 +445,92 @@ def _contribution_values(ds: xr.Dataset, measure: str, level: float | None, grou
                      name=field)
 
 
-def paths_dataset(model, out, first: int = 0, weighted: bool | None = None) -> xr.Dataset:
-    """The per-path Dataset (paths.parquet) of paths ``first ..`` from their
-    :class:`PathOutputs`. ``weighted``: whether it has a ``weight`` variable (None: when
-    some weight is not 1)."""
-    cfg, dep = model.config, model.deployment
-    credit = out.credit_loss
-    n = credit.shape[0]
+def _sampled_weight(paths: xr.Dataset, stride: int, rows: int) -> np.ndarray:
+    """The weights of the sampled paths (every ``stride``-th, ``rows`` of them)."""
+    if "weight" not in paths:
+        return np.ones(len(range(0, paths.sizes["path"], stride)[:rows]))
+    return paths["weight"].to_numpy()[::stride][:rows].copy()
+
+
+def _projects(model, totals, sampled, pd_input, paths: xr.Dataset) -> xr.Dataset:
+    """The per-project Dataset (projects.parquet) of the input portfolio's rows."""
+    pf = model.portfolio
     usd = {"units": "USD"}
-    paths = xr.Dataset(
+    wsum = paths.sizes["path"]  # estimators are (1/n) sum w x
+    nan = np.full(pf.n_projects, np.nan)
+    eq = np.flatnonzero(pf.instrument_index == Instrument.EQUITY)
+    irr, irr_stride = sampled.irr, sampled.irr_stride
+    japan_mean, us_mean, p_recoup, rq_median, irr_median = (nan.copy() for _ in range(5))
+    if len(eq):
+        japan_mean[eq] = totals.japan_receipts[eq] / wsum
+        us_mean[eq] = totals.us_receipts[eq] / wsum
+        p_recoup[eq] = totals.recouped[eq] / wsum
+        for e, p in enumerate(eq):
+            h = totals.recoup_step[e]
+            tot = h.sum()
+            if tot > 0:
+                rq_median[p] = float(np.searchsorted(np.cumsum(h), 0.5 * tot))
+            col = irr[:, e]
+            ok = ~np.isnan(col)
+            if ok.any():
+                w_irr = _sampled_weight(paths, irr_stride, len(col))[ok]
+                irr_median[p] = LossSample(col[ok], w_irr * ok.sum() / w_irr.sum()).var_value(0.5)
+    return xr.Dataset(
         {
-            "credit_loss": (("path", "institution"), credit,
-                            {"units": "USD", "long_name": "principal lost in defaults"}),
-            "economic_loss": (("path", "institution"), out.economic_loss,
-                              {"units": "USD", "long_name": "minus NPV of the institution's cash flows"}),
+            "pd_input_horizon": (("project",), pd_input,
+                                 {"long_name": "default probability by the horizon implied "
+                                               "by the inputs, if funded"}),
+            "pd_simulated": (("project",), totals.defaults / wsum,
+                             {"long_name": "simulated probability that the project is "
+                                           "funded and defaults by the horizon"}),
+            "expected_credit_loss": (("project",), totals.credit_loss / wsum, usd),
+            "japan_receipts_mean": (("project",), japan_mean,
+                                    {**usd, "long_name": "Japan's equity receipts, horizon total, mean"}),
+            "us_receipts_mean": (("project",), us_mean,
+                                 {**usd, "long_name": "US equity receipts, horizon total, mean"}),
+            "p_recoup": (("project",), p_recoup,
+                         {"long_name": "probability the deemed balance is repaid by the horizon"}),
+            "recoup_quarter_median": (("project",), rq_median,
+                                      {"long_name": "median recoup quarter over recouping paths"}),
+            "irr_japan_median": (("project",), irr_median,
+                                 {"long_name": f"median of Japan's annual IRR ({irr.shape[0]} paths, every {irr_stride}th)"}),
         },
-        coords={"path": np.arange(first, first + n, dtype=np.int64),
-                "institution": list(INSTITUTIONS)},
+        coords={
+            "project": np.asarray(pf.table["project_id"], dtype=object).astype(str),
+            "sector": ("project", np.asarray(pf.table["sector"]).astype(str)),
+            "institution": ("project", np.asarray(pf.table["institution"]).astype(str)),
+            "instrument": ("project", np.asarray(pf.table["instrument"]).astype(str)),
+            "commitment_usd": ("project", pf.col("commitment_usd")),
+        },
     )
-    if len(model.equity_index):
-        for name, values, long in (
-                ("japan_receipts", out.japan_receipts,
-                 "equity distributions to Japan inside the horizon (undiscounted)"),
-                ("us_receipts", out.us_receipts,
-                 "equity distributions to the US inside the horizon (undiscounted)"),
-                ("deemed_outstanding", out.deemed_outstanding,
-                 "deemed allocation not yet repaid at the horizon")):
-            v = np.zeros_like(credit)  # equity is JBIC's: NEXI's rows are 0
-            v[:, Institution.JBIC] = values
-            paths[name] = (("path", "institution"), v, {**usd, "long_name": long})
-    if dep.expanded:
-        paths["deployed_usd"] = (("path", "institution"), out.deployed,
-                                 {**usd, "long_name": "commitments funded on the path"})
-        paths["tariff_cost"] = (("path",), out.tariff_cost,
-                                {**usd, "long_name": "present value of the tariff penalties "
-                                                 "of declined projects (Japan as a whole)"})
-    if cfg.regimes:
-        paths["regime"] = (("path",), out.regime,
-                           {"labels": list(cfg.regime_names),
-                            "long_name": "the path's political regime"})
-    if cfg.fx is not None:
-        jpy = {"units": "JPY"}
-        paths["economic_loss_jpy"] = (("path", "institution"), out.economic_loss_jpy,
-                                      {**jpy, "long_name": "economic loss in yen, each step's "
-                                                           "cash at that step's USD/JPY"})
-        if dep.expanded:
-            paths["tariff_cost_jpy"] = (("path",), out.tariff_cost_jpy,
-                                        {**jpy, "long_name": "tariff cost in yen"})
-    if weighted is None:
-        weighted = not np.all(out.weight == 1.0)
-    if weighted:
-        paths["weight"] = (("path",), out.weight,
-                           {"long_name": "importance-sampling likelihood ratio"})
-    return paths
+
+
+def _meta(model, n: int, timings: dict, importance_sampling: dict | None,
+          stamp: dict | None) -> dict:
+    """What the manifest records of a run besides its Datasets."""
+    cfg, pf = model.config, model.portfolio
+    meta = {
+        "config": cfg.to_dict(),
+        "seed": cfg.simulation.seed,
+        "paths": n,
+        "n_projects": pf.n_projects,
+        "n_quarters": cfg.simulation.n_quarters,
+        "portfolio": pf.source,
+        "ignored_columns": list(pf.ignored_columns),
+        "correlation": {
+            "min_eigenvalue": model.correlation.min_eigenvalue,
+            "repaired": model.correlation.repaired,
+            "repair_frobenius": model.correlation.repair_frobenius,
+            "repair_max_abs": model.correlation.repair_max_abs,
+            "matrix": np.asarray(model.correlation.matrix).tolist(),
+        },
+        "versions": (stamp or {}).get("versions", {}),
+        "run_id": uuid.uuid4().hex,
+        "provenance": (stamp or {}).get("provenance", {}),
+        "timings": dict(timings),
+        "importance_sampling": importance_sampling or {"enabled": False},
+    }
+    return meta
 
 
 def _to_input_rows(model, totals, sampled):
@@ -755,8 +608,6 @@ ANNUAL_LEVELS = (0.95, 0.99, 0.999)
 def _annual(cfg, means, sample, weight) -> xr.Dataset:
     """Per fiscal year: the mean over all paths and quantiles over the timeline's sampled
     paths of defaults, credit losses, JBIC write-offs and NEXI claims paid."""
-    from .schedules import fiscal_years, step_end_dates
-
     sim = cfg.simulation
     of_step, labels = fiscal_years(sim.as_of, sim.steps_per_year, sim.n_quarters,
                                    cfg.outputs.fiscal_year_start_month)

@@ -3,45 +3,39 @@
 Paths are simulated in chunks of ``chunk_paths`` (rounded up to a multiple of ``BLOCK``);
 each chunk's outputs go to a store (:mod:`riskengine.pathstore`): in memory for the
 Python API, streamed to paths.parquet for ``riskengine run``. What grows with paths is
-listed in docs/model.md, "Memory" (``memory_estimate`` counts it).
+listed in docs/model.md, "Memory" (:func:`riskengine.buffers.memory_estimate` counts it).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numba
 import numpy as np
-import pandas as pd
 
-from ._kernels.bundles import Accumulators, PathOutputs, SampledPaths
+from ._kernels.bundles import SampledPaths
 from ._kernels.engine import run_chunk
-from .codes import INSTITUTIONS
-from .config import (
-    Config,
-    Scenario,
-    apply_overrides,
-    default_portfolio_path,
-    load_config,
-    run_overrides,
-)
+from ._kernels.threads import threads
+from .buffers import BLOCK, MEMORY_FIXED_BYTES, allocate, available_memory, memory_estimate
+from .checkpoints import save_chunk, saved_chunks
+from .config import Config, Scenario
+from .contributions import compute
 from .errors import UsageError
-from .importance import regime_sampling, tilt
+from .importance import regime_sampling
+from .kernel_cache import ensure_compiled, kernels_cached
 from .kernel_inputs import KernelInputs, Model, build_model
-from .pathstore import InMemory, Streamed
-from .portfolio import Portfolio, load_portfolio, portfolio_from_frame
+from .pathstore import InMemory, Streamed, add_arrays
+from .pilot import tilted_sampler
+from .portfolio import Portfolio
+from .provenance import stamp
 from .results import Result
 
 log = logging.getLogger("riskengine")
 
-#: paths per block: the unit of parallel work and of per-exposure partial sums
-BLOCK = 1024
 #: run_chunk's path_ids for a plain pass (the paths first_path + row)
 NO_REPLAY = np.zeros(0, dtype=np.int64)
 
@@ -64,54 +58,6 @@ def _chunks(n_paths: int, chunk: int, paced: bool = False):
         if paced:
             rate = now / max(time.perf_counter() - t0, 1e-6)
             size = int(min(chunk, max(BLOCK, rate * 0.5 // BLOCK * BLOCK)))
-
-
-def _stride(n_paths: int, n_sampled: int) -> int:
-    """Every ``stride``-th path is sampled (so the work spreads over chunks and threads);
-    ``n_paths + 1`` samples none."""
-    return max(1, n_paths // n_sampled) if n_sampled else n_paths + 1
-
-
-#: whole-process memory of a run: a fixed part (interpreter, libraries, kernels) and a
-#: part per path (per-path outputs, the paths Dataset, sorting for the measures, the
-#: Parquet columns); measured on the default program (0.59 GiB at 100,000 paths; 0.98
-#: GiB at 1,000,000 with its regimes, selection and yen figures) and rounded up
-MEMORY_FIXED_BYTES = 550 * 2**20
-MEMORY_BYTES_PER_PATH = 700
-#: the same with the per-path outputs streamed to disk (``riskengine run``): what remains
-#: per path is one variable's values while the measures are computed (the column read
-#: back, one institution's values, the sort and the estimators' temporaries) and the
-#: path index (docs/model.md, "Memory")
-STREAMED_BYTES_PER_PATH = 120
-
-
-def memory_estimate(paths: int, n_projects: int = 0, n_equity: int = 0, n_steps: int = 0,
-                    streamed: bool = False) -> int:
-    """Bytes a run of ``paths`` paths needs at its peak (see ``MEMORY_BYTES_PER_PATH``),
-    plus the per-block accumulators when the portfolio's size is given (in memory: 5 per
-    exposure, one recoup histogram per equity vehicle and step, per block of paths;
-    streamed: each block's credit loss by exposure)."""
-    blocks = -(-paths // BLOCK)
-    if streamed:
-        return (MEMORY_FIXED_BYTES + STREAMED_BYTES_PER_PATH * paths
-                + blocks * 8 * n_projects)
-    per_block = 8 * (5 * n_projects + n_equity * n_steps + 4 * n_steps)
-    return MEMORY_FIXED_BYTES + MEMORY_BYTES_PER_PATH * paths + blocks * per_block
-
-
-def available_memory() -> int | None:
-    """Memory this machine can give a new process now (Linux ``MemAvailable``), or None."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError):
-        return None
 
 
 def scenario_list(config: Config) -> list[Scenario | None]:
@@ -159,35 +105,6 @@ def check_fits(config: Config, n_projects: int = 0, n_equity: int = 0,
            if streamed else
            "every path's losses are kept in memory until the run is written"
            + (f", for each of the {runs} scenarios" if runs > 1 else "") + ")"))
-
-
-def allocate(model: Model, n: int, n_timeline: int = 0, n_irr: int = 0,
-             by_exposure: bool = False):
-    """Zeroed output bundles of a run of ``n`` paths: ``(PathOutputs, Accumulators,
-    SampledPaths)`` (the only place they are allocated); ``by_exposure``: with each
-    exposure's credit loss per path (a replay)."""
-    n_p, n_inst = model.deployment.portfolio.n_projects, len(INSTITUTIONS)
-    n_q = model.config.simulation.n_quarters
-    n_eq = len(model.equity_index)
-    n_blocks = -(-n // BLOCK)
-    n_years = int(model.inputs.schedules.fiscal_year[-1]) + 1
-    out = PathOutputs(credit_loss=np.zeros((n, n_inst)), economic_loss=np.zeros((n, n_inst)),
-                      weight=np.ones(n), japan_receipts=np.zeros(n), us_receipts=np.zeros(n),
-                      deemed_outstanding=np.zeros(n), deployed=np.zeros((n, n_inst)),
-                      tariff_cost=np.zeros(n), regime=np.zeros(n, dtype=np.int64),
-                      economic_loss_jpy=np.zeros((n, n_inst)), tariff_cost_jpy=np.zeros(n),
-                      exposure_credit=np.zeros((n if by_exposure else 0, n_p)))
-    acc = Accumulators(defaults=np.zeros((n_blocks, n_p)), credit_loss=np.zeros((n_blocks, n_p)),
-                       japan_receipts=np.zeros((n_blocks, n_p)),
-                       us_receipts=np.zeros((n_blocks, n_p)), recouped=np.zeros((n_blocks, n_p)),
-                       recoup_step=np.zeros((n_blocks, n_eq, n_q)),
-                       deemed_balance=np.zeros((n_blocks, n_q)),
-                       annual=np.zeros((n_blocks, n_years, 3)))
-    sampled = SampledPaths(timeline=np.zeros((n_timeline, n_q, n_inst)),
-                           timeline_stride=_stride(n, n_timeline),
-                           irr=np.full((n_irr, n_eq), np.nan), irr_stride=_stride(n, n_irr),
-                           annual=np.zeros((n_timeline, n_years, 3)))
-    return out, acc, sampled
 
 
 def run_model(model: Model, progress: Progress | None = None,
@@ -251,20 +168,9 @@ def sampling_inputs(model: Model, tilt_from: Result | None = None):
                                              is_info["regime_probabilities"])
                 sampler = sampler._replace(regime_cum=cum, regime_ratio=ratio)
         else:
-            sampler, is_info = tilt(model, run_model)
+            sampler, is_info = tilted_sampler(model, run_model)
         inputs = inputs._replace(sampler=sampler)
     return inputs, is_info
-
-
-def allocate_range(model: Model, start: int, end: int):
-    """Zeroed outputs of global paths ``start .. end - 1``: per-path outputs and per-block
-    accumulators of the range, and the whole run's sampled rows (indexed by global path,
-    so ranges put together give one process's arrays)."""
-    n, out_cfg = model.config.simulation.paths, model.config.outputs
-    n_tl = min(out_cfg.timeline_paths, n)
-    n_irr = min(out_cfg.irr_paths, n) if len(model.equity_index) else 0
-    out, acc, _ = allocate(model, end - start)
-    return out, acc, allocate(model, n, n_tl, n_irr)[2]
 
 
 @dataclass
@@ -292,13 +198,9 @@ def simulate_range(model: Model, inputs: KernelInputs, start: int, end: int,
 
     With ``checkpoint`` (a folder), every finished chunk is saved there (atomically), and
     chunks already there are loaded instead of simulated: a run killed at any point
-    resumes from its last saved chunk, bit for bit (:mod:`riskengine.parts`). ``store``:
+    resumes from its last saved chunk, bit for bit (:mod:`riskengine.checkpoints`). ``store``:
     where the outputs go (default: in memory; :class:`~riskengine.pathstore.Streamed`
     writes them to disk chunk by chunk, in path order)."""
-    from .parts import save_chunk, saved_chunks
-    from .pathstore import add_arrays
-    from .warmup import ensure_compiled, kernels_cached
-
     sim = model.config.simulation
     n = sim.paths
     if start % BLOCK or not 0 <= start < end <= n:
@@ -306,46 +208,51 @@ def simulate_range(model: Model, inputs: KernelInputs, start: int, end: int,
                          f"multiple of {BLOCK}")
     if store is None:
         store = InMemory(model, start, end)
-    sampled = store.sampled
     ensure_compiled()
-    threads_before = numba.get_num_threads()
-    if sim.threads:
-        numba.set_num_threads(min(sim.threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
-    log.info("simulating %d paths on %d threads", end - start, numba.get_num_threads())
-    threads_used = numba.get_num_threads()
+    with threads(sim.threads) as threads_used:
+        log.info("simulating %d paths on %d threads", end - start, threads_used)
+        timings = _simulate_chunks(model, inputs, start, end, store, progress, paced,
+                                   checkpoint)
+    timings["threads_used"] = threads_used
+    return RangeRun(start, end, store, timings)
+
+
+def _simulate_chunks(model: Model, inputs: KernelInputs, start: int, end: int,
+                     store: InMemory | Streamed, progress: Progress | None, paced: bool,
+                     checkpoint: Path | None) -> dict:
+    """The chunks of paths ``start .. end - 1`` into ``store`` (the saved ones loaded);
+    their timings."""
+    sim = model.config.simulation
+    sampled = store.sampled
     started = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
     first_call = not run_chunk.signatures  # this call compiles or loads the kernel
     cached = kernels_cached()
     t0 = time.perf_counter()
     saved = saved_chunks(checkpoint, start, end) if checkpoint else {}
     done = resumed = 0
-    try:
-        for seg_start, seg_end, file in _segments(start, end, saved):
-            if file is not None:  # a chunk saved by an earlier, interrupted run
-                with np.load(file) as z:
-                    add_arrays(store, z, seg_start, seg_end)
-                done += seg_end - seg_start
-                resumed += seg_end - seg_start
-                continue
-            for offset, size in _chunks(seg_end - seg_start, sim.chunk_paths, paced):
-                first = seg_start + offset  # global path
-                chunk_out, chunk_acc = store.buffers(first, size)
-                run_chunk(first, size, BLOCK, *inputs, chunk_out, chunk_acc, sampled,
-                          NO_REPLAY)
-                if checkpoint is not None:
-                    save_chunk(checkpoint, first, first + size, chunk_out, chunk_acc, sampled)
-                store.add(first, size, chunk_out, chunk_acc)
-                done += size
-                if progress is not None:
-                    progress(done, end - start)
-    finally:
-        numba.set_num_threads(threads_before)
-    timings = {"simulate_seconds": time.perf_counter() - t0, "threads_used": threads_used,
-               "resumed_paths": resumed,
-               "started": started,
-               "simulate_includes_jit_compile": first_call and not cached,
-               "simulate_includes_kernel_load": first_call and cached}
-    return RangeRun(start, end, store, timings)
+    for seg_start, seg_end, file in _segments(start, end, saved):
+        if file is not None:  # a chunk saved by an earlier, interrupted run
+            with np.load(file) as z:
+                add_arrays(store, z, seg_start, seg_end)
+            done += seg_end - seg_start
+            resumed += seg_end - seg_start
+            continue
+        for offset, size in _chunks(seg_end - seg_start, sim.chunk_paths, paced):
+            first = seg_start + offset  # global path
+            chunk_out, chunk_acc = store.buffers(first, size)
+            run_chunk(first, size, BLOCK, *inputs, chunk_out, chunk_acc, sampled,
+                      NO_REPLAY)
+            if checkpoint is not None:
+                save_chunk(checkpoint, first, first + size, chunk_out, chunk_acc, sampled)
+            store.add(first, size, chunk_out, chunk_acc)
+            done += size
+            if progress is not None:
+                progress(done, end - start)
+    return {"simulate_seconds": time.perf_counter() - t0, "threads_used": None,
+            "resumed_paths": resumed,
+            "started": started,
+            "simulate_includes_jit_compile": first_call and not cached,
+            "simulate_includes_kernel_load": first_call and cached}
 
 
 def _segments(start: int, end: int, saved: dict[tuple[int, int], Path]):
@@ -371,28 +278,21 @@ def finish(model: Model, inputs: KernelInputs, run: RangeRun, is_info: dict) -> 
     paths = run.store.paths()
     contributions = None
     if model.config.outputs.contributions:
-        threads_before = numba.get_num_threads()
-        if sim.threads:  # (on the run's threads)
-            numba.set_num_threads(min(sim.threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
         t1 = time.perf_counter()
-        try:
+        with threads(sim.threads):  # (on the run's threads)
             contributions = _contributions(model, inputs, paths, run.store.block_credit())
-        finally:
-            numba.set_num_threads(threads_before)
         timings["contributions_seconds"] = time.perf_counter() - t1
         log.info("risk contributions: %d tail paths replayed in %.1f s",
                  contributions.attrs["replayed_paths"], timings["contributions_seconds"])
     timings["finished"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
     return Result.from_simulation(model, paths, run.store.totals(), run.sampled,
                                   timings=timings, importance_sampling=is_info,
-                                  contributions=contributions)
+                                  contributions=contributions, stamp=stamp(model, timings))
 
 
 def _contributions(model: Model, inputs: KernelInputs, paths, block_credit: np.ndarray):
     """Replay the tail paths and allocate ALL's credit-loss measures
     (:mod:`riskengine.contributions`)."""
-    from .contributions import compute
-
     def replay(ids: np.ndarray):
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         r_out, r_acc, r_sampled = allocate(model, len(ids), 0, 0, by_exposure=True)
@@ -438,45 +338,3 @@ def run_models(models: list[Model], progress: Progress | None = None,
         results[name] = run_model(m, progress=step, tilt_from=first, paced=paced)
         done += m.config.simulation.paths
     return Result.stack(results)
-
-
-def simulate(config: Config | dict | str | Path | None = None,
-             portfolio: Portfolio | pd.DataFrame | str | Path | None = None, *,
-             paths: int | None = None,
-             seed: int | None = None, threads: int | None = None,
-             chunk_paths: int | None = None, importance_sampling: bool | None = None,
-             regime: str | None = None, scenario: str | None = None,
-             scenarios: bool | None = None, progress: Progress | None = None) -> Result:
-    """Run the engine and return a :class:`~riskengine.results.Result`.
-
-    Parameters
-    ----------
-    config
-        A :class:`Config`, a dict of TOML tables or a TOML path (merged over the shipped
-        program like a ``--config`` file), or None for the shipped default program.
-    portfolio
-        A validated :class:`Portfolio`, a pandas DataFrame (validated like a file), a
-        CSV/Parquet path, or None for the shipped one.
-    paths, seed, threads, chunk_paths, importance_sampling, regime, scenario, scenarios
-        Override the config (:func:`riskengine.config.run_overrides`): pin every path to
-        a regime, run one scenario, or the base case and every scenario side by side
-        (the result then has a ``scenario`` dimension).
-    progress
-        Called as ``progress(paths_done, paths_total)`` after each chunk.
-    """
-    overrides = run_overrides(paths=paths, seed=seed, threads=threads, chunk_paths=chunk_paths,
-                              importance_sampling=importance_sampling, regime=regime,
-                              scenario=scenario, scenarios=scenarios)
-    if isinstance(config, Config):
-        config = apply_overrides(config, overrides)
-    else:
-        config = load_config(config, overrides)
-    sim = config.simulation
-    if isinstance(portfolio, pd.DataFrame):
-        portfolio = portfolio_from_frame(portfolio, config.dependence.sectors, sim.n_quarters,
-                                         sim.steps_per_year, source="<DataFrame>")
-    elif not isinstance(portfolio, Portfolio):
-        path = Path(portfolio) if portfolio is not None else default_portfolio_path()
-        portfolio = load_portfolio(path, config.dependence.sectors, sim.n_quarters,
-                                   sim.steps_per_year)
-    return run_models(build_models(config, portfolio), progress=progress)

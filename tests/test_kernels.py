@@ -335,13 +335,17 @@ def test_no_function_takes_more_than_15_parameters():
 
 
 def test_numba_is_imported_only_by_the_kernels():
+    """``from numba ...`` and ``import numba`` alike, at module level or in a function."""
     for path in sorted(PACKAGE.rglob("*.py")):
         if _kernels.__name__.split(".")[-1] in path.parts:
             continue
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module == "numba":
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "numba":
                 pytest.fail(f"{path} imports from numba")
+            if isinstance(node, ast.Import) and any(
+                    a.name.split(".")[0] == "numba" for a in node.names):
+                pytest.fail(f"{path} imports numba")
 
 
 def test_path_key_is_the_reference_key():

@@ -1,0 +1,247 @@
+"""A run from its inputs to its results: :func:`simulate`, the Python API's entry, and a
+run into a run directory: claimed for this process, its finished chunks checkpointed
+(:mod:`riskengine.checkpoints`), resumable after a kill, and what is kept when Ctrl-C or
+SIGTERM stops it. ``riskengine run`` and ``riskengine.simulate(..., out=DIR)`` both run
+through :func:`run_into`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import count
+from pathlib import Path
+
+import pandas as pd
+
+from .checkpoints import claim_resume, mark_stopped, open_checkpoint, saved_paths
+from .cluster import run_on_dask
+from .config import Config, apply_overrides, default_portfolio_path, load_config, run_overrides
+from .errors import OutputError, Terminated, UsageError
+from .io import RunDirClaim, check_parent, check_run_dir, write_run_streamed, write_unfinished
+from .kernel_inputs import Model
+from .portfolio import Portfolio, load_portfolio, portfolio_from_frame
+from .provenance import package_versions
+from .results import Result
+from .simulate import Progress, build_models, run_models
+
+
+class Stopped(BaseException):
+    """Ctrl-C or SIGTERM stopped a run after some of its paths were done, and the run
+    directory says so (``str()`` tells what it keeps); ``exit_code`` 130 (interrupted) or
+    143 (terminated). Like KeyboardInterrupt, not an ``Exception``."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class Dask:
+    """Run the chunks on a Dask cluster: an existing scheduler's address, or a local
+    cluster of ``local_workers`` processes."""
+
+    scheduler: str | None = None
+    local_workers: int | None = None
+
+
+def claim(out: Path | None, seed: int, overwrite: bool = False) -> tuple[Path, RunDirClaim]:
+    """The run directory of a new run, checked and claimed for this process before any
+    work (``out`` None: ``runs/<date>-<time>-seed<S>``)."""
+    if out is not None:
+        check_run_dir(out, overwrite)
+        return out, RunDirClaim(out).acquire()
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    check_parent(Path("runs") / stamp)  # runs/ is, or can become, a writable directory
+    for n in count(1):  # two runs started in the same second get different directories
+        out = Path("runs") / (f"{stamp}-seed{seed}" + ("" if n == 1 else f"-{n}"))
+        try:
+            taken = RunDirClaim(out).acquire()
+        except UsageError:
+            continue
+        if out.exists():
+            taken.release()
+            continue
+        return out, taken
+    raise AssertionError("unreachable")
+
+
+def claim_run(models: list[Model], out: Path | None, resume: bool = False,
+              overwrite: bool = False) -> tuple[Path, RunDirClaim]:
+    """Claim ``out`` for this run: an unfinished run of the same config, portfolio and
+    kernels to finish (``resume``), or a new run directory (:func:`claim`)."""
+    if resume:
+        if out is None:
+            raise UsageError("resume needs the run directory to finish")
+        return out, claim_resume(out, models)
+    return claim(out, models[0].config.simulation.seed, overwrite)
+
+
+def run_into(models: list[Model], out: Path, taken: RunDirClaim, *, resume: bool = False,
+             overwrite: bool = False, progress: Progress | None = None, paced: bool = False,
+             dask: Dask | None = None,
+             on_start: Callable[[], None] | None = None) -> tuple[Path, Result]:
+    """Run the models of :func:`riskengine.simulate.build_models` into the run directory
+    ``out`` that this process has claimed (``taken``, released at the end): the per-path
+    outputs streamed to its paths.parquet, and, for a single run, each finished chunk
+    saved in ``out/parts`` so a killed run resumes (``resume``) from its last saved chunk.
+
+    ``on_start`` is called just before the simulation starts. Returns ``(run_dir,
+    result)``.
+
+    Raises
+    ------
+    Stopped
+        Ctrl-C or SIGTERM after a chunk was done: the saved chunks are kept for a resume,
+        or the directory holds an unfinished run (the original interrupt when nothing was
+        done yet).
+    """
+    model = models[0]
+    if dask is not None and (len(models) != 1 or resume):
+        taken.release()
+        raise UsageError("a Dask run runs one scenario and does not resume (for now): drop "
+                         "--scenarios / --resume")
+    checkpoint = None
+    if (dask is None and len(models) == 1 and not model.config.simulation.scenarios
+            and model.config.outputs.checkpoint):
+        checkpoint = open_checkpoint(out, model, resume=resume)
+    done = [0]
+
+    def step(d: int, total: int) -> None:
+        done[0] = d
+        if progress is not None:
+            progress(d, total)
+
+    def simulate_into(paths_file: Path) -> Result:
+        """Run the simulation, streaming the per-path outputs into ``paths_file`` (inside
+        the hidden folder that becomes the run directory once complete)."""
+        if dask is not None:
+            result = run_on_dask(model, dask.scheduler, dask.local_workers, step,
+                                 paths_file=paths_file)
+        else:
+            result = run_models(models, progress=step, paced=paced, checkpoint=checkpoint,
+                                paths_file=paths_file)
+        result.meta["timings"]["wall_seconds"] = time.perf_counter() - t0
+        return result
+
+    try:
+        if on_start is not None:
+            on_start()
+        t0 = time.perf_counter()
+        try:
+            return write_run_streamed(out, overwrite or checkpoint is not None, simulate_into)
+        except (KeyboardInterrupt, Terminated) as e:
+            _stopped(e, models, out, checkpoint, done[0], resume)
+            raise  # (nothing was done: the interrupt itself)
+        except OutputError:
+            if checkpoint is not None:  # the chunks stay: a resume writes the results later
+                mark_stopped(out, "results not written", done[0])
+            raise
+    finally:
+        taken.release()
+
+
+def _stopped(e: BaseException, models: list[Model], out: Path, checkpoint: Path | None,
+             done: int, resume: bool) -> None:
+    """Leave ``out`` saying how far a stopped run got and raise :class:`Stopped`; return
+    (the caller re-raises the interrupt) when nothing was done."""
+    model = models[0]
+    sim = model.config.simulation
+    total = sim.paths * len(models)
+    # with a checkpoint, what counts is what is saved (a chunk can be saved a moment
+    # before the progress hears of it)
+    saved = saved_paths(checkpoint) if checkpoint is not None else 0
+    if done == 0 and saved == 0:  # stopped before a chunk finished (or compiling)
+        if checkpoint is not None and not resume:
+            shutil.rmtree(out, ignore_errors=True)  # (only its running manifest)
+        return
+    reason = "interrupted" if isinstance(e, KeyboardInterrupt) else "terminated"
+    code = 130 if reason == "interrupted" else 143
+    if checkpoint is not None:  # keep the saved chunks: a resume finishes the run
+        mark_stopped(out, reason, saved)
+        raise Stopped(f"{reason} after {saved:,} of {total:,} paths; {out} keeps the "
+                      f"finished chunks: riskengine run ... --resume {out}", code) from None
+    try:  # never in place of a previous run (--overwrite replaces finished runs only)
+        write_unfinished(out, {
+            "status": reason, "paths_requested": total, "paths_done": done,
+            "seed": sim.seed, "config": model.config.to_dict(),
+            "portfolio": model.portfolio.source, "versions": package_versions()})
+        where = f"{out} holds an unfinished run (its manifest says complete: false)"
+    except UsageError:
+        where = f"the previous run in {out} is untouched"
+    raise Stopped(f"{reason} after {done:,} of {total:,} paths; {where}", code) from None
+
+
+def run(models: list[Model], out: str | Path, resume: bool = False, overwrite: bool = False,
+        progress: Progress | None = None) -> Result:
+    """Claim ``out`` and run the models into it (:func:`run_into`); the Result, its
+    per-path outputs read from ``out``."""
+    out, taken = claim_run(models, Path(out), resume, overwrite)
+    return run_into(models, out, taken, resume=resume, overwrite=overwrite,
+                    progress=progress)[1]
+
+
+def simulate(config: Config | dict | str | Path | None = None,
+             portfolio: Portfolio | pd.DataFrame | str | Path | None = None, *,
+             paths: int | None = None,
+             seed: int | None = None, threads: int | None = None,
+             chunk_paths: int | None = None, importance_sampling: bool | None = None,
+             regime: str | None = None, scenario: str | None = None,
+             scenarios: bool | None = None, progress: Progress | None = None,
+             out: str | Path | None = None, resume: bool = False,
+             overwrite: bool = False) -> Result:
+    """Run the engine and return a :class:`~riskengine.results.Result`.
+
+    Parameters
+    ----------
+    config
+        A :class:`Config`, a dict of TOML tables or a TOML path (merged over the shipped
+        program like a ``--config`` file), or None for the shipped default program.
+    portfolio
+        A validated :class:`Portfolio`, a pandas DataFrame (validated like a file), a
+        CSV/Parquet path, or None for the shipped one.
+    paths, seed, threads, chunk_paths, importance_sampling, regime, scenario, scenarios
+        Override the config (:func:`riskengine.config.run_overrides`): pin every path to
+        a regime, run one scenario, or the base case and every scenario side by side
+        (the result then has a ``scenario`` dimension).
+    progress
+        Called as ``progress(paths_done, paths_total)`` after each chunk.
+    out
+        Write the run directory ``out`` as ``riskengine run --out`` does (streaming the
+        per-path outputs to its paths.parquet, saving each finished chunk in ``out/parts``
+        so a killed or interrupted run can be finished); the result's per-path outputs
+        are then read from there. None: everything in memory, nothing written.
+    resume
+        Finish the unfinished run in ``out`` (same config, portfolio and kernels): only
+        the chunks missing from ``out/parts`` are simulated (``riskengine run --resume``).
+    overwrite
+        Replace a previous run directory ``out`` (atomically, once this run is written).
+
+    Raises
+    ------
+    Stopped
+        With ``out``: Ctrl-C stopped the run after some chunks were done; ``out`` keeps
+        the saved chunks (``resume=True`` finishes the run) or says how far it got.
+    """
+    overrides = run_overrides(paths=paths, seed=seed, threads=threads, chunk_paths=chunk_paths,
+                              importance_sampling=importance_sampling, regime=regime,
+                              scenario=scenario, scenarios=scenarios)
+    if isinstance(config, Config):
+        config = apply_overrides(config, overrides)
+    else:
+        config = load_config(config, overrides)
+    sim = config.simulation
+    if isinstance(portfolio, pd.DataFrame):
+        portfolio = portfolio_from_frame(portfolio, config.dependence.sectors, sim.n_quarters,
+                                         sim.steps_per_year, source="<DataFrame>")
+    elif not isinstance(portfolio, Portfolio):
+        path = Path(portfolio) if portfolio is not None else default_portfolio_path()
+        portfolio = load_portfolio(path, config.dependence.sectors, sim.n_quarters,
+                                   sim.steps_per_year)
+    models = build_models(config, portfolio)
+    if out is None:
+        return run_models(models, progress=progress)
+    return run(models, out, resume=resume, overwrite=overwrite, progress=progress)
