@@ -38,10 +38,11 @@ def _imports(path: Path):
                 mod = ".".join(base + ([node.module] if node.module else []))
             else:
                 mod = node.module or ""
-            yield node, mod
-            for alias in node.names:
-                if _is_module(f"{mod}.{alias.name}"):
-                    yield node, f"{mod}.{alias.name}"
+            submodules = [f"{mod}.{a.name}" for a in node.names if _is_module(f"{mod}.{a.name}")]
+            if node.module or len(submodules) < len(node.names):
+                yield node, mod  # (``from . import x`` of a submodule reads only ``x``)
+            for sub in submodules:
+                yield node, sub
 
 
 def graph() -> dict[str, set[str]]:
