@@ -23,6 +23,7 @@ from ._kernels.bundles import (
     Sampler,
     WaterfallTerms,
 )
+from ._kernels.defaults import _PHI_MARGIN, SCREEN_LO, SCREEN_POINTS, SCREEN_STEP
 from ._kernels.program import decline_probability, selection_probability
 from ._kernels.rng import (
     STREAM_CASH,
@@ -185,8 +186,6 @@ def screen_bounds(groups, inverse_sd, n_sectors) -> Screen:
     visit a path's exposures whose uniform is at most their cell's screen and compute a
     group only when one of its uniforms passes (a bound of +inf where a group has
     loading 1)."""
-    from ._kernels.defaults import _PHI_MARGIN, SCREEN_LO, SCREEN_POINTS, SCREEN_STEP
-
     grid = SCREEN_LO + SCREEN_STEP * np.arange(SCREEN_POINTS)
     n_groups = len(groups.loading)
     thr = groups.threshold[:, np.arange(n_groups), groups.steps_at_risk - 1]
