@@ -27,6 +27,7 @@ from rich.table import Table
 from . import kernel_cache
 from ._version import __version__
 from .buffers import memory_estimate
+from .codes import INSTRUMENTS
 from .compare import compare
 from .config import apply_overrides, default_portfolio_path, load_config, run_overrides
 from .errors import RiskEngineError, Terminated, UsageError
@@ -407,7 +408,7 @@ def cmd_validate(args, console: Console) -> int:
     kinds = pf.table["instrument"].value_counts()
     console.print(
         f"valid: {pf.source} ({pf.n_projects} exposures: "
-        + ", ".join(f"{kinds.get(k, 0)} {k}" for k in ("loan", "guarantee", "equity"))
+        + ", ".join(f"{kinds.get(k, 0)} {k}" for k in INSTRUMENTS)
         + f"; US$ {pf.col('commitment_usd').sum() / 1e9:,.2f}bn committed) with "
         f"{sim.paths:,} paths over {sim.horizon_years:g} years; "
         f"the run needs about "
