@@ -99,3 +99,21 @@ def test_every_config_key_is_in_the_readme_with_its_default():
         else:
             got = _parse(text)
             assert got == (pytest.approx(want) if isinstance(want, float) else want), key
+
+
+def _readme_columns_table() -> str:
+    lines = README.read_text().splitlines()
+    start = lines.index("| column | type | default | values | instruments | meaning |")
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
+    return "\n".join(lines[start:end]) + "\n"
+
+
+def test_readme_portfolio_columns_are_the_declared_table():
+    """The README's input table is the one made from riskengine.portfolio.COLUMNS (paste
+    ``columns_markdown()`` over it after changing a column)."""
+    from riskengine.portfolio import COLUMNS, columns_markdown
+
+    table = _readme_columns_table()
+    assert table == columns_markdown()
+    for c in COLUMNS:  # and every column the validation reads is a row of it
+        assert f"| `{c.name}` |" in table

@@ -246,3 +246,33 @@ def test_quarter_end_dates():
     assert list(step_end_dates(dt.date(2025, 10, 1), 4, 2)) == ["2025-12-31", "2026-03-31"]
     assert list(step_end_dates(dt.date(2025, 10, 15), 4, 1)) == ["2026-01-14"]
     assert step_end_dates(dt.date(2025, 10, 1), 52, 1)[0] > "2025-10-01"
+
+
+def _outside(rule, n_quarters):
+    """A number outside a declared range rule."""
+    high = n_quarters if isinstance(rule.high, str) else rule.high
+    low = n_quarters if isinstance(rule.low, str) else rule.low
+    return high + 1.0 if np.isfinite(high) else low - 1.0
+
+
+def test_every_declared_range_is_enforced_with_its_message():
+    """Validation is made from the table: a value outside a column's declared range is
+    refused, naming the row, the column and the range's message."""
+    from riskengine.errors import DataError
+    from riskengine.portfolio import COLUMNS, Range, RunSetting, validate_portfolio
+
+    run = RunSetting(("a", "b"), 20, 4)
+    checked = 0
+    for c in COLUMNS:
+        for rule in (r for r in c.rules if isinstance(r, Range)):
+            df = mixed_frame()
+            df[c.name] = df[c.name].astype(float) if c.name in df else c.default
+            row = int(np.flatnonzero(df["instrument"].isin(c.applies_to))[0])
+            value = _outside(rule, run.n_quarters)
+            df.loc[row, c.name] = value
+            with pytest.raises(DataError) as e:
+                validate_portfolio(df, run.sectors, run.n_quarters, run.steps_per_year, "pf")
+            want = f"pf, row {row + 1}, column '{c.name}': {value!r} {rule.text(run)}"
+            assert want in e.value.problems, (c.name, e.value.problems)
+            checked += 1
+    assert checked >= 20
