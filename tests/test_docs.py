@@ -117,3 +117,16 @@ def test_readme_portfolio_columns_are_the_declared_table():
     assert table == columns_markdown()
     for c in COLUMNS:  # and every column the validation reads is a row of it
         assert f"| `{c.name}` |" in table
+
+
+def test_package_docstring_lists_every_public_name():
+    """``help(riskengine)`` opens with the public API, one line a name, and nothing else
+    is exported."""
+    import riskengine
+
+    doc = riskengine.__doc__ or ""
+    listed = [line.split()[0] for line in doc.splitlines() if line.startswith("    ")]
+    assert sorted(listed) == sorted(riskengine.__all__)
+    for name in riskengine.__all__:
+        assert getattr(riskengine, name) is not None
+    assert len(doc.splitlines()) <= 40
