@@ -12,12 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import riskengine
 from riskengine.cli import main
 
-from .conftest import mixed_frame
+from .conftest import credit_losses, mixed_frame
 
 SETTINGS = dict(deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -140,6 +142,12 @@ def test_generated_valid_portfolios_run(capsys, v):
         code, err, out = _run(capsys, folder, pf, cfg)
         assert code == 0, err
         _check(code, err, out, pf.name)
+        run = riskengine.read_results(out)
+        assert sorted(run.projects["project"].values) == sorted(df["project_id"])
+        loss, el = credit_losses(out)
+        assert el == pytest.approx(loss.mean(), rel=1e-12, abs=1e-300)
+        assert len(loss) == 1024 and (loss >= 0).all()
+        assert loss.max() <= df["commitment_usd"].sum() * (1 + 1e-12)
 
 
 CONFIG_EDITS = st.sampled_from([

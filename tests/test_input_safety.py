@@ -21,7 +21,7 @@ from riskengine import io as rio
 from riskengine.cli import main
 from riskengine.errors import DataError
 
-from .conftest import make_config, mixed_frame
+from .conftest import credit_losses, make_config, mixed_frame
 
 CONFIG = """
 [simulation]
@@ -298,14 +298,23 @@ def test_extreme_cyclical_lgd_with_beta_runs(tmp_path, capsys):
     pf, cfg = _files(tmp_path, df)
     code, err, out = _cli(tmp_path, pf, cfg, capsys)
     assert code == 0, err
+    loss, el = credit_losses(out)
+    exposure = (df["commitment_usd"] * np.where(df["instrument"] == "guarantee",
+                                                df["coverage"], 1.0)).sum()
+    assert len(loss) == 2048 and (loss >= 0).all() and loss.max() <= exposure
+    assert 0 < el == pytest.approx(loss.mean(), rel=1e-12)
 
 
 def test_levels_without_0999_print_the_summary(tmp_path, capsys):
     pf, cfg = _files(tmp_path, config=CONFIG + "\n[measures]\nlevels = [0.9, 0.95]\n")
     code = main(["run", "--config", str(cfg), "--portfolio", str(pf), "--out",
                  str(tmp_path / "out")])
-    err = capsys.readouterr().err
-    assert code == 0 and "Traceback" not in err
+    cap = capsys.readouterr()
+    assert code == 0 and "Traceback" not in cap.err
+    summary = pd.read_parquet(tmp_path / "out" / "summary.parquet")
+    assert sorted(summary["level"].dropna().unique()) == [0.9, 0.95]
+    # the summary speaks of the highest level asked for
+    assert "ALL's ES 0.95 of credit loss is known to" in " ".join(cap.out.split())
 
 
 def test_cache_folder_that_cannot_hold_locks(tmp_path, capsys, monkeypatch):
@@ -315,6 +324,15 @@ def test_cache_folder_that_cannot_hold_locks(tmp_path, capsys, monkeypatch):
     pf, cfg = _files(tmp_path)
     code, err, out = _cli(tmp_path, pf, cfg, capsys)
     assert code == 0, err
+    # the run took its claim in the system's temporary folder instead, and finished
+    import hashlib
+    import tempfile
+
+    key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:24]
+    locks = Path(tempfile.gettempdir()) / f"riskengine-locks-{os.getuid()}"
+    assert (locks / f"{key}.lock").exists() and blocker.read_text() == "x"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] is True and manifest["paths"] == 2048
 
 
 def test_rows_of_one_obligor_share_the_approval_quarter(tmp_path, capsys):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import riskengine
 from riskengine.cli import main
 
-from .conftest import mixed_frame
+from .conftest import credit_losses, mixed_frame
 
 CONFIG = """
 [simulation]
@@ -42,7 +43,11 @@ def test_good_input_runs(tmp_path, capsys):
     pf, cfg = _write(tmp_path)
     code, err, out = _run(tmp_path, pf, cfg, capsys)
     assert code == 0, err
-    assert (out / "manifest.json").exists()
+    run = riskengine.read_results(out)
+    assert run.manifest["complete"] is True and run.manifest["paths"] == 2048
+    assert sorted(run.projects["project"].values) == sorted(mixed_frame()["project_id"])
+    loss, el = credit_losses(out)
+    assert len(loss) == 2048 and (loss >= 0).all() and el == pytest.approx(loss.mean(), rel=1e-12)
 
 
 def _mutate(col, row, value):
@@ -235,7 +240,9 @@ def test_section_replaced_by_a_value_is_an_error(tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["run", "--config", str(cfg), "--portfolio", str(pf), "--out", str(out),
                  "--paths", "1024", "--quiet"])
+    err = capsys.readouterr().err
     assert code == 4 and not out.exists()
+    assert str(cfg) in err and "key simulation: Input should be a valid dictionary" in err, err
 
 
 def test_quarter_end_dates():

@@ -150,4 +150,11 @@ def test_the_report_needs_matplotlib_and_says_how_to_get_it(monkeypatch, tmp_pat
 def test_write_report_on_a_python_result(tmp_path):
     res = riskengine.simulate(paths=2048, seed=5)
     target = write_report(res.write(tmp_path / "run"))
-    assert target.exists() and np.isfinite(res.value("ES", level=0.999))
+    es = res.value("ES", level=0.999)
+    assert np.isfinite(es) and es > 0
+    page = _Page()
+    page.feed(target.read_text())
+    all_credit = [v for row, v in page.cells if row.get("data-institution") == "ALL"
+                  and row.get("data-variable") == "credit_loss"]
+    assert all_credit[0] == res.value("EL") and es in all_credit  # EL first, then VaR, ES
+    assert len(page.images) == len(list(target.parent.glob("*.png"))) >= 4

@@ -129,7 +129,11 @@ def test_progress_goes_to_a_terminal_and_never_into_stdout(tmp_path):
         ["run", "--config", str(cfg), "--portfolio", str(pf), "--out", str(tmp_path / "o"),
          "--json"], tmp_path)
     assert code == 0
-    json.loads(out)  # stdout: the JSON alone
+    rows = pd.DataFrame(json.loads(out)["summary"])  # stdout: the JSON alone, the run's figures
+    el = rows[(rows.institution == "ALL") & (rows.variable == "credit_loss")
+              & (rows.measure == "EL")]["value"].item()
+    assert el == riskengine.read_results(tmp_path / "o").summary.sel(
+        measure="EL", institution="ALL", variable="credit_loss")["value"].item()
     code, out, err = _run_with_terminal_stderr(
         ["run", "--config", str(cfg), "--portfolio", str(pf), "--out", str(tmp_path / "p")],
         tmp_path)
