@@ -23,42 +23,266 @@ from .errors import DataError
 log = logging.getLogger("riskengine")
 AMORTIZATIONS = ("linear", "bullet")
 RATE_TYPES = ("fixed", "floating")
+DEBT = ("loan", "guarantee")
 
-REQUIRED = (
-    "project_id",
-    "sector",
-    "institution",
-    "instrument",
-    "commitment_usd",
-    "pd_annual",
-    "lgd",
-    "factor_loading",
+
+@dataclass(frozen=True)
+class RunSetting:
+    """What a column's rule may depend on besides the file: the config's sectors and its
+    horizon (``n_quarters`` steps of ``1 / steps_per_year`` years)."""
+
+    sectors: tuple[str, ...]
+    n_quarters: int
+    steps_per_year: int
+
+
+@dataclass(frozen=True)
+class Range:
+    """A number in an interval; a bound may name a :class:`RunSetting` (``"n_quarters"``).
+
+    ``closed`` is ``"[]"``, ``"[)"``, ``"(]"`` or ``"()"``; ``whole`` is ``""`` (any value),
+    ``"number"`` (an integer) or ``"step"`` (a whole number of steps: the value times
+    ``steps_per_year``); ``skip`` is ``""`` (every cell is checked), ``"blank"`` (an empty
+    cell, NaN, is allowed) or ``"nonfinite"`` (only finite values are checked: another rule
+    of the column reports the rest). ``message`` follows the value in the error and may
+    name ``{n_quarters}``.
+    """
+
+    low: float | str
+    high: float | str
+    closed: str
+    message: str
+    whole: str = ""
+    skip: str = ""
+
+    def bad(self, v: np.ndarray, run: RunSetting) -> np.ndarray:
+        lo, hi = (getattr(run, b) if isinstance(b, str) else b for b in (self.low, self.high))
+        with np.errstate(over="ignore", invalid="ignore"):  # inf and huge values: refused
+            ok = (v >= lo if self.closed[0] == "[" else v > lo) & (
+                v <= hi if self.closed[1] == "]" else v < hi)
+            if self.whole == "number":
+                ok &= v == np.round(v)
+            elif self.whole == "step":
+                steps = v * run.steps_per_year
+                ok &= np.abs(steps - np.round(steps)) < 1e-9
+        bad = ~ok
+        if self.skip == "blank":
+            bad &= ~np.isnan(v)
+        elif self.skip == "nonfinite":
+            bad &= np.isfinite(v)
+        return bad
+
+    def text(self, run: RunSetting) -> str:
+        return self.message.format(n_quarters=run.n_quarters)
+
+    def describe(self) -> str:
+        """The rule as the README's table writes it (``N``: the horizon's steps)."""
+        lo, hi = ("N" if isinstance(b, str) else f"{b:g}" for b in (self.low, self.high))
+        if hi == "inf" and lo == "-inf":
+            out = ""
+        elif hi == "inf":
+            out = (">= " if self.closed[0] == "[" else "> ") + lo
+        elif lo == "-inf":
+            out = ("<= " if self.closed[1] == "]" else "< ") + hi
+        else:
+            out = f"{self.closed[0]}{lo}, {hi}{self.closed[1]}"
+        whole = {"number": "whole", "step": "whole steps"}.get(self.whole, "")
+        out = ", ".join(s for s in (out, whole) if s)
+        return out + (" or empty" if self.skip == "blank" else "")
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """A text value from a list, or from a :class:`RunSetting` named by ``values``."""
+
+    values: tuple[str, ...] | str
+    message: str = "must be one of {values}"
+
+    def allowed(self, run: RunSetting) -> tuple[str, ...]:
+        return getattr(run, self.values) if isinstance(self.values, str) else self.values
+
+    def bad(self, v: np.ndarray, run: RunSetting) -> np.ndarray:
+        return ~np.isin(v, list(self.allowed(run)))
+
+    def text(self, run: RunSetting) -> str:
+        return self.message.format(values=list(self.allowed(run)))
+
+    def describe(self) -> str:
+        if isinstance(self.values, str):
+            return "a config sector"
+        return ", ".join(f"`{v}`" for v in self.values)
+
+
+@dataclass(frozen=True)
+class NotBlank:
+    """A text value that is not empty."""
+
+    def bad(self, v: np.ndarray, run: RunSetting) -> np.ndarray:
+        return v == ""
+
+    def text(self, run: RunSetting) -> str:
+        return "is empty"
+
+    def describe(self) -> str:
+        return "not empty, unique"
+
+
+Rule = Range | OneOf | NotBlank
+UNIT = Range(0, 1, "[]", "must lie in [0, 1] (and not be NaN)")
+NONNEGATIVE = Range(0, math.inf, "[)", "must be a finite number >= 0")
+ANNUAL_RATE = Range(-1, 1, "()", "must be an annual rate in (-1, 1)")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One portfolio column: one row of :data:`COLUMNS`.
+
+    ``dtype`` is ``"text"``, ``"float64"`` or ``"int64"`` (a whole number, stored as an
+    integer once valid); ``default`` is ``None`` for a required column, else the value an
+    absent column or an empty cell takes (``default_from``: another column's value
+    instead). ``rules`` are checked cell by cell; ``applies_to`` lists the instruments
+    whose rows the column changes. ``elsewhere``, when set, is the error for a valid value
+    other than the default on a row of another instrument (unset: such a value is ignored).
+    """
+
+    name: str
+    dtype: str
+    default: float | str | None
+    rules: tuple[Rule, ...]
+    applies_to: tuple[str, ...]
+    description: str
+    default_from: str = ""
+    elsewhere: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is None and not self.default_from
+
+
+#: every portfolio column the engine reads, in the order of the validated table
+COLUMNS: tuple[Column, ...] = (
+    Column("project_id", "text", None, (NotBlank(),), INSTRUMENTS,
+           "the exposure's id; rows are processed in this order, so row order never matters"),
+    Column("sector", "text", None,
+           (OneOf("sectors", "is not a sector of the dependence model {values}"),),
+           INSTRUMENTS, "its sector, one of the config's `dependence.sectors`"),
+    Column("institution", "text", None, (OneOf(INSTITUTIONS),), INSTRUMENTS,
+           "who carries it: NEXI holds guarantees, JBIC loans and equity"),
+    Column("instrument", "text", None, (OneOf(INSTRUMENTS),), INSTRUMENTS,
+           "what it is"),
+    Column("commitment_usd", "float64", None,
+           (Range(0, math.inf, "()", "must be a finite amount > 0"),), INSTRUMENTS,
+           "US$ committed (for a guarantee, the underlying bank loan)"),
+    Column("pd_annual", "float64", None, (UNIT,), INSTRUMENTS,
+           "annual probability of default"),
+    Column("lgd", "float64", None, (UNIT,), INSTRUMENTS,
+           "loss given default (its mean)"),
+    Column("factor_loading", "float64", None, (UNIT,), INSTRUMENTS,
+           "loading of the obligor's latent variable on its sector factor"),
+    Column("name", "text", "", (), INSTRUMENTS, "a label (not used by the engine)"),
+    Column("lgd_sd", "float64", 0.0, (NONNEGATIVE,), INSTRUMENTS,
+           "sd of a beta LGD with mean `lgd` (0: the LGD is `lgd`); needs `lgd_sd^2 < lgd (1 - lgd)`"),
+    Column("approval_quarter", "int64", 0.0,
+           (Range(0, "n_quarters", "[)", "must be a whole quarter in [0, {n_quarters}) "
+                  "(inside the horizon)", whole="number"),), INSTRUMENTS,
+           "step of the first drawdown (or the pipeline's first possible notice)"),
+    Column("funding_quarters", "int64", 1.0,
+           (Range(1, "n_quarters", "[]", "must be a whole number in [1, {n_quarters}] "
+                  "(the horizon's quarters)", whole="number"),), INSTRUMENTS,
+           "steps over which the commitment is drawn in equal parts"),
+    Column("tenor_years", "float64", math.nan,
+           (Range(0, 200, "(]", "must be in (0, 200] years and a whole number of steps",
+                  whole="step", skip="blank"),), DEBT,
+           "years from approval to maturity (empty: no maturity inside the horizon); "
+           "not shorter than the drawdown"),
+    Column("rate", "float64", 0.0, (ANNUAL_RATE,), DEBT,
+           "annual coupon of a loan (its margin when floating) or premium of a guarantee"),
+    Column("coverage", "float64", 1.0, (UNIT,), ("guarantee",),
+           "NEXI's share of the guaranteed loan"),
+    Column("expected_yield", "float64", 0.0, (NONNEGATIVE,), ("equity",),
+           "expected operating cash a year per US$ committed (docs/model.md)"),
+    Column("cf_vol", "float64", 0.0, (NONNEGATIVE,), ("equity",),
+           "log-volatility of the operating cash"),
+    Column("construction_years", "float64", 0.0,
+           (NONNEGATIVE, Range(-math.inf, 200, "(]", "must be a whole number of steps, at "
+                               "most 200 years", whole="step", skip="nonfinite")),
+           INSTRUMENTS, "years from approval during which `pd_construction` applies "
+           "(equity: before the operating cash)"),
+    Column("life_years", "float64", math.nan,
+           (Range(0, 200, "(]", "must be in (0, 200] years (leave it empty to operate to "
+                  "the horizon)", skip="blank"),), ("equity",),
+           "years of operation after construction (empty: to the horizon)"),
+    Column("deemed_spread", "float64", 0.0, (ANNUAL_RATE,), ("equity",),
+           "spread of the deemed allocation over the base rate (docs/model.md)"),
+    Column("pd_construction", "float64", None, (UNIT,), INSTRUMENTS,
+           "annual PD during the first `construction_years`", default_from="pd_annual"),
+    Column("selection_prob", "float64", 1.0, (UNIT,), INSTRUMENTS,
+           "1: funded at `approval_quarter`; below 1 a pipeline project, selected with this "
+           "probability at a notice step drawn from `approval_quarter` to the selection "
+           "deadline and funded 45 days later; one value per obligor"),
+    Column("decline_prob", "float64", 0.0, (UNIT,), INSTRUMENTS,
+           "probability Japan declines the project once selected (it then costs the tariff "
+           "penalty instead of an exposure); one value per obligor"),
+    Column("lgd_factor_loading", "float64", 0.0,
+           (Range(0, 5, "[]", "must be a loading in [0, 5]"),), INSTRUMENTS,
+           "the LGD's mean moves with the sector factor, averaging `lgd` over the cycle"),
+    Column("recovery_lag_quarters", "float64", 0.0,
+           (Range(0, 400, "[]", "must be a whole number of steps in [0, 400]",
+                  whole="number"),), DEBT,
+           "steps from default to recovery: moves `economic_loss` and the timeline's cash, "
+           "never `credit_loss`",
+           elsewhere="applies to loans and guarantees (an equity vehicle's recovery goes "
+           "through the waterfall in its default quarter)"),
+    Column("overrun_mean", "float64", 0.0,
+           (Range(-1, 20, "(]", "must be a mean overrun in (-1, 20]"),), ("equity",),
+           "capital calls times a lognormal cost overrun with mean `1 + overrun_mean`",
+           elsewhere="applies to equity vehicles (the capital Japan funds); loans and "
+           "guarantees have fixed commitments"),
+    Column("overrun_sd", "float64", 0.0, (Range(0, 3, "[]", "must be in [0, 3]"),),
+           ("equity",), "sd of the log overrun multiplier",
+           elsewhere="applies to equity vehicles (the capital Japan funds)"),
+    Column("amortization", "text", "linear", (OneOf(AMORTIZATIONS),), DEBT,
+           "`linear`: equal repayments from the end of the drawdown to maturity; "
+           "`bullet`: all at maturity"),
+    Column("rate_type", "text", "fixed", (OneOf(RATE_TYPES),), ("loan",),
+           "`floating`: the loan pays the base rate plus `rate`",
+           elsewhere="is floating, but only loans float (guarantee premiums and equity have "
+           "no coupon)"),
+    Column("obligor", "text", "", (), INSTRUMENTS,
+           "rows of one obligor (empty: the row's `project_id`) default together; they "
+           "share `sector`, `factor_loading`, `approval_quarter`, `selection_prob`, "
+           "`decline_prob`"),
 )
+BY_NAME = {c.name: c for c in COLUMNS}
+REQUIRED = tuple(c.name for c in COLUMNS if c.required)
+NUMERIC = tuple(c.name for c in COLUMNS if c.dtype != "text")
+#: one obligor, one fate: its rows share these (the latent variable, its timing, its fate)
+OBLIGOR_SHARED = ("sector", "factor_loading", "approval_quarter", "selection_prob",
+                  "decline_prob")
 
-#: optional numeric columns and their defaults (None: filled from other columns, see below)
-OPTIONAL_NUMERIC: dict[str, float | None] = {
-    "lgd_sd": 0.0,
-    "approval_quarter": 0.0,
-    "funding_quarters": 1.0,
-    "tenor_years": math.nan,  # NaN: no maturity inside the horizon
-    "rate": 0.0,
-    "coverage": 1.0,
-    "expected_yield": 0.0,
-    "cf_vol": 0.0,
-    "construction_years": 0.0,
-    "life_years": math.nan,  # NaN: operates to the horizon
-    "deemed_spread": 0.0,
-    "pd_construction": None,  # defaults to pd_annual
-    "selection_prob": 1.0,
-    "decline_prob": 0.0,
-    "lgd_factor_loading": 0.0,  # LGD over the cycle (docs/model.md)
-    "recovery_lag_quarters": 0.0,  # recovery paid this many steps after default
-    "overrun_mean": 0.0,  # equity: mean construction cost overrun (1.2 = +120%)
-    "overrun_sd": 0.0,  # equity: sd of the log overrun multiplier
-}
-#: optional text columns and their defaults ("obligor" blank: the row's own project_id)
-OPTIONAL_TEXT = {"name": "", "amortization": "linear", "rate_type": "fixed", "obligor": ""}
-NUMERIC = ("commitment_usd", "pd_annual", "lgd", "factor_loading", *OPTIONAL_NUMERIC)
+
+def _default_cell(c: Column) -> str:
+    if c.required:
+        return "required"
+    if c.default_from:
+        return f"= `{c.default_from}`"
+    if c.default == "" or (isinstance(c.default, float) and math.isnan(c.default)):
+        return "empty"
+    return f"`{c.default}`" if isinstance(c.default, str) else f"{c.default:g}"
+
+
+def columns_markdown() -> str:
+    """The README's table of portfolio columns, made from :data:`COLUMNS`."""
+    lines = ["| column | type | default | values | instruments | meaning |",
+             "|---|---|---|---|---|---|"]
+    for c in COLUMNS:
+        kind = {"text": "text", "float64": "number", "int64": "whole number"}[c.dtype]
+        values = "; ".join(r.describe() for r in c.rules) or "any"
+        where = "all" if c.applies_to == INSTRUMENTS else ", ".join(c.applies_to)
+        where += " (refused elsewhere)" if c.elsewhere else ""
+        lines.append(f"| `{c.name}` | {kind} | {_default_cell(c)} | {values} | {where} | "
+                     f"{c.description} |")
+    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True)
@@ -166,17 +390,42 @@ def load_portfolio(path: str | Path, sectors: tuple[str, ...], n_quarters: int,
 def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: int,
                        steps_per_year: int, source: str = "<memory>",
                        is_csv: bool = False) -> Portfolio:
-    """Validate a raw table; raise :class:`DataError` listing every problem."""
+    """Validate a raw table; raise :class:`DataError` listing every problem.
+
+    The columns' types, defaults and ranges are those of :data:`COLUMNS`; the rules that
+    join several columns are the functions in :data:`CROSS_COLUMN_RULES`.
+    """
+    run = RunSetting(tuple(sectors), n_quarters, steps_per_year)
     df = df.reset_index(drop=True).copy()
-    problems: list[str] = []
-
-    def where(i: int | np.integer, col: str) -> str:
-        row = f"row {i + 1}" + (f" (line {i + 2})" if is_csv else "")
-        return f"{source}, {row}, column '{col}'"
-
     df.columns = [str(c).strip() for c in df.columns]
-    known = (*REQUIRED, *OPTIONAL_NUMERIC, *OPTIONAL_TEXT)
-    unknown = [c for c in df.columns if c not in known]
+    ignored = _check_names(df, source)
+    # columns whose values come from the file or a constant default (a column defaulting
+    # to another one's values, pd_construction, is reported on that one)
+    given = set(df.columns) | {c.name for c in COLUMNS if not c.default_from}
+    cells = _Cells(df, run, source, is_csv, given)
+    _fill_text(df)
+    for c in COLUMNS:
+        if c.dtype != "text":
+            _parse_numbers(cells, c)
+    for c in COLUMNS:
+        _check_column(cells, c, run)
+    for rule in CROSS_COLUMN_RULES:
+        rule(cells)
+    if cells.problems:
+        raise DataError(cells.problems)
+
+    df = df.sort_values("project_id", kind="stable").reset_index(drop=True)
+    for c in COLUMNS:
+        if c.dtype == "int64":
+            df[c.name] = df[c.name].astype(np.int64)
+    return Portfolio(table=df[[c.name for c in COLUMNS]], sectors=run.sectors, source=source,
+                     ignored_columns=ignored)
+
+
+def _check_names(df: pd.DataFrame, source: str) -> tuple[str, ...]:
+    """Refuse a table without a required column, without rows, or with a column that
+    looks like a misspelt known one; return (and log) the unknown columns it ignores."""
+    unknown = [c for c in df.columns if c not in BY_NAME]
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         problems = []
@@ -192,7 +441,7 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
         raise DataError(f"{source}: the portfolio has no rows")
     # an unknown column that looks like a known optional one is a typo, not an extra
     # column: silently taking the default instead would change the results
-    typos = [(u, m) for u in unknown if (m := _misspelling_of(u, known))]
+    typos = [(u, m) for u in unknown if (m := _misspelling_of(u, BY_NAME))]
     if typos:
         raise DataError([f"{source}: unknown column '{u}': did you mean '{m}'? (an unknown "
                          f"column is ignored, and '{m}' would take its default)"
@@ -202,174 +451,155 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
         log.warning("%s: ignoring %s the engine does not know: %s", source,
                     "a column" if len(ignored) == 1 else f"{len(ignored)} columns",
                     ", ".join(f"'{c}'" for c in ignored))
+    return ignored
 
-    # columns whose values come from the file or a constant default (pd_construction's
-    # default is pd_annual: its problems are reported on pd_annual)
-    given = set(df.columns) | set(OPTIONAL_TEXT) | (set(OPTIONAL_NUMERIC) - {"pd_construction"})
 
-    # text columns
-    for c in ("project_id", "sector", "institution", "instrument", *OPTIONAL_TEXT):
-        if c in df.columns:
-            text = df[c].astype(str).str.strip()
-            if c in OPTIONAL_TEXT:  # a blank optional cell takes its default, like numbers
-                blank = df[c].isna() | text.isin(["", "nan", "None"])
-                text = text.where(~blank, OPTIONAL_TEXT[c])
-            df[c] = text
-        else:
-            df[c] = OPTIONAL_TEXT[c]
+@dataclass
+class _Cells:
+    """The table being validated and the problems found, each naming file, row, column."""
 
-    # numeric columns: parse, remembering cells that are not numbers
-    for c in NUMERIC:
-        if c not in df.columns:
-            default = OPTIONAL_NUMERIC.get(c)
-            df[c] = df["pd_annual"] if default is None else default
-            continue
-        raw = df[c]
-        not_real = _not_real(raw)
-        for row, what in not_real.items():
-            problems.append(f"{where(row, c)}: {raw.iloc[row]!r} is {what}, not a number")
-        if not_real:
-            raw = raw.astype(object).where(~raw.index.isin(list(not_real)), None)
-        num = pd.to_numeric(raw, errors="coerce").astype(float)
-        blank = raw.astype(str).str.strip().isin(["", "nan", "NaN", "None"]) if is_csv else raw.isna()
-        if c in OPTIONAL_NUMERIC:
-            default = OPTIONAL_NUMERIC[c]
-            fill = df["pd_annual"] if default is None else default
-            num = num.where(~blank, fill)
-        for i in np.flatnonzero(num.isna().to_numpy() & ~blank.to_numpy()):
-            if i not in not_real:
-                problems.append(f"{where(i, c)}: {raw.iloc[i]!r} is not a number")
-        df[c] = num
+    df: pd.DataFrame
+    run: RunSetting
+    source: str
+    is_csv: bool
+    given: set[str]
+    problems: list[str] = field(default_factory=list)
 
-    def check(col: str, bad: np.ndarray, what: str) -> None:
-        if col not in given:
+    def where(self, i: int | np.integer, col: str) -> str:
+        row = f"row {i + 1}" + (f" (line {i + 2})" if self.is_csv else "")
+        return f"{self.source}, {row}, column '{col}'"
+
+    def flag(self, col: str, bad: np.ndarray, what: str) -> None:
+        """Report every cell of ``col`` where ``bad`` holds: its value, then ``what``."""
+        if col not in self.given:
             return  # a default filled in from another column: reported there
-        vals = df[col].to_numpy()
+        vals = self.df[col].to_numpy()
         for i in np.flatnonzero(bad):
             v = vals[i].item() if isinstance(vals[i], np.generic) else vals[i]
-            problems.append(f"{where(i, col)}: {v!r} {what}")
+            self.problems.append(f"{self.where(i, col)}: {v!r} {what}")
 
-    def unit_interval(col: str) -> None:
-        v = df[col].to_numpy(dtype=float)
-        check(col, ~((v >= 0) & (v <= 1)), "must lie in [0, 1] (and not be NaN)")
 
-    for c in ("pd_annual", "pd_construction", "lgd", "factor_loading", "coverage",
-              "selection_prob", "decline_prob"):
-        unit_interval(c)
+def _fill_text(df: pd.DataFrame) -> None:
+    """Strip the text columns; a blank optional cell, like an absent column, takes its
+    default, and a blank obligor is the row's own project."""
+    for c in COLUMNS:
+        if c.dtype != "text":
+            continue
+        if c.name not in df.columns:
+            df[c.name] = c.default
+            continue
+        text = df[c.name].astype(str).str.strip()
+        if not c.required:
+            blank = df[c.name].isna() | text.isin(["", "nan", "None"])
+            text = text.where(~blank, c.default)
+        df[c.name] = text
+    df["obligor"] = df["obligor"].where(df["obligor"] != "", df["project_id"])
 
-    v = df["commitment_usd"].to_numpy(dtype=float)
-    check("commitment_usd", ~(np.isfinite(v) & (v > 0)), "must be a finite amount > 0")
 
-    ids = df["project_id"].to_numpy()
-    check("project_id", ids == "", "is empty")
+def _parse_numbers(cells: _Cells, c: Column) -> None:
+    """Parse a numeric column in place, reporting the cells that are not numbers; empty
+    cells of an optional column take its default."""
+    df = cells.df
+    fill = df[c.default_from] if c.default_from else c.default
+    if c.name not in df.columns:
+        df[c.name] = fill
+        return
+    raw = df[c.name]
+    not_real = _not_real(raw)
+    for row, what in not_real.items():
+        cells.problems.append(f"{cells.where(row, c.name)}: {raw.iloc[row]!r} is {what}, "
+                              "not a number")
+    if not_real:
+        raw = raw.astype(object).where(~raw.index.isin(list(not_real)), None)
+    num = pd.to_numeric(raw, errors="coerce").astype(float)
+    if cells.is_csv:
+        blank = raw.astype(str).str.strip().isin(["", "nan", "NaN", "None"])
+    else:
+        blank = raw.isna()
+    if not c.required:
+        num = num.where(~blank, fill)
+    for i in np.flatnonzero(num.isna().to_numpy() & ~blank.to_numpy()):
+        if i not in not_real:
+            cells.problems.append(f"{cells.where(i, c.name)}: {raw.iloc[i]!r} is not a number")
+    df[c.name] = num
+
+
+def _check_column(cells: _Cells, c: Column, run: RunSetting) -> None:
+    """A column's own rules, then (for a column that applies to some instruments only)
+    a valid value other than the default on another instrument's row."""
+    v = cells.df[c.name].to_numpy(dtype=object if c.dtype == "text" else float)
+    valid = np.ones(len(v), dtype=bool)
+    for rule in c.rules:
+        bad = rule.bad(v, run)
+        cells.flag(c.name, bad, rule.text(run))
+        valid &= ~bad
+    if c.elsewhere:
+        other = [i for i in INSTRUMENTS if i not in c.applies_to]
+        changed = v != c.default
+        cells.flag(c.name, valid & changed & np.isin(cells.df["instrument"].to_numpy(), other),
+                   c.elsewhere)
+
+
+def _issuer_fits_instrument(cells: _Cells) -> None:
+    """Guarantees are NEXI's; JBIC lends and invests."""
+    inst = cells.df["institution"].to_numpy()
+    instr = cells.df["instrument"].to_numpy()
+    cells.flag("institution", (instr == "guarantee") & (inst == "JBIC"),
+               "holds a guarantee: guarantees are NEXI's (JBIC lends and invests)")
+    cells.flag("institution", np.isin(instr, ["loan", "equity"]) & (inst == "NEXI"),
+               "holds a loan or equity: NEXI only guarantees")
+
+
+def _unique_ids(cells: _Cells) -> None:
     seen: dict[str, int] = {}
-    for row, pid in enumerate(ids):
+    for row, pid in enumerate(cells.df["project_id"].to_numpy()):
         if pid in seen:
-            problems.append(f"{where(row, 'project_id')}: duplicate id {pid!r} (first at row {seen[pid] + 1})")
+            cells.problems.append(f"{cells.where(row, 'project_id')}: duplicate id {pid!r} "
+                                  f"(first at row {seen[pid] + 1})")
         else:
             seen[pid] = row
 
-    sec = df["sector"].to_numpy()
-    check("sector", ~np.isin(sec, list(sectors)), f"is not a sector of the dependence model {list(sectors)}")
-    inst = df["institution"].to_numpy()
-    check("institution", ~np.isin(inst, INSTITUTIONS), f"must be one of {list(INSTITUTIONS)}")
-    instr = df["instrument"].to_numpy()
-    check("instrument", ~np.isin(instr, INSTRUMENTS), f"must be one of {list(INSTRUMENTS)}")
-    check("institution", (instr == "guarantee") & (inst == "JBIC"),
-          "holds a guarantee: guarantees are NEXI's (JBIC lends and invests)")
-    check("institution", np.isin(instr, ["loan", "equity"]) & (inst == "NEXI"),
-          "holds a loan or equity: NEXI only guarantees")
-    am = df["amortization"].to_numpy()
-    check("amortization", ~np.isin(am, AMORTIZATIONS), f"must be one of {list(AMORTIZATIONS)}")
-    rt = df["rate_type"].to_numpy()
-    check("rate_type", ~np.isin(rt, RATE_TYPES), f"must be one of {list(RATE_TYPES)}")
-    check("rate_type", (rt == "floating") & (instr != "loan"),
-          "is floating, but only loans float (guarantee premiums and equity have no coupon)")
 
-    def nonneg(col: str) -> None:
-        v = df[col].to_numpy(dtype=float)
-        check(col, ~(np.isfinite(v) & (v >= 0)), "must be a finite number >= 0")
-
-    for c in ("lgd_sd", "expected_yield", "cf_vol", "construction_years"):
-        nonneg(c)
-    for c in ("rate", "deemed_spread"):
-        v = df[c].to_numpy(dtype=float)
-        check(c, ~(np.isfinite(v) & (v > -1) & (v < 1)), "must be an annual rate in (-1, 1)")
-
-    lgd = df["lgd"].to_numpy(dtype=float)
-    sd = df["lgd_sd"].to_numpy(dtype=float)
+def _lgd_sd_fits_beta(cells: _Cells) -> None:
+    lgd = cells.df["lgd"].to_numpy(dtype=float)
+    sd = cells.df["lgd_sd"].to_numpy(dtype=float)
     with np.errstate(over="ignore", invalid="ignore"):  # huge values are refused, not warned
         too_wide = (sd > 0) & ~(sd * sd < lgd * (1 - lgd))
-    check("lgd_sd", too_wide,
-          "is too large for a beta LGD with this mean (needs lgd_sd^2 < lgd*(1-lgd))")
+    cells.flag("lgd_sd", too_wide,
+               "is too large for a beta LGD with this mean (needs lgd_sd^2 < lgd*(1-lgd))")
 
-    aq = df["approval_quarter"].to_numpy(dtype=float)
-    check("approval_quarter", ~((aq >= 0) & (aq == np.round(aq)) & (aq < n_quarters)),
-          f"must be a whole quarter in [0, {n_quarters}) (inside the horizon)")
-    fq = df["funding_quarters"].to_numpy(dtype=float)
-    check("funding_quarters", ~((fq >= 1) & (fq == np.round(fq)) & (fq <= n_quarters)),
-          f"must be a whole number in [1, {n_quarters}] (the horizon's quarters)")
-    ten = df["tenor_years"].to_numpy(dtype=float)
-    tq = ten * steps_per_year
-    bad_ten = ~np.isnan(ten) & ~((ten > 0) & (ten <= 200) & (np.abs(tq - np.round(tq)) < 1e-9))
-    check("tenor_years", bad_ten, "must be in (0, 200] years and a whole number of steps")
-    check("tenor_years", ~np.isnan(ten) & ~bad_ten & (np.round(tq) < fq),
-          "is shorter than the drawdown (funding_quarters)")
-    life = df["life_years"].to_numpy(dtype=float)
-    check("life_years", ~np.isnan(life) & ~((life > 0) & (life <= 200)),
-          "must be in (0, 200] years (leave it empty to operate to the horizon)")
-    cy = df["construction_years"].to_numpy(dtype=float)
-    cq = cy * steps_per_year
-    check("construction_years", np.isfinite(cy) & ((np.abs(cq - np.round(cq)) > 1e-9) | (cy > 200)),
-          "must be a whole number of steps, at most 200 years")
 
-    b = df["lgd_factor_loading"].to_numpy(dtype=float)
-    check("lgd_factor_loading", ~((b >= 0) & (b <= 5)), "must be a loading in [0, 5]")
-    lag = df["recovery_lag_quarters"].to_numpy(dtype=float)
-    check("recovery_lag_quarters", ~((lag >= 0) & (lag == np.round(lag)) & (lag <= 400)),
-          "must be a whole number of steps in [0, 400]")
-    check("recovery_lag_quarters", (lag > 0) & (instr == "equity"),
-          "applies to loans and guarantees (an equity vehicle's recovery goes through the "
-          "waterfall in its default quarter)")
+def _tenor_covers_drawdown(cells: _Cells) -> None:
+    ten = cells.df["tenor_years"].to_numpy(dtype=float)
+    fq = cells.df["funding_quarters"].to_numpy(dtype=float)
+    valid = ~np.isnan(ten) & ~BY_NAME["tenor_years"].rules[0].bad(ten, cells.run)
+    with np.errstate(over="ignore", invalid="ignore"):
+        short = np.round(ten * cells.run.steps_per_year) < fq
+    cells.flag("tenor_years", valid & short, "is shorter than the drawdown (funding_quarters)")
 
-    om = df["overrun_mean"].to_numpy(dtype=float)
-    check("overrun_mean", ~((om > -1) & (om <= 20)), "must be a mean overrun in (-1, 20]")
-    osd = df["overrun_sd"].to_numpy(dtype=float)
-    check("overrun_sd", ~((osd >= 0) & (osd <= 3)), "must be in [0, 3]")
-    check("overrun_mean", (om != 0) & (instr != "equity"),
-          "applies to equity vehicles (the capital Japan funds); loans and guarantees "
-          "have fixed commitments")
-    check("overrun_sd", (osd != 0) & (instr != "equity"),
-          "applies to equity vehicles (the capital Japan funds)")
 
-    # one obligor, one fate: its rows share the latent variable, so they must share the
-    # sector factor and the loading on it
-    obligor = df["obligor"].where(df["obligor"] != "", df["project_id"])
-    df["obligor"] = obligor
+def _one_fate_per_obligor(cells: _Cells) -> None:
+    """One obligor, one fate: its rows share the latent variable, so they must share the
+    sector factor and the loading on it, and are selected and declined together."""
+    df = cells.df
     first: dict[str, int] = {}
-    for row, ob in enumerate(obligor.to_numpy()):
+    for row, ob in enumerate(df["obligor"].to_numpy()):
         if ob not in first:
             first[ob] = row
             continue
         r0 = first[ob]
-        for col in ("sector", "factor_loading", "approval_quarter", "selection_prob",
-                    "decline_prob"):
+        for col in OBLIGOR_SHARED:
             a, b = df[col].iloc[r0], df[col].iloc[row]
             if a != b and not (col == "factor_loading" and (a != a or b != b)):
-                problems.append(f"{where(row, col)}: {b!r} differs from row {r0 + 1}'s {a!r}, "
-                                f"but both rows are obligor {ob!r} (one obligor shares one "
-                                "sector factor, loading, approval quarter, and is selected "
-                                "and declined as a whole)")
+                cells.problems.append(
+                    f"{cells.where(row, col)}: {b!r} differs from row {r0 + 1}'s {a!r}, but "
+                    f"both rows are obligor {ob!r} (one obligor shares one sector factor, "
+                    "loading, approval quarter, and is selected and declined as a whole)")
 
-    if problems:
-        raise DataError(problems)
 
-    df = df.sort_values("project_id", kind="stable").reset_index(drop=True)
-    for c in ("approval_quarter", "funding_quarters"):
-        df[c] = df[c].astype(np.int64)
-    cols = list(dict.fromkeys([*REQUIRED, "name", *OPTIONAL_NUMERIC, "amortization", "rate_type",
-                               "obligor"]))
-    return Portfolio(table=df[cols], sectors=tuple(sectors), source=source, ignored_columns=ignored)
+#: the rules that join columns (or rows), checked after every column's own rules
+CROSS_COLUMN_RULES = (_issuer_fits_instrument, _unique_ids, _lgd_sd_fits_beta,
+                      _tenor_covers_drawdown, _one_fate_per_obligor)
 
 
 def portfolio_from_frame(df: pd.DataFrame, sectors, n_quarters: int, steps_per_year: int = 4,

@@ -88,8 +88,37 @@ def write_report(run_dir: str | Path) -> Path:
     regimes = list(summary["regime"].values) if "regime" in summary.dims else []
     if regimes:
         summary = summary.sel(regime="all")
-    paths = _first(run.paths)
     figs = _Figures(plt, out_dir)
+    _loss_distribution(figs, _first(run.paths), summary, top)
+    contributions = _first(run.datasets.get("contributions"))
+    if contributions is not None:
+        _contributions_figure(figs, contributions, top)
+    timeline = _first(run.datasets.get("timeline"))
+    if timeline is not None and np.isfinite(timeline["cumulative_net_cash"].to_numpy()).any():
+        _cash_fan(figs, timeline)
+    recoup = _first(run.datasets.get("recoup"))
+    if recoup is not None:
+        _recoup_figure(figs, recoup)
+    convergence = _first(run.datasets.get("convergence"))
+    if convergence is not None:
+        _convergence_figure(figs, convergence, top)
+    annual = _first(run.datasets.get("annual"))
+    if annual is not None and np.isfinite(annual["quantile"].to_numpy()).any():
+        _annual_figure(figs, annual)
+    side_rows = _side_by_side(summary_all, scenarios, regimes, top)
+    if len(side_rows) > 1:
+        _side_by_side_figure(figs, side_rows, top)
+
+    page = _html(dict(m, run_dir=str(run_dir.resolve())), summary, levels, figs.items,
+                 side_rows, top, contributions)
+    target = out_dir / "report.html"
+    target.write_text(page, encoding="utf-8")
+    return target
+
+
+def _loss_distribution(figs: _Figures, paths, summary, top: float) -> None:
+    """The credit-loss histogram and exceedance curve of ALL, JBIC and NEXI, with ALL's
+    EL, VaR and ES at the top level."""
     weight = paths["weight"].to_numpy() if "weight" in paths else None
 
     def loss_of(inst):
@@ -124,119 +153,125 @@ def write_report(run_dir: str | Path) -> Path:
 
     figs.add("loss_distribution", "Credit loss over the horizon by institution", distribution)
 
-    contributions = _first(run.datasets.get("contributions"))
-    if contributions is not None:
-        def contrib(fig):
-            axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.2, 0.6, 1.6]})
-            for ax, group, limit in ((axes[0], "sector", None), (axes[1], "institution", None),
-                                     (axes[2], "exposure", 15)):
-                keep = contributions["group"].to_numpy() == group
-                i = stat_index(contributions, "ES", top)
-                vals = contributions["value"].to_numpy()[i, keep] / BN
-                keys = contributions["key"].to_numpy()[keep]
-                order = np.argsort(vals)[::-1][:limit]
-                ax.barh(keys[order][::-1], vals[order][::-1], color="C0")
-                ax.set(title=f"by {group}" + (" (top 15)" if limit else ""),
-                       xlabel="US$ bn")
-                ax.tick_params(axis="y", labelsize=7)
-            fig.tight_layout(rect=(0, 0, 1, 0.94))
 
-        figs.add("contributions", f"What drives the tail: Euler contributions to ALL's ES "
-                                  f"{top:g} of credit loss", contrib)
+def _contributions_figure(figs: _Figures, contributions, top: float) -> None:
+    """Euler contributions to ALL's ES by sector, institution and the top 15 exposures."""
 
-    timeline = _first(run.datasets.get("timeline"))
-    if timeline is not None and np.isfinite(timeline["cumulative_net_cash"].to_numpy()).any():
-        def fan(fig):
-            ax = fig.subplots()
-            c = timeline["cumulative_net_cash"].sel(institution="Japan") / BN
-            x = np.array(timeline["quarter_end"].values, dtype="datetime64[D]")
-            ax.fill_between(x, c.sel(quantile=0.05), c.sel(quantile=0.95), alpha=0.2,
-                            color="C0", label="5-95%")
-            ax.fill_between(x, c.sel(quantile=0.25), c.sel(quantile=0.75), alpha=0.4,
-                            color="C0", label="25-75%")
-            ax.plot(x, c.sel(quantile=0.5), color="C0", label="median")
-            ax.axhline(0.0, color="k", linewidth=0.6)
-            ax.set(ylabel="US$ bn, undiscounted", xlabel="quarter end")
+    def contrib(fig):
+        axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.2, 0.6, 1.6]})
+        for ax, group, limit in ((axes[0], "sector", None), (axes[1], "institution", None),
+                                 (axes[2], "exposure", 15)):
+            keep = contributions["group"].to_numpy() == group
+            i = stat_index(contributions, "ES", top)
+            vals = contributions["value"].to_numpy()[i, keep] / BN
+            keys = contributions["key"].to_numpy()[keep]
+            order = np.argsort(vals)[::-1][:limit]
+            ax.barh(keys[order][::-1], vals[order][::-1], color="C0")
+            ax.set(title=f"by {group}" + (" (top 15)" if limit else ""),
+                   xlabel="US$ bn")
+            ax.tick_params(axis="y", labelsize=7)
+        fig.tight_layout(rect=(0, 0, 1, 0.94))
+
+    figs.add("contributions", f"What drives the tail: Euler contributions to ALL's ES "
+                              f"{top:g} of credit loss", contrib)
+
+
+def _cash_fan(figs: _Figures, timeline) -> None:
+    """Japan's cumulative net cash: the timeline's quantiles as a fan chart."""
+
+    def fan(fig):
+        ax = fig.subplots()
+        c = timeline["cumulative_net_cash"].sel(institution="Japan") / BN
+        x = np.array(timeline["quarter_end"].values, dtype="datetime64[D]")
+        ax.fill_between(x, c.sel(quantile=0.05), c.sel(quantile=0.95), alpha=0.2,
+                        color="C0", label="5-95%")
+        ax.fill_between(x, c.sel(quantile=0.25), c.sel(quantile=0.75), alpha=0.4,
+                        color="C0", label="25-75%")
+        ax.plot(x, c.sel(quantile=0.5), color="C0", label="median")
+        ax.axhline(0.0, color="k", linewidth=0.6)
+        ax.set(ylabel="US$ bn, undiscounted", xlabel="quarter end")
+        ax.legend()
+        fig.tight_layout(rect=(0, 0, 1, 0.94))
+
+    figs.add("cash_fan", "Japan's cumulative net cash (JBIC and NEXI)", fan)
+
+
+def _recoup_figure(figs: _Figures, recoup) -> None:
+    """The probability each equity vehicle has recouped its deemed allocation by then."""
+
+    def recoup_fig(fig):
+        ax = fig.subplots()
+        x = np.array(recoup["quarter_end"].values, dtype="datetime64[D]")
+        p = recoup["p_recouped_by"].to_numpy()
+        ax.plot(x, p.mean(axis=0), color="C0", linewidth=2, label="average vehicle")
+        for row in p[np.argsort(p[:, -1])[::-1][:5]]:
+            ax.plot(x, row, color="C0", alpha=0.3, linewidth=0.8)
+        ax.set(ylabel="P(deemed allocation repaid by then)", ylim=(0, 1),
+               xlabel="quarter end")
+        ax.legend()
+        fig.tight_layout(rect=(0, 0, 1, 0.94))
+
+    figs.add("recoup", "When Japan recoups its deemed allocation (equity vehicles)",
+             recoup_fig)
+
+
+def _convergence_figure(figs: _Figures, convergence, top: float) -> None:
+    """ALL's VaR and ES at the top level on the first N paths, with their intervals."""
+
+    def conv(fig):
+        axes = fig.subplots(1, 2)
+        for ax, measure in zip(axes, ("VaR", "ES")):
+            c = convergence.sel(variable="credit_loss")
+            i = stat_index(c, measure, top)
+            n = c["paths"].to_numpy()
+            ax.fill_between(n, c["ci_low"].to_numpy()[:, i] / BN,
+                            c["ci_high"].to_numpy()[:, i] / BN, alpha=0.3, color="C0",
+                            label="95% interval")
+            ax.plot(n, c["value"].to_numpy()[:, i] / BN, "o-", color="C0", label="estimate")
+            ax.set(xscale="log", xlabel="paths", ylabel="US$ bn",
+                   title=f"ALL {measure} {top:g} of credit loss")
             ax.legend()
-            fig.tight_layout(rect=(0, 0, 1, 0.94))
+        fig.tight_layout(rect=(0, 0, 1, 0.94))
 
-        figs.add("cash_fan", "Japan's cumulative net cash (JBIC and NEXI)", fan)
+    figs.add("convergence", "Convergence: the estimate on the first N paths", conv)
 
-    recoup = _first(run.datasets.get("recoup"))
-    if recoup is not None:
-        def recoup_fig(fig):
-            ax = fig.subplots()
-            x = np.array(recoup["quarter_end"].values, dtype="datetime64[D]")
-            p = recoup["p_recouped_by"].to_numpy()
-            ax.plot(x, p.mean(axis=0), color="C0", linewidth=2, label="average vehicle")
-            for row in p[np.argsort(p[:, -1])[::-1][:5]]:
-                ax.plot(x, row, color="C0", alpha=0.3, linewidth=0.8)
-            ax.set(ylabel="P(deemed allocation repaid by then)", ylim=(0, 1),
-                   xlabel="quarter end")
-            ax.legend()
-            fig.tight_layout(rect=(0, 0, 1, 0.94))
 
-        figs.add("recoup", "When Japan recoups its deemed allocation (equity vehicles)",
-                 recoup_fig)
+def _annual_figure(figs: _Figures, annual) -> None:
+    """Credit losses by fiscal year: the mean and two quantiles."""
 
-    convergence = _first(run.datasets.get("convergence"))
-    if convergence is not None:
-        def conv(fig):
-            axes = fig.subplots(1, 2)
-            for ax, measure in zip(axes, ("VaR", "ES")):
-                c = convergence.sel(variable="credit_loss")
-                i = stat_index(c, measure, top)
-                n = c["paths"].to_numpy()
-                ax.fill_between(n, c["ci_low"].to_numpy()[:, i] / BN,
-                                c["ci_high"].to_numpy()[:, i] / BN, alpha=0.3, color="C0",
-                                label="95% interval")
-                ax.plot(n, c["value"].to_numpy()[:, i] / BN, "o-", color="C0", label="estimate")
-                ax.set(xscale="log", xlabel="paths", ylabel="US$ bn",
-                       title=f"ALL {measure} {top:g} of credit loss")
-                ax.legend()
-            fig.tight_layout(rect=(0, 0, 1, 0.94))
+    def yearly(fig):
+        ax = fig.subplots()
+        years = list(annual["fiscal_year"].values)
+        x = np.arange(len(years))
+        ax.bar(x, annual["mean"].sel(quantity="credit_loss") / BN, color="C0", label="mean")
+        for lv, style in ((0.99, "--"), (0.999, ":")):
+            ax.plot(x, annual["quantile"].sel(quantity="credit_loss", level=lv) / BN, style,
+                    color="C3", label=f"{lv:g} quantile")
+        ax.set_xticks(x[::2], years[::2], rotation=60, fontsize=7)
+        ax.set(ylabel="credit loss in the year, US$ bn")
+        ax.legend()
+        fig.tight_layout(rect=(0, 0, 1, 0.94))
 
-        figs.add("convergence", "Convergence: the estimate on the first N paths", conv)
+    figs.add("annual", "Credit losses by fiscal year (booked in the year of default)",
+             yearly)
 
-    annual = _first(run.datasets.get("annual"))
-    if annual is not None and np.isfinite(annual["quantile"].to_numpy()).any():
-        def yearly(fig):
-            ax = fig.subplots()
-            years = list(annual["fiscal_year"].values)
-            x = np.arange(len(years))
-            ax.bar(x, annual["mean"].sel(quantity="credit_loss") / BN, color="C0", label="mean")
-            for lv, style in ((0.99, "--"), (0.999, ":")):
-                ax.plot(x, annual["quantile"].sel(quantity="credit_loss", level=lv) / BN, style,
-                        color="C3", label=f"{lv:g} quantile")
-            ax.set_xticks(x[::2], years[::2], rotation=60, fontsize=7)
-            ax.set(ylabel="credit loss in the year, US$ bn")
-            ax.legend()
-            fig.tight_layout(rect=(0, 0, 1, 0.94))
 
-        figs.add("annual", "Credit losses by fiscal year (booked in the year of default)",
-                 yearly)
+def _side_by_side_figure(figs: _Figures, side_rows, top: float) -> None:
+    """ALL's credit EL and ES of every regime and scenario (rows of :func:`_side_by_side`)."""
 
-    side_rows = _side_by_side(summary_all, scenarios, regimes, top)
-    if len(side_rows) > 1:
-        def side(fig):
-            ax = fig.subplots()
-            labels = [r[0] for r in side_rows]
-            y = np.arange(len(labels))
-            ax.barh(y - 0.2, [r[1] / BN for r in side_rows], 0.4, label="credit EL")
-            ax.barh(y + 0.2, [r[3] / BN for r in side_rows], 0.4, label=f"credit ES {top:g}")
-            ax.set_yticks(y, labels, fontsize=8)
-            ax.invert_yaxis()
-            ax.set(xlabel="US$ bn")
-            ax.legend()
-            fig.tight_layout(rect=(0, 0, 1, 0.94))
+    def side(fig):
+        ax = fig.subplots()
+        labels = [r[0] for r in side_rows]
+        y = np.arange(len(labels))
+        ax.barh(y - 0.2, [r[1] / BN for r in side_rows], 0.4, label="credit EL")
+        ax.barh(y + 0.2, [r[3] / BN for r in side_rows], 0.4, label=f"credit ES {top:g}")
+        ax.set_yticks(y, labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set(xlabel="US$ bn")
+        ax.legend()
+        fig.tight_layout(rect=(0, 0, 1, 0.94))
 
-        figs.add("regimes_scenarios", "Regimes and scenarios side by side (ALL)", side)
-
-    page = _html(dict(m, run_dir=str(run_dir.resolve())), summary, levels, figs.items,
-                 side_rows, top, contributions)
-    target = out_dir / "report.html"
-    target.write_text(page, encoding="utf-8")
-    return target
+    figs.add("regimes_scenarios", "Regimes and scenarios side by side (ALL)", side)
 
 
 def _side_by_side(summary_all, scenarios, regimes, top):
@@ -267,9 +302,10 @@ def _cell(value: float, stderr: float | None = None) -> str:
     return f"<td{attrs}>{text}</td>"
 
 
-def _html(manifest, summary, levels, figures, side_rows, top, contributions) -> str:
+def _measures_rows(summary, levels) -> tuple[str, str]:
+    """The risk measures table's header cells and rows: EL, VaR and ES at every level of
+    each variable, by institution (the program-wide variables for ALL only)."""
     esc = html.escape
-    cfg = manifest["config"]
     rows = []
     cols = [("EL", None)] + [(m, lv) for m in ("VaR", "ES") for lv in levels]
     for var, shown in [(v, shown) for v, shown in REPORT_ROWS
@@ -283,29 +319,42 @@ def _html(manifest, summary, levels, figures, side_rows, top, contributions) -> 
             rows.append(f'<tr data-institution="{esc(str(inst))}" data-variable="{esc(var)}">'
                         f"<th>{esc(str(inst))}</th>{cells}</tr>")
     head = "".join(f"<th>{m_}{'' if lv is None else f' {lv:g}'}</th>" for m_, lv in cols)
-    side = ""
-    if len(side_rows) > 1:
-        side = ("<h2>Regimes and scenarios (ALL, credit loss)</h2><table><tr><th></th>"
-                f"<th>EL</th><th>ES {top:g}</th></tr>"
-                + "".join(f'<tr data-scenario="{esc(r[5])}" data-regime="{esc(r[6])}">'
-                          f"<th>{esc(r[0])}</th>{_cell(r[1], r[2])}{_cell(r[3], r[4])}</tr>"
-                          for r in side_rows) + "</table>")
-    contrib = ""
-    if contributions is not None:
-        keep = contributions["group"].to_numpy() == "sector"
-        i = stat_index(contributions, "ES", top)
-        vals = contributions["value"].to_numpy()[i, keep]
-        errs = contributions["stderr"].to_numpy()[i, keep]
-        keys = contributions["key"].to_numpy()[keep]
-        order = np.argsort(vals)[::-1]
-        contrib = (f"<h2>ES {top:g} of credit loss by sector (Euler contributions)</h2>"
-                   "<table><tr><th>sector</th><th>US$ bn</th></tr>"
-                   + "".join(f'<tr data-group="sector" data-key="{esc(str(keys[j]))}">'
-                             f"<th>{esc(str(keys[j]))}</th>{_cell(vals[j], errs[j])}</tr>"
-                             for j in order) + "</table>")
-    figs = "".join(f'<figure id="{name}"><img alt="{esc(title)}" width="1000" height="500" '
-                   f'src="data:image/png;base64,{b64}"><figcaption>{esc(title)}</figcaption>'
-                   "</figure>" for name, title, b64 in figures)
+    return head, "".join(rows)
+
+
+def _side_table(side_rows, top) -> str:
+    """The regimes and scenarios table (empty for a run with neither)."""
+    esc = html.escape
+    if len(side_rows) <= 1:
+        return ""
+    return ("<h2>Regimes and scenarios (ALL, credit loss)</h2><table><tr><th></th>"
+            f"<th>EL</th><th>ES {top:g}</th></tr>"
+            + "".join(f'<tr data-scenario="{esc(r[5])}" data-regime="{esc(r[6])}">'
+                      f"<th>{esc(r[0])}</th>{_cell(r[1], r[2])}{_cell(r[3], r[4])}</tr>"
+                      for r in side_rows) + "</table>")
+
+
+def _contributions_table(contributions, top) -> str:
+    """ALL's ES at the top level by sector, largest first (empty without contributions)."""
+    esc = html.escape
+    if contributions is None:
+        return ""
+    keep = contributions["group"].to_numpy() == "sector"
+    i = stat_index(contributions, "ES", top)
+    vals = contributions["value"].to_numpy()[i, keep]
+    errs = contributions["stderr"].to_numpy()[i, keep]
+    keys = contributions["key"].to_numpy()[keep]
+    order = np.argsort(vals)[::-1]
+    return (f"<h2>ES {top:g} of credit loss by sector (Euler contributions)</h2>"
+            "<table><tr><th>sector</th><th>US$ bn</th></tr>"
+            + "".join(f'<tr data-group="sector" data-key="{esc(str(keys[j]))}">'
+                      f"<th>{esc(str(keys[j]))}</th>{_cell(vals[j], errs[j])}</tr>"
+                      for j in order) + "</table>")
+
+
+def _provenance_rows(manifest, summary) -> str:
+    """Where the run came from: its directory, size, seed, inputs, versions and hashes."""
+    esc = html.escape
     prov = {"run directory": manifest.get("run_dir", ""), "paths": f"{manifest['paths']:,}",
             "seed": manifest["seed"], "portfolio": manifest.get("portfolio", ""),
             "exposures": manifest.get("n_projects"), "horizon": summary.attrs.get("horizon", ""),
@@ -316,8 +365,20 @@ def _html(manifest, summary, levels, figures, side_rows, top, contributions) -> 
             **{k.replace("_", " "): (" ".join(v) if isinstance(v, list) else v)
                for k, v in (manifest.get("provenance") or {}).items()},
             "report written": _dt.datetime.now().isoformat(timespec="seconds")}
-    prov_rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>"
-                        for k, v in prov.items())
+    return "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>"
+                   for k, v in prov.items())
+
+
+def _html(manifest, summary, levels, figures, side_rows, top, contributions) -> str:
+    esc = html.escape
+    cfg = manifest["config"]
+    head, rows = _measures_rows(summary, levels)
+    side = _side_table(side_rows, top)
+    contrib = _contributions_table(contributions, top)
+    figs = "".join(f'<figure id="{name}"><img alt="{esc(title)}" width="1000" height="500" '
+                   f'src="data:image/png;base64,{b64}"><figcaption>{esc(title)}</figcaption>'
+                   "</figure>" for name, title, b64 in figures)
+    prov_rows = _provenance_rows(manifest, summary)
     config = esc(json.dumps(cfg, indent=1, default=str))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -337,7 +398,7 @@ pre {{ font-size: 0.75em; background: #f7f7f7; padding: 1em; overflow-x: auto; }
 <p>{esc(summary.attrs.get('horizon', ''))}. US$ billions, ± Monte Carlo standard error.
 Illustrative inputs (see the program's data/README.md).</p>
 <h2>Risk measures</h2>
-<table><tr><th></th>{head}</tr>{''.join(rows)}</table>
+<table><tr><th></th>{head}</tr>{rows}</table>
 {side}
 {contrib}
 {figs}

@@ -86,3 +86,16 @@ def cli_files(tmp_path, config: str, frame=None):
     (mixed_frame() if frame is None else frame).to_csv(pf, index=False)
     cfg.write_text(config)
     return pf, cfg
+
+
+def credit_losses(run_dir):
+    """A run directory's per-path credit loss of ALL, read from paths.parquet, and the EL
+    of it that summary.parquet stores (a run without regimes or scenarios)."""
+    from pathlib import Path
+
+    from riskengine.io import read_results
+
+    loss = read_results(run_dir).paths["credit_loss"].sum("institution").to_numpy()
+    s = pd.read_parquet(Path(run_dir) / "summary.parquet")
+    el = s[(s.institution == "ALL") & (s.variable == "credit_loss") & (s.measure == "EL")]
+    return loss, float(el["value"].item())

@@ -99,3 +99,34 @@ def test_every_config_key_is_in_the_readme_with_its_default():
         else:
             got = _parse(text)
             assert got == (pytest.approx(want) if isinstance(want, float) else want), key
+
+
+def _readme_columns_table() -> str:
+    lines = README.read_text().splitlines()
+    start = lines.index("| column | type | default | values | instruments | meaning |")
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
+    return "\n".join(lines[start:end]) + "\n"
+
+
+def test_readme_portfolio_columns_are_the_declared_table():
+    """The README's input table is the one made from riskengine.portfolio.COLUMNS (paste
+    ``columns_markdown()`` over it after changing a column)."""
+    from riskengine.portfolio import COLUMNS, columns_markdown
+
+    table = _readme_columns_table()
+    assert table == columns_markdown()
+    for c in COLUMNS:  # and every column the validation reads is a row of it
+        assert f"| `{c.name}` |" in table
+
+
+def test_package_docstring_lists_every_public_name():
+    """``help(riskengine)`` opens with the public API, one line a name, and nothing else
+    is exported."""
+    import riskengine
+
+    doc = riskengine.__doc__ or ""
+    listed = [line.split()[0] for line in doc.splitlines() if line.startswith("    ")]
+    assert sorted(listed) == sorted(riskengine.__all__)
+    for name in riskengine.__all__:
+        assert getattr(riskengine, name) is not None
+    assert len(doc.splitlines()) <= 40

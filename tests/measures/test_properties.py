@@ -1,0 +1,86 @@
+"""Hypothesis properties of losses and measures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import riskengine
+from riskengine.measures import LossSample, TopSorted
+
+from ..conftest import make_config, make_portfolio
+
+LEVELS = (0.5, 0.9, 0.95, 0.99, 0.995, 0.999)
+
+losses = arrays(np.float64, st.integers(1, 400),
+                elements=st.floats(0, 1e12, allow_nan=False, allow_infinity=False))
+
+
+@given(losses, st.booleans(), st.integers(0, 2**32 - 1))
+@settings(max_examples=200, deadline=None)
+def test_var_monotone_and_es_above_var(loss, weighted, seed):
+    w = None
+    if weighted:
+        w = np.random.default_rng(seed).exponential(size=loss.shape[0])
+    s = LossSample(loss, w)
+    vs = [s.var_value(a) for a in LEVELS]
+    assert all(b >= a for a, b in zip(vs, vs[1:]))
+    for a, v in zip(LEVELS, vs):
+        es = s.es(a).value
+        assert es >= v - 1e-9 * max(1.0, abs(v))
+        if w is None:
+            assert v == np.quantile(loss, a, method="inverted_cdf")
+            assert es <= loss.max() * (1 + 1e-12) + 1e-9
+
+
+@given(losses, st.lists(st.integers(0, 10**6), min_size=1, max_size=12))
+@settings(max_examples=200, deadline=None)
+def test_top_sorted_reads_the_sorted_sample(loss, positions):
+    """Any sequence of positions (the measures ask higher ones, then lower) reads what the
+    fully sorted sample holds there, ties and repeated values included."""
+    loss = np.round(loss, -11)  # many ties
+    top, full = TopSorted(loss), np.sort(loss)
+    for k in positions:
+        k %= loss.shape[0]
+        assert top[k] == full[k]
+
+
+row = st.fixed_dictionaries({
+    "sector": st.sampled_from(["a", "b"]),
+    "instrument": st.sampled_from(["loan", "guarantee", "equity"]),
+    "commitment_usd": st.floats(1.0, 1e9),
+    "pd_annual": st.floats(0.0, 1.0),
+    "lgd": st.floats(0.0, 1.0),
+    "lgd_sd": st.sampled_from([0.0, 0.05]),
+    "factor_loading": st.floats(0.0, 1.0),
+    "approval_quarter": st.integers(0, 7),
+    "funding_quarters": st.integers(1, 4),
+    "tenor_years": st.sampled_from([np.nan, 1.0, 2.0, 3.0]),
+    "amortization": st.sampled_from(["linear", "bullet"]),
+    "rate": st.floats(0.0, 0.1),
+    "coverage": st.floats(0.1, 1.0),
+})
+
+
+@given(st.lists(row, min_size=1, max_size=12), st.integers(0, 1000))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_credit_loss_between_zero_and_exposure(rows, seed):
+    df = pd.DataFrame(rows)
+    df["project_id"] = [f"X{i}" for i in range(len(df))]
+    df["institution"] = np.where(df.instrument == "guarantee", "NEXI", "JBIC")
+    df["lgd_sd"] = np.where(df.lgd_sd ** 2 < df.lgd * (1 - df.lgd), df.lgd_sd, 0.0)
+    df["tenor_years"] = np.where(df.tenor_years * 4 < df.funding_quarters, np.nan, df.tenor_years)
+    cfg = make_config(("a", "b"), [[1, 0.5], [0.5, 1]], paths=300, seed=seed, horizon_years=2.0)
+    r = riskengine.simulate(cfg, make_portfolio(df, cfg))
+    credit = r.paths.credit_loss
+    assert float(credit.min()) >= 0.0
+    cap = (df.commitment_usd * np.where(df.instrument == "guarantee", df.coverage, 1.0))
+    for inst in ("JBIC", "NEXI"):
+        bound = cap[df.institution == inst].sum()
+        assert float(credit.sel(institution=inst).max()) <= bound * (1 + 1e-12)
+    # per-project frequencies are probabilities and EL is non-negative
+    assert np.all((r.projects.pd_simulated >= 0) & (r.projects.pd_simulated <= 1))
+    assert np.all(r.projects.expected_credit_loss >= 0)
