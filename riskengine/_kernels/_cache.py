@@ -3,7 +3,7 @@
 The kernels are cached on disk by default, per user, in a directory named after a digest
 of the kernel sources and the numba, NumPy and Python versions, so a changed package never
 loads a stale kernel (numba itself only checks the time stamp of each function's own file,
-not of the functions it inlines). :func:`riskengine.warmup.ensure_compiled` fills the
+not of the functions it inlines). :func:`riskengine.kernel_cache.ensure_compiled` fills the
 directory once, under a file lock, so processes that start together never write the same
 cache at once (numba issue 4807).
 

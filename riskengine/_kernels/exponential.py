@@ -10,7 +10,7 @@ the SVID wrapper that checks ``errno``, and every call spills the caller's regis
 :func:`exp` below is the same sequence (the same constants and table, read from glibc
 2.36's ``__exp_data``; the same fused multiply-adds, in the order of ``__exp_fma``'s
 machine code), inlined. For ``2^-54 <= |x| < 512`` it returns glibc's value bit for bit
-(``tests/test_kernels.py`` compares it with ``math.exp`` on millions of arguments); any
+(``tests/kernels/test_kernels.py`` compares it with ``math.exp`` on millions of arguments); any
 other argument (zero, tiny, huge, infinite or NaN) goes to ``math.exp`` itself.
 
 On a machine without FMA, glibc runs its SSE2 build instead, whose last bit can differ;

@@ -10,7 +10,7 @@ import numpy as np
 from riskengine._kernels.bundles import PathOutputs
 from riskengine.outputs import OUTPUTS, SUMMARISED, docs_table, kernel_buffers
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "model.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "model.md"
 START = "<!-- generated from riskengine/outputs.py (outputs.docs_table); tests/test_outputs.py -->\n"
 END = "<!-- end of the generated table -->"
 

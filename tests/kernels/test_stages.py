@@ -23,8 +23,8 @@ from riskengine.codes import Instrument
 from riskengine.config import apply_overrides
 from riskengine.simulate import NO_REPLAY, allocate
 
-from . import reference as ref
-from .conftest import make_config, make_portfolio, mixed_frame
+from .. import reference as ref
+from ..conftest import make_config, make_portfolio, mixed_frame
 
 REGIMES = [
     {"name": "calm", "probability": 0.6},
