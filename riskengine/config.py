@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ConfigError
+from .errors import ConfigError, naming_read_errors
 
 
 def default_program_dir() -> Path:
@@ -404,20 +404,13 @@ def _deep_merge(base: dict, over: dict, where: str = "") -> dict:
 
 
 def _read_toml(path: Path) -> dict:
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config {path}: is a directory, not a TOML file") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"config {path}: not UTF-8 text (byte {e.start}: {e.reason}); TOML "
-                          "files are UTF-8") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"config {path}: not valid TOML: {e}") from None
-    except OSError as e:
-        raise ConfigError(f"config {path}: cannot be read ({e.strerror})") from None
+    with naming_read_errors(ConfigError, path, "a TOML file", "TOML files are UTF-8",
+                            prefix="config "):
+        try:
+            with open(path, "rb") as f:
+                return tomllib.load(f)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config {path}: not valid TOML: {e}") from None
 
 
 def _format_validation(path: str, err: ValidationError) -> str:

@@ -8,6 +8,10 @@ output directory in the way, a run too large for this machine), 3 bad portfolio 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 
 class RiskEngineError(Exception):
     """Base class for errors a user can fix; carries the exit code."""
@@ -58,3 +62,22 @@ class OutputError(RiskEngineError, OSError):
 class Terminated(BaseException):
     """SIGTERM arrived (raised by the command line's handler, like KeyboardInterrupt for
     SIGINT)."""
+
+
+@contextmanager
+def naming_read_errors(error: type[RiskEngineError], path: Path, what: str, encoding: str,
+                       prefix: str = "") -> Iterator[None]:
+    """Turn the operating system's errors on reading ``path`` (``what``: "a TOML file",
+    "a portfolio file") into ``error`` naming the file (after ``prefix``: "config ") and
+    what to do; ``encoding``: the hint for a file that is not UTF-8."""
+    name = f"{prefix}{path}"
+    try:
+        yield
+    except FileNotFoundError:
+        raise error(f"{name}: file not found") from None
+    except IsADirectoryError:
+        raise error(f"{name}: is a directory, not {what}") from None
+    except UnicodeDecodeError as e:
+        raise error(f"{name}: not UTF-8 text (byte {e.start}: {e.reason}); {encoding}") from None
+    except OSError as e:
+        raise error(f"{name}: cannot be read ({e.strerror or e})") from None

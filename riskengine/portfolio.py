@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .codes import INSTITUTIONS, INSTRUMENTS
-from .errors import DataError
+from .errors import DataError, naming_read_errors
 
 log = logging.getLogger("riskengine")
 AMORTIZATIONS = ("linear", "bullet")
@@ -359,22 +359,19 @@ def _not_real(raw: pd.Series) -> dict[int, str]:
 
 def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
     suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first name
-            return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
-                               encoding="utf-8-sig"), True
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path), False
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, not a portfolio file") from None
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); save the CSV "
-                        "as UTF-8") from None
-    except Exception as e:  # unreadable file: name it
-        raise DataError(f"{path}: cannot read the file ({type(e).__name__}: {e})") from None
+    with naming_read_errors(DataError, path, "a portfolio file", "save the CSV as UTF-8"):
+        try:
+            if suffix == ".csv":
+                # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the
+                # first name
+                return pd.read_csv(path, dtype=str, keep_default_na=False,
+                                   skipinitialspace=True, encoding="utf-8-sig"), True
+            if suffix in (".parquet", ".pq"):
+                return pd.read_parquet(path), False
+        except (OSError, UnicodeDecodeError):
+            raise
+        except Exception as e:  # a file the readers cannot parse: name it
+            raise DataError(f"{path}: cannot read the file ({type(e).__name__}: {e})") from None
     raise DataError(f"{path}: unsupported portfolio format {suffix!r} (use .csv or .parquet)")
 
 
