@@ -198,6 +198,13 @@ class DefaultGroups:
     approval: np.ndarray
 
 
+def stressed_pd(pd, multiplier: float):
+    """A default probability under a regime's (or a scenario's) PD multiplier: ``pd m``,
+    at most 1 (the one place the multiplier is applied: the default curves here, equity's
+    operating PD in :mod:`riskengine.kernel_inputs`)."""
+    return pd if multiplier == 1.0 else np.minimum(pd * multiplier, 1.0)
+
+
 def default_groups(sector_index, loading, pd_annual, pd_construction, construction_steps,
                    approval_step, n_steps: int, steps_per_year: int, copula: str = "gaussian",
                    dof: float = 0.0, pd_multipliers=(1.0,)) -> DefaultGroups:
@@ -213,9 +220,7 @@ def default_groups(sector_index, loading, pd_annual, pd_construction, constructi
     steps_at_risk = (n_steps - g[:, 5].astype(np.int64)).astype(np.int64)
     cums = []
     for m in pd_multipliers:
-        pa, pc = g[:, 2].astype(float), g[:, 3].astype(float)
-        if m != 1.0:
-            pa, pc = np.minimum(pa * m, 1.0), np.minimum(pc * m, 1.0)
+        pa, pc = stressed_pd(g[:, 2].astype(float), m), stressed_pd(g[:, 3].astype(float), m)
         cums.append(cumulative_pd(pa, pc, g[:, 4].astype(float), n_steps, steps_per_year))
     cum = np.stack(cums)
     last = cum[:, np.arange(len(steps_at_risk)), steps_at_risk - 1]

@@ -17,7 +17,7 @@ weight (with the defensive mixture and the regimes' tilt, see docs/model.md):
    ``E_q[sum c D] = x`` (zero when the conditional mean already exceeds ``x``): ratio
    ``exp(-theta sum c D + psi(theta))``. Otherwise per obligor (its rows share one
    default uniform), on the rows live on the path, with a fixed ``theta`` from the pilot
-   (:func:`tail_fit`; ``_kernels.engine.twist_obligors``). A defaulting exposure's
+   (:func:`tail_fit`; ``_kernels.twist.twist_obligors``). A defaulting exposure's
    quarter is drawn from its untwisted conditional curve.
 
 The target ``x`` is the ``target_level`` VaR of the total credit loss in a plain pilot run

@@ -51,7 +51,7 @@ def held_at_horizon(kind, outstanding, df_horizon):
 def default_outcome(kind, k, lgd, coverage, ead, pv_before_k, df_end):
     """Credit loss and NPV of loans and guarantees defaulting in step ``k`` (arrays), the
     recovery (or the claim) at the step's end: the vectorised form of the kernels'
-    ``debt_default`` without a recovery lag."""
+    ``debt_default`` without a recovery lag (the twin a test holds it equal to)."""
     d = df_end[k]
     claim = coverage * ead * lgd
     credit = np.where(kind == GUARANTEE, claim, lgd * ead)

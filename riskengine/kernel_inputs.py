@@ -18,7 +18,7 @@ from ._kernels.bundles import (
     CashSchedules,
     Copula,
     Exposures,
-    KernelModel,
+    KernelInputs,
     ProgramTerms,
     Sampler,
     WaterfallTerms,
@@ -53,6 +53,7 @@ from .dependence import (
     default_groups,
     factor_root,
     root_row_ends,
+    stressed_pd,
 )
 from .deployment import Deployment, deploy, tariff_schedule
 from .errors import ConfigError
@@ -80,8 +81,6 @@ def _i64(a) -> np.ndarray:
     return np.array(a, dtype=np.int64, order="C")
 
 
-#: the seven input bundles of :func:`riskengine._kernels.engine.run_chunk`
-KernelInputs = KernelModel
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,8 @@ def presence(deployment: Deployment, program: ProgramTerms,
              regime_weight: np.ndarray) -> np.ndarray:
     """(P',) each row's probability of being live on a path: its variant's share times the
     unit's selection and non-decline probabilities, mixed over the regimes (the kernels'
-    own rules, :mod:`riskengine._kernels.program`)."""
+    own rules, :mod:`riskengine._kernels.program`, run as Python: nothing is compiled
+    while a model is built)."""
     out = np.ones(len(deployment.unit_of))
     for p, u in enumerate(deployment.unit_of):
         if u < 0:
@@ -137,10 +137,10 @@ def presence(deployment: Deployment, program: ProgramTerms,
         share = deployment.variant_hi[p] - deployment.variant_lo[p]
         live = 0.0
         for r, w in enumerate(regime_weight):
-            sel = selection_probability(float(deployment.unit_selection[u]),
+            sel = selection_probability.py_func(float(deployment.unit_selection[u]),
                                         bool(deployment.unit_pipeline[u]),
                                         float(program.selection_multiplier[r]))
-            dec = decline_probability(float(deployment.unit_decline[u]),
+            dec = decline_probability.py_func(float(deployment.unit_decline[u]),
                                       bool(deployment.unit_forced[u]),
                                       float(program.decline_multiplier[r]))
             live += w * sel * (1.0 - dec)
@@ -375,8 +375,7 @@ def _exposures(config: Config, pf: Portfolio, groups, survivor_value, pd_multipl
                             / steps_per_year),
         cash_vol=_f64(pf.col("cf_vol")),
         deemed_spread_step=_f64(pf.col("deemed_spread") / steps_per_year),
-        pd_operating=_f64(
-            np.minimum(1.0, pf.col("pd_annual")[None, :] * _f64(pd_multipliers)[:, None])),
+        pd_operating=_f64([stressed_pd(pf.col("pd_annual"), m) for m in pd_multipliers]),
         # keyed by obligor: the rows of one obligor share the idiosyncratic term, hence
         # the latent variable (with the default obligor, its own project id)
         default_key=stream_keys(seed, STREAM_IDIO, list(pf.table["obligor"])),

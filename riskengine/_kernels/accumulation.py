@@ -58,8 +58,8 @@ def path_weight(log_ratio, twisted_loss, theta, psi, regime_weight, plan, sample
 @njit(inline="always")
 def write_outputs(row, regime, weight, tariff, sums, n_def, plan, out, scratch):
     """The path's row of the per-path outputs (the yen figures: :func:`.yen.write_yen`);
-    ``sums``: Japan's and the US's equity receipts and the deemed balance at the
-    horizon."""
+    ``sums``: ``(Japan's equity receipts, the US's, the deemed balance at the horizon)``
+    (:func:`.valuation.value_rows`)."""
     credit_i, econ_i = scratch.credit_by_institution, scratch.economic_by_institution
     out.weight[row] = weight
     for i in range(credit_i.shape[0]):

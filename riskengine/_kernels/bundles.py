@@ -299,7 +299,7 @@ class PathScratch(NamedTuple):
     obligor_u: np.ndarray  # (O,) its default uniform on this path (twisted on tilted paths)
     deployed: np.ndarray  # (I,) the path's deployed commitments by institution
     mu2_by_regime: np.ndarray  # (R,) the squared length of each regime's factor shift
-    touch: np.ndarray  # (1,) the sum that keeps the schedule loads of 6b
+    touch: np.ndarray  # (1,) the sum that keeps the schedule loads of valuation.touch_schedules
 
 
 class EquityTerms(NamedTuple):
@@ -347,8 +347,9 @@ class EquityOutcome(NamedTuple):
     horizon_value: float  # going-concern value to Japan at the horizon
 
 
-class KernelModel(NamedTuple):
-    """The seven input bundles together, as the per-path stages read them."""
+class KernelInputs(NamedTuple):
+    """The seven input bundles of :func:`.engine.run_chunk` together, as the per-path
+    stages read them (:mod:`riskengine.kernel_inputs` builds them)."""
     copula: Copula
     exposures: Exposures
     schedules: CashSchedules
@@ -370,7 +371,7 @@ class BlockPlan(NamedTuple):
     by_exposure: bool  # each exposure's credit loss is written (a replay)
     credit_only: bool  # only credit losses are read: survivors and the yen figures skipped
     track_pv: bool  # discounted cash by step is tracked (the yen figures)
-    n_equity: int  # equity exposures of the program
+    n_equity: int  # equity exposures of the program (the continuation tables' rows)
 
 
 class PathContext(NamedTuple):

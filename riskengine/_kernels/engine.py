@@ -10,7 +10,9 @@ stages, each a function in the module named after its concept:
 2. :mod:`.accumulation`: the path's rows of the sampled outputs and its sums reset;
 3. :mod:`.program`: which conditional units are selected, when, which Japan declines;
 4. :mod:`.yen`: USD/JPY on the path; :mod:`.twist`: the obligors' twist;
-5. :mod:`.default_times`: the rows the path visits and their default steps;
+5. :mod:`.default_times`: the rows the path visits and their default steps (a declined
+   row's tariff and a funded row's commitment are added here, by :mod:`.program`'s
+   rules);
 6. :mod:`.valuation`: their outcomes, by instrument (:mod:`.debt` with the instrument
    rules of :mod:`.instruments`, :mod:`.equity`), with the loss given default of
    :mod:`.lgd`;
@@ -20,8 +22,10 @@ What every path of a block does the same way is decided once (:func:`plan_block`
 block writes only its own rows of the per-path outputs and its own slices of the
 accumulators, which the caller sums over blocks in a fixed order, so results are
 bit-identical for any thread count and any chunk size that is a multiple of the block.
-The stages are inlined into :func:`simulate_block` (``inline="always"``), which is
-compiled without reference counts.
+The stage functions are inlined into :func:`simulate_block` (``inline="always"``), which
+is compiled without reference counts; the kernels below them (``twist_for_path``,
+``twist_obligors``, ``fx_for_path``, ``equity_path``, those of :mod:`.defaults` and
+:mod:`.rates`) are called, as before.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from .bundles import (
     BlockPlan,
     BlockSpan,
     EquityScratch,
-    KernelModel,
+    KernelInputs,
     PathScratch,
 )
 from .default_times import find_defaults
@@ -169,6 +173,7 @@ def plan_block(span, m, out, scratch):
     mu, mu2_by_regime = sampler.mean_shift, scratch.mu2_by_regime
     shifted, regime_tilted = False, False
     for rr in range(mu.shape[0]):
+        mu2_by_regime[rr] = 0.0
         for j in range(mu.shape[1]):
             mu2_by_regime[rr] += mu[rr, j] * mu[rr, j]
         if mu2_by_regime[rr] > 0.0:
@@ -200,7 +205,7 @@ def simulate_block(span, block_index, copula, exposures, schedules, cash, waterf
     the stages of the module docstring. Writes the block's rows of ``out``, block
     ``block_index`` of ``acc`` and the rows of ``sampled`` of its sampled paths.
     ``scratch``: the block's work arrays (:func:`new_scratch`)."""
-    m = KernelModel(copula, exposures, schedules, cash, waterfall, sampler, program)
+    m = KernelInputs(copula, exposures, schedules, cash, waterfall, sampler, program)
     plan = plan_block(span, m, out, scratch)
     b = block_index
     for row in range(b * span.block, min((b + 1) * span.block, span.n_paths)):

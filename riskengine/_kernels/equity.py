@@ -10,6 +10,10 @@ with ``v = cf_vol``, ``b^2`` the sector share of the log-cash variance (config
 ``cashflows.sector_share``) and ``Y`` the sector cash index (see :func:`cash_index`);
 ``Y`` and ``eps`` are standard normal, so the multiplier has mean one and log-volatility
 ``v``.
+
+The equity stage of a path (:func:`value_equity`, called by :mod:`.valuation`) builds the
+vehicle's terms on the path (:func:`equity_terms`: its regime's operating PD and yield,
+its overrun and performance) and runs :func:`equity_path`.
 """
 
 from __future__ import annotations

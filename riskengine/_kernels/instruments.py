@@ -20,7 +20,6 @@ from __future__ import annotations
 from numba import njit
 
 from ..codes import Instrument
-from ._cache import CACHE
 from .bundles import DebtDefault
 
 
@@ -32,6 +31,9 @@ def lagged_recovery_cost(recovery, k, lag, df_end):
     return recovery * df_end[k] * (1.0 - df_end[0] ** lag)
 
 
+# Each figure below is written as the kernel always computed it, to keep its bits: the
+# discounted recovery associates as (share (1 - lgd)) EAD, the timeline's as
+# share ((1 - lgd) EAD); ``+ 0.0`` turns the -0.0 of a step without a draw into +0.0.
 @njit(inline="always")
 def loan_default(k, lgd, lag, ead, pv_before_k, cash_start_k, df_start_k, df_end):
     """A loan defaulting in step ``k`` (``pv_before_k``: the PV of its cash before the
@@ -40,7 +42,7 @@ def loan_default(k, lgd, lag, ead, pv_before_k, cash_start_k, df_start_k, df_end
     npv = pv_before_k + (1.0 - lgd) * ead * df_end[k]
     recovered = (1.0 - lgd) * ead
     if lag > 0:
-        npv -= lagged_recovery_cost(1.0 * (1.0 - lgd) * ead, k, lag, df_end)
+        npv -= lagged_recovery_cost((1.0 - lgd) * ead, k, lag, df_end)
         return DebtDefault(credit, npv, cash_start_k * df_start_k, (1.0 - lgd) * ead,
                            cash_start_k + 0.0, recovered)
     return DebtDefault(credit, npv, cash_start_k * df_start_k + (1.0 - lgd) * ead * df_end[k],
@@ -73,9 +75,10 @@ def debt_default(instrument, k, lgd, lag, coverage, ead, pv_before_k, cash_start
     return loan_default(k, lgd, lag, ead, pv_before_k, cash_start_k, df_start_k, df_end)
 
 
-@njit(cache=CACHE)
+@njit
 def debt_default_for_test(instrument, k, lgd, lag, coverage, ead, pv_before_k, cash_start_k,
                           df_start_k, df_end):
-    """:func:`debt_default` callable from Python (the twin test)."""
+    """:func:`debt_default` callable from Python, for the test that holds it equal to
+    :func:`riskengine.instruments.default_outcome` (compiled there, not cached)."""
     return debt_default(instrument, k, lgd, lag, coverage, ead, pv_before_k, cash_start_k,
                         df_start_k, df_end)

@@ -46,9 +46,10 @@ def select_units(path, regime, program, scratch):
         state = 0
         if p_select >= 1.0 or uniform(ukey, 0) < p_select:
             state = 1
-            p_decline = decline_probability(program.unit_decline[u], False,
+            p_decline = decline_probability(program.unit_decline[u], forced[u],
                                             program.decline_multiplier[regime])
-            if forced[u] or (p_decline > 0.0 and uniform(ukey, 2) < p_decline):
+            # (a uniform is below 1: a certain decline needs no draw)
+            if p_decline > 0.0 and (p_decline >= 1.0 or uniform(ukey, 2) < p_decline):
                 state = 2
         unit_state[u] = state
         unit_time[u] = uniform(ukey, 1) if pipeline[u] else 0.5
