@@ -222,7 +222,7 @@ def prepare(args, err: Console) -> list[Model]:
                               scenarios=args.scenarios)
     config = load_config(args.config, overrides)
     for note in config_notes(config, args.config):
-        err.print(f"note: {note}", highlight=False, soft_wrap=True)
+        err.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     # before reading a large portfolio or compiling anything: a run streams its per-path
     # outputs to disk, a part (--path-range) holds its own paths in memory
     if getattr(args, "path_range", None) is not None:
