@@ -31,7 +31,15 @@ from .config import (
     load_config,
     run_overrides,
 )
-from .errors import ArgumentError, ArgumentTypeError, OutputError, Terminated, UsageError
+from .errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    ConfigError,
+    DataError,
+    OutputError,
+    Terminated,
+    UsageError,
+)
 from .io import RunDirClaim, check_parent, check_run_dir, write_run_streamed, write_unfinished
 from .kernel_inputs import Model
 from .portfolio import Portfolio, load_portfolio, portfolio_from_frame
@@ -150,6 +158,10 @@ def run_into(models: list[Model], out: Path, taken: RunDirClaim, *, resume: bool
         except OutputError:
             if checkpoint is not None:  # the chunks stay: a resume writes the results later
                 mark_stopped(out, "results not written", done[0])
+            raise
+        except (ConfigError, DataError):  # results refused (not finite): nothing stays
+            if checkpoint is not None and not resume:
+                shutil.rmtree(out, ignore_errors=True)
             raise
     finally:
         taken.release()
