@@ -29,7 +29,13 @@ from ._version import __version__
 from .buffers import memory_estimate
 from .codes import INSTRUMENTS
 from .compare import compare
-from .config import apply_overrides, default_portfolio_path, load_config, run_overrides
+from .config import (
+    apply_overrides,
+    config_notes,
+    default_portfolio_path,
+    load_config,
+    run_overrides,
+)
 from .errors import RiskEngineError, Terminated, UsageError
 from .io import check_readable_run, check_run_dir
 from .kernel_inputs import Model
@@ -182,15 +188,41 @@ def _add_run(sub, inputs: argparse.ArgumentParser) -> None:
                           "(needs the extra riskengine[report])")
 
 
-def prepare(args) -> list[Model]:
-    """The checks `run` and `validate` share: config, portfolio, the models (correlation,
-    copula; one per scenario run), and whether the run fits in memory."""
+def check_usage(args) -> None:
+    """Options that cannot go together, refused before any work (a usage error)."""
+    if args.scenario is not None and args.scenarios:
+        raise UsageError(f"--scenario {args.scenario} runs one scenario and --scenarios runs "
+                         "them all side by side: give one of them")
+    path_range = getattr(args, "path_range", None)
+    if path_range is None:
+        return
+    dask = [o for o, v in (("--dask-local", args.dask_local),
+                           ("--dask-scheduler", args.dask_scheduler)) if v is not None]
+    if dask:
+        raise UsageError(f"{' and '.join(dask)} with --path-range: a part runs on this "
+                         "machine; give either (run each part where it should run, then "
+                         "riskengine merge)")
+    if args.resume is not None:
+        raise UsageError("--resume with --path-range: a part is not resumed; run it again")
+    start, end = parse_range(path_range)
+    if not 0 <= start < end:
+        raise UsageError(f"--path-range {path_range}: START must be >= 0 and less than END "
+                         f"(e.g. {min(start, end)}:{max(start, end)})")
+
+
+def prepare(args, err: Console) -> list[Model]:
+    """The checks `run` and `validate` share: the options, config, portfolio, the models
+    (correlation, copula; one per scenario run), and whether the run fits in memory; the
+    config's notes (:func:`riskengine.config.config_notes`) on standard error."""
+    check_usage(args)
     overrides = run_overrides(paths=args.paths, seed=args.seed, threads=args.threads,
                               chunk_paths=args.chunk_paths,
                               importance_sampling=True if args.importance_sampling else None,
                               regime=args.regime, scenario=args.scenario,
                               scenarios=args.scenarios)
     config = load_config(args.config, overrides)
+    for note in config_notes(config, args.config):
+        err.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     # before reading a large portfolio or compiling anything: a run streams its per-path
     # outputs to disk, a part (--path-range) holds its own paths in memory
     if getattr(args, "path_range", None) is not None:
@@ -401,8 +433,8 @@ def _tail_warning(err: Console, result) -> None:
                   "rough and have no standard error (n/a); use more paths", highlight=False)
 
 
-def cmd_validate(args, console: Console) -> int:
-    models = prepare(args)
+def cmd_validate(args, console: Console, err: Console) -> int:
+    models = prepare(args, err)
     model = models[0]
     pf, sim = model.portfolio, model.config.simulation
     kinds = pf.table["instrument"].value_counts()
@@ -432,7 +464,7 @@ def cmd_validate(args, console: Console) -> int:
 def cmd_run(args, console: Console, err: Console) -> int:
     if args.report:  # before any work: the extra is there
         _matplotlib()
-    models = prepare(args)
+    models = prepare(args, err)
     if args.path_range is not None:
         return cmd_part(args, console, models)
     resume = args.resume is not None
@@ -575,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         if args.command == "validate":
-            return cmd_validate(args, console)
+            return cmd_validate(args, console, err)
         if args.command == "report":
             return cmd_report(args, console)
         if args.command == "compare":

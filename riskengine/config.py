@@ -13,9 +13,17 @@ import datetime as _dt
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError, naming_read_errors
 
@@ -43,6 +51,13 @@ def default_portfolio_path() -> Path:
     return default_program_dir() / "portfolio.csv"
 
 
+#: every float of the config: an integer is taken as a float, a boolean is refused (TOML's
+#: ``true`` is not 1.0), and so are NaN and infinity (``_Strict``)
+Number = Annotated[float, Strict()]
+#: every switch of the config: ``true`` or ``false``, never a number or a string
+Flag = Annotated[bool, Strict()]
+
+
 class _Strict(BaseModel):
     # no unknown keys, no NaN or infinity, and whole numbers must be whole numbers
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -52,7 +67,8 @@ class Simulation(_Strict):
     paths: int = Field(100_000, gt=0, strict=True, description="number of Monte Carlo paths")
     seed: int = Field(20250904, ge=0, strict=True, lt=2**63,
                       description="random seed (default: the MOU's signing date, 4 Sep 2025)")
-    horizon_years: float = Field(30.0, gt=0, description="simulation horizon in years")
+    horizon_years: Number = Field(30.0, gt=0, le=200,
+                                   description="simulation horizon in years (at most 200)")
     steps_per_year: int = Field(4, gt=0, strict=True, le=52, description="time steps per year (4 = quarterly)")
     as_of: _dt.date = Field(_dt.date(2025, 10, 1),
                             description="start of quarter 0 (default: the opening of JBIC's facility)")
@@ -63,7 +79,7 @@ class Simulation(_Strict):
     regime: str | None = Field(
         None, description="pin every path to this regime of [[regimes]] (a stress test); "
                           "empty: each path draws its regime")
-    scenarios: bool = Field(
+    scenarios: Flag = Field(
         False, description="run the base case and every [[scenarios]] table side by side, "
                            "on the same paths")
     scenario: str | None = Field(None, description="run only this scenario of [[scenarios]]")
@@ -84,13 +100,15 @@ class Simulation(_Strict):
 
 class Dependence(_Strict):
     copula: Literal["gaussian", "t"] = "gaussian"
-    dof: float = Field(8.0, gt=2.0, description="degrees of freedom of the t copula")
+    dof: Number = Field(8.0, gt=2.0, le=1000.0,
+                        description="degrees of freedom of the t copula, in (2, 1000] "
+                                    "(beyond that it is the gaussian copula)")
     sectors: tuple[str, ...]
-    correlation: tuple[tuple[float, ...], ...]
+    correlation: tuple[tuple[Number, ...], ...]
     correlation_repair: Literal["none", "higham"] = "none"
     factor_dynamics: Literal["static", "ar1"] = Field(
         "static", description="sector factors: one draw per path (static) or a yearly AR(1)")
-    factor_persistence: float = Field(
+    factor_persistence: Number = Field(
         0.9, ge=0.0, lt=1.0, description="yearly AR(1) persistence of the sector factors")
 
     @field_validator("sectors")
@@ -115,29 +133,29 @@ class Dependence(_Strict):
 
 
 class Rates(_Strict):
-    base_rate: float = Field(
+    base_rate: Number = Field(
         0.036, gt=-0.5, lt=1.0,
         description="6-month SOFR stand-in, annual: EFFR 3.64%, 2-year UST 3.40% in Feb 2026 "
                     "(data/DATA_FACTS.md 4.1)")
-    discount_rate: float = Field(
+    discount_rate: Number = Field(
         0.045, gt=-0.5, lt=1.0,
         description="annual rate for NPVs: JBIC's USD funding, 10-year UST 4.04-4.22% plus its "
                     "guaranteed-bond spread of 33-43bp (data/DATA_FACTS.md 4.1, 4.2)")
     model: Literal["deterministic", "vasicek"] = Field(
         "deterministic", description="base rate path: constant, or a one-factor Vasicek short rate")
-    mean_reversion: float = Field(0.15, gt=0.0, le=10.0, description="Vasicek kappa, per year")
-    long_run_rate: float | None = Field(None, gt=-0.5, lt=1.0,
+    mean_reversion: Number = Field(0.15, gt=0.0, le=10.0, description="Vasicek kappa, per year")
+    long_run_rate: Number | None = Field(None, gt=-0.5, lt=1.0,
                                         description="Vasicek theta (default: base_rate)")
-    volatility: float = Field(0.01, ge=0.0, lt=1.0, description="Vasicek sigma, per sqrt(year)")
-    factor_correlation: float = Field(
+    volatility: Number = Field(0.01, ge=0.0, lt=1.0, description="Vasicek sigma, per sqrt(year)")
+    factor_correlation: Number = Field(
         0.3, ge=-1.0, le=1.0,
         description="correlation of rate shocks with the common sector cash innovation")
 
 
 class Tier(_Strict):
-    japan_share: float = Field(ge=0.0, le=1.0)
+    japan_share: Number = Field(ge=0.0, le=1.0)
     until: Literal["deemed_allocation"] | None = None
-    extra_spread: float = Field(
+    extra_spread: Number = Field(
         0.0, ge=0.0, lt=1.0, description="hurdle spread added to the deemed rate for this tier"
     )
 
@@ -167,24 +185,24 @@ class Waterfall(_Strict):
 
 
 class Cashflows(_Strict):
-    factor_persistence: float = Field(
+    factor_persistence: Number = Field(
         0.9, ge=0.0, lt=1.0,
         description="quarterly AR(1) persistence of the sector cash index")
-    sector_share: float = Field(
+    sector_share: Number = Field(
         0.5, ge=0.0, le=1.0,
         description="share of the log-cash variance driven by the sector index")
-    performance_sd: float = Field(
+    performance_sd: Number = Field(
         0.0, ge=0.0, le=2.0,
         description="sd of an equity vehicle's log performance level, drawn at financial "
                     "close and kept for its life (0: none)")
-    performance_sector_share: float = Field(
+    performance_sector_share: Number = Field(
         0.5, ge=0.0, le=1.0,
         description="share of the performance level's variance from the sector factor")
-    performance_drift_sd: float = Field(
+    performance_drift_sd: Number = Field(
         0.0, ge=0.0, le=2.0,
         description="long-run sd of a vehicle's slowly mean-reverting log performance, "
                     "starting at 0 at financial close (0: none)")
-    performance_drift_persistence: float = Field(
+    performance_drift_persistence: Number = Field(
         0.98, ge=0.0, lt=1.0,
         description="its quarterly AR(1) persistence (0.98: half-life about 8.6 years)")
 
@@ -196,10 +214,10 @@ class Outputs(_Strict):
     irr_paths: int = Field(
         10_000, ge=1, strict=True,
         description="paths (every n/N-th) on which Japan's equity IRR is computed")
-    checkpoint: bool = Field(
+    checkpoint: Flag = Field(
         True, description="save each finished chunk in the run directory's parts/ as the "
                           "run goes, so a killed run can be resumed (--resume)")
-    contributions: bool = Field(
+    contributions: Flag = Field(
         True, description="replay the tail paths for the Euler risk contributions "
                           "(contributions.parquet)")
     fiscal_year_start_month: int = Field(
@@ -208,13 +226,13 @@ class Outputs(_Strict):
 
 
 class ImportanceSampling(_Strict):
-    enabled: bool = Field(False, description="Glasserman-Li importance sampling of the tail")
-    target_level: float = Field(0.999, gt=0.5, lt=1.0,
+    enabled: Flag = Field(False, description="Glasserman-Li importance sampling of the tail")
+    target_level: Number = Field(0.999, gt=0.5, lt=1.0,
                                 description="tail level the shift and the twist aim at")
-    pilot_paths: int = Field(20_000, ge=1024, description="plain paths used to locate that level")
-    shift: bool = Field(True, description="shift the mean of the systematic factors")
-    twist: bool = Field(True, description="twist default probabilities given the factors")
-    defensive_share: float | None = Field(
+    pilot_paths: int = Field(20_000, ge=1024, strict=True, description="plain paths used to locate that level")
+    shift: Flag = Field(True, description="shift the mean of the systematic factors")
+    twist: Flag = Field(True, description="twist default probabilities given the factors")
+    defensive_share: Number | None = Field(
         None, ge=0.0, lt=1.0,
         description="share of paths drawn from the model itself, untilted (defensive mixture), "
                     "which bounds the weights and keeps the body of the distribution usable; "
@@ -237,18 +255,18 @@ class Program(_Strict):
     decline_rule: Literal["none", "pd_above"] = Field(
         "none", description="policy rule: none, or decline every selected project whose "
                             "pd_annual exceeds decline_pd_threshold")
-    decline_pd_threshold: float = Field(
+    decline_pd_threshold: Number = Field(
         0.02, ge=0.0, le=1.0, description="pd_annual above which the pd_above rule declines")
 
 
 class Tariff(_Strict):
     """The tariff "boomerang": what a declined project costs Japan."""
 
-    penalty_usd_per_year: float = Field(
+    penalty_usd_per_year: Number = Field(
         0.0273, ge=0.0, le=10.0,
         description="tariff cost per year per declined US$ of commitment: about $15bn a year "
                     "(tariffs back to 25%, DATA_FACTS 10.3) over the $550bn program")
-    duration_years: float = Field(
+    duration_years: Number = Field(
         3.0, ge=0.0, le=100.0,
         description="years the penalty lasts from the decline (judgement: about to the end "
                     "of the current US administration)")
@@ -258,7 +276,7 @@ class Regime(_Strict):
     """A political trajectory drawn once per path (MODEL.md section 6)."""
 
     name: str = Field(min_length=1)
-    probability: float = Field(ge=0.0, le=1.0)
+    probability: Number = Field(ge=0.0, le=1.0)
 
     @field_validator("name")
     @classmethod
@@ -267,27 +285,33 @@ class Regime(_Strict):
             raise ValueError("\"all\" names the mixture of the regimes in the summary; "
                              "choose another name")
         return v
-    pd_multiplier: float = Field(1.0, ge=0.0, le=100.0,
+    pd_multiplier: Number = Field(1.0, ge=0.0, le=100.0,
                                  description="multiplies every pd_annual and pd_construction")
-    yield_multiplier: float = Field(1.0, ge=0.0, le=100.0,
+    yield_multiplier: Number = Field(1.0, ge=0.0, le=100.0,
                                     description="multiplies equity operating cash")
-    selection_multiplier: float = Field(1.0, ge=0.0, le=100.0,
+    selection_multiplier: Number = Field(1.0, ge=0.0, le=100.0,
                                         description="multiplies the pipeline's selection_prob")
-    decline_multiplier: float = Field(1.0, ge=0.0, le=100.0,
+    decline_multiplier: Number = Field(1.0, ge=0.0, le=100.0,
                                       description="multiplies decline_prob")
+
+
+#: a scenario's shift of a sector factor's mean: within 10 standard deviations (a
+#: probability of about 1e-23 either way; a larger shift is not a stress but an overflow)
+SectorShift = Annotated[Number, Field(ge=-10.0, le=10.0)]
 
 
 class Scenario(_Strict):
     """A deterministic stress, run on the same paths as the base case."""
 
     name: str = Field(min_length=1)
-    pd_multiplier: float = Field(1.0, ge=0.0, le=100.0)
-    sector_shift: dict[str, float] = Field(
+    pd_multiplier: Number = Field(1.0, ge=0.0, le=100.0)
+    sector_shift: dict[str, SectorShift] = Field(
         default_factory=dict,
-        description="sector name -> shift of that sector factor's mean, in standard deviations")
+        description="sector name -> shift of that sector factor's mean, in standard "
+                    "deviations, within [-10, 10]")
     regime: str | None = None
-    selection_multiplier: float = Field(1.0, ge=0.0, le=100.0)
-    base_rate: float | None = Field(None, gt=-0.5, lt=1.0)
+    selection_multiplier: Number = Field(1.0, ge=0.0, le=100.0)
+    base_rate: Number | None = Field(None, gt=-0.5, lt=1.0)
 
     @field_validator("name")
     @classmethod
@@ -300,12 +324,13 @@ class Scenario(_Strict):
 class FX(_Strict):
     """USD/JPY: losses in yen as well as dollars."""
 
-    usd_jpy: float = Field(153.5, gt=0.0, description="spot, yen per dollar (18 Feb 2026, "
-                                                      "DATA_FACTS 4.3)")
-    volatility: float = Field(0.094, ge=0.0, le=2.0,
+    usd_jpy: Number = Field(153.5, gt=1.0, lt=10_000.0,
+                            description="spot, yen per dollar, in (1, 10000) (18 Feb 2026: "
+                                        "153.5, DATA_FACTS 4.3)")
+    volatility: Number = Field(0.094, ge=0.0, le=2.0,
                               description="annual volatility of log USD/JPY (1-year implied "
                                           "9.4%, DATA_FACTS 10.4)")
-    factor_correlation: float = Field(
+    factor_correlation: Number = Field(
         0.3, ge=-1.0, le=1.0,
         description="correlation of log USD/JPY with the path's common default factor "
                     "(positive: the yen strengthens when the US economy weakens, "
@@ -313,12 +338,16 @@ class FX(_Strict):
 
 
 class Measures(_Strict):
-    levels: tuple[float, ...] = (0.95, 0.99, 0.995, 0.999)
+    levels: tuple[Number, ...] = (0.95, 0.99, 0.995, 0.999)
 
     @field_validator("levels")
     @classmethod
     def _levels(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        if not v or any(not (0.0 < a < 1.0) for a in v):
+        if not v:
+            raise ValueError("is empty: list at least one confidence level, e.g. levels = "
+                             "[0.99, 0.999] (or leave the key out for 0.95, 0.99, 0.995, "
+                             "0.999)")
+        if any(not (0.0 < a < 1.0) for a in v):
             raise ValueError("levels must lie strictly between 0 and 1")
         return tuple(sorted(set(v)))
 
@@ -418,7 +447,12 @@ def _format_validation(path: str, err: ValidationError) -> str:
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
+        if isinstance(e.get("input"), bool) and e["type"] in ("float_type", "int_type"):
+            msg = f"{str(e['input']).lower()} is a boolean, not a number"
+        elif e["type"] in ("greater_than", "greater_than_equal", "less_than",
+                           "less_than_equal"):
+            msg = f"{e['input']!r} must be {msg.removeprefix('Input should be ')}"
+        elif e["type"] == "extra_forbidden":
             msg = "unknown key"
         elif e["type"] == "missing":
             msg = "required key is missing"
@@ -451,7 +485,8 @@ def run_overrides(*, paths=None, seed=None, threads=None, chunk_paths=None,
 
 
 def apply_overrides(config: Config | dict, overrides: dict | None,
-                    source: str = "<config>") -> Config:
+                    source: str = "<config>",
+                    given_by: str = "the command-line options") -> Config:
     """The one way to change a config: merge the nested ``overrides`` key by key over it
     and validate the result (the command line, ``simulate()`` and the pilot use it).
 
@@ -463,10 +498,11 @@ def apply_overrides(config: Config | dict, overrides: dict | None,
     raw = config.to_dict() if isinstance(config, Config) else config
     if not overrides:
         return config if isinstance(config, Config) else config_from_dict(raw, source)
-    return config_from_dict(_deep_merge(raw, overrides), source + " with the command-line options")
+    return config_from_dict(_deep_merge(raw, overrides), f"{source} with {given_by}")
 
 
-def load_config(path: str | Path | dict | None = None, overrides: dict | None = None) -> Config:
+def load_config(path: str | Path | dict | None = None, overrides: dict | None = None,
+                given_by: str = "the command-line options") -> Config:
     """Load the config: shipped defaults, then the file at ``path`` (or a dict written like
     one), then ``overrides``.
 
@@ -476,6 +512,8 @@ def load_config(path: str | Path | dict | None = None, overrides: dict | None = 
         A TOML file or a dict of its tables; None uses the shipped ``program.toml`` alone.
     overrides
         Nested dict applied last (the command line's ``--paths``, ``--seed``, ...).
+    given_by
+        Who gave the overrides, for an error about them.
     """
     try:
         shipped = default_config_path()
@@ -497,4 +535,44 @@ def load_config(path: str | Path | dict | None = None, overrides: dict | None = 
     # the file is checked as written: an invalid value is an error even where an option
     # replaces it
     config = config_from_dict(raw, source)
-    return apply_overrides(config, overrides, source)
+    return apply_overrides(config, overrides, source, given_by)
+
+
+_COUNTS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def _count(n: int) -> str:
+    return _COUNTS[n] if n < len(_COUNTS) else str(n)
+
+
+def config_notes(config: Config, path: str | Path | dict | None = None,
+                 given_as: str = "--config") -> list[str]:
+    """What an analyst should hear before a run of ``config`` (one line each), though the
+    run is valid: the shipped program's ``[[regimes]]`` and ``[[scenarios]]`` not inherited
+    by a config of one's own (``path`` the file or dict it was loaded from, ``given_as``
+    how the user gave it: ``--config``, ``simulate(config=...)``), a selection deadline
+    before the first quarter, a regime no path draws. ``riskengine run`` and ``validate``
+    print them on standard error, :func:`riskengine.simulate` issues them as warnings."""
+    notes = []
+    if path is not None:
+        try:
+            shipped = _read_toml(default_config_path())
+        except ConfigError:
+            shipped = {}
+        for key in PROGRAM_CONTENT:
+            n_shipped, n_own = len(shipped.get(key) or ()), len(getattr(config, key))
+            if n_shipped and not n_own:
+                one = "one regime" if key == "regimes" else "the base case alone"
+                notes.append(f"{one}: the shipped program's {_count(n_shipped)} {key} are "
+                             f"not inherited by {given_as}; copy its [[{key}]] tables to keep "
+                             "them")
+    prog, sim = config.program, config.simulation
+    if prog.selection_deadline < sim.as_of:
+        notes.append(f"program.selection_deadline {prog.selection_deadline} is before "
+                     f"simulation.as_of {sim.as_of}: every pipeline project "
+                     "(selection_prob < 1) gets its notice in its approval quarter")
+    for r in config.regimes:
+        if r.probability == 0.0 and sim.regime != r.name:
+            notes.append(f"regimes: {r.name!r} has probability 0, so no path draws it (its "
+                         "rows of the summary are empty); pin it with --regime to stress it")
+    return notes

@@ -25,6 +25,16 @@ class UsageError(RiskEngineError):
     exit_code = 2
 
 
+class ArgumentError(UsageError, ValueError):
+    """A bad argument of a Python function (``simulate(paths=0)``): the message names it.
+    Also a ``ValueError``."""
+
+
+class ArgumentTypeError(UsageError, TypeError):
+    """An argument of a Python function of the wrong type (``simulate(portfolio=[1, 2])``):
+    the message names it and what it takes. Also a ``TypeError``."""
+
+
 class DataError(RiskEngineError):
     """Bad portfolio data: the message names the file, row and column."""
 

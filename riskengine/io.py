@@ -561,6 +561,11 @@ def write_unfinished(run_dir: str | Path, meta: dict, overwrite: bool = False) -
     return _write_atomically(run_dir, overwrite, lambda tmp: _write_manifest(tmp, unfinished))
 
 
+def parquet_column_names(path: str | Path) -> list[str]:
+    """The column names of a Parquet file as written (duplicates kept), from its schema."""
+    return list(pq.read_schema(path).names)
+
+
 def check_readable_run(run_dir: str | Path) -> Path:
     """``run_dir`` holds a finished run (its manifest says complete), else a UsageError."""
     run_dir = Path(run_dir)

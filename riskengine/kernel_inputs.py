@@ -157,7 +157,8 @@ def scenario_config(config: Config, scenario: Scenario | None) -> Config:
         over["rates"] = {"base_rate": scenario.base_rate}
     if scenario.regime is not None:
         over["simulation"] = {"regime": scenario.regime}
-    return apply_overrides(config, over, f"scenario {scenario.name!r}")
+    return apply_overrides(config, over, f"scenario {scenario.name!r}",
+                           "its stresses")
 
 
 #: screening cells per sector: groups of one sector are split by their threshold into at

@@ -19,6 +19,7 @@ import pandas as pd
 
 from .codes import INSTITUTIONS, INSTRUMENTS
 from .errors import DataError, naming_read_errors
+from .io import parquet_column_names
 
 log = logging.getLogger("riskengine")
 AMORTIZATIONS = ("linear", "bullet")
@@ -121,7 +122,7 @@ class NotBlank:
         return v == ""
 
     def text(self, run: RunSetting) -> str:
-        return "is empty"
+        return "is empty (or null): every row needs one"
 
     def describe(self) -> str:
         return "not empty, unique"
@@ -131,6 +132,9 @@ Rule = Range | OneOf | NotBlank
 UNIT = Range(0, 1, "[]", "must lie in [0, 1] (and not be NaN)")
 NONNEGATIVE = Range(0, math.inf, "[)", "must be a finite number >= 0")
 ANNUAL_RATE = Range(-1, 1, "()", "must be an annual rate in (-1, 1)")
+#: the largest commitment of one row: US$ 10 trillion (the whole program is 5.5e11); a
+#: larger one is a unit error, and near 1e154 its square overflows the SD
+MAX_COMMITMENT_USD = 1e13
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("instrument", "text", None, (OneOf(INSTRUMENTS),), INSTRUMENTS,
            "what it is"),
     Column("commitment_usd", "float64", None,
-           (Range(0, math.inf, "()", "must be a finite amount > 0"),), INSTRUMENTS,
+           (Range(0, MAX_COMMITMENT_USD, "(]", "must be an amount > 0 and at most 1e13 "
+                  "(US$ 10 trillion)"),), INSTRUMENTS,
            "US$ committed (for a guarantee, the underlying bank loan)"),
     Column("pd_annual", "float64", None, (UNIT,), INSTRUMENTS,
            "annual probability of default"),
@@ -199,10 +204,11 @@ COLUMNS: tuple[Column, ...] = (
            "annual coupon of a loan (its margin when floating) or premium of a guarantee"),
     Column("coverage", "float64", 1.0, (UNIT,), ("guarantee",),
            "NEXI's share of the guaranteed loan"),
-    Column("expected_yield", "float64", 0.0, (NONNEGATIVE,), ("equity",),
-           "expected operating cash a year per US$ committed (docs/model.md)"),
-    Column("cf_vol", "float64", 0.0, (NONNEGATIVE,), ("equity",),
-           "log-volatility of the operating cash"),
+    Column("expected_yield", "float64", 0.0,
+           (Range(0, 5, "[]", "must be a yield in [0, 5] a year per US$ committed"),),
+           ("equity",), "expected operating cash a year per US$ committed (docs/model.md)"),
+    Column("cf_vol", "float64", 0.0, (Range(0, 3, "[]", "must be a log-volatility in [0, 3]"),),
+           ("equity",), "log-volatility of the operating cash"),
     Column("construction_years", "float64", 0.0,
            (NONNEGATIVE, Range(-math.inf, 200, "(]", "must be a whole number of steps, at "
                                "most 200 years", whole="step", skip="nonfinite")),
@@ -364,15 +370,31 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
             if suffix == ".csv":
                 # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the
                 # first name
-                return pd.read_csv(path, dtype=str, keep_default_na=False,
-                                   skipinitialspace=True, encoding="utf-8-sig"), True
+                options = dict(dtype=str, keep_default_na=False, skipinitialspace=True,
+                               encoding="utf-8-sig")
+                header = pd.read_csv(path, header=None, nrows=1, **options)  # (as written:
+                _unique_names(path, header.iloc[0].tolist() if len(header) else [])  # not x.1)
+                return pd.read_csv(path, **options), True
             if suffix in (".parquet", ".pq"):
+                _unique_names(path, parquet_column_names(path))
                 return pd.read_parquet(path), False
+        except DataError:
+            raise
         except (OSError, UnicodeDecodeError):
             raise
         except Exception as e:  # a file the readers cannot parse: name it
             raise DataError(f"{path}: cannot read the file ({type(e).__name__}: {e})") from None
     raise DataError(f"{path}: unsupported portfolio format {suffix!r} (use .csv or .parquet)")
+
+
+def _unique_names(source: str | Path, names) -> None:
+    """Refuse a table whose header names a column twice (which of the two would count?)."""
+    names = [str(n).strip() for n in names]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise DataError([f"{source}: column '{n}' appears {names.count(n)} times (columns "
+                         f"{', '.join(str(i + 1) for i, m in enumerate(names) if m == n)}); "
+                         "keep one" for n in dup])
 
 
 def load_portfolio(path: str | Path, sectors: tuple[str, ...], n_quarters: int,
@@ -395,6 +417,7 @@ def validate_portfolio(df: pd.DataFrame, sectors: tuple[str, ...], n_quarters: i
     run = RunSetting(tuple(sectors), n_quarters, steps_per_year)
     df = df.reset_index(drop=True).copy()
     df.columns = [str(c).strip() for c in df.columns]
+    _unique_names(source, df.columns)
     ignored = _check_names(df, source)
     # columns whose values come from the file or a constant default (a column defaulting
     # to another one's values, pd_construction, is reported on that one)
@@ -430,7 +453,11 @@ def _check_names(df: pd.DataFrame, source: str) -> tuple[str, ...]:
             guess = [u for u in unknown if _misspelling_of(u, (c,))]
             hint = f" (is '{guess[0]}' a misspelling of it?)" if guess else ""
             problems.append(f"{source}: missing required column '{c}'{hint}")
-        if len(df.columns) == 1 and any(sep in df.columns[0] for sep in ";\t|"):
+        if str(df.columns[0]).startswith("#"):
+            problems.insert(0, f"{source}: the first line starts with '#' "
+                            f"({df.columns[0]!r}): comments are not allowed; the header "
+                            "(project_id,sector,...) must be the first line")
+        elif len(df.columns) == 1 and any(sep in df.columns[0] for sep in ";\t|"):
             problems.append(f"{source}: the file has a single column '{df.columns[0]}'; "
                             "columns must be separated by commas")
         raise DataError(problems)
@@ -485,7 +512,8 @@ def _fill_text(df: pd.DataFrame) -> None:
         if c.name not in df.columns:
             df[c.name] = c.default
             continue
-        text = df[c.name].astype(str).str.strip()
+        # a null cell (Parquet, a DataFrame) is empty, not the text "nan" or "None"
+        text = df[c.name].astype(str).str.strip().where(df[c.name].notna(), "")
         if not c.required:
             blank = df[c.name].isna() | text.isin(["", "nan", "None"])
             text = text.where(~blank, c.default)

@@ -8,19 +8,38 @@ through :func:`run_into`.
 from __future__ import annotations
 
 import datetime as _dt
+import numbers
+import os
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .checkpoints import claim_resume, mark_stopped, open_checkpoint, saved_paths
 from .cluster import run_on_dask
-from .config import Config, apply_overrides, default_portfolio_path, load_config, run_overrides
-from .errors import OutputError, Terminated, UsageError
+from .config import (
+    Config,
+    apply_overrides,
+    config_notes,
+    default_portfolio_path,
+    load_config,
+    run_overrides,
+)
+from .errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    ConfigError,
+    DataError,
+    OutputError,
+    Terminated,
+    UsageError,
+)
 from .io import RunDirClaim, check_parent, check_run_dir, write_run_streamed, write_unfinished
 from .kernel_inputs import Model
 from .portfolio import Portfolio, load_portfolio, portfolio_from_frame
@@ -140,6 +159,10 @@ def run_into(models: list[Model], out: Path, taken: RunDirClaim, *, resume: bool
             if checkpoint is not None:  # the chunks stay: a resume writes the results later
                 mark_stopped(out, "results not written", done[0])
             raise
+        except (ConfigError, DataError):  # results refused (not finite): nothing stays
+            if checkpoint is not None and not resume:
+                shutil.rmtree(out, ignore_errors=True)
+            raise
     finally:
         taken.release()
 
@@ -222,17 +245,32 @@ def simulate(config: Config | dict | str | Path | None = None,
 
     Raises
     ------
+    ArgumentError, ArgumentTypeError
+        An argument of the wrong value or type (``paths=0``), naming it; also a
+        ``ValueError`` or ``TypeError``.
     Stopped
         With ``out``: Ctrl-C stopped the run after some chunks were done; ``out`` keeps
         the saved chunks (``resume=True`` finishes the run) or says how far it got.
+
+    Warns
+    -----
+    UserWarning
+        A config given as a dict or a file that leaves out the shipped program's
+        ``[[regimes]]`` or ``[[scenarios]]`` (they are not inherited), and the other notes
+        of :func:`riskengine.config.config_notes`.
     """
-    overrides = run_overrides(paths=paths, seed=seed, threads=threads, chunk_paths=chunk_paths,
+    whole = _check_arguments(locals())  # (numpy integers as ints)
+    overrides = run_overrides(**whole,
                               importance_sampling=importance_sampling, regime=regime,
                               scenario=scenario, scenarios=scenarios)
+    given_by = "simulate()'s arguments"
     if isinstance(config, Config):
-        config = apply_overrides(config, overrides)
+        config = apply_overrides(config, overrides, given_by=given_by)
     else:
-        config = load_config(config, overrides)
+        raw = config
+        config = load_config(raw, overrides, given_by=given_by)
+        for note in config_notes(config, raw, given_as="simulate(config=...)"):
+            warnings.warn(note, UserWarning, stacklevel=2)
     sim = config.simulation
     if isinstance(portfolio, pd.DataFrame):
         portfolio = portfolio_from_frame(portfolio, config.dependence.sectors, sim.n_quarters,
@@ -245,3 +283,58 @@ def simulate(config: Config | dict | str | Path | None = None,
     if out is None:
         return run_models(models, progress=progress)
     return run(models, out, resume=resume, overwrite=overwrite, progress=progress)
+
+
+#: simulate()'s whole-number arguments: their least value (and seed's bound)
+_WHOLE = {"paths": 1, "seed": 0, "threads": 0, "chunk_paths": 1}
+_PATHLIKE = (str, os.PathLike)
+
+
+def _check_arguments(args: dict) -> dict[str, int | None]:
+    """:func:`simulate`'s arguments, checked before anything is read: an error names the
+    argument (the config's own checks name its keys). Returns the whole-number arguments
+    as ints."""
+    whole: dict[str, int | None] = {}
+    for name, least in _WHOLE.items():
+        v = whole[name] = args[name]
+        if v is None:
+            continue
+        if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Integral):
+            raise ArgumentTypeError(f"simulate({name}={v!r}): {name} must be a whole number "
+                                    "(an int)")
+        n = whole[name] = int(v)
+        if n < least or (name == "seed" and n >= 2**63):
+            bound = "in [0, 2**63)" if name == "seed" else f">= {least}"
+            raise ArgumentError(f"simulate({name}={v!r}): {name} must be {bound}")
+    for name in ("importance_sampling", "scenarios", "resume", "overwrite"):
+        if args[name] is not None and not isinstance(args[name], bool):
+            raise ArgumentTypeError(f"simulate({name}={args[name]!r}): {name} must be True "
+                                    "or False")
+    for name in ("regime", "scenario"):
+        if args[name] is not None and not isinstance(args[name], str):
+            raise ArgumentTypeError(f"simulate({name}={args[name]!r}): {name} must be a name "
+                                    "(a str)")
+    kinds = {"config": ((Config, dict, *_PATHLIKE), "a Config, a dict of TOML tables or a "
+                                                    "TOML file's path"),
+             "portfolio": ((Portfolio, pd.DataFrame, *_PATHLIKE),
+                           "a Portfolio, a pandas DataFrame or a CSV/Parquet file's path"),
+             "out": (_PATHLIKE, "a directory's path")}
+    for name, (types, what) in kinds.items():
+        v = args[name]
+        if v is not None and not isinstance(v, types):
+            shown = repr(v) if len(repr(v)) <= 40 else type(v).__name__
+            raise ArgumentTypeError(f"simulate({name}={shown}): {name} must be {what} (or "
+                                    "None for the shipped program's)"
+                                    if name != "out" else
+                                    f"simulate(out={shown}): out must be {what} (or None: "
+                                    "nothing written)")
+    if args["scenario"] is not None and args["scenarios"]:
+        raise ArgumentError(f"simulate(scenario={args['scenario']!r}, scenarios=True): "
+                            "scenario runs one scenario and scenarios runs them all side "
+                            "by side; give one of them")
+    if args["resume"] and args["out"] is None:
+        raise ArgumentError("simulate(resume=True) needs out, the run directory to finish")
+    if args["progress"] is not None and not callable(args["progress"]):
+        raise ArgumentTypeError(f"simulate(progress={args['progress']!r}): progress must "
+                                "be callable as progress(paths_done, paths_total)")
+    return whole

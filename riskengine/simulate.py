@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from .buffers import BLOCK, MEMORY_FIXED_BYTES, allocate, available_memory, memo
 from .checkpoints import save_chunk, saved_chunks
 from .config import Config, Scenario
 from .contributions import compute
-from .errors import UsageError
+from .errors import ConfigError, DataError, UsageError
 from .importance import regime_sampling
 from .kernel_cache import ensure_compiled, kernels_cached
 from .kernel_inputs import KernelInputs, Model, build_model
@@ -285,9 +286,58 @@ def finish(model: Model, inputs: KernelInputs, run: RangeRun, is_info: dict) -> 
         log.info("risk contributions: %d tail paths replayed in %.1f s",
                  contributions.attrs["replayed_paths"], timings["contributions_seconds"])
     timings["finished"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    return Result.from_simulation(model, paths, run.store.totals(), run.sampled,
-                                  timings=timings, importance_sampling=is_info,
-                                  contributions=contributions, stamp=stamp(model, timings))
+    result = Result.from_simulation(model, paths, run.store.totals(), run.sampled,
+                                    timings=timings, importance_sampling=is_info,
+                                    contributions=contributions, stamp=stamp(model, timings))
+    refuse_nonfinite(model, result)
+    return result
+
+
+def refuse_nonfinite(model: Model, result: Result) -> None:
+    """Refuse a result that holds NaN or infinity, before anything is written: every
+    per-path float output, then the summary's values over all paths (EL finite on finite
+    paths, SD can still overflow). The error names the input most likely responsible:
+    :class:`ConfigError` for a config key, :class:`DataError` for a portfolio column."""
+    paths = result.paths
+    for name, da in paths.data_vars.items():
+        if da.dtype.kind != "f":
+            continue
+        bad = ~np.isfinite(da.to_numpy())  # (one variable in memory at a time)
+        if bad.any():
+            n = int(bad.any(axis=tuple(range(1, bad.ndim))).sum()) if bad.ndim > 1 \
+                else int(bad.sum())
+            _nonfinite(model, str(name), f"NaN or infinity on {n:,} of {paths.sizes['path']:,} "
+                                    "paths")
+    with np.errstate(over="ignore", invalid="ignore"):  # (the overflow is the error below)
+        summary = result.summary
+    if "regime" in summary.dims:
+        summary = summary.sel(regime="all")
+    value = summary["value"]
+    for var in summary["variable"].to_numpy():
+        v = value.sel(variable=var).to_numpy()
+        if not np.isfinite(v).all():
+            _nonfinite(model, str(var), "a summary measure (EL, SD, VaR or ES) that is not "
+                                        "finite")
+
+
+def _nonfinite(model: Model, variable: str, what: str) -> NoReturn:
+    """Raise the error for a non-finite ``variable``, naming the likeliest input."""
+    cfg = model.config
+    head = (f"the run's {variable} has {what}, so it is refused and nothing is "
+            "written; the input most likely responsible: ")
+    if variable.endswith("_jpy") and cfg.fx is not None:
+        raise ConfigError(head + f"[fx] usd_jpy = {cfg.fx.usd_jpy:g} (volatility "
+                                 f"{cfg.fx.volatility:g})")
+    sc = model.scenario
+    if sc is not None and sc.sector_shift:
+        raise ConfigError(head + f"scenario {sc.name!r}: sector_shift = "
+                                 f"{dict(sc.sector_shift)}")
+    pf = model.portfolio
+    commit = pf.col("commitment_usd")
+    i = int(np.argmax(commit))
+    raise DataError(head + f"{pf.source}, project_id {pf.table['project_id'].iloc[i]!r}, "
+                           f"column 'commitment_usd' = {commit[i]:g}, the largest "
+                           f"(valid up to 1e13)")
 
 
 def _contributions(model: Model, inputs: KernelInputs, paths, block_credit: np.ndarray):

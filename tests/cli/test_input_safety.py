@@ -341,3 +341,60 @@ def test_rows_of_one_obligor_share_the_approval_quarter(tmp_path, capsys):
     pf, cfg = _files(tmp_path, df)
     code, err, out = _cli(tmp_path, pf, cfg, capsys)
     assert code == 3 and "column 'approval_quarter'" in err and "'X'" in err
+
+
+# ---- options that cannot go together, simulate()'s arguments, finite results ---------
+@pytest.mark.parametrize("extra,text", [
+    (["--scenario", "us_recession", "--scenarios"],
+     "--scenario us_recession runs one scenario and --scenarios runs them all"),
+    (["--dask-local", "2", "--path-range", "0:1024"], "--dask-local with --path-range"),
+    (["--dask-scheduler", "tcp://127.0.0.1:1", "--path-range", "0:1024"],
+     "--dask-scheduler with --path-range"),
+    (["--path-range", "2048:1024"], "--path-range 2048:1024: START must be >= 0 and less "
+                                    "than END (e.g. 1024:2048)"),
+])
+def test_options_that_cannot_go_together_are_usage_errors(tmp_path, capsys, extra, text):
+    out = tmp_path / "out"
+    code = main(["run", "--paths", "4096", "--out", str(out), "--quiet", *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and text in err and "Traceback" not in err, err
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("kwargs,error,text", [
+    ({"paths": 0}, ValueError, "simulate(paths=0): paths must be >= 1"),
+    ({"seed": -1}, ValueError, "simulate(seed=-1): seed must be in [0, 2**63)"),
+    ({"paths": 10.5}, TypeError, "simulate(paths=10.5): paths must be a whole number"),
+    ({"portfolio": [1, 2, 3]}, TypeError, "simulate(portfolio=[1, 2, 3]): portfolio must be a "
+                                          "Portfolio, a pandas DataFrame or a CSV/Parquet"),
+    ({"config": 3}, TypeError, "simulate(config=3): config must be a Config"),
+    ({"scenario": "us_recession", "scenarios": True}, ValueError,
+     "simulate(scenario='us_recession', scenarios=True)"),
+])
+def test_simulate_names_its_argument(kwargs, error, text):
+    with pytest.raises(error) as info:
+        riskengine.simulate(**kwargs)
+    assert isinstance(info.value, riskengine.UsageError)
+    assert str(info.value).startswith(text) and "command-line" not in str(info.value)
+
+
+def test_simulate_takes_numpy_integers():
+    with pytest.raises(riskengine.UsageError, match="simulate"):  # (checked, then refused
+        riskengine.simulate(paths=np.int64(2048), portfolio=3)  # for the portfolio only)
+
+
+@pytest.mark.parametrize("checkpoint", [True, False])
+def test_a_result_that_is_not_finite_is_refused_and_nothing_written(tmp_path, checkpoint):
+    cfg = make_config(("a", "b"), [[1, 0.4], [0.4, 1]], paths=2048, horizon_years=3.0,
+                      outputs={"checkpoint": checkpoint})
+    from ..conftest import make_portfolio
+
+    pf = make_portfolio(mixed_frame(), cfg)
+    pf.table.loc[0, "commitment_usd"] = 1e200  # (past the validation: its square overflows)
+    out = tmp_path / "out"
+    with pytest.raises(DataError) as info:
+        riskengine.simulate(cfg, pf, out=out)
+    text = str(info.value)
+    assert "credit_loss has a summary measure" in text and "nothing is written" in text
+    assert "project_id 'E1', column 'commitment_usd' = 1e+200" in text
+    assert not out.exists() and not list(tmp_path.iterdir())

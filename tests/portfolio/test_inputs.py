@@ -226,7 +226,7 @@ def test_extreme_beta_lgd_does_not_crash(tmp_path, capsys):
 
 @pytest.mark.parametrize("old,new,text", [
     ("horizon_years = 5", "horizon_years = inf", "finite number"),
-    ("seed = 3", "seed = true", "valid integer"),
+    ("seed = 3", "seed = true", "true is a boolean, not a number"),
     ("paths = 2048", "paths = 10.5", "valid integer"),
 ])
 def test_config_types_are_strict(tmp_path, capsys, old, new, text):
