@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
         "compare", help="differences between two runs, with standard errors",
         description="Print B - A for ALL's EL, VaR and ES of credit and economic loss and "
                     "write every summary entry's difference to a Parquet file. On the same "
-                    "seed and paths, EL's error is paired (common random numbers).",
+                    "seed and paths, the errors of EL, VaR and ES are paired (common random "
+                    "numbers); otherwise unpaired (the runs taken as independent).",
         epilog=EXIT_CODES)
     cmp_.add_argument("run_a", metavar="RUN_A", type=Path)
     cmp_.add_argument("run_b", metavar="RUN_B", type=Path)
@@ -558,8 +559,11 @@ def cmd_compare(args, console: Console) -> int:
         name = r["measure"] + ("" if np.isnan(r["level"]) else f" {r['level']:g}")
         table.add_row(r["variable"], name, _fmt(r["value_a"]), _fmt(r["value_b"]),
                       _fmt(r["difference"]), _fmt(r["stderr"]) if np.isfinite(r["stderr"])
-                      else "n/a", "paired" if r["paired"] else "")
+                      else "n/a", "paired" if r["paired"] else "unpaired")
     console.print(table)
+    if not frame["paired"].any():
+        console.print("the runs do not share seed and paths: the errors are unpaired "
+                      "(independent, sqrt(se_A^2 + se_B^2))", highlight=False)
     console.print(f"every difference: {out}", highlight=False)
     return 0
 
