@@ -38,7 +38,7 @@ from .parts import merge, parse_range, run_part
 from .portfolio import load_portfolio
 from .report import _matplotlib, write_report
 from .runs import Dask, Stopped, claim_run, run_into
-from .simulate import build_models, check_fits
+from .simulate import Heartbeat, build_models, check_fits
 
 EXIT_CODES = ("Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 bad portfolio data, "
               "4 bad config, 5 results not written, 130 interrupted, 143 terminated.")
@@ -440,9 +440,13 @@ def cmd_run(args, console: Console, err: Console) -> int:
                            args.overwrite)
     dask = (Dask(args.dask_scheduler, args.dask_local)
             if args.dask_scheduler is not None or args.dask_local is not None else None)
-    quiet = args.quiet or args.json or not err.is_terminal  # no bar into a pipe
     total = models[0].config.simulation.paths * len(models)
-    with _progress_bar(err, total, quiet or dask is not None) as (show, paced):
+    # a bar on a terminal; into a file or a pipe (a batch job's log) one line per chunk
+    terminal = err.is_terminal
+    bar = terminal and not (args.quiet or args.json or dask is not None)
+    with _progress_bar(err, total, not bar) as (show, paced):
+        if not terminal and not args.quiet:
+            show = Heartbeat()
         run_dir, result = run_into(models, out, taken, resume=resume,
                                    overwrite=args.overwrite, progress=show, paced=paced,
                                    dask=dask, on_start=lambda: _notes(err, models[0]))
