@@ -27,6 +27,7 @@ from rich.table import Table
 from . import kernel_cache
 from ._version import __version__
 from .buffers import memory_estimate
+from .checkpoints import disk_fits
 from .codes import INSTRUMENTS
 from .compare import compare
 from .config import apply_overrides, default_portfolio_path, load_config, run_overrides
@@ -416,6 +417,11 @@ def cmd_validate(args, console: Console) -> int:
         + (f" ({len(models)} scenario runs)" if len(models) > 1 else ""), highlight=False)
     if pf.ignored_columns:
         console.print("ignored columns: " + ", ".join(pf.ignored_columns), highlight=False)
+    if len(models) == 1 and model.config.outputs.checkpoint:
+        fits, text = disk_fits(model, Path("runs"))
+        console.print(text + ("" if fits else ": a run there goes without checkpoints "
+                                              "(no --resume after a kill)"), highlight=False,
+                      soft_wrap=True)
     total = pf.col("commitment_usd").sum()
     for key in ("sector", "institution", "instrument"):
         table = Table(title=f"exposure by {key}", title_justify="left")
