@@ -113,20 +113,7 @@ def run_into(models: list[Model], out: Path, taken: RunDirClaim, *, resume: bool
         taken.release()
         raise UsageError("a Dask run runs one scenario and does not resume (for now): drop "
                          "--scenarios / --resume")
-    checkpoint = None
-    if resume:
-        remove_leftovers(out)
-    if (dask is None and len(models) == 1 and not model.config.simulation.scenarios
-            and model.config.outputs.checkpoint):
-        fits, text = disk_fits(model, out, resume)
-        if not fits:
-            print(f"warning: {text}: " + ("the chunks still to do are not saved (a kill now "
-                                          "loses them)" if resume else
-                                          "running without checkpoints (no --resume after a "
-                                          "kill); set outputs.checkpoint = false to silence "
-                                          "this"), file=sys.stderr, flush=True)
-        if fits or resume:
-            checkpoint = open_checkpoint(out, model, resume=resume, save=fits)
+    checkpoint: Checkpoint | None = None
     done = [0]
 
     def step(d: int, total: int) -> None:
@@ -147,6 +134,8 @@ def run_into(models: list[Model], out: Path, taken: RunDirClaim, *, resume: bool
         return result
 
     try:
+        if dask is None:
+            checkpoint = _checkpoint(models, out, resume)
         if on_start is not None:
             on_start()
         t0 = time.perf_counter()
@@ -161,6 +150,29 @@ def run_into(models: list[Model], out: Path, taken: RunDirClaim, *, resume: bool
             raise
     finally:
         taken.release()
+
+
+def _checkpoint(models: list[Model], out: Path, resume: bool) -> Checkpoint | None:
+    """Where a single run saves its finished chunks (:mod:`riskengine.checkpoints`), after
+    removing a killed run's leftovers on ``resume``; None when the config switches
+    checkpoints off, for side-by-side scenarios, and, with a warning, when the chunks do
+    not fit on the disk (on ``resume`` the saved chunks are then read, no new one saved)."""
+    model = models[0]
+    if resume:
+        remove_leftovers(out)
+    if (len(models) != 1 or model.config.simulation.scenarios
+            or not model.config.outputs.checkpoint):
+        return None
+    fits, text = disk_fits(model, out, resume)
+    if not fits:
+        print(f"warning: {text}: " + ("the chunks still to do are not saved (a kill now "
+                                      "loses them)" if resume else
+                                      "running without checkpoints (no --resume after a "
+                                      "kill); set outputs.checkpoint = false to silence "
+                                      "this"), file=sys.stderr, flush=True)
+        if not resume:
+            return None
+    return open_checkpoint(out, model, resume=resume, save=fits)
 
 
 def _write_failed(e: OutputError, out: Path, checkpoint: Checkpoint, resume: bool) -> None:
