@@ -27,6 +27,7 @@ from rich.table import Table
 from . import kernel_cache
 from ._version import __version__
 from .buffers import memory_estimate
+from .checkpoints import disk_fits
 from .codes import INSTRUMENTS
 from .compare import compare
 from .config import (
@@ -44,7 +45,7 @@ from .parts import merge, parse_range, run_part
 from .portfolio import load_portfolio
 from .report import _matplotlib, write_report
 from .runs import Dask, Stopped, claim_run, run_into
-from .simulate import build_models, check_fits
+from .simulate import Heartbeat, build_models, check_fits
 
 EXIT_CODES = ("Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 bad portfolio data, "
               "4 bad config, 5 results not written, 130 interrupted, 143 terminated.")
@@ -449,6 +450,11 @@ def cmd_validate(args, console: Console, err: Console) -> int:
         + (f" ({len(models)} scenario runs)" if len(models) > 1 else ""), highlight=False)
     if pf.ignored_columns:
         console.print("ignored columns: " + ", ".join(pf.ignored_columns), highlight=False)
+    if len(models) == 1 and model.config.outputs.checkpoint:
+        fits, text = disk_fits(model, Path("runs"))
+        console.print(text + ("" if fits else ": a run there goes without checkpoints "
+                                              "(no --resume after a kill)"), highlight=False,
+                      soft_wrap=True)
     total = pf.col("commitment_usd").sum()
     for key in ("sector", "institution", "instrument"):
         table = Table(title=f"exposure by {key}", title_justify="left")
@@ -473,9 +479,13 @@ def cmd_run(args, console: Console, err: Console) -> int:
                            args.overwrite)
     dask = (Dask(args.dask_scheduler, args.dask_local)
             if args.dask_scheduler is not None or args.dask_local is not None else None)
-    quiet = args.quiet or args.json or not err.is_terminal  # no bar into a pipe
     total = models[0].config.simulation.paths * len(models)
-    with _progress_bar(err, total, quiet or dask is not None) as (show, paced):
+    # a bar on a terminal; into a file or a pipe (a batch job's log) one line per chunk
+    terminal = err.is_terminal
+    bar = terminal and not (args.quiet or args.json or dask is not None)
+    with _progress_bar(err, total, not bar) as (show, paced):
+        if not terminal and not args.quiet:
+            show = Heartbeat()
         run_dir, result = run_into(models, out, taken, resume=resume,
                                    overwrite=args.overwrite, progress=show, paced=paced,
                                    dask=dask, on_start=lambda: _notes(err, models[0]))

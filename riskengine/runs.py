@@ -11,6 +11,7 @@ import datetime as _dt
 import numbers
 import os
 import shutil
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -21,7 +22,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .checkpoints import claim_resume, mark_stopped, open_checkpoint, saved_paths
+from .checkpoints import (
+    Checkpoint,
+    claim_resume,
+    disk_fits,
+    mark_stopped,
+    open_checkpoint,
+    remove_leftovers,
+    saved_paths,
+)
 from .cluster import run_on_dask
 from .config import (
     Config,
@@ -123,10 +132,7 @@ def run_into(models: list[Model], out: Path, taken: RunDirClaim, *, resume: bool
         taken.release()
         raise UsageError("a Dask run runs one scenario and does not resume (for now): drop "
                          "--scenarios / --resume")
-    checkpoint = None
-    if (dask is None and len(models) == 1 and not model.config.simulation.scenarios
-            and model.config.outputs.checkpoint):
-        checkpoint = open_checkpoint(out, model, resume=resume)
+    checkpoint: Checkpoint | None = None
     done = [0]
 
     def step(d: int, total: int) -> None:
@@ -147,6 +153,8 @@ def run_into(models: list[Model], out: Path, taken: RunDirClaim, *, resume: bool
         return result
 
     try:
+        if dask is None:
+            checkpoint = _checkpoint(models, out, resume)
         if on_start is not None:
             on_start()
         t0 = time.perf_counter()
@@ -155,9 +163,9 @@ def run_into(models: list[Model], out: Path, taken: RunDirClaim, *, resume: bool
         except (KeyboardInterrupt, Terminated) as e:
             _stopped(e, models, out, checkpoint, done[0], resume)
             raise  # (nothing was done: the interrupt itself)
-        except OutputError:
-            if checkpoint is not None:  # the chunks stay: a resume writes the results later
-                mark_stopped(out, "results not written", done[0])
+        except OutputError as e:
+            if checkpoint is not None:
+                _write_failed(e, out, checkpoint, resume)
             raise
         except (ConfigError, DataError):  # results refused (not finite): nothing stays
             if checkpoint is not None and not resume:
@@ -167,7 +175,47 @@ def run_into(models: list[Model], out: Path, taken: RunDirClaim, *, resume: bool
         taken.release()
 
 
-def _stopped(e: BaseException, models: list[Model], out: Path, checkpoint: Path | None,
+def _checkpoint(models: list[Model], out: Path, resume: bool) -> Checkpoint | None:
+    """Where a single run saves its finished chunks (:mod:`riskengine.checkpoints`), after
+    removing a killed run's leftovers on ``resume``; None when the config switches
+    checkpoints off, for side-by-side scenarios, and, with a warning, when the chunks do
+    not fit on the disk (on ``resume`` the saved chunks are then read, no new one saved)."""
+    model = models[0]
+    if resume:
+        remove_leftovers(out)
+    if (len(models) != 1 or model.config.simulation.scenarios
+            or not model.config.outputs.checkpoint):
+        return None
+    fits, text = disk_fits(model, out, resume)
+    if not fits:
+        print(f"warning: {text}: " + ("the chunks still to do are not saved (a kill now "
+                                      "loses them)" if resume else
+                                      "running without checkpoints (no --resume after a "
+                                      "kill); set outputs.checkpoint = false to silence "
+                                      "this"), file=sys.stderr, flush=True)
+        if not resume:
+            return None
+    return open_checkpoint(out, model, resume=resume, save=fits)
+
+
+def _write_failed(e: OutputError, out: Path, checkpoint: Checkpoint, resume: bool) -> None:
+    """After a failed write (a full disk) of a checkpointed run: a run with no saved
+    chunk leaves nothing (its directory held only its running manifest); one with saved
+    chunks keeps them and its manifest for a resume, and says so."""
+    saved = saved_paths(checkpoint)
+    if saved == 0 and not resume:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    try:
+        mark_stopped(out, "results not written", saved)
+    except OSError:  # (the manifest still says running: a resume is the same)
+        pass
+    raise OutputError(str(e).removesuffix("; nothing was written")
+                      + f"; {out} keeps the {saved:,} paths saved in its parts/: free space "
+                        f"and finish it with riskengine run ... --resume {out}") from None
+
+
+def _stopped(e: BaseException, models: list[Model], out: Path, checkpoint: Checkpoint | None,
              done: int, resume: bool) -> None:
     """Leave ``out`` saying how far a stopped run got and raise :class:`Stopped`; return
     (the caller re-raises the interrupt) when nothing was done."""

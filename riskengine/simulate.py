@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from ._kernels.bundles import SampledPaths
 from ._kernels.engine import run_chunk
 from ._kernels.threads import threads
 from .buffers import BLOCK, MEMORY_FIXED_BYTES, allocate, available_memory, memory_estimate
-from .checkpoints import save_chunk, saved_chunks
+from .checkpoints import Checkpoint, load_chunk, save_chunk, saved_chunks
 from .config import Config, Scenario
 from .contributions import compute
 from .errors import ConfigError, DataError, UsageError
@@ -41,6 +42,39 @@ log = logging.getLogger("riskengine")
 NO_REPLAY = np.zeros(0, dtype=np.int64)
 
 Progress = Callable[[int, int], None]
+
+
+class Heartbeat:
+    """A :data:`Progress` for a batch job's log: one line per finished chunk (paths done,
+    paths a second, time left at that pace), written to ``file`` (default: standard
+    error) and flushed. The pace is counted from the first chunk on (the first line's
+    from when the heartbeat was made)."""
+
+    def __init__(self, file: TextIO | None = None) -> None:
+        self.file = file
+        self._made = time.perf_counter()
+        self._first: tuple[float, int] | None = None  # (time, paths done) of the first call
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        line = f"simulated {done:,} of {total:,} paths ({done / max(total, 1):.0%})"
+        t0, d0 = self._first or (self._made, 0)
+        if self._first is None:
+            self._first = (now, done)
+        rate = (done - d0) / max(now - t0, 1e-9)
+        if rate > 0:
+            line += f", {rate:,.0f} paths/s, about {_duration((total - done) / rate)} left"
+        print(line, file=self.file or sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    """``1 h 02 min``, ``3 min 05 s``, ``7 s``."""
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    if s >= 60:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s} s"
 
 
 def _chunks(n_paths: int, chunk: int, paced: bool = False):
@@ -110,7 +144,7 @@ def check_fits(config: Config, n_projects: int = 0, n_equity: int = 0,
 
 def run_model(model: Model, progress: Progress | None = None,
               tilt_from: Result | None = None, paced: bool = False,
-              checkpoint: Path | None = None, paths_file: Path | None = None) -> Result:
+              checkpoint: Checkpoint | None = None, paths_file: Path | None = None) -> Result:
     """Simulate all paths of a built model and compute the measures.
 
     Parameters
@@ -125,7 +159,8 @@ def run_model(model: Model, progress: Progress | None = None,
     paced
         Someone watches the progress: size the chunks to report at least every second.
     checkpoint
-        A folder for the finished chunks (resuming from those already there).
+        Where the finished chunks are saved (resuming from those already there that
+        carry this run's key and their path range; the others are simulated again).
     paths_file
         Stream the per-path outputs to this Parquet file chunk by chunk (the run
         directory's paths.parquet): memory then stays nearly flat in paths, and the
@@ -192,14 +227,15 @@ class RangeRun:
 
 def simulate_range(model: Model, inputs: KernelInputs, start: int, end: int,
                    progress: Progress | None = None, paced: bool = False,
-                   checkpoint: Path | None = None,
+                   checkpoint: Checkpoint | None = None,
                    store: InMemory | Streamed | None = None) -> RangeRun:
     """Simulate the global paths ``start .. end - 1`` (``start`` a multiple of
     ``BLOCK``): the same paths a full run draws (every draw is keyed by its path).
 
-    With ``checkpoint`` (a folder), every finished chunk is saved there (atomically), and
-    chunks already there are loaded instead of simulated: a run killed at any point
-    resumes from its last saved chunk, bit for bit (:mod:`riskengine.checkpoints`). ``store``:
+    With ``checkpoint``, every finished chunk is saved in its folder (atomically), and
+    chunks already there are loaded instead of simulated when they are whole and carry
+    this run's key and their path range (the others are simulated again, saying so on
+    stderr): a run killed at any point resumes from its last saved chunk, bit for bit (:mod:`riskengine.checkpoints`). ``store``:
     where the outputs go (default: in memory; :class:`~riskengine.pathstore.Streamed`
     writes them to disk chunk by chunk, in path order)."""
     sim = model.config.simulation
@@ -220,7 +256,7 @@ def simulate_range(model: Model, inputs: KernelInputs, start: int, end: int,
 
 def _simulate_chunks(model: Model, inputs: KernelInputs, start: int, end: int,
                      store: InMemory | Streamed, progress: Progress | None, paced: bool,
-                     checkpoint: Path | None) -> dict:
+                     checkpoint: Checkpoint | None) -> dict:
     """The chunks of paths ``start .. end - 1`` into ``store`` (the saved ones loaded);
     their timings."""
     sim = model.config.simulation
@@ -229,15 +265,17 @@ def _simulate_chunks(model: Model, inputs: KernelInputs, start: int, end: int,
     first_call = not run_chunk.signatures  # this call compiles or loads the kernel
     cached = kernels_cached()
     t0 = time.perf_counter()
-    saved = saved_chunks(checkpoint, start, end) if checkpoint else {}
+    saved = saved_chunks(checkpoint.folder, start, end) if checkpoint is not None else {}
     done = resumed = 0
     for seg_start, seg_end, file in _segments(start, end, saved):
         if file is not None:  # a chunk saved by an earlier, interrupted run
-            with np.load(file) as z:
-                add_arrays(store, z, seg_start, seg_end)
-            done += seg_end - seg_start
-            resumed += seg_end - seg_start
-            continue
+            assert checkpoint is not None
+            arrays = load_chunk(checkpoint, file, model, seg_start, seg_end)
+            if arrays is not None:
+                add_arrays(store, arrays, seg_start, seg_end)
+                done += seg_end - seg_start
+                resumed += seg_end - seg_start
+                continue
         for offset, size in _chunks(seg_end - seg_start, sim.chunk_paths, paced):
             first = seg_start + offset  # global path
             chunk_out, chunk_acc = store.buffers(first, size)
@@ -361,7 +399,7 @@ def build_models(config: Config, portfolio: Portfolio) -> list[Model]:
 
 
 def run_models(models: list[Model], progress: Progress | None = None,
-               paced: bool = False, checkpoint: Path | None = None,
+               paced: bool = False, checkpoint: Checkpoint | None = None,
                paths_file: Path | None = None) -> Result:
     """Run the models of :func:`build_models` on the same paths (common random numbers:
     every draw is keyed by seed, stream, item and path) and stack them along

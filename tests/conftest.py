@@ -99,3 +99,21 @@ def credit_losses(run_dir):
     s = pd.read_parquet(Path(run_dir) / "summary.parquet")
     el = s[(s.institution == "ALL") & (s.variable == "credit_loss") & (s.measure == "EL")]
     return loss, float(el["value"].item())
+
+
+def parquet_bytes(run_dir):
+    """Each Parquet file's bytes (summary.parquet's without its ``run_id`` column, the one
+    value that differs between two runs)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = {}
+    for f in sorted(run_dir.glob("*.parquet")):
+        if f.name != "summary.parquet":
+            out[f.name] = f.read_bytes()
+            continue
+        table = pq.read_table(f).drop(["run_id"])
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        out[f.name] = sink.getvalue().to_pybytes()
+    return out

@@ -13,7 +13,7 @@ import pytest
 import riskengine
 from riskengine.cli import main
 
-from ..conftest import assert_same, cli_files
+from ..conftest import assert_same, cli_files, parquet_bytes
 
 CONFIG = """
 [simulation]
@@ -61,6 +61,8 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path, files, sig):
     proc.wait(timeout=60)
     chunks = list((out / "parts").glob("chunk-*.npz"))
     assert 3 <= len(chunks) < 300000 // 8192 + 1  # stopped part-way, chunks kept
+    if sig == signal.SIGKILL:  # a kill leaves the hidden folder its results were going to
+        assert list(tmp_path.glob(".killed.partial-*"))
     with pytest.raises(riskengine.UsageError):  # not a finished run
         riskengine.io.check_readable_run(out)
     assert main(["run", "--config", str(cfg), "--portfolio", str(pf), "--quiet",
@@ -70,6 +72,7 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path, files, sig):
         assert_same(whole[name], resumed[name])
     assert resumed.manifest["timings"]["resumed_paths"] >= 3 * 8192
     assert not (out / "parts").exists()  # a finished run keeps only its results
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # nor hidden
 
 
 def test_resuming_with_another_config_is_refused(tmp_path, files, capsys):
@@ -88,24 +91,6 @@ def test_resuming_with_another_config_is_refused(tmp_path, files, capsys):
     # threads and chunk sizes do not change the numbers: resuming with others is fine
     assert main(["run", "--config", str(cfg), "--portfolio", str(pf), "--quiet",
                  "--resume", str(out), "--threads", "1", "--chunk-paths", "4096"]) == 0
-
-
-def _parquet_bytes(run_dir):
-    """Each Parquet file's bytes (summary.parquet's without its ``run_id`` column, the one
-    value that differs between two runs)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    out = {}
-    for f in sorted(run_dir.glob("*.parquet")):
-        if f.name != "summary.parquet":
-            out[f.name] = f.read_bytes()
-            continue
-        table = pq.read_table(f).drop(["run_id"])
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)
-        out[f.name] = sink.getvalue().to_pybytes()
-    return out
 
 
 def test_the_python_api_checkpoints_and_resumes_like_the_command_line(tmp_path, files):
@@ -133,7 +118,7 @@ def test_the_python_api_checkpoints_and_resumes_like_the_command_line(tmp_path, 
     result = riskengine.simulate(cfg, pf, out=out, resume=True)
     assert result.meta["timings"]["resumed_paths"] == 2 * 8192
     assert not (out / "parts").exists()
-    cli, api = _parquet_bytes(tmp_path / "cli"), _parquet_bytes(out)
+    cli, api = parquet_bytes(tmp_path / "cli"), parquet_bytes(out)
     assert list(api) == list(cli) and "paths.parquet" in api
     for name in cli:
         assert api[name] == cli[name], name
