@@ -34,6 +34,9 @@ from riskengine.errors import RiskEngineError
 
 from ..conftest import mixed_frame
 
+# the fuzz runs configs without the shipped regimes and scenarios on purpose
+pytestmark = pytest.mark.filterwarnings("ignore:.*not inherited by simulate:UserWarning")
+
 SETTINGS = dict(deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow, HealthCheck.data_too_large])
