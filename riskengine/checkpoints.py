@@ -275,7 +275,30 @@ def claim_resume(run_dir: Path, models) -> RunDirClaim:
     for key, what in (("results_sha256", "config"), ("portfolio_sha256", "portfolio"),
                       ("kernels", "engine version (kernel code)")):
         if saved.get(key) != now[key]:
-            raise UsageError(f"--resume {run_dir}: the run was started with another {what}; "
-                             "resume it with the same --config, --portfolio and options, "
-                             "on the same riskengine")
+            differ = (config_differences(manifest.get("config", {}), models[0].config.to_dict())
+                      if what == "config" else "")
+            raise UsageError(f"--resume {run_dir}: the run was started with another {what}"
+                             f"{differ}; resume it with the same --config, --portfolio and "
+                             "options, on the same riskengine")
     return RunDirClaim(run_dir).acquire()
+
+
+def config_differences(saved: dict, now: dict, most: int = 5) -> str:
+    """`` (keys that differ: simulation.paths 1000 then, 2000 now, ...)`` between two
+    resolved configs (``Config.to_dict()``), or ``""`` when no key differs."""
+
+    def flat(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                yield from flat(v, f"{prefix}{k}.")
+            else:
+                yield f"{prefix}{k}", v
+
+    a, b = dict(flat(saved)), dict(flat(now))
+    keys = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    if not keys:
+        return ""
+    shown = ", ".join(f"{k} {a.get(k, 'unset')!r} then, {b.get(k, 'unset')!r} now"
+                      for k in keys[:most])
+    more = f" and {len(keys) - most} more" if len(keys) > most else ""
+    return f" (keys that differ: {shown}{more})"

@@ -203,3 +203,14 @@ def test_a_batch_log_gets_one_progress_line_per_chunk(tmp_path, files, capsys):
     assert _run(pf, cfg, "--json", "--out", tmp_path / "json") == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["paths"] == 8192 and err.count("simulated ") == 4
+
+
+def test_resume_with_another_config_names_the_keys_that_differ():
+    from riskengine.checkpoints import config_differences
+
+    then = {"simulation": {"paths": 1000, "seed": 3}, "fx": {"volatility": 0.094}}
+    now = {"simulation": {"paths": 1000, "seed": 4}, "fx": {"volatility": 0.2}, "extra": 1}
+    assert config_differences(then, now) == (
+        " (keys that differ: extra 'unset' then, 1 now, fx.volatility 0.094 then, 0.2 now, "
+        "simulation.seed 3 then, 4 now)")
+    assert config_differences(then, then) == ""
