@@ -54,6 +54,8 @@ class Heartbeat:
         self.file = file
         self._made = time.perf_counter()
         self._first: tuple[float, int] | None = None  # (time, paths done) of the first call
+        # a first run compiles the kernels before its first chunk: no pace from that
+        self._compiling = not kernels_cached()
 
     def __call__(self, done: int, total: int) -> None:
         now = time.perf_counter()
@@ -61,6 +63,10 @@ class Heartbeat:
         t0, d0 = self._first or (self._made, 0)
         if self._first is None:
             self._first = (now, done)
+            if self._compiling:
+                line += "; the pace follows (this chunk's time includes compiling the kernels)"
+                print(line, file=self.file or sys.stderr, flush=True)
+                return
         rate = (done - d0) / max(now - t0, 1e-9)
         if rate > 0:
             line += f", {rate:,.0f} paths/s, about {_duration((total - done) / rate)} left"
