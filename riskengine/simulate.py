@@ -324,15 +324,19 @@ def finish(model: Model, inputs: KernelInputs, run: RangeRun, is_info: dict) -> 
     contributions = None
     if model.config.outputs.contributions:
         t1 = time.perf_counter()
-        with threads(sim.threads):  # (on the run's threads)
+        # (on the run's threads; losses so large that their squares overflow are refused
+        # below, with the input named, not warned about here)
+        with threads(sim.threads), np.errstate(over="ignore", invalid="ignore"):
             contributions = _contributions(model, inputs, paths, run.store.block_credit())
         timings["contributions_seconds"] = time.perf_counter() - t1
         log.info("risk contributions: %d tail paths replayed in %.1f s",
                  contributions.attrs["replayed_paths"], timings["contributions_seconds"])
     timings["finished"] = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    result = Result.from_simulation(model, paths, run.store.totals(), run.sampled,
-                                    timings=timings, importance_sampling=is_info,
-                                    contributions=contributions, stamp=stamp(model, timings))
+    with np.errstate(over="ignore", invalid="ignore"):  # (refused just below, not warned)
+        result = Result.from_simulation(model, paths, run.store.totals(), run.sampled,
+                                        timings=timings, importance_sampling=is_info,
+                                        contributions=contributions,
+                                        stamp=stamp(model, timings))
     refuse_nonfinite(model, result)
     return result
 
