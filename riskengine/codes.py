@@ -31,6 +31,17 @@ class Institution(IntEnum):
         return self.name
 
 
+class TariffForm(IntEnum):
+    """How declines cost Japan tariffs (config ``tariff.form``)."""
+
+    PROPORTIONAL = 0
+    TRIGGER = 1
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
 #: labels in code order, as they appear in the portfolio and in the outputs
 INSTRUMENTS: tuple[str, ...] = tuple(m.label for m in Instrument)
 INSTITUTIONS: tuple[str, ...] = tuple(m.label for m in Institution)

@@ -270,6 +270,21 @@ class Tariff(_Strict):
         3.0, ge=0.0, le=100.0,
         description="years the penalty lasts from the decline (judgement: about to the end "
                     "of the current US administration)")
+    form: Literal["proportional", "trigger"] = Field(
+        "proportional",
+        description="proportional: each declined US$ costs penalty_usd_per_year; trigger: "
+                    "the whole threat, trigger_penalty_usd_per_year, from the first funding "
+                    "step at which the declined share of the path's selected commitments "
+                    "exceeds trigger_share")
+    trigger_penalty_usd_per_year: Number = Field(
+        15e9, ge=0.0, le=1e13,
+        description="trigger form: the whole threat per year, tariffs back to 25% on "
+                    "everything (about $15bn a year, DATA_FACTS 10.3)")
+    trigger_share: Number = Field(
+        0.0, ge=0.0, le=1.0,
+        description="trigger form: the penalty starts once the declined commitments exceed "
+                    "this share of the commitments selected so far on the path (0: any "
+                    "decline; 1: never)")
 
 
 class Regime(_Strict):

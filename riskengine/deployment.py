@@ -198,3 +198,20 @@ def tariff_schedule(commitment: np.ndarray, start_step: np.ndarray, config: Conf
     end = np.minimum(start_step + n_steps, len(df_end))
     pv = per_step * (cum[end] - cum[start_step])
     return per_step, pv, n_steps
+
+
+def trigger_schedule(config: Config, df_end: np.ndarray) -> tuple[float, np.ndarray]:
+    """What the trigger form costs once it is pulled: ``trigger_penalty_usd_per_year /
+    steps_per_year`` at the end of each step, for ``duration_years`` from the step it is
+    pulled in (cut at the horizon), discounted like :func:`tariff_schedule`'s.
+
+    Returns ``(per_step, pv)``: the penalty per step and its present value if pulled at
+    each step (Q,).
+    """
+    sim, tariff = config.simulation, config.tariff
+    per_step = float(tariff.trigger_penalty_usd_per_year) / sim.steps_per_year
+    n_steps = int(round(tariff.duration_years * sim.steps_per_year))
+    cum = np.concatenate([[0.0], np.cumsum(df_end)])
+    start = np.arange(len(df_end))
+    end = np.minimum(start + n_steps, len(df_end))
+    return per_step, per_step * (cum[end] - cum[start])

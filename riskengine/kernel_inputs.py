@@ -44,7 +44,7 @@ from ._kernels.rng import (
     stream_key,
     stream_keys,
 )
-from .codes import INSTITUTIONS, Instrument
+from .codes import INSTITUTIONS, Instrument, TariffForm
 from .config import Config, Scenario, apply_overrides
 from .dependence import (
     CorrelationCheck,
@@ -55,7 +55,7 @@ from .dependence import (
     root_row_ends,
     stressed_pd,
 )
-from .deployment import Deployment, deploy, tariff_schedule
+from .deployment import Deployment, deploy, tariff_schedule, trigger_schedule
 from .errors import ConfigError
 from .importance import obligor_row_loss, twist_classes
 from .portfolio import Portfolio
@@ -440,6 +440,11 @@ def _program(config: Config, scenario: Scenario | None, deployment: Deployment, 
     tariff_per_step, tariff_pv, tariff_steps = tariff_schedule(
         pf.col("commitment_usd"), pf.col("approval_quarter").astype(np.int64), config,
         sched.df_end)
+    trigger_per_step, trigger_pv = trigger_schedule(config, sched.df_end)
+    fixed_by_step = np.zeros(n_q)  # (a row approved past the horizon is never selected)
+    fixed_step = pf.col("approval_quarter").astype(np.int64)
+    counted = unconditional & (fixed_step < n_q)
+    np.add.at(fixed_by_step, fixed_step[counted], pf.col("commitment_usd")[counted])
     shift = np.zeros(len(dep.sectors))
     if scenario is not None:
         for name, v in scenario.sector_shift.items():
@@ -467,7 +472,11 @@ def _program(config: Config, scenario: Scenario | None, deployment: Deployment, 
         unit_forced=np.array(deployment.unit_forced, dtype=np.bool_),
         unit_key=stream_keys(seed, STREAM_SELECTION, deployment.unit_obligor),
         tariff_per_step=_f64(tariff_per_step), tariff_pv=_f64(tariff_pv),
-        tariff_steps=int(tariff_steps), deployed_fixed=_f64(deployed_fixed),
+        tariff_steps=int(tariff_steps),
+        tariff_form=int(TariffForm[config.tariff.form.upper()]),
+        trigger_share=float(config.tariff.trigger_share),
+        trigger_per_step=float(trigger_per_step), trigger_pv=_f64(trigger_pv),
+        fixed_by_step=_f64(fixed_by_step), deployed_fixed=_f64(deployed_fixed),
         fx_on=fx is not None, fx_spot=float(fx.usd_jpy) if fx else 1.0,
         fx_vol=float(fx.volatility) if fx else 0.0,
         fx_loading=float(fx.factor_correlation) if fx else 0.0,

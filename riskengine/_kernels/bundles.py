@@ -167,6 +167,11 @@ class ProgramTerms(NamedTuple):
     tariff_per_step: np.ndarray  # (P,) float64, the penalty per step if declined
     tariff_pv: np.ndarray  # (P,) float64, its present value
     tariff_steps: int  # the penalty's length in steps
+    tariff_form: int  # codes.TariffForm: proportional (per declined row) or trigger (per path)
+    trigger_share: float  # trigger: the declined share of selected commitments it needs
+    trigger_per_step: float  # trigger: the whole penalty per step once pulled
+    trigger_pv: np.ndarray  # (Q,) float64, trigger: its present value if pulled at each step
+    fixed_by_step: np.ndarray  # (Q,) float64, the unconditional rows' commitments by funding step
     deployed_fixed: np.ndarray  # (I,) commitments of the unconditional rows
     fx_on: bool  # losses in yen too
     fx_spot: float  # USD/JPY spot
@@ -298,6 +303,8 @@ class PathScratch(NamedTuple):
     obligor_loss: np.ndarray  # (O,) its live rows' loss per default
     obligor_u: np.ndarray  # (O,) its default uniform on this path (twisted on tilted paths)
     deployed: np.ndarray  # (I,) the path's deployed commitments by institution
+    selected_by_step: np.ndarray  # (Q,) the path's selected conditional commitments by funding step
+    declined_by_step: np.ndarray  # (Q,) the declined ones among them
     mu2_by_regime: np.ndarray  # (R,) the squared length of each regime's factor shift
     touch: np.ndarray  # (1,) the sum that keeps the schedule loads of valuation.touch_schedules
 

@@ -21,7 +21,7 @@ from .defaults import (
     yearly_default_step,
 )
 from .indexing import unsigned
-from .program import decline_tariff, live_variant
+from .program import live_variant, path_tariff, proportional_tariff
 from .rng import key_uniform, path_key
 
 
@@ -109,9 +109,11 @@ def default_step(u, p, ctx, plan, m, scratch):
 def find_defaults(ctx, plan, m, scratch):
     """The rows whose outcome the path values, in the rows' order, with their default
     steps (``scratch.visit_row``, ``visit_step``); adds the funded conditional rows'
-    commitments to ``scratch.deployed``. Returns ``(n_visit, twisted_loss, tariff,
-    tariff_gap)``: the loss the conditional twist counts, and the tariff of the declined
-    rows in dollars and its USD/JPY term (:func:`.program.decline_tariff`)."""
+    commitments to ``scratch.deployed`` and the selected and declined ones by funding step
+    to ``scratch.selected_by_step``, ``declined_by_step``. Returns ``(n_visit,
+    twisted_loss, tariff, tariff_gap)``: the loss the conditional twist counts, and the
+    path's tariff in dollars and its USD/JPY term, by the tariff's form
+    (:func:`.program.path_tariff`)."""
     exposures, program, sampler = m.exposures, m.program, m.sampler
     candidates, visit_row, visit_step = scratch.candidates, scratch.visit_row, scratch.visit_step
     survivor_value = exposures.survivor_value
@@ -127,14 +129,17 @@ def find_defaults(ctx, plan, m, scratch):
             p, c_index, state = live_variant(p, c_index, unit, plan.prefilter, program, scratch)
             if state == 0:
                 continue
+            approval, commitment = exposures.approval_step[p], exposures.commitment[p]
+            scratch.selected_by_step[approval] += commitment
             if state == 2:  # declined: no exposure, the tariff instead
-                cost, gap = decline_tariff(p, exposures.approval_step[p], plan.track_pv,
-                                           program, scratch.fx_gap, n_q)
+                scratch.declined_by_step[approval] += commitment
+                cost, gap = proportional_tariff(p, approval, plan.track_pv, program,
+                                                scratch.fx_gap, n_q)
                 tariff += cost
                 if plan.track_pv:
                     tariff_gap += gap
                 continue
-            scratch.deployed[exposures.institution[p]] += exposures.commitment[p]
+            scratch.deployed[exposures.institution[p]] += commitment
         if plan.twisting_obligors:
             u = scratch.obligor_u[sampler.obligor[p]]
         elif hashed:
@@ -149,4 +154,5 @@ def find_defaults(ctx, plan, m, scratch):
         visit_row[n_visit] = p
         visit_step[n_visit] = k
         n_visit += 1
+    tariff, tariff_gap = path_tariff(tariff, tariff_gap, plan.track_pv, program, scratch, n_q)
     return n_visit, twisted_loss, tariff, tariff_gap

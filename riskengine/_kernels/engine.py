@@ -10,9 +10,10 @@ stages, each a function in the module named after its concept:
 2. :mod:`.accumulation`: the path's rows of the sampled outputs and its sums reset;
 3. :mod:`.program`: which conditional units are selected, when, which Japan declines;
 4. :mod:`.yen`: USD/JPY on the path; :mod:`.twist`: the obligors' twist;
-5. :mod:`.default_times`: the rows the path visits and their default steps (a declined
-   row's tariff and a funded row's commitment are added here, by :mod:`.program`'s
-   rules);
+5. :mod:`.default_times`: the rows the path visits and their default steps (a funded
+   row's commitment, a declined row's tariff and the path's selected and declined
+   commitments by step are added here, then the path's tariff by its form: per declined
+   row or the trigger's, by :mod:`.program`'s rules);
 6. :mod:`.valuation`: their outcomes, by instrument (:mod:`.debt` with the instrument
    rules of :mod:`.instruments`, :mod:`.equity`), with the loss given default of
    :mod:`.lgd`;
@@ -127,7 +128,8 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
         visit_row=np.zeros(n_proj, dtype=np.int64), visit_step=np.zeros(n_proj, dtype=np.int64),
         obligor_pd=np.zeros(n_obligors), obligor_loss=np.zeros(n_obligors),
         obligor_u=np.zeros(n_obligors),
-        deployed=np.zeros(n_inst), mu2_by_regime=np.zeros(sampler.mean_shift.shape[0]),
+        deployed=np.zeros(n_inst), selected_by_step=np.zeros(n_q),
+        declined_by_step=np.zeros(n_q), mu2_by_regime=np.zeros(sampler.mean_shift.shape[0]),
         touch=np.zeros(1))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from numba import njit
 
+from ..codes import TariffForm
 from ._cache import CACHE
 from .rng import path_key, uniform
 
@@ -36,8 +37,12 @@ def decline_probability(decline, forced, multiplier):
 @njit(inline="always")
 def select_units(path, regime, program, scratch):
     """Each unit's state on the path (``scratch.unit_state``: 0 not selected, 1 funded,
-    2 declined) and its timing uniform (``scratch.unit_time``; 0.5 for a named project)."""
+    2 declined) and its timing uniform (``scratch.unit_time``; 0.5 for a named project);
+    the path's selected and declined commitments by step start at 0."""
     unit_state, unit_time = scratch.unit_state, scratch.unit_time
+    for q in range(scratch.selected_by_step.shape[0]):  # (find_defaults adds the live rows)
+        scratch.selected_by_step[q] = 0.0
+        scratch.declined_by_step[q] = 0.0
     pipeline, forced = program.unit_pipeline, program.unit_forced
     for u in range(unit_state.shape[0]):
         p_select = selection_probability(program.unit_selection[u], pipeline[u],
@@ -77,11 +82,41 @@ def live_variant(p, c_index, unit, prefilter, program, scratch):
 
 
 @njit(inline="always")
-def decline_tariff(p, approval, track_pv, program, fx_gap, n_q):
-    """What declining row ``p`` costs: the tariff's present value in dollars and, when the
-    yen figures track USD/JPY, ``sum_q tariff_q (X_q - spot) df_q`` over its steps."""
+def proportional_tariff(p, approval, track_pv, program, fx_gap, n_q):
+    """The proportional form: what declining row ``p`` costs, the tariff's present value in
+    dollars and, when the yen figures track USD/JPY, ``sum_q tariff_q (X_q - spot) df_q``
+    over its steps."""
     gap = 0.0
     if track_pv:
         end = min(approval + program.tariff_steps, n_q)
         gap = program.tariff_per_step[p] * (fx_gap[end] - fx_gap[approval])
     return program.tariff_pv[p], gap
+
+
+@njit(inline="always")
+def trigger_tariff(track_pv, program, scratch, n_q):
+    """The trigger form: the whole penalty from the first funding step ``q`` at which the
+    path's declined commitments exceed ``trigger_share`` times its selected ones (the
+    unconditional rows' and the selected units', funded or declined, with funding steps up
+    to ``q``), for the penalty's length. Returns its present value in dollars and its
+    USD/JPY term (as :func:`proportional_tariff`'s); ``(0, 0)`` if never pulled."""
+    declined, selected = 0.0, 0.0
+    for q in range(n_q):
+        declined += scratch.declined_by_step[q]
+        selected += program.fixed_by_step[q] + scratch.selected_by_step[q]
+        if declined > 0.0 and declined > program.trigger_share * selected:
+            gap = 0.0
+            if track_pv:
+                end = min(q + program.tariff_steps, n_q)
+                gap = program.trigger_per_step * (scratch.fx_gap[end] - scratch.fx_gap[q])
+            return program.trigger_pv[q], gap
+    return 0.0, 0.0
+
+
+@njit(inline="always")
+def path_tariff(tariff, tariff_gap, track_pv, program, scratch, n_q):
+    """The path's tariff by its form (:class:`~riskengine.codes.TariffForm`): the declined
+    rows' proportional sums ``(tariff, tariff_gap)`` as they are, or the trigger's."""
+    if program.tariff_form == TariffForm.TRIGGER:
+        return trigger_tariff(track_pv, program, scratch, n_q)
+    return tariff, tariff_gap

@@ -207,6 +207,8 @@ KEYS = [("simulation", "paths"), ("simulation", "seed"), ("simulation", "horizon
         ("rates", "factor_correlation"), ("fx", "usd_jpy"), ("fx", "volatility"),
         ("fx", "factor_correlation"), ("measures", "levels"), ("dependence", "dof"),
         ("tariff", "penalty_usd_per_year"), ("tariff", "duration_years"),
+        ("tariff", "form"), ("tariff", "trigger_share"),
+        ("tariff", "trigger_penalty_usd_per_year"),
         ("outputs", "timeline_paths"), ("cashflows", "sector_share"),
         ("scenarios", "pd_multiplier"), ("scenarios", "sector_shift")]
 VALUES = ["true", "false", '"0.5"', "1e300", "-1e300", "inf", "-inf", "nan", "0", "-1",

@@ -157,6 +157,90 @@ def test_pd_above_rule_declines_exactly_the_rows_above_the_threshold():
     np.testing.assert_array_equal(res.paths["credit_loss"].values, plain.paths["credit_loss"].values)
 
 
+# ---- the tariff's form ------------------------------------------------------------------
+
+def _trigger_pv(cfg, start):
+    """The trigger's present value by hand: the whole threat per step at the step's end,
+    from ``start`` for the penalty's length, cut at the horizon."""
+    t = cfg.tariff
+    n = int(round(t.duration_years * 4))
+    q = np.arange(start, min(start + n, cfg.simulation.n_quarters))
+    return t.trigger_penalty_usd_per_year / 4 * np.sum(
+        (1 + cfg.rates.discount_rate / 4) ** (-(q + 1.0)))
+
+
+def _l2_declined():
+    df = mixed_frame()
+    df["decline_prob"] = np.where(df.project_id == "L2", 1.0, 0.0)
+    return df
+
+
+def test_proportional_form_is_the_default_and_ignores_the_trigger_keys():
+    df = _l2_declined()
+    base = _run(_cfg(), df)
+    said = _run(_cfg(tariff={"form": "proportional", "trigger_share": 0.5,
+                             "trigger_penalty_usd_per_year": 1e12}), df)
+    assert_same(base.paths, said.paths)
+    assert base.paths["tariff_cost"].values[0] == pytest.approx(_tariff_pv(_cfg(), 50.0, 2),
+                                                               rel=1e-12)
+
+
+def test_trigger_puts_the_whole_threat_on_from_the_first_decline():
+    cfg = _cfg(tariff={"form": "trigger", "trigger_penalty_usd_per_year": 15e9})
+    res = _run(cfg, _l2_declined())
+    tariff = res.paths["tariff_cost"].values
+    assert (tariff == tariff[0]).all()
+    assert tariff[0] == pytest.approx(_trigger_pv(cfg, 2), rel=1e-12)  # L2 funds at step 2
+    np.testing.assert_array_equal(res.loss("economic_loss", "ALL"),
+                                  res.paths["economic_loss"].sum("institution").values + tariff)
+    # the credit book is the proportional run's: only the tariff's form differs
+    prop = _run(_cfg(), _l2_declined())
+    np.testing.assert_array_equal(res.paths["economic_loss"].values,
+                                  prop.paths["economic_loss"].values)
+
+
+def test_trigger_in_yen_converts_each_step_at_its_usd_jpy():
+    cfg = _cfg(fx={"volatility": 0.2}, tariff={"form": "trigger"})
+    res = _run(cfg, _l2_declined())
+    usd, jpy = res.paths["tariff_cost"].values, res.paths["tariff_cost_jpy"].values
+    assert jpy.std() > 0
+    spot = cfg.fx.usd_jpy
+    assert jpy.mean() == pytest.approx(spot * usd[0], rel=4 * jpy.std() / jpy.mean()
+                                       / np.sqrt(len(jpy)))
+
+
+def test_trigger_pays_nothing_without_a_decline():
+    df = mixed_frame()
+    res = _run(_cfg(tariff={"form": "trigger"}),
+               pd.concat([df, _pipeline(df, selection=0.5)], ignore_index=True))
+    assert (res.paths["tariff_cost"].values == 0).all()
+    assert res.paths["deployed_usd"].sum("institution").values.std() > 0  # selection drawn
+
+
+def test_trigger_share_is_the_declined_share_of_the_selected_commitments():
+    # by L2's funding step 2 the unconditional rows approved to step 2 (L1, L3, G1, E1:
+    # 340) and L2 (50) are selected: the declined share peaks at 50 / 390
+    peak = 50.0 / 390.0
+    df = _l2_declined()
+    above = _run(_cfg(tariff={"form": "trigger", "trigger_share": peak * 1.01}), df)
+    assert (above.paths["tariff_cost"].values == 0).all()
+    below_cfg = _cfg(tariff={"form": "trigger", "trigger_share": peak * 0.99})
+    below = _run(below_cfg, df)
+    assert below.paths["tariff_cost"].values[0] == pytest.approx(_trigger_pv(below_cfg, 2),
+                                                                 rel=1e-12)
+
+
+@pytest.mark.parametrize("tariff, match", [
+    ({"form": "all_or_nothing"}, "form"),
+    ({"trigger_share": 1.5}, "trigger_share"),
+    ({"trigger_share": "0.5"}, "trigger_share"),
+    ({"trigger_penalty_usd_per_year": -1.0}, "trigger_penalty_usd_per_year"),
+])
+def test_tariff_form_keys_are_validated(tariff, match):
+    with pytest.raises(ConfigError, match=match):
+        _cfg(tariff=tariff)
+
+
 # ---- regimes ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
