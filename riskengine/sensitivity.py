@@ -44,7 +44,7 @@ import xarray as xr
 
 from .compare import paired_el_stderr, paired_tail_stderr
 from .config import Config, apply_overrides, default_program_dir, load_config
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .io import write_dataset
 from .kernel_inputs import build_model
 from .measures import LossSample
@@ -242,9 +242,11 @@ def _bumped_portfolio(portfolio: Portfolio, config: Config, inp: Input, value: f
     new[rows] = value if inp.how == "value" else old[rows] * value
     df[col] = new
     sim = config.simulation
-    return portfolio_from_frame(df, portfolio.sectors, sim.n_quarters, sim.steps_per_year,
-                                source=f"{portfolio.source} with the sensitivity input "
-                                       f"{inp.name!r} at {value:g} ({where})")
+    try:
+        return portfolio_from_frame(df, portfolio.sectors, sim.n_quarters, sim.steps_per_year,
+                                    source=f"{portfolio.source} with {inp.key} at {value:g}")
+    except DataError as e:  # the spec's value makes the portfolio invalid
+        raise ConfigError(f"{where}: {e}") from None
 
 
 def bumped(config: Config, portfolio: Portfolio, inp: Input, value: float,
