@@ -6,6 +6,7 @@ Running
     build_models          one model per run the config asks for (base and scenarios)
     run_model             simulate a built model's paths and compute the measures
     run_models            run several built models on the same paths
+    sensitivity           each input of a spec at its low and high, on common random numbers
 Inputs
     load_config           the shipped defaults, then a TOML file or a dict
     Config                a validated config
@@ -38,11 +39,12 @@ from .measures import expected_shortfall, value_at_risk
 from .portfolio import Portfolio, load_portfolio, portfolio_from_frame
 from .results import Result
 from .runs import simulate
+from .sensitivity import sensitivity
 from .simulate import build_models, run_model, run_models
 
 __all__ = [
     "Config", "ConfigError", "DataError", "Portfolio", "Result", "RiskEngineError",
     "UsageError", "build_model", "build_models", "expected_shortfall", "load_config", "load_portfolio",
-    "open_run", "portfolio_from_frame", "read_results", "run_model", "run_models", "simulate", "value_at_risk",
+    "open_run", "portfolio_from_frame", "read_results", "run_model", "run_models", "sensitivity", "simulate", "value_at_risk",
     "write_run",
 ]

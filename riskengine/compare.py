@@ -71,11 +71,18 @@ def _path_losses(run, variable: str, institution: str, scenario: str):
 
 def _paired_el(a, b, variable: str, institution: str, scenario: str) -> float:
     """The standard error of EL_B - EL_A from per-path differences (same paths)."""
-    def weighted(run):
-        x, w = _path_losses(run, variable, institution, scenario)
-        return (1.0 if w is None else w) * x
+    xa, wa = _path_losses(a, variable, institution, scenario)
+    xb, wb = _path_losses(b, variable, institution, scenario)
+    return paired_el_stderr(xa, xb, wa, wb)
 
-    return mean_with_stderr(weighted(b) - weighted(a))[1]
+
+def paired_el_stderr(a, b, weight_a=None, weight_b=None) -> float:
+    """The standard error of ``EL_B - EL_A`` of two runs on the same paths, from the
+    per-path differences ``sd(w_B L_B - w_A L_A) / sqrt(n)`` (``w`` None: unit weights).
+    Identical runs give exactly 0."""
+    da = np.asarray(a) if weight_a is None else weight_a * a
+    db = np.asarray(b) if weight_b is None else weight_b * b
+    return mean_with_stderr(db - da)[1]
 
 
 def _tail_estimates(levels, x, w) -> np.ndarray:
@@ -139,16 +146,25 @@ def _same_weights(wa, wb) -> bool:
 
 
 def _paired_tail(a, b, levels, variable: str, institution: str, scenario: str):
-    """Paired standard errors of VaR_B - VaR_A and ES_B - ES_A at ``levels`` (VaR's then
-    ES's), and the method's name: the bootstrap up to ``BOOTSTRAP_MAX_PATHS`` paths, batch
-    means above (the bootstrap's cost grows with paths times resamples). A level with
-    fewer than ``MIN_TAIL_PATHS`` paths beyond its VaR (in a batch, for batch means) gets
-    NaN: no paired error is meaningful there."""
+    """:func:`paired_tail_stderr` of one summary entry of two runs."""
     xa, wa = _path_losses(a, variable, institution, scenario)
     xb, wb = _path_losses(b, variable, institution, scenario)
+    return paired_tail_stderr(xa, xb, levels, wa, wb)
+
+
+def paired_tail_stderr(a, b, levels, weight_a=None, weight_b=None, *,
+                       bootstrap_max_paths: int = BOOTSTRAP_MAX_PATHS):
+    """Paired standard errors of VaR_B - VaR_A and ES_B - ES_A at ``levels`` (VaR's then
+    ES's) of two runs' per-path losses on the same paths, and the method's name: the
+    bootstrap up to ``BOOTSTRAP_MAX_PATHS`` paths, batch means above (the bootstrap's cost
+    grows with paths times resamples). A level with fewer than ``MIN_TAIL_PATHS`` paths
+    beyond its VaR (in a batch, for batch means) gets NaN: no paired error is meaningful
+    there. Identical runs give exactly 0. ``bootstrap_max_paths``: where batch means take
+    over (their batches hold too few tail paths for 0.999 below about 400,000 paths)."""
+    xa, wa, xb, wb = a, weight_a, b, weight_b
     n = xa.shape[0]
     statistic = lambda x, w: _tail_estimates(levels, x, w)
-    if n <= BOOTSTRAP_MAX_PATHS:
+    if n <= bootstrap_max_paths:
         se, method, per = paired_bootstrap_stderr(statistic, xa, xb, wa, wb), "bootstrap", n
     else:
         se, method, per = paired_batch_stderr(statistic, xa, xb, wa, wb), "batch means", \

@@ -319,18 +319,24 @@ def simulate(config: Config | dict | str | Path | None = None,
         config = load_config(raw, overrides, given_by=given_by)
         for note in config_notes(config, raw, given_as="simulate(config=...)"):
             warnings.warn(note, UserWarning, stacklevel=2)
-    sim = config.simulation
-    if isinstance(portfolio, pd.DataFrame):
-        portfolio = portfolio_from_frame(portfolio, config.dependence.sectors, sim.n_quarters,
-                                         sim.steps_per_year, source="<DataFrame>")
-    elif not isinstance(portfolio, Portfolio):
-        path = Path(portfolio) if portfolio is not None else default_portfolio_path()
-        portfolio = load_portfolio(path, config.dependence.sectors, sim.n_quarters,
-                                   sim.steps_per_year)
-    models = build_models(config, portfolio)
+    models = build_models(config, resolve_portfolio(portfolio, config))
     if out is None:
         return run_models(models, progress=progress)
     return run(models, out, resume=resume, overwrite=overwrite, progress=progress)
+
+
+def resolve_portfolio(portfolio: Portfolio | pd.DataFrame | str | Path | None,
+                      config: Config) -> Portfolio:
+    """A validated portfolio of ``config`` from a :class:`Portfolio`, a DataFrame (validated
+    like a file), a CSV/Parquet path, or None (the shipped one)."""
+    sim = config.simulation
+    if isinstance(portfolio, pd.DataFrame):
+        return portfolio_from_frame(portfolio, config.dependence.sectors, sim.n_quarters,
+                                    sim.steps_per_year, source="<DataFrame>")
+    if isinstance(portfolio, Portfolio):
+        return portfolio
+    path = Path(portfolio) if portfolio is not None else default_portfolio_path()
+    return load_portfolio(path, config.dependence.sectors, sim.n_quarters, sim.steps_per_year)
 
 
 #: simulate()'s whole-number arguments: their least value (and seed's bound)

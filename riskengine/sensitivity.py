@@ -1,0 +1,406 @@
+"""``riskengine sensitivity``: how far each judgement input moves the risk measures, on
+common random numbers.
+
+A spec (TOML, ``[[inputs]]``) gives each input a low and a high value. The base model and,
+for each input, the low and the high model run on the same seed and paths in one process
+(the kernels loaded once, importance sampling's pilot run once, for the base): every draw
+is keyed by seed, stream, item and path, so path ``j`` of every run sees the same random
+numbers, and a difference of two runs is far more precise than either run. Its standard
+error is *paired* (:func:`riskengine.compare.paired_el_stderr` and
+:func:`riskengine.compare.paired_tail_stderr`); a scale input at 1 changes nothing, to the
+bit.
+
+A spec input::
+
+    [[inputs]]
+    name = "PD scale"                 # a label
+    key = "portfolio.pd_annual"       # a config key section.key, or a portfolio column
+    how = "scale"                     # value: sets it; scale: multiplies it
+    low = 0.75
+    high = 1.33
+    why = "judgement"                 # the reason for the range (a source or judgement)
+
+``key`` is a config key ``section.key`` (``fx.volatility``), a key of one regime
+``regimes[name=NAME].key``, or a portfolio column ``portfolio.COLUMN`` (every row the
+column applies to), optionally ``portfolio.COLUMN[C=V]`` for the rows whose column ``C``
+equals ``V`` (``[sector=nuclear]``, ``[instrument=loan]``, ``[selection_prob=0.6]``).
+An optional ``with`` table sets other config keys in both the low and the high run (a
+feature the input needs: ``with = { "dependence.factor_dynamics" = "ar1" }``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .compare import paired_el_stderr, paired_tail_stderr
+from .config import Config, apply_overrides, default_program_dir, load_config
+from .errors import ConfigError, DataError
+from .io import write_dataset
+from .kernel_inputs import build_model
+from .measures import LossSample
+from .portfolio import BY_NAME, NUMERIC, Portfolio, portfolio_from_frame
+from .results import Result
+from .runs import resolve_portfolio
+from .simulate import run_model
+
+#: the outputs' institutions, variables and tail levels
+INSTITUTIONS = ("JBIC", "NEXI", "ALL")
+VARIABLES = ("credit_loss", "economic_loss")
+LEVELS = (0.99, 0.999)
+COLUMNS = ["input", "direction", "value", "institution", "variable", "measure", "level",
+           "change", "stderr"]
+#: the paired bootstrap serves VaR's and ES's errors up to this many paths (batch means of
+#: 40 batches would leave 0.999 without an error below 400,000 paths); about 3 s a run
+#: at 100,000 paths
+BOOTSTRAP_MAX_PATHS = 250_000
+_FIELDS = ("name", "key", "how", "low", "high", "why")
+_KEY = re.compile(r"^portfolio\.(\w+)(?:\[(\w+)=([^\]]+)\])?$")
+_REGIME_KEY = re.compile(r"^regimes\[name=([^\]]+)\]\.(\w+)$")
+
+
+def default_spec_path() -> Path:
+    """The shipped program's spec (data/program/sensitivity.toml)."""
+    return default_program_dir() / "sensitivity.toml"
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input of a spec: what it changes (``key``), how, to which low and high
+    values, and why."""
+
+    name: str
+    key: str
+    how: str
+    low: float
+    high: float
+    why: str
+    with_: dict[str, Any] = field(default_factory=dict)
+
+
+def load_spec(spec: str | Path | dict | None = None) -> tuple[Input, ...]:
+    """Read and check a spec: a TOML file, a dict of its tables, or None for the shipped
+    one. Raises :class:`ConfigError` naming the spec and the input."""
+    if spec is None:
+        spec = default_spec_path()
+    if isinstance(spec, dict):
+        raw, source = spec, "<dict>"
+    else:
+        source = str(spec)
+        try:
+            with open(spec, "rb") as f:
+                raw = tomllib.load(f)
+        except OSError as e:
+            raise ConfigError(f"sensitivity spec {source}: cannot read it ({e.strerror})") \
+                from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"sensitivity spec {source}: not valid TOML: {e}") from None
+    items = raw.get("inputs")
+    if not isinstance(items, list) or not items:
+        raise ConfigError(f"sensitivity spec {source}: no [[inputs]] tables")
+    unknown = sorted(set(raw) - {"inputs"})
+    if unknown:
+        raise ConfigError(f"sensitivity spec {source}: unknown tables {unknown} (only "
+                          "[[inputs]])")
+    out = []
+    for i, item in enumerate(items):
+        label = f"input {i + 1}" + (f" ({item['name']!r})" if isinstance(item.get("name"), str)
+                                     else "")
+        where = f"sensitivity spec {source}, {label}"
+        missing = [k for k in _FIELDS if k not in item]
+        if missing:
+            raise ConfigError(f"{where}: missing {', '.join(missing)} (each input needs "
+                              f"{', '.join(_FIELDS)})")
+        extra = sorted(set(item) - {*_FIELDS, "with"})
+        if extra:
+            raise ConfigError(f"{where}: unknown fields {extra}")
+        for k in ("name", "key", "why"):
+            if not isinstance(item[k], str) or not item[k].strip():
+                raise ConfigError(f"{where}: {k} must be a non-empty string")
+        if item["how"] not in ("value", "scale"):
+            raise ConfigError(f"{where}: how = {item['how']!r} must be \"value\" or \"scale\"")
+        for k in ("low", "high"):
+            v = item[k]
+            if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
+                raise ConfigError(f"{where}: {k} = {v!r} is not a number")
+        extra_keys = item.get("with", {})
+        if not isinstance(extra_keys, dict):
+            raise ConfigError(f"{where}: with must be a table of config keys")
+        out.append(Input(item["name"], item["key"], item["how"], item["low"], item["high"],
+                         item["why"], dict(extra_keys)))
+    names = [x.name for x in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"sensitivity spec {source}: duplicate input names {dup}")
+    return tuple(out)
+
+
+def _nested(key: str, value) -> dict:
+    """``{"a": {"b": value}}`` of ``"a.b"``."""
+    parts = key.split(".")
+    out: dict = {parts[-1]: value}
+    for p in reversed(parts[:-1]):
+        out = {p: out}
+    return out
+
+
+def _config_value(raw: dict, key: str, where: str):
+    """The current value of config key ``section.key`` in ``raw`` (config.to_dict())."""
+    parts = key.split(".")
+    node: Any = raw
+    for p in parts:
+        if not isinstance(node, dict) or p not in node:
+            raise ConfigError(f"{where}: unknown key {key!r} (a config key section.key, "
+                              "regimes[name=NAME].key or portfolio.COLUMN)")
+        node = node[p]
+    return node
+
+
+def _bumped_config(config: Config, inp: Input, value: float, where: str) -> Config:
+    """The config with ``inp`` at ``value`` (and its ``with`` keys)."""
+    raw = config.to_dict()
+    overrides: dict = {}
+    for k, v in inp.with_.items():
+        _config_value(raw, k, where + f", with {k!r}")
+        overrides = _merge(overrides, _nested(k, v))
+    if not inp.key.startswith("portfolio."):
+        m = _REGIME_KEY.match(inp.key)
+        if m:
+            name, key = m.groups()
+            regimes = [dict(r) for r in raw["regimes"]]
+            at = [i for i, r in enumerate(regimes) if r["name"] == name]
+            if not at or key not in regimes[at[0]]:
+                raise ConfigError(f"{where}: unknown key {inp.key!r} (regimes: "
+                                  f"{[r['name'] for r in regimes]})")
+            old = regimes[at[0]][key]
+            regimes[at[0]][key] = _new(old, inp.how, value, where)
+            overrides["regimes"] = regimes
+        else:
+            old = _config_value(raw, inp.key, where)
+            overrides = _merge(overrides, _nested(inp.key, _new(old, inp.how, value, where)))
+    try:
+        return apply_overrides(config, overrides, given_by=f"the sensitivity input "
+                                                           f"{inp.name!r} at {value:g}")
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) \
+            else v
+    return out
+
+
+def _new(old, how: str, value: float, where: str):
+    if isinstance(old, bool) or not isinstance(old, int | float):
+        raise ConfigError(f"{where}: the key's value {old!r} is not a number")
+    return value if how == "value" else old * value
+
+
+def _rows(portfolio: Portfolio, inp: Input, where: str) -> tuple[str, np.ndarray]:
+    """The column an input changes and the rows it changes (a boolean mask)."""
+    m = _KEY.match(inp.key)
+    if m is None:
+        raise ConfigError(f"{where}: key {inp.key!r} is not portfolio.COLUMN or "
+                          "portfolio.COLUMN[C=V]")
+    col, sel_col, sel_val = m.groups()
+    if col not in NUMERIC:
+        raise ConfigError(f"{where}: unknown portfolio column {col!r} (numeric columns: "
+                          f"{', '.join(NUMERIC)})")
+    table = portfolio.table
+    rows = table["instrument"].isin(BY_NAME[col].applies_to).to_numpy().copy()
+    if sel_col is not None:
+        if sel_col not in table.columns:
+            raise ConfigError(f"{where}: unknown portfolio column {sel_col!r} in [{sel_col}=...]")
+        cells = table[sel_col]
+        if sel_col in NUMERIC:
+            try:
+                rows &= (cells.to_numpy(dtype=np.float64) == float(sel_val)).astype(bool)
+            except ValueError:
+                raise ConfigError(f"{where}: [{sel_col}={sel_val}] needs a number") from None
+        else:
+            rows &= (cells.astype(str) == sel_val.strip()).to_numpy()
+    if not rows.any():
+        raise ConfigError(f"{where}: key {inp.key!r} selects no row of {portfolio.source}")
+    return col, rows
+
+
+def _bumped_portfolio(portfolio: Portfolio, config: Config, inp: Input, value: float,
+                      where: str) -> Portfolio:
+    """The portfolio with ``inp`` at ``value``, validated like a file."""
+    col, rows = _rows(portfolio, inp, where)
+    df = portfolio.table.copy()
+    old = df[col].to_numpy(dtype=np.float64)
+    new = old.copy()
+    new[rows] = value if inp.how == "value" else old[rows] * value
+    df[col] = new
+    sim = config.simulation
+    try:
+        return portfolio_from_frame(df, portfolio.sectors, sim.n_quarters, sim.steps_per_year,
+                                    source=f"{portfolio.source} with {inp.key} at {value:g}")
+    except DataError as e:  # the spec's value makes the portfolio invalid
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def bumped(config: Config, portfolio: Portfolio, inp: Input, value: float,
+           source: str = "<spec>") -> tuple[Config, Portfolio]:
+    """The config and portfolio of one input at one value."""
+    where = f"sensitivity spec {source}, input {inp.name!r}"
+    cfg = _bumped_config(config, inp, value, where)
+    if inp.key.startswith("portfolio."):
+        return cfg, _bumped_portfolio(portfolio, cfg, inp, value, where)
+    return cfg, portfolio
+
+
+@dataclass
+class _Losses:
+    """One run's per-path losses of every output entry, and its weights."""
+
+    x: dict[tuple[str, str], np.ndarray]
+    w: np.ndarray | None
+
+    @classmethod
+    def of(cls, result: Result) -> _Losses:
+        return cls({(i, v): result.loss(v, i) for i in INSTITUTIONS for v in VARIABLES},
+                   result.weight)
+
+
+def _estimates(x: np.ndarray, w) -> dict[tuple[str, float], tuple[float, float]]:
+    """``{(measure, level): (value, stderr)}`` of one sample (level NaN for EL)."""
+    s = LossSample(x, w)
+    out = {("EL", np.nan): (s.el().value, s.el().stderr)}
+    for a in LEVELS:
+        v, e = s.var(a), s.es(a)
+        out["VaR", a], out["ES", a] = (v.value, v.stderr), (e.value, e.stderr)
+    return out
+
+
+def _changes(base: _Losses, run: _Losses) -> list[dict]:
+    """The rows of one run against the base: change and paired stderr of every entry."""
+    rows = []
+    for (inst, var), xb in base.x.items():
+        xr_ = run.x[inst, var]
+        eb, er = _estimates(xb, base.w), _estimates(xr_, run.w)
+        tail, _ = paired_tail_stderr(xb, xr_, list(LEVELS), base.w, run.w,
+                                     bootstrap_max_paths=BOOTSTRAP_MAX_PATHS)
+        se = {("EL", np.nan): paired_el_stderr(xb, xr_, base.w, run.w)}
+        for k, a in enumerate(LEVELS):
+            se["VaR", a], se["ES", a] = tail[k], tail[len(LEVELS) + k]
+        for (measure, level), (vb, _) in eb.items():
+            key = (measure, level)
+            rows.append({"institution": inst, "variable": var, "measure": measure,
+                         "level": level, "change": er[key][0] - vb,
+                         "stderr": float(se[key]),
+                         "base": vb, "unpaired_stderr": float(np.hypot(eb[key][1],
+                                                                       er[key][1]))})
+    return rows
+
+
+def sensitivity(config: Config | dict | str | Path | None = None,
+                portfolio: Portfolio | pd.DataFrame | str | Path | None = None, *,
+                spec: str | Path | dict | None = None, paths: int | None = None,
+                seed: int | None = None, threads: int | None = None,
+                out: str | Path | None = None,
+                progress: Callable[[int, int, str], None] | None = None) -> pd.DataFrame:
+    """Sensitivities of EL, VaR and ES to each input of a spec, on common random numbers.
+
+    Parameters
+    ----------
+    config, portfolio
+        As for :func:`riskengine.simulate` (None: the shipped program's).
+    spec
+        A spec TOML file, a dict of its tables, or None for the shipped
+        ``sensitivity.toml`` (module docstring).
+    paths, seed, threads
+        Override the config's.
+    out
+        Write ``out/sensitivity.parquet`` (a directory, made if missing).
+    progress
+        Called as ``progress(runs_done, runs_total, label)`` before each run.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long format, one row per input, direction (``low``, ``high``), institution
+        (JBIC, NEXI, ALL), variable (``credit_loss``, ``economic_loss``), measure (EL,
+        VaR, ES) and level (0.99, 0.999; NaN for EL): ``value`` (the input's low or high),
+        ``change`` (the run minus the base) and its paired ``stderr``; beside them
+        ``base`` (the base run's value) and ``unpaired_stderr``
+        (``sqrt(se_base^2 + se_run^2)``, what the error would be on independent runs).
+    """
+    inputs = load_spec(spec)
+    source = "<dict>" if isinstance(spec, dict) else str(spec or default_spec_path())
+    overrides: dict = {"outputs": {"contributions": False}}
+    for opt, v in (("paths", paths), ("seed", seed), ("threads", threads)):
+        if v is not None:
+            overrides.setdefault("simulation", {})[opt] = v
+    if isinstance(config, Config):
+        cfg = apply_overrides(config, overrides, given_by="sensitivity()'s arguments")
+    else:
+        cfg = load_config(config, overrides, given_by="sensitivity()'s arguments")
+    pf = resolve_portfolio(portfolio, cfg)
+    # every bumped model is built (and so checked) before anything is simulated
+    runs = [(inp, d, v, *bumped(cfg, pf, inp, v, source))
+            for inp in inputs for d, v in (("low", inp.low), ("high", inp.high))]
+    models = [build_model(c, p) for *_, c, p in runs]
+    total = len(runs) + 1
+    if progress is not None:
+        progress(0, total, "base")
+    t0 = time.perf_counter()
+    base_result = run_model(build_model(cfg, pf))
+    base = _Losses.of(base_result)
+    tilt = base_result if cfg.importance_sampling.enabled else None
+    del base_result
+    rows = []
+    for k, ((inp, direction, value, *_), model) in enumerate(zip(runs, models)):
+        if progress is not None:
+            progress(k + 1, total, f"{inp.name} {direction} ({value:g})")
+        run = _Losses.of(run_model(model, tilt_from=tilt))
+        for r in _changes(base, run):
+            rows.append({"input": inp.name, "direction": direction, "value": float(value),
+                         **r})
+    frame = pd.DataFrame(rows, columns=[*COLUMNS, "base", "unpaired_stderr"])
+    frame.attrs.update(paths=cfg.simulation.paths, seed=cfg.simulation.seed, spec=source,
+                       seconds=time.perf_counter() - t0)
+    if out is not None:
+        write_sensitivity(frame, out)
+    return frame
+
+
+def write_sensitivity(frame: pd.DataFrame, out: str | Path) -> Path:
+    """Write ``out/sensitivity.parquet`` (the package's Parquet layout, zstd, with the
+    run's seed, paths and spec in its metadata)."""
+    folder = Path(out)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot make the output directory {folder}: {e.strerror}") from None
+    ds = xr.Dataset({c: ("row", frame[c].to_numpy()) for c in frame.columns},
+                    attrs={k: v for k, v in frame.attrs.items() if k != "seconds"})
+    path = folder / "sensitivity.parquet"
+    write_dataset(ds, path)
+    return path
+
+
+def top_inputs(frame: pd.DataFrame, n: int = 5, institution: str = "ALL",
+               variable: str = "credit_loss", measure: str = "ES",
+               level: float = 0.999) -> pd.DataFrame:
+    """The ``n`` inputs that move one entry most (the larger of |low| and |high|), one row
+    each with its low and high change and error."""
+    sel = frame[(frame["institution"] == institution) & (frame["variable"] == variable)
+                & (frame["measure"] == measure) & np.isclose(frame["level"], level)]
+    wide = sel.pivot(index="input", columns="direction", values=["value", "change", "stderr"])
+    wide.columns = [f"{a}_{b}" for a, b in wide.columns]
+    wide["size"] = np.maximum(wide["change_low"].abs(), wide["change_high"].abs())
+    return wide.sort_values("size", ascending=False).head(n)
