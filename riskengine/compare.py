@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .errors import UsageError
 from .io import check_readable_run, read_results, without_multi_indexes
@@ -108,6 +107,8 @@ def paired_bootstrap_stderr(statistic, a, b, weight_a=None, weight_b=None, *,
     def diff(*s):
         wa, wb = (s[2], s[3]) if len(s) == 4 else (None, None)
         return np.asarray(statistic(s[1], wb)) - np.asarray(statistic(s[0], wa))
+
+    from scipy import stats  # (scipy.stats costs every run's start-up 0.5 s: only here)
 
     res = stats.bootstrap(samples, diff, paired=True, vectorized=False, batch=1,
                           n_resamples=n_resamples, method="percentile",

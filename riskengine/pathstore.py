@@ -69,6 +69,10 @@ class InMemory:
     def block_credit(self) -> np.ndarray:
         return self.acc.credit_loss
 
+    def nonfinite_paths(self) -> dict[str, int] | None:
+        """None: the outputs are in memory, where the finite check reads them."""
+        return None
+
 
 class Streamed:
     """Outputs of the whole run streamed to the Parquet file ``path`` chunk by chunk."""
@@ -84,6 +88,9 @@ class Streamed:
         self._file = DatasetAppender(self.path, self.end)
         self._next = 0  # the first path not yet written
         self._waiting: dict[int, tuple[int, PathOutputs, Accumulators]] = {}
+        # paths with a NaN or an infinity, by variable, counted as the chunks are written
+        # (the finite check then need not read paths.parquet back)
+        self._nonfinite: dict[str, int] = {}
 
     def buffers(self, first: int, size: int) -> tuple[PathOutputs, Accumulators]:
         """Fresh zeroed outputs for one chunk."""
@@ -96,7 +103,9 @@ class Streamed:
         while self._next in self._waiting:
             first = self._next
             size, out, acc = self._waiting.pop(first)
-            self._file.append(paths_dataset(self.model, out, first, weighted=self.weighted))
+            chunk = paths_dataset(self.model, out, first, weighted=self.weighted)
+            self._count_nonfinite(chunk)
+            self._file.append(chunk)
             for k, total in zip(Accumulators._fields, self._totals):
                 for row in getattr(acc, k):  # block by block, in path order
                     total += row
@@ -115,6 +124,18 @@ class Streamed:
 
     def block_credit(self) -> np.ndarray:
         return self._block_credit
+
+    def _count_nonfinite(self, chunk: xr.Dataset) -> None:
+        for name, da in chunk.data_vars.items():
+            if da.dtype.kind == "f":
+                bad = ~np.isfinite(da.to_numpy())
+                if bad.ndim > 1:
+                    bad = bad.any(axis=tuple(range(1, bad.ndim)))
+                self._nonfinite[str(name)] = self._nonfinite.get(str(name), 0) + int(bad.sum())
+
+    def nonfinite_paths(self) -> dict[str, int]:
+        """Paths holding a NaN or an infinity, by per-path float variable."""
+        return dict(self._nonfinite)
 
 
 def arrays_to_bundles(arrays) -> tuple[PathOutputs, Accumulators]:

@@ -337,24 +337,30 @@ def finish(model: Model, inputs: KernelInputs, run: RangeRun, is_info: dict) -> 
                                         timings=timings, importance_sampling=is_info,
                                         contributions=contributions,
                                         stamp=stamp(model, timings))
-    refuse_nonfinite(model, result)
+    refuse_nonfinite(model, result, run.store.nonfinite_paths())
     return result
 
 
-def refuse_nonfinite(model: Model, result: Result) -> None:
+def refuse_nonfinite(model: Model, result: Result,
+                     counted: dict[str, int] | None = None) -> None:
     """Refuse a result that holds NaN or infinity, before anything is written: every
     per-path float output, then the summary's values over all paths (EL finite on finite
     paths, SD can still overflow). The error names the input most likely responsible:
-    :class:`ConfigError` for a config key, :class:`DataError` for a portfolio column."""
+    :class:`ConfigError` for a config key, :class:`DataError` for a portfolio column.
+    ``counted``: the non-finite paths by variable, counted as a streamed run's chunks were
+    written (None: read the outputs, which are in memory)."""
     paths = result.paths
-    for name, da in paths.data_vars.items():
-        if da.dtype.kind != "f":
-            continue
-        bad = ~np.isfinite(da.to_numpy())  # (one variable in memory at a time)
-        if bad.any():
-            n = int(bad.any(axis=tuple(range(1, bad.ndim))).sum()) if bad.ndim > 1 \
-                else int(bad.sum())
-            _nonfinite(model, str(name), f"NaN or infinity on {n:,} of {paths.sizes['path']:,} "
+    if counted is None:
+        counted = {}
+        for name, da in paths.data_vars.items():
+            if da.dtype.kind == "f":
+                bad = ~np.isfinite(da.to_numpy())  # (one variable in memory at a time)
+                if bad.ndim > 1:
+                    bad = bad.any(axis=tuple(range(1, bad.ndim)))
+                counted[str(name)] = int(bad.sum())
+    for name, n in counted.items():
+        if n:
+            _nonfinite(model, name, f"NaN or infinity on {n:,} of {paths.sizes['path']:,} "
                                     "paths")
     with np.errstate(over="ignore", invalid="ignore"):  # (the overflow is the error below)
         summary = result.summary
