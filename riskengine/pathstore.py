@@ -126,16 +126,25 @@ class Streamed:
         return self._block_credit
 
     def _count_nonfinite(self, chunk: xr.Dataset) -> None:
-        for name, da in chunk.data_vars.items():
-            if da.dtype.kind == "f":
-                bad = ~np.isfinite(da.to_numpy())
-                if bad.ndim > 1:
-                    bad = bad.any(axis=tuple(range(1, bad.ndim)))
-                self._nonfinite[str(name)] = self._nonfinite.get(str(name), 0) + int(bad.sum())
+        for name, n in nonfinite_paths(chunk).items():
+            self._nonfinite[name] = self._nonfinite.get(name, 0) + n
 
     def nonfinite_paths(self) -> dict[str, int]:
         """Paths holding a NaN or an infinity, by per-path float variable."""
         return dict(self._nonfinite)
+
+
+def nonfinite_paths(paths: xr.Dataset) -> dict[str, int]:
+    """The paths holding a NaN or an infinity, by per-path float variable of ``paths``
+    (one variable in memory at a time)."""
+    counts = {}
+    for name, da in paths.data_vars.items():
+        if da.dtype.kind == "f":
+            bad = ~np.isfinite(da.to_numpy())
+            if bad.ndim > 1:
+                bad = bad.any(axis=tuple(range(1, bad.ndim)))
+            counts[str(name)] = int(bad.sum())
+    return counts
 
 
 def arrays_to_bundles(arrays) -> tuple[PathOutputs, Accumulators]:

@@ -30,7 +30,7 @@ from .errors import ConfigError, DataError, UsageError
 from .importance import regime_sampling
 from .kernel_cache import ensure_compiled, kernels_cached
 from .kernel_inputs import KernelInputs, Model, build_model
-from .pathstore import InMemory, Streamed, add_arrays
+from .pathstore import InMemory, Streamed, add_arrays, nonfinite_paths
 from .pilot import tilted_sampler
 from .portfolio import Portfolio
 from .provenance import stamp
@@ -351,13 +351,7 @@ def refuse_nonfinite(model: Model, result: Result,
     written (None: read the outputs, which are in memory)."""
     paths = result.paths
     if counted is None:
-        counted = {}
-        for name, da in paths.data_vars.items():
-            if da.dtype.kind == "f":
-                bad = ~np.isfinite(da.to_numpy())  # (one variable in memory at a time)
-                if bad.ndim > 1:
-                    bad = bad.any(axis=tuple(range(1, bad.ndim)))
-                counted[str(name)] = int(bad.sum())
+        counted = nonfinite_paths(paths)
     for name, n in counted.items():
         if n:
             _nonfinite(model, name, f"NaN or infinity on {n:,} of {paths.sizes['path']:,} "
