@@ -443,10 +443,8 @@ def _program_table(console: Console, result) -> None:
             table.add_row(label, *cells)
         console.print(table)
     if yen:
-        fx = result.meta["config"].get("fx") or {}
-        console.print(f"Yen: each step's cash at that step's USD/JPY (spot {fx.get('usd_jpy')}, "
-                      f"volatility {fx.get('volatility', 0):.1%}); a negative loss is a gain.",
-                      highlight=False)
+        console.print(f"Yen: {result.basis().get('economic_loss_jpy', '')}; a negative loss "
+                      "is a gain.", highlight=False)
 
 
 def _notes(err: Console, model: Model) -> None:

@@ -350,6 +350,13 @@ class FX(_Strict):
         description="correlation of log USD/JPY with the path's common default factor "
                     "(positive: the yen strengthens when the US economy weakens, "
                     "DATA_FACTS 10.4)")
+    view: Literal["funding_matched", "unhedged"] = Field(
+        "funding_matched",
+        description="what economic_loss_jpy converts at each step's USD/JPY "
+                    "(riskengine/yen_views.py): funding_matched, what Japan bears on a "
+                    "book funded in dollars (credit losses, net income over the funding "
+                    "cost, the tariff, each when it occurs; not the principal); unhedged, "
+                    "every gross dollar flow, principal included")
 
 
 class Measures(_Strict):

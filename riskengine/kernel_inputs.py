@@ -64,11 +64,11 @@ from .schedules import (
     build_schedules,
     construction_steps,
     continuation_tables,
-    discounted_flows,
     fiscal_years,
     operating_window,
     survivors,
 )
+from .yen_views import converted_flows, funded_rows, view_of
 
 log = logging.getLogger("riskengine")
 
@@ -326,9 +326,10 @@ def _schedules(config: Config, pf: Portfolio, sched, rates, conditional):
     sim = config.simulation
     n_q = sim.n_quarters
     floating = pf.col("rate_type") == "floating"
+    view = view_of(config)  # the yen figures' flows: fx.view's
+    flows = converted_flows(view, pf.instrument_index, sched)
     survivor_value, survivor_loss, survivor_cash, survivor_pv = survivors(
-        pf, sched, rates.stochastic & floating, conditional)
-    flows = discounted_flows(sched)
+        pf, sched, rates.stochastic & floating, conditional, flows)
     return CashSchedules(
         draws=_f64(sched.draws), balance=_f64(sched.balance), pv_before=_f64(sched.pv_before),
         terminal=_f64(sched.terminal), npv_if_survives=_f64(sched.npv_if_survives),
@@ -339,7 +340,8 @@ def _schedules(config: Config, pf: Portfolio, sched, rates, conditional):
                                       config.outputs.fiscal_year_start_month)[0]),
         survivor_pv=_f64(survivor_pv), pv_flow=_f64(flows),
         pv_flow_end=_i64(n_q - np.argmax(flows[:, ::-1] != 0.0, axis=1)
-                         if n_q else np.zeros(len(flows)))), survivor_value
+                         if n_q else np.zeros(len(flows))),
+        yen_funded=funded_rows(view, pf.instrument_index)), survivor_value
 
 
 def _exposures(config: Config, pf: Portfolio, groups, survivor_value, pd_multipliers) -> Exposures:

@@ -52,6 +52,7 @@ class Output:
     institution : the one institution a per-path value belongs to (the others' are 0)
     includes : a variable of Japan as a whole (no institution) that ALL's value includes
     labels : the config attribute naming the integer codes it holds
+    fx_view : its attributes name the yen view (``fx.view``) it was computed under
     report : the HTML report's summary table shows it for every institution
         (``"institutions"``), for ALL only (``"ALL"``), or not (None)
     """
@@ -71,6 +72,7 @@ class Output:
     includes: str | None = None
     labels: str | None = None
     report: str | None = None
+    fx_view: bool = False
 
     @property
     def kernel_field(self) -> str:
@@ -86,6 +88,8 @@ class Output:
         attrs: dict = {} if self.units is None else {"units": self.units}
         if self.labels is not None:
             attrs["labels"] = list(getattr(config, self.labels))
+        if self.fx_view and config is not None and config.fx is not None:
+            attrs["fx_view"] = config.fx.view
         attrs["long_name"] = self.description
         return attrs
 
@@ -113,8 +117,10 @@ OUTPUTS: tuple[Output, ...] = (
     Output("regime", PATH, None, "the path's political regime", when=("regimes",),
            dtype=np.int64, labels="regime_names"),
     Output("economic_loss_jpy", BY_INSTITUTION, "JPY",
-           "economic loss in yen, each step's cash at that step's USD/JPY",
-           when=("fx",), summary=5, includes="tariff_cost_jpy"),
+           "economic loss in yen, each step's flow at that step's USD/JPY: what Japan bears "
+           "on a dollar-funded book (fx.view funding_matched) or every gross flow "
+           "(unhedged)", when=("fx",), summary=5, includes="tariff_cost_jpy",
+           fx_view=True),
     Output("tariff_cost_jpy", PATH, "JPY", "tariff cost in yen", when=("fx", "program")),
     Output("weight", PATH, None, "importance-sampling likelihood ratio", when=("weighted",),
            fill=1.0),

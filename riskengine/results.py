@@ -23,6 +23,7 @@ from .measures import (
 )
 from .outputs import BY_NAME, DERIVED_VARIABLES, SUMMARISED, TARIFF_IN, summary_units
 from .schedules import fiscal_years, step_end_dates
+from .yen_views import YEN_VIEWS, yen_basis
 
 SUMMARY_INSTITUTIONS = (*INSTITUTIONS, "ALL")
 
@@ -293,6 +294,7 @@ class Result:
             "economic_loss": f"minus the present value at {sim['as_of']} of the cash flows, "
                              f"discounted at {rates.get('discount_rate', float('nan')):.2%} "
                              "a year; survivors valued at the horizon",
+            **({"economic_loss_jpy": yen_basis(cfg["fx"])} if cfg.get("fx") else {}),
         }
 
     def estimate(self, measure: str, variable: str = "credit_loss", institution: str = "ALL",
@@ -530,6 +532,8 @@ def _meta(model, n: int, timings: dict, importance_sampling: dict | None,
         "timings": dict(timings),
         "importance_sampling": importance_sampling or {"enabled": False},
     }
+    if cfg.fx is not None:  # which flows the yen figures convert
+        meta["yen_view"] = {"view": cfg.fx.view, "meaning": YEN_VIEWS[cfg.fx.view].label}
     return meta
 
 

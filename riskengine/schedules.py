@@ -189,7 +189,7 @@ def continuation_tables(operating_cash, pd_operating, deemed_spread_step, operat
 
 
 def survivors(pf: Portfolio, sched: Schedules, path_dependent: np.ndarray,
-              conditional: np.ndarray | None = None):
+              conditional: np.ndarray | None = None, flows: np.ndarray | None = None):
     """Loans and guarantees whose value does not depend on the path unless they default,
     pre-summed per institution, so a path only corrects for the exposures that default.
 
@@ -200,6 +200,10 @@ def survivors(pf: Portfolio, sched: Schedules, path_dependent: np.ndarray,
     conditional : (P,) bool, optional
         Rows the program may or may not fund on a path (:mod:`riskengine.deployment`):
         valued path by path and left out of the cash too.
+    flows : (P, Q) float64, optional
+        Each row's discounted flow by step that the yen figures convert if it survives
+        (:func:`riskengine.yen_views.converted_flows`; default: its cash,
+        :func:`discounted_flows`).
 
     Returns
     -------
@@ -211,8 +215,9 @@ def survivors(pf: Portfolio, sched: Schedules, path_dependent: np.ndarray,
         The debt's undiscounted net cash per step if nothing defaults (rows funded on
         every path).
     pv : (I, Q) float64
-        The pre-summed survivors' discounted cash by step, their terminal value in the
-        last step (its sum over steps is minus ``loss``).
+        The pre-summed survivors' ``flows`` summed by institution (with their cash, the
+        terminal value in the last step, its sum over steps is minus ``loss``; with a
+        yen view's flows too, to rounding).
     """
     kind = pf.instrument_index
     inst = pf.institution_index
@@ -223,7 +228,7 @@ def survivors(pf: Portfolio, sched: Schedules, path_dependent: np.ndarray,
     loss = np.zeros(len(INSTITUTIONS))
     np.add.at(loss, inst[simple], -value[simple])
     debt = (kind != EQUITY) & ~conditional
-    return value, loss, _cash_by_step(pf, sched, debt), survivor_pv(pf, sched, simple)
+    return value, loss, _cash_by_step(pf, sched, debt), survivor_pv(pf, sched, simple, flows)
 
 
 def _cash_by_step(pf: Portfolio, sched: Schedules, debt: np.ndarray) -> np.ndarray:
@@ -244,11 +249,15 @@ def discounted_flows(sched: Schedules) -> np.ndarray:
     return flows
 
 
-def survivor_pv(pf: Portfolio, sched: Schedules, simple: np.ndarray) -> np.ndarray:
-    """(I, Q) the discounted cash by step of the ``simple`` (pre-summed) survivors."""
+def survivor_pv(pf: Portfolio, sched: Schedules, simple: np.ndarray,
+                flows: np.ndarray | None = None) -> np.ndarray:
+    """(I, Q) the discounted ``flows`` by step (default: the cash) of the ``simple``
+    (pre-summed) survivors."""
     inst = pf.institution_index
+    if flows is None:
+        flows = discounted_flows(sched)
     pv = np.zeros((len(INSTITUTIONS), sched.df_end.shape[0]))
-    np.add.at(pv, inst[simple], discounted_flows(sched)[simple])
+    np.add.at(pv, inst[simple], flows[simple])
     return pv
 
 

@@ -103,9 +103,10 @@ class CashSchedules(NamedTuple):
     survivor_loss: np.ndarray  # (I,) minus the summed NPV of the path-independent survivors
     survivor_cash: np.ndarray  # (Q, I) the debt's net cash per step if nothing defaults
     fiscal_year: np.ndarray  # (Q,) int64, index of each step's fiscal year (annual.parquet)
-    survivor_pv: np.ndarray  # (I, Q) discounted cash of the pre-summed survivors by step (terminal value in the last)
-    pv_flow: np.ndarray  # (P, Q) a row's discounted cash by step if it survives (terminal value in the last)
+    survivor_pv: np.ndarray  # (I, Q) the pre-summed survivors' pv_flow summed by institution
+    pv_flow: np.ndarray  # (P, Q) a row's discounted flow by step if it survives that the yen figures convert (fx.view's: riskengine.yen_views)
     pv_flow_end: np.ndarray  # (P,) int64, one past its last non-zero step
+    yen_funded: np.ndarray  # (P,) bool, fx.view funds the row's principal in dollars: the yen figures leave it and its funding cost out
 
 
 class CashAndRates(NamedTuple):
@@ -288,7 +289,7 @@ class PathScratch(NamedTuple):
     annual: np.ndarray  # (Y, 3) this path's defaults, JBIC and NEXI losses by fiscal year
     unit_state: np.ndarray  # (U,) int64, 0 not selected, 1 funded, 2 declined
     unit_time: np.ndarray  # (U,) float64, the unit's timing uniform
-    pv_by_step: np.ndarray  # (I, Q) discounted cash by step (yen figures)
+    pv_by_step: np.ndarray  # (I, Q) discounted flows by step the yen figures convert (fx.view's)
     fx_gap: np.ndarray  # (Q + 1,) cumulative (USD/JPY - spot) x df_end over steps
     fx_path: np.ndarray  # (Q,) USD/JPY at each step
     must_visit: np.ndarray  # (P,) bool, a conditional row or a survivor valued path by path
@@ -330,6 +331,7 @@ class EquityTerms(NamedTuple):
     n_hurdles: int
     record: bool  # write Japan's contributions and receipts by step
     track_pv: bool  # add Japan's discounted cash by step to its institution's row
+    yen_funded: bool  # with track_pv: the invested capital is funded (fx.view funding_matched)
     track: bool  # add the deemed balance by step
     overrun: float  # this path's cost multiplier of the vehicle's capital calls (1: none)
     performance: float  # this path's multiplier of the vehicle's operating cash (1: none)

@@ -8,6 +8,7 @@ from numba import njit
 
 from .indexing import unsigned
 from .instruments import debt_default
+from .yen import loan_default_flow
 
 
 @njit(inline="always")
@@ -61,8 +62,8 @@ def floating_coupons(p, k, npv, ctx, track_pv, m, scratch, timeline):
 @njit(inline="always")
 def value_debt(p, k, lgd, ctx, plan, m, scratch, timeline):
     """Loan or guarantee ``p`` defaulting in step ``k`` (-1: never) on the path: writes its
-    discounted cash by step (the yen figures) and its timeline row; returns ``(credit
-    loss, NPV)``."""
+    discounted flows by step (the yen figures, ``fx.view``'s) and its timeline row;
+    returns ``(credit loss, NPV)``."""
     s, e = m.schedules, m.exposures
     inst, lag, n_q = e.institution[p], e.recovery_lag[p], s.df_end.shape[0]
     credit, npv = 0.0, s.npv_if_survives[p]
@@ -74,6 +75,9 @@ def value_debt(p, k, lgd, ctx, plan, m, scratch, timeline):
         cash_now, cash_later = o.cash_at_default, o.cash_later
     if plan.track_pv:
         presummed = e.survivor_value[p] == e.survivor_value[p]
+        if k >= 0:
+            at_default = loan_default_flow(at_default, s.yen_funded[p],
+                                           s.balance[p, k] - s.draws[p, k], s.df_start[k])
         debt_pv_by_step(p, k, lag, presummed, e.approval_step[p], s.pv_flow, s.pv_flow_end[p],
                         at_default, later, s.df_end, scratch.pv_by_step, inst)
     tl_row = ctx.tl_row

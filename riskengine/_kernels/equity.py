@@ -36,6 +36,7 @@ from .waterfall import (
     split_one_hurdle,
     waterfall_split,
 )
+from .yen import equity_exit_flow, equity_step_flow
 
 
 # _nrt=False: no reference counts (see equity_path)
@@ -167,10 +168,12 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
         ``operating_cash`` (Q,), the operating cash of each step before any drift,
         computed in a loop of its own before the waterfall's, where it vectorises.
     pv_by_step : (Q,) float64
-        With ``terms.track_pv``, Japan's discounted cash of each step from the first
-        capital call on (receipt x ``df_end`` - contribution x ``df_start``) is added as
-        the step is simulated (the vehicle's institution's row; the horizon value is the
-        caller's).
+        With ``terms.track_pv``, the discounted flow of each step from the first capital
+        call on that the yen figures convert is added as the step is simulated (the
+        vehicle's institution's row; the horizon value is the caller's): Japan's cash
+        (receipt x ``df_end`` - contribution x ``df_start``), or with
+        ``terms.yen_funded`` the receipt less the funding accrual on the capital
+        invested so far, the capital returned at the exit (:mod:`.yen`).
 
     Returns
     -------
@@ -274,7 +277,10 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
         if track:
             deemed_by_step[q] += b0
         if track_pv:
-            pv_by_step[q] += j_step * df_end[q] - c_step * df_start[q]
+            pv_by_step[q] += equity_step_flow(j_step, c_step, contributed, terms.yen_funded,
+                                              df_start[q], df_end[q])
+    if track_pv and terms.yen_funded:
+        pv_by_step[last] += equity_exit_flow(contributed, df_end[last])
     for k in range(last + 1, n_q):
         if track_pv:
             pv_by_step[k] += 0.0  # (as the steps with no cash always added)
@@ -330,7 +336,7 @@ def equity_terms(p, k, lgd, ctx, plan, m, scratch):
         cash_key=e.cash_key[p], sector_loading=cash.sector_loading,
         tail_base_rate_step=cash.tail_base_rate_step, steps_per_year=cash.steps_per_year,
         n_hurdles=m.waterfall.n_hurdles, record=ctx.record, track=ctx.in_tl,
-        track_pv=plan.track_pv,
+        track_pv=plan.track_pv, yen_funded=m.schedules.yen_funded[p],
         overrun=overrun_multiplier(e.overrun_key[p], path, e.overrun_mean[p], e.overrun_sd[p]),
         performance=performance * m.program.yield_multiplier[r],
         drift_sd=cash.drift_sd, drift_persistence=cash.drift_persistence,

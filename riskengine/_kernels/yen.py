@@ -45,9 +45,43 @@ def fx_for_path(path, fx_key, spot, vol, loading, common_weights, sector_factor,
 
 
 @njit(inline="always")
+def loan_default_flow(at_default, funded, carried, df_start_k):
+    """The discounted flow of a loan's default step the yen figures convert: its cash
+    (``at_default``), less, where the view funds its principal (``funded``), the balance
+    carried into the step returned at the step's end with the step's funding,
+    ``H_k = carried d^s_k`` (:mod:`riskengine.yen_views`): the write-off then shows in
+    this step and a recovery in its own."""
+    if funded:
+        return at_default - carried * df_start_k
+    return at_default
+
+
+@njit(inline="always")
+def equity_step_flow(receipt, call, invested, funded, df_start_q, df_end_q):
+    """The discounted flow of an equity vehicle's step the yen figures convert: Japan's
+    receipt at the step's end less its capital call at the start, or, where the view
+    funds the invested capital (``funded``), the receipt less the funding accrual on the
+    capital invested so far, ``invested (d^s_q - d^e_q)`` (the capital itself returns at
+    the exit: :func:`equity_exit_flow`)."""
+    if funded:
+        return receipt * df_end_q - invested * (df_start_q - df_end_q)
+    return receipt * df_end_q - call * df_start_q
+
+
+@njit(inline="always")
+def equity_exit_flow(invested, df_end_exit):
+    """What the yen figures add to an equity vehicle's exit step (its default step, else
+    the last) where the view funds its capital: the invested capital returned to its
+    funding at the step's end, so the loss on it shows there, against what the vehicle
+    paid and is worth."""
+    return -invested * df_end_exit
+
+
+@njit(inline="always")
 def start_yen(path, plan, m, scratch):
-    """USD/JPY on the path, and the discounted cash by step started from the pre-summed
-    survivors' (when the yen figures track each step's cash)."""
+    """USD/JPY on the path, and the discounted flows by step the yen figures convert
+    started from the pre-summed survivors' (when they track each step's flows; the flows
+    of ``fx.view``, :mod:`riskengine.yen_views`)."""
     if plan.track_pv:
         program, s = m.program, m.schedules
         fx_for_path(path, program.fx_key, program.fx_spot, program.fx_vol, program.fx_loading,
@@ -62,13 +96,15 @@ def start_yen(path, plan, m, scratch):
 @njit(inline="always")
 def write_yen(row, tariff, tariff_gap, plan, program, out, scratch):
     """The path's economic loss and tariff cost in yen: spot times the dollar figures,
-    each step's cash at that step's USD/JPY when it is tracked (0 without ``[fx]``)."""
+    each step's flow (``fx.view``'s, summing to minus the dollar economic loss) at that
+    step's USD/JPY when it is tracked (0 without ``[fx]``):
+    ``spot econ - sum_q (X_q - spot) f_q = -sum_q X_q f_q`` to rounding."""
     econ_i, n_inst = scratch.economic_by_institution, out.economic_loss_jpy.shape[1]
     if program.fx_on:
         fx_spot, fx_path, pv_step = program.fx_spot, scratch.fx_path, scratch.pv_by_step
         for i in range(n_inst):
             jpy = fx_spot * econ_i[i]
-            if plan.track_pv:  # each step's cash at that step's USD/JPY
+            if plan.track_pv:  # each step's flow at that step's USD/JPY
                 for q in range(fx_path.shape[0]):
                     jpy -= (fx_path[q] - fx_spot) * pv_step[i, q]
             out.economic_loss_jpy[row, i] = jpy
