@@ -370,17 +370,23 @@ def _sure_cash_case(case):
     return df, cash
 
 
+@pytest.mark.parametrize("view", ["unhedged", "funding_matched"])
 @pytest.mark.parametrize("case", ["sure loan", "defaulting loan, late recovery",
                                   "conditional loan", "defaulting guarantee", "equity"])
-def test_yen_loss_of_certain_cash_matches_the_lognormal_closed_form(case):
+def test_yen_loss_of_certain_cash_matches_the_lognormal_closed_form(case, view):
     """Certain dollar cash at a zero discount rate: the yen value is ``-sum_q X_q cash_q``
     with ``X`` lognormal, mean ``spot``, ``Cov(log X_q, log X_q') = vol^2 (rho^2 sqrt(t t')
     + (1 - rho^2) min(t, t'))``, so its mean and variance are known exactly; each step's
-    cash must sit in its own step."""
+    cash must sit in its own step. Funding-matched (at a zero funding rate) converts the
+    cash less the principal: a loan's draw and repayment, equity's capital calls, which
+    return at the horizon (a defaulting loan's first step is its draw's: its write-off
+    falls there)."""
     vol, rho, spot = 0.1, 0.6, 150.0
     cfg = make_config(("a",), paths=32_768, horizon_years=4.0, discount_rate=0.0,
-                      fx={"usd_jpy": spot, "volatility": vol, "factor_correlation": rho},
+                      fx={"usd_jpy": spot, "volatility": vol, "factor_correlation": rho,
+                          "view": view},
                       outputs={"timeline_paths": 4, "irr_paths": 4})
+    principal = np.zeros(16)
     if case == "equity":  # no default, no cash noise: the waterfall's cash is certain
         df = homogeneous_frame(n=1, pd_annual=0.0, sector="a", commitment=100.0,
                                instrument="equity")
@@ -393,12 +399,18 @@ def test_yen_loss_of_certain_cash_matches_the_lognormal_closed_form(case):
         engine.run_chunk(0, BLOCK, BLOCK, *model.inputs, out, acc, sampled, NO_REPLAY)
         cash = sampled.timeline[0, :, 0].copy()
         cash[-1] += -econ - cash.sum()  # the going-concern value at the horizon
+        principal -= model.inputs.schedules.draws[0]
+        principal[-1] -= principal.sum()
     else:
         df, cash = _sure_cash_case(case)
         res = _run(cfg, df)
+        if case == "sure loan":
+            principal[0], principal[11] = -100.0, 100.0
     inst = "NEXI" if case == "defaulting guarantee" else "JBIC"
     np.testing.assert_allclose(res.paths["economic_loss"].sel(institution=inst).values,
                                -cash.sum(), rtol=1e-12, atol=1e-9)
+    if view == "funding_matched":
+        cash = cash - principal
     t = np.arange(1, 17) / 4
     cov_log = vol**2 * (rho**2 * np.sqrt(np.outer(t, t)) + (1 - rho**2) * np.minimum.outer(t, t))
     var = spot**2 * cash @ (np.exp(cov_log) - 1) @ cash
