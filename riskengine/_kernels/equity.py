@@ -36,7 +36,7 @@ from .waterfall import (
     split_one_hurdle,
     waterfall_split,
 )
-from .yen import equity_exit_flow, equity_step_flow
+from .yen import add_equity_flow
 
 
 # _nrt=False: no reference counts (see equity_path)
@@ -276,11 +276,8 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
         recoup = _recoup_step(recoup, k, contributed, b0)
         if track:
             deemed_by_step[q] += b0
-        if track_pv:
-            pv_by_step[q] += equity_step_flow(j_step, c_step, contributed, terms.yen_funded,
-                                              df_start[q], df_end[q])
-    if track_pv and terms.yen_funded:
-        pv_by_step[last] += equity_exit_flow(contributed, df_end[last])
+        if track_pv:  # the step's flow the yen figures convert (fx.view's, .yen)
+            add_equity_flow(pv_by_step, q, k == last, terms.yen_funded, j_step, c_step, contributed, df_start, df_end)
     for k in range(last + 1, n_q):
         if track_pv:
             pv_by_step[k] += 0.0  # (as the steps with no cash always added)

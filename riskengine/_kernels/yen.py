@@ -57,24 +57,21 @@ def loan_default_flow(at_default, funded, carried, df_start_k):
 
 
 @njit(inline="always")
-def equity_step_flow(receipt, call, invested, funded, df_start_q, df_end_q):
-    """The discounted flow of an equity vehicle's step the yen figures convert: Japan's
-    receipt at the step's end less its capital call at the start, or, where the view
-    funds the invested capital (``funded``), the receipt less the funding accrual on the
-    capital invested so far, ``invested (d^s_q - d^e_q)`` (the capital itself returns at
-    the exit: :func:`equity_exit_flow`)."""
+def add_equity_flow(pv_by_step, q, exit_step, funded, receipt, call, invested, df_start,
+                    df_end):
+    """Add an equity vehicle's discounted flow of step ``q`` the yen figures convert to
+    ``pv_by_step[q]``: Japan's receipt at the step's end less its capital call at the
+    start; or, where the view funds the invested capital (``funded``), the receipt less
+    the funding accrual on the capital invested so far, ``invested (d^s_q - d^e_q)``, and
+    in its exit step (``exit_step``: its default step, else the last) the capital
+    returned to its funding at the step's end, ``-invested d^e_q``, so the loss on it
+    shows there, against what the vehicle paid and is worth."""
     if funded:
-        return receipt * df_end_q - invested * (df_start_q - df_end_q)
-    return receipt * df_end_q - call * df_start_q
-
-
-@njit(inline="always")
-def equity_exit_flow(invested, df_end_exit):
-    """What the yen figures add to an equity vehicle's exit step (its default step, else
-    the last) where the view funds its capital: the invested capital returned to its
-    funding at the step's end, so the loss on it shows there, against what the vehicle
-    paid and is worth."""
-    return -invested * df_end_exit
+        pv_by_step[q] += receipt * df_end[q] - invested * (df_start[q] - df_end[q])
+        if exit_step:
+            pv_by_step[q] += -invested * df_end[q]
+    else:
+        pv_by_step[q] += receipt * df_end[q] - call * df_start[q]
 
 
 @njit(inline="always")
