@@ -34,6 +34,7 @@ from .config import (
     apply_overrides,
     config_notes,
     default_portfolio_path,
+    default_program_dir,
     load_config,
     run_overrides,
 )
@@ -45,7 +46,7 @@ from .parts import merge, parse_range, run_part
 from .portfolio import load_portfolio
 from .report import _matplotlib, write_report
 from .runs import Dask, Stopped, claim_run, run_into
-from .sensitivity import sensitivity, top_inputs
+from .sensitivity import headline_range, sensitivity, top_inputs
 from .simulate import Heartbeat, build_models, check_fits
 
 EXIT_CODES = ("Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 bad portfolio data, "
@@ -302,6 +303,7 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
     basis = result.basis()
     console.print(f"Horizon {basis.get('horizon', '')}; US$ billions; ± standard error",
                   highlight=False)
+    _features_lines(console, result)
     if result.scenarios:
         console.print(f"Tables below: scenario {result.scenarios[0]}"
                       + ("; the other scenarios at the end" if len(result.scenarios) > 1
@@ -365,6 +367,25 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
                   + ", ".join(f"{k}.parquet" for k in result.datasets()) + ")")
 
 
+
+
+def _features_lines(console: Console, result) -> None:
+    """The risk features the figures are conditional on, and ALL's ES with the range the
+    spec's three largest sensitivities span (when they were measured on this program)."""
+    features = result.meta.get("risk_features")
+    if not features:
+        return
+    console.print("Risk features on: " + ("; ".join(features["on"]) or "none")
+                  + ". Off: " + (", ".join(features["off"]) or "none") + ".", highlight=False)
+    top = max(result.levels)
+    es, _ = result.estimate("ES", "credit_loss", "ALL", top)
+    span = headline_range(es, result.meta["program_key"],
+                          default_program_dir() / "sensitivity.parquet", level=top)
+    if span is not None:
+        console.print(f"ALL's credit ES {top:g} {_fmt(es)}bn; the three inputs that move it "
+                      f"most ({', '.join(span['inputs'])}) span {_fmt(span['low'])} to "
+                      f"{_fmt(span['high'])}bn (data/program/sensitivity.parquet, "
+                      f"{span['paths']:,} paths)", highlight=False)
 
 
 def _precision(console: Console, result) -> None:

@@ -45,7 +45,8 @@ import xarray as xr
 from .compare import paired_el_stderr, paired_tail_stderr
 from .config import Config, apply_overrides, default_program_dir, load_config
 from .errors import ConfigError, DataError
-from .io import write_dataset
+from .features import program_key
+from .io import read_dataset, write_dataset
 from .kernel_inputs import build_model
 from .measures import LossSample
 from .portfolio import BY_NAME, NUMERIC, Portfolio, portfolio_from_frame
@@ -372,7 +373,7 @@ def sensitivity(config: Config | dict | str | Path | None = None,
                          **r})
     frame = pd.DataFrame(rows, columns=[*COLUMNS, "base", "unpaired_stderr"])
     frame.attrs.update(paths=cfg.simulation.paths, seed=cfg.simulation.seed, spec=source,
-                       seconds=time.perf_counter() - t0)
+                       program_key=program_key(cfg, pf), seconds=time.perf_counter() - t0)
     if out is not None:
         write_sensitivity(frame, out)
     return frame
@@ -404,3 +405,24 @@ def top_inputs(frame: pd.DataFrame, n: int = 5, institution: str = "ALL",
     wide.columns = [f"{a}_{b}" for a, b in wide.columns]
     wide["size"] = np.maximum(wide["change_low"].abs(), wide["change_high"].abs())
     return wide.sort_values("size", ascending=False).head(n)
+
+
+def headline_range(es: float, key: str, sensitivity_file: Path, n: int = 3,
+                   level: float = 0.999) -> dict | None:
+    """ALL's credit ES at ``level`` moved by each of the ``n`` inputs of a stored
+    sensitivity run that move it most: ``{"low", "high", "inputs", "paths", "file"}``, the
+    lowest and highest of ``es + change`` over their low and high runs; None when the file
+    is missing or measured another program (its ``program_key`` differs from ``key``,
+    :func:`riskengine.features.program_key`)."""
+    if not sensitivity_file.is_file():
+        return None
+    ds = read_dataset(sensitivity_file)
+    if ds.attrs.get("program_key") != key:
+        return None
+    frame = pd.DataFrame({name: ds[name].to_numpy() for name in ds.data_vars})
+    top = top_inputs(frame, n=n, level=level)
+    changes = np.concatenate([top["change_low"].to_numpy(float),
+                              top["change_high"].to_numpy(float)])
+    return {"low": es + float(np.nanmin(changes)), "high": es + float(np.nanmax(changes)),
+            "inputs": list(top.index), "paths": int(ds.attrs.get("paths", 0)),
+            "file": str(sensitivity_file)}
