@@ -644,6 +644,27 @@ def load_config(path: str | Path | dict | None = None, overrides: dict | None = 
     return apply_overrides(config, overrides, source, given_by)
 
 
+def read_uncertainty(path: str | Path) -> dict:
+    """An ``--uncertainty`` file (TOML: ``[[uncertainty]]`` tables and optionally
+    ``[simulation] parameter_batches``) as overrides of the run's config: it gives the
+    program being run (the shipped one, or a ``--config``) its distributions.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and any other table or key in it.
+    """
+    raw = _read_toml(Path(path))
+    extra = sorted(set(raw) - {"uncertainty", "simulation"})
+    sim = raw.get("simulation", {})
+    if extra or not isinstance(sim, dict) or set(sim) - {"parameter_batches"}:
+        raise ConfigError(f"uncertainty file {path}: only [[uncertainty]] tables and "
+                          f"[simulation] parameter_batches, not {extra or sorted(sim)}")
+    if not isinstance(raw.get("uncertainty"), list) or not raw["uncertainty"]:
+        raise ConfigError(f"uncertainty file {path}: no [[uncertainty]] tables")
+    return raw
+
+
 _COUNTS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 

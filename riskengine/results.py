@@ -443,6 +443,8 @@ def stat_index(ds: xr.Dataset, measure: str, level: float | None = None) -> int:
     mask = ds["measure"].to_numpy() == measure
     if level is not None:
         mask &= np.isclose(ds["level"].to_numpy(), level)
+    elif mask.sum() > 1:  # (a measure with and without a level: None is the one without)
+        mask &= np.isnan(ds["level"].to_numpy())
     idx = np.flatnonzero(mask)
     if len(idx) != 1:
         raise KeyError(f"no unique entry for {measure!r} at level {level}")

@@ -369,7 +369,8 @@ def _simulate_chunks(model: Model, inputs: KernelInputs, start: int, end: int,
             "simulate_includes_kernel_load": first_call and cached}
 
 
-def _pieces(model: Model, inputs: KernelInputs, start: int, end: int):
+def _pieces(model: Model, inputs: KernelInputs, start: int,
+            end: int) -> list[tuple[int, int, KernelInputs]]:
     """``(a, b, inputs)`` covering paths ``start .. end - 1``: the whole range with
     ``inputs``, or, with [[uncertainty]], split at the parameter batches' edges, each with
     its batch's inputs (so no chunk mixes two parameter sets, whatever the chunk size)."""
