@@ -384,7 +384,8 @@ class Uncertainty(_Strict):
     values: tuple[Number, ...] | None = None
     probabilities: tuple[Number, ...] | None = None
     concentration: Number | None = Field(None, gt=0.0)
-    why: str = Field("", description="the source or judgement behind the distribution")
+    why: str | None = Field(None, description="the source or judgement behind the "
+                                              "distribution")
 
     @model_validator(mode="after")
     def _parameters(self) -> Uncertainty:
