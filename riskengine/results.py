@@ -357,6 +357,8 @@ class Result:
         whole = self.summary
         if "regime" in whole.dims:
             whole = whole.sel(regime="all")
+        # (the measures of one sample, not the [[uncertainty]] rows after them)
+        whole = whole.isel(stat=slice(0, 2 + 2 * len(self.levels)))
         by_var = []  # (variable, size) -> estimates; one variable's values loaded at a time
         for var in variables:
             loss = self.loss(var, "ALL")

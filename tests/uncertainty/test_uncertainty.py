@@ -184,7 +184,7 @@ def test_a_bad_key_or_draw_is_named_before_anything_runs():
     with pytest.raises(ConfigError, match="uncertainty 'x'.*unknown key 'fx.nonsense'"):
         riskengine.simulate(_with(cfg, {"name": "x", "key": "fx.nonsense", "how": "value",
                                         "distribution": "uniform", "low": 0, "high": 1}), pf)
-    with pytest.raises(ConfigError, match="parameter set .* lgd"):
+    with pytest.raises(ConfigError, match="(?s)uncertainty 'LGD'.*column 'lgd'"):
         riskengine.simulate(_with(cfg, {"name": "LGD", "key": "portfolio.lgd", "how": "scale",
                                         "distribution": "uniform", "low": 3.0,
                                         "high": 4.0}), pf)
@@ -193,3 +193,18 @@ def test_a_bad_key_or_draw_is_named_before_anything_runs():
     with pytest.raises(ConfigError, match="parameter_batches = 9 needs"):
         riskengine.simulate(_with(cfg, {**PD, "distribution": "lognormal", "sd": 0.1},
                                   batches=9), pf)
+
+
+def test_a_run_directory_holds_the_parameters_and_the_shares(tmp_path):
+    cfg, pf = _mixed()
+    res = riskengine.simulate(_with(cfg, {**PD, "distribution": "lognormal", "sd": 0.5},
+                                    batches=4), pf, out=tmp_path / "run")
+    back = riskengine.read_results(tmp_path / "run")
+    assert {"parameters", "summary", "convergence"} <= set(back.datasets)
+    s = back.datasets["summary"]
+    measures = set(s["measure"].to_numpy())
+    assert {"ES_conditional", "parameter_uncertainty"} <= measures
+    assert back.manifest["parameter_uncertainty"]["parameter_batches"] == 4
+    v = res.value("parameter_uncertainty", level=0.999)
+    assert np.isfinite(v)
+    assert "parameter_batch" in back.datasets["paths"]
