@@ -36,6 +36,7 @@ from .config import (
     default_portfolio_path,
     default_program_dir,
     load_config,
+    read_uncertainty,
     run_overrides,
 )
 from .errors import RiskEngineError, Terminated, UsageError
@@ -159,6 +160,11 @@ def _input_options() -> argparse.ArgumentParser:
     inputs.add_argument("--portfolio", metavar="FILE", type=Path,
                         help="portfolio, CSV or Parquet, one row per exposure "
                              "(default: the shipped program's)")
+    inputs.add_argument("--uncertainty", metavar="FILE", type=Path,
+                        help="TOML of [[uncertainty]] tables (and [simulation] "
+                             "parameter_batches) added to the config: the run draws those "
+                             "inputs per batch of paths and reports the parameters' share "
+                             "of the tail (e.g. data/program/uncertainty.toml)")
     inputs.add_argument("--paths", metavar="N", type=_positive_int,
                         help="number of Monte Carlo paths (overrides simulation.paths)")
     inputs.add_argument("--seed", metavar="S", type=_nonneg_int,
@@ -255,7 +261,13 @@ def prepare(args, err: Console) -> list[Model]:
                               importance_sampling=True if args.importance_sampling else None,
                               regime=args.regime, scenario=args.scenario,
                               scenarios=args.scenarios)
-    config = load_config(args.config, overrides)
+    given_by = "the command-line options"
+    if args.uncertainty is not None:
+        extra = read_uncertainty(args.uncertainty)
+        overrides["uncertainty"] = extra["uncertainty"]
+        overrides.setdefault("simulation", {}).update(extra.get("simulation", {}))
+        given_by += f" and --uncertainty {args.uncertainty}"
+    config = load_config(args.config, overrides, given_by=given_by)
     for note in config_notes(config, args.config):
         err.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     # before reading a large portfolio or compiling anything: a run streams its per-path
@@ -326,6 +338,7 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
             table.add_row(*row)
         console.print(table)
     _precision(console, result)
+    _uncertainty_table(console, result)
     _contribution_line(console, result)
     eq = meta.get("equity_program") or {}
     if eq:
@@ -405,6 +418,34 @@ def _precision(console: Console, result) -> None:
     else:
         console.print(f"ALL's ES {top:g} of credit loss is known to ±{rel:.1%} (95%).",
                       highlight=False)
+
+
+def _uncertainty_table(console: Console, result) -> None:
+    """With [[uncertainty]]: ES at the highest level predictive (the tables above) and at
+    the point values, and the parameters' share of the loss variance and of that ES."""
+    info = result.meta.get("parameter_uncertainty")
+    if not info:
+        return
+    top = max(result.levels)
+    table = Table(title=f"parameter uncertainty: {info['parameter_batches']} parameter sets "
+                        f"of {', '.join(info['entries'])} ([[uncertainty]]; "
+                        "parameters.parquet)", title_justify="left")
+    table.add_column("", no_wrap=True)
+    for var in ("credit", "economic"):
+        table.add_column(f"{var}\nES {top:g}\npoint values", justify="right")
+        table.add_column(f"{var}\nshare of\nvariance", justify="right")
+        table.add_column(f"{var}\nshare of\nES {top:g}", justify="right")
+    for inst in ("JBIC", "NEXI", "ALL"):
+        row = [inst]
+        for var in ("credit_loss", "economic_loss"):
+            v, se = result.estimate("ES_conditional", var, inst, top)
+            row.append(f"{_fmt(v)} ±{_fmt(se)}" if np.isfinite(se) else f"{_fmt(v)}")
+            for level in (None, top):
+                v, se = result.estimate("parameter_uncertainty", var, inst, level)
+                row.append("n/a" if not np.isfinite(v) else
+                           f"{v:.0%} ±{se:.0%}" if np.isfinite(se) else f"{v:.0%}")
+        table.add_row(*row)
+    console.print(table)
 
 
 def _contribution_line(console: Console, result) -> None:

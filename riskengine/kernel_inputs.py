@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import special
@@ -84,6 +84,43 @@ def _i64(a) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class ParameterBatches:
+    """A run's parameter sets ([[uncertainty]], :mod:`riskengine.uncertainty`): batch ``b``
+    runs the global paths ``edges[b] .. edges[b + 1] - 1`` with ``inputs[b]``.
+
+    Attributes
+    ----------
+    edges : (B + 1,) int64, on whole blocks
+    inputs : dict, batch -> KernelInputs (arrays equal to the point model's are its own)
+    table : xarray.Dataset, each batch's drawn values (parameters.parquet)
+    """
+
+    edges: np.ndarray
+    inputs: dict[int, KernelInputs]
+    table: Any = None
+
+    def batch_of(self, paths: np.ndarray) -> np.ndarray:
+        """The batch of each global path."""
+        return np.searchsorted(self.edges, paths, side="right").astype(np.int64) - 1
+
+    def pieces(self, start: int, end: int) -> list[tuple[int, int, int]]:
+        """``(a, b, batch)`` covering paths ``start .. end - 1`` in order, split at the
+        batch edges."""
+        out = []
+        for k in range(len(self.edges) - 1):
+            a, b = max(start, int(self.edges[k])), min(end, int(self.edges[k + 1]))
+            if a < b:
+                out.append((a, b, k))
+        return out
+
+    def only(self, start: int, end: int) -> ParameterBatches:
+        """The batches of paths ``start .. end - 1`` alone (what a Dask task needs)."""
+        keep = {k for _, _, k in self.pieces(start, end)}
+        return ParameterBatches(self.edges, {k: v for k, v in self.inputs.items()
+                                             if k in keep}, None)
+
+
+@dataclass(frozen=True)
 class Model:
     """A validated config and portfolio with everything the kernels need, derived once.
 
@@ -103,6 +140,9 @@ class Model:
         (mixed over the regimes)
     equity_index : (E,) int64, positions of the equity rows among the P'
     scenario : Scenario or None
+    batches : ParameterBatches or None
+        With [[uncertainty]], the run's parameter sets (the model's own inputs are the
+        point values').
     """
 
     config: Config
@@ -113,6 +153,7 @@ class Model:
     equity_index: np.ndarray
     deployment: Deployment
     scenario: Scenario | None = None
+    batches: ParameterBatches | None = None
 
     @property
     def n_quarters(self) -> int:

@@ -48,6 +48,11 @@ class Result:
     recoup: xr.Dataset | None = None
     annual: xr.Dataset | None = None
     contributions_ds: xr.Dataset | None = None
+    #: with [[uncertainty]]: each batch's parameter values and EL (parameters.parquet)
+    parameters_ds: xr.Dataset | None = None
+    #: with [[uncertainty]]: the summary's conditional and parameter_uncertainty rows of
+    #: each (institution, variable) (:func:`riskengine.uncertainty.uncertainty_rows`)
+    uncertainty_rows: dict | None = None
 
     @property
     def paths_streamed(self) -> bool:
@@ -135,6 +140,7 @@ class Result:
                   levels=first.levels, meta=dict(first.meta), timeline=along(lambda r: r.timeline),
                   recoup=along(lambda r: r.recoup), annual=along(lambda r: r.annual),
                   contributions_ds=along(lambda r: r.contributions_ds))
+        out.parameters_ds = along(lambda r: r.parameters_ds)
         out.__dict__["convergence_ds"] = along(lambda r: r.convergence_ds)
         out.__dict__["summary"] = along(lambda r: r.summary.drop_vars("run_id")).assign_coords(
             run_id=out.meta["run_id"])
@@ -244,6 +250,7 @@ class Result:
                             w = w * (len(w) / w.sum()) if w.sum() > 0 else w
                     tables[name][inst, var] = measure_table(x, w, self.levels) if len(x) else None
                 del loss, x
+        _add_uncertainty_rows(tables, self.uncertainty_rows)
         template = next(r for rows in tables.values() for r in rows.values() if r is not None)
         measure = [m for m, _, _ in template]
         level = np.array([lv for _, lv, _ in template], dtype=float)
@@ -331,6 +338,8 @@ class Result:
             out["annual"] = self.annual
         if self.contributions_ds is not None:
             out["contributions"] = self.contributions_ds
+        if self.parameters_ds is not None:
+            out["parameters"] = self.parameters_ds
         out["convergence"] = self.convergence_ds
         return out
 
@@ -349,6 +358,8 @@ class Result:
         whole = self.summary
         if "regime" in whole.dims:
             whole = whole.sel(regime="all")
+        # (the measures of one sample, not the [[uncertainty]] rows after them)
+        whole = whole.isel(stat=slice(0, 2 + 2 * len(self.levels)))
         by_var = []  # (variable, size) -> estimates; one variable's values loaded at a time
         for var in variables:
             loss = self.loss(var, "ALL")
@@ -415,12 +426,28 @@ class Result:
         return write_run(self, run_dir, overwrite=overwrite)
 
 
+def _add_uncertainty_rows(tables: dict[str, dict], rows: dict | None) -> None:
+    """Append the [[uncertainty]] rows to the summary's tables: to the figures over all
+    paths (``tables["all"]``), NaN for each regime's."""
+    if not rows:
+        return
+    nan = Estimate(np.nan, np.nan, np.nan, np.nan)
+    for name, table in tables.items():
+        for key, row in table.items():
+            extra = rows[key]
+            if row is not None:
+                table[key] = row + (extra if name == "all" else
+                                    [(m, lv, nan) for m, lv, _ in extra])
+
+
 def stat_index(ds: xr.Dataset, measure: str, level: float | None = None) -> int:
     """Position along ``stat`` of one measure (at one level): the lookup of the summary,
     convergence and contributions Datasets."""
     mask = ds["measure"].to_numpy() == measure
     if level is not None:
         mask &= np.isclose(ds["level"].to_numpy(), level)
+    elif mask.sum() > 1:  # (a measure with and without a level: None is the one without)
+        mask &= np.isnan(ds["level"].to_numpy())
     idx = np.flatnonzero(mask)
     if len(idx) != 1:
         raise KeyError(f"no unique entry for {measure!r} at level {level}")

@@ -30,7 +30,6 @@ feature the input needs: ``with = { "dependence.factor_dynamics" = "ar1" }``).
 
 from __future__ import annotations
 
-import re
 import time
 import tomllib
 from collections.abc import Callable
@@ -44,12 +43,13 @@ import xarray as xr
 
 from .compare import paired_el_stderr, paired_tail_stderr
 from .config import Config, apply_overrides, default_program_dir, load_config
-from .errors import ConfigError, DataError
+from .errors import ConfigError
 from .features import program_key
 from .io import read_dataset, write_dataset
 from .kernel_inputs import build_model
+from .keys import Change, apply_changes
 from .measures import LossSample
-from .portfolio import BY_NAME, NUMERIC, Portfolio, portfolio_from_frame
+from .portfolio import Portfolio
 from .results import Result
 from .runs import resolve_portfolio
 from .simulate import run_model
@@ -65,8 +65,6 @@ COLUMNS = ["input", "direction", "value", "institution", "variable", "measure", 
 #: at 100,000 paths
 BOOTSTRAP_MAX_PATHS = 250_000
 _FIELDS = ("name", "key", "how", "low", "high", "why")
-_KEY = re.compile(r"^portfolio\.(\w+)(?:\[(\w+)=([^\]]+)\])?$")
-_REGIME_KEY = re.compile(r"^regimes\[name=([^\]]+)\]\.(\w+)$")
 
 
 def default_spec_path() -> Path:
@@ -145,123 +143,12 @@ def load_spec(spec: str | Path | dict | None = None) -> tuple[Input, ...]:
     return tuple(out)
 
 
-def _nested(key: str, value) -> dict:
-    """``{"a": {"b": value}}`` of ``"a.b"``."""
-    parts = key.split(".")
-    out: dict = {parts[-1]: value}
-    for p in reversed(parts[:-1]):
-        out = {p: out}
-    return out
-
-
-def _config_value(raw: dict, key: str, where: str):
-    """The current value of config key ``section.key`` in ``raw`` (config.to_dict())."""
-    parts = key.split(".")
-    node: Any = raw
-    for p in parts:
-        if not isinstance(node, dict) or p not in node:
-            raise ConfigError(f"{where}: unknown key {key!r} (a config key section.key, "
-                              "regimes[name=NAME].key or portfolio.COLUMN)")
-        node = node[p]
-    return node
-
-
-def _bumped_config(config: Config, inp: Input, value: float, where: str) -> Config:
-    """The config with ``inp`` at ``value`` (and its ``with`` keys)."""
-    raw = config.to_dict()
-    overrides: dict = {}
-    for k, v in inp.with_.items():
-        _config_value(raw, k, where + f", with {k!r}")
-        overrides = _merge(overrides, _nested(k, v))
-    if not inp.key.startswith("portfolio."):
-        m = _REGIME_KEY.match(inp.key)
-        if m:
-            name, key = m.groups()
-            regimes = [dict(r) for r in raw["regimes"]]
-            at = [i for i, r in enumerate(regimes) if r["name"] == name]
-            if not at or key not in regimes[at[0]]:
-                raise ConfigError(f"{where}: unknown key {inp.key!r} (regimes: "
-                                  f"{[r['name'] for r in regimes]})")
-            old = regimes[at[0]][key]
-            regimes[at[0]][key] = _new(old, inp.how, value, where)
-            overrides["regimes"] = regimes
-        else:
-            old = _config_value(raw, inp.key, where)
-            overrides = _merge(overrides, _nested(inp.key, _new(old, inp.how, value, where)))
-    try:
-        return apply_overrides(config, overrides, given_by=f"the sensitivity input "
-                                                           f"{inp.name!r} at {value:g}")
-    except ConfigError as e:
-        raise ConfigError(f"{where}: {e}") from None
-
-
-def _merge(a: dict, b: dict) -> dict:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) \
-            else v
-    return out
-
-
-def _new(old, how: str, value: float, where: str):
-    if isinstance(old, bool) or not isinstance(old, int | float):
-        raise ConfigError(f"{where}: the key's value {old!r} is not a number")
-    return value if how == "value" else old * value
-
-
-def _rows(portfolio: Portfolio, inp: Input, where: str) -> tuple[str, np.ndarray]:
-    """The column an input changes and the rows it changes (a boolean mask)."""
-    m = _KEY.match(inp.key)
-    if m is None:
-        raise ConfigError(f"{where}: key {inp.key!r} is not portfolio.COLUMN or "
-                          "portfolio.COLUMN[C=V]")
-    col, sel_col, sel_val = m.groups()
-    if col not in NUMERIC:
-        raise ConfigError(f"{where}: unknown portfolio column {col!r} (numeric columns: "
-                          f"{', '.join(NUMERIC)})")
-    table = portfolio.table
-    rows = table["instrument"].isin(BY_NAME[col].applies_to).to_numpy().copy()
-    if sel_col is not None:
-        if sel_col not in table.columns:
-            raise ConfigError(f"{where}: unknown portfolio column {sel_col!r} in [{sel_col}=...]")
-        cells = table[sel_col]
-        if sel_col in NUMERIC:
-            try:
-                rows &= (cells.to_numpy(dtype=np.float64) == float(sel_val)).astype(bool)
-            except ValueError:
-                raise ConfigError(f"{where}: [{sel_col}={sel_val}] needs a number") from None
-        else:
-            rows &= (cells.astype(str) == sel_val.strip()).to_numpy()
-    if not rows.any():
-        raise ConfigError(f"{where}: key {inp.key!r} selects no row of {portfolio.source}")
-    return col, rows
-
-
-def _bumped_portfolio(portfolio: Portfolio, config: Config, inp: Input, value: float,
-                      where: str) -> Portfolio:
-    """The portfolio with ``inp`` at ``value``, validated like a file."""
-    col, rows = _rows(portfolio, inp, where)
-    df = portfolio.table.copy()
-    old = df[col].to_numpy(dtype=np.float64)
-    new = old.copy()
-    new[rows] = value if inp.how == "value" else old[rows] * value
-    df[col] = new
-    sim = config.simulation
-    try:
-        return portfolio_from_frame(df, portfolio.sectors, sim.n_quarters, sim.steps_per_year,
-                                    source=f"{portfolio.source} with {inp.key} at {value:g}")
-    except DataError as e:  # the spec's value makes the portfolio invalid
-        raise ConfigError(f"{where}: {e}") from None
-
-
 def bumped(config: Config, portfolio: Portfolio, inp: Input, value: float,
            source: str = "<spec>") -> tuple[Config, Portfolio]:
-    """The config and portfolio of one input at one value."""
+    """The config and portfolio of one input at one value (:mod:`riskengine.keys`)."""
     where = f"sensitivity spec {source}, input {inp.name!r}"
-    cfg = _bumped_config(config, inp, value, where)
-    if inp.key.startswith("portfolio."):
-        return cfg, _bumped_portfolio(portfolio, cfg, inp, value, where)
-    return cfg, portfolio
+    return apply_changes(config, portfolio, [Change(inp.key, inp.how, value)], where,
+                         f"the sensitivity input {inp.name!r} at {value:g}", inp.with_)
 
 
 @dataclass
