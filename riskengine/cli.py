@@ -691,8 +691,9 @@ def cmd_sensitivity(args, console: Console, err: Console) -> int:
         return f"{_signed(v)} ± " + (_fmt(se) if np.isfinite(se) else "n/a")
 
     for name, r in top.iterrows():
-        table.add_row(str(name), f"{r['value_low']:g}", change(r["change_low"], r["stderr_low"]),
-                      f"{r['value_high']:g}", change(r["change_high"], r["stderr_high"]))
+        table.add_row(str(name), str(r["value_label_low"]),
+                      change(r["change_low"], r["stderr_low"]), str(r["value_label_high"]),
+                      change(r["change_high"], r["stderr_high"]))
     console.print(table)
     console.print(f"{frame['input'].nunique()} inputs on {frame.attrs['paths']:,} paths "
                   f"(seed {frame.attrs['seed']}) in {frame.attrs['seconds']:.0f} s; every "

@@ -41,7 +41,7 @@ class Change:
 
     key: str
     how: str
-    value: float
+    value: float | str
 
 
 def key_form_error(key: str) -> str | None:
@@ -108,6 +108,7 @@ def _changed_config(config: Config, changes: Sequence[Change], where: str, label
         _config_value(raw, k, where + f", with {k!r}")
         overrides = _merge(overrides, _nested(k, v))
     regimes = None
+    probabilities_changed: set[str] = set()
     for c in changes:
         m = REGIME_KEY.match(c.key)
         if m:
@@ -119,11 +120,15 @@ def _changed_config(config: Config, changes: Sequence[Change], where: str, label
                 raise ConfigError(f"{where}: unknown key {c.key!r} (regimes: "
                                   f"{[r['name'] for r in regimes]})")
             regimes[at[0]][key] = _new(regimes[at[0]][key], c.how, c.value, where)
+            if key == "probability":
+                probabilities_changed.add(name)
             overrides["regimes"] = regimes
         else:
             new = _new(_config_value(raw, c.key, where), c.how, c.value, where)
             _set(raw, c.key, new)  # (a later change of the key reads this one)
             overrides = _merge(overrides, _nested(c.key, new))
+    if regimes is not None and probabilities_changed:
+        overrides["regimes"] = _renormalised(regimes, probabilities_changed)
     try:
         return apply_overrides(config, overrides, given_by=label)
     except ConfigError as e:
@@ -138,10 +143,29 @@ def _merge(a: dict, b: dict) -> dict:
     return out
 
 
-def _new(old, how: str, value: float, where: str):
+def _new(old, how: str, value: float | str, where: str):
+    if isinstance(value, str):  # a choice (tariff.form = "trigger")
+        if how != "value" or not isinstance(old, str):
+            raise ConfigError(f"{where}: {value!r} is text, but the key's value {old!r} "
+                              "is not a choice set with how = \"value\"")
+        return value
     if isinstance(old, bool) or not isinstance(old, int | float):
         raise ConfigError(f"{where}: the key's value {old!r} is not a number")
     return value if how == "value" else old * value
+
+
+def _renormalised(regimes: list[dict], changed: set[str]) -> list[dict]:
+    """Regime probabilities that sum to one again after some were changed: the regimes
+    left alone share what the changed ones leave, in their old proportions (a changed
+    regime keeps its value; a Dirichlet, which sets them all, is left as drawn)."""
+    fixed = sum(r["probability"] for r in regimes if r["name"] in changed)
+    rest = [r for r in regimes if r["name"] not in changed]
+    old = sum(r["probability"] for r in rest)
+    if not rest or old <= 0.0 or fixed > 1.0:
+        return regimes  # (the config's own check then names what is wrong)
+    for r in rest:
+        r["probability"] = r["probability"] * (1.0 - fixed) / old
+    return regimes
 
 
 def key_rows(portfolio: Portfolio, key: str, where: str) -> tuple[str, np.ndarray]:

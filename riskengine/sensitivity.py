@@ -57,6 +57,8 @@ from .simulate import run_model
 #: the outputs' institutions, variables and tail levels
 INSTITUTIONS = ("JBIC", "NEXI", "ALL")
 VARIABLES = ("credit_loss", "economic_loss")
+#: measured too when the run has yen figures (the [fx] inputs move only these)
+YEN_VARIABLES = ("economic_loss_jpy",)
 LEVELS = (0.99, 0.999)
 COLUMNS = ["input", "direction", "value", "institution", "variable", "measure", "level",
            "change", "stderr"]
@@ -80,8 +82,8 @@ class Input:
     name: str
     key: str
     how: str
-    low: float
-    high: float
+    low: float | str
+    high: float | str
     why: str
     with_: dict[str, Any] = field(default_factory=dict)
 
@@ -129,8 +131,11 @@ def load_spec(spec: str | Path | dict | None = None) -> tuple[Input, ...]:
             raise ConfigError(f"{where}: how = {item['how']!r} must be \"value\" or \"scale\"")
         for k in ("low", "high"):
             v = item[k]
+            if item["how"] == "value" and isinstance(v, str) and v.strip():
+                continue  # a choice written as text (tariff.form = "trigger")
             if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
-                raise ConfigError(f"{where}: {k} = {v!r} is not a number")
+                raise ConfigError(f"{where}: {k} = {v!r} is not a number (or, with how = "
+                                  "\"value\", the text of a choice)")
         extra_keys = item.get("with", {})
         if not isinstance(extra_keys, dict):
             raise ConfigError(f"{where}: with must be a table of config keys")
@@ -143,12 +148,18 @@ def load_spec(spec: str | Path | dict | None = None) -> tuple[Input, ...]:
     return tuple(out)
 
 
-def bumped(config: Config, portfolio: Portfolio, inp: Input, value: float,
+def value_label(value: float | str) -> str:
+    """A spec value as text: a number in ``%g``, a choice as written."""
+    return value if isinstance(value, str) else f"{value:g}"
+
+
+def bumped(config: Config, portfolio: Portfolio, inp: Input, value: float | str,
            source: str = "<spec>") -> tuple[Config, Portfolio]:
     """The config and portfolio of one input at one value (:mod:`riskengine.keys`)."""
     where = f"sensitivity spec {source}, input {inp.name!r}"
     return apply_changes(config, portfolio, [Change(inp.key, inp.how, value)], where,
-                         f"the sensitivity input {inp.name!r} at {value:g}", inp.with_)
+                         f"the sensitivity input {inp.name!r} at {value_label(value)}",
+                         inp.with_)
 
 
 @dataclass
@@ -160,7 +171,9 @@ class _Losses:
 
     @classmethod
     def of(cls, result: Result) -> _Losses:
-        return cls({(i, v): result.loss(v, i) for i in INSTITUTIONS for v in VARIABLES},
+        variables = VARIABLES + tuple(v for v in YEN_VARIABLES
+                                      if v in result.loss_variables)
+        return cls({(i, v): result.loss(v, i) for i in INSTITUTIONS for v in variables},
                    result.weight)
 
 
@@ -178,6 +191,8 @@ def _changes(base: _Losses, run: _Losses) -> list[dict]:
     """The rows of one run against the base: change and paired stderr of every entry."""
     rows = []
     for (inst, var), xb in base.x.items():
+        if (inst, var) not in run.x:  # (a yen variable of the base only)
+            continue
         xr_ = run.x[inst, var]
         eb, er = _estimates(xb, base.w), _estimates(xr_, run.w)
         tail, _ = paired_tail_stderr(xb, xr_, list(LEVELS), base.w, run.w,
@@ -253,12 +268,13 @@ def sensitivity(config: Config | dict | str | Path | None = None,
     rows = []
     for k, ((inp, direction, value, *_), model) in enumerate(zip(runs, models)):
         if progress is not None:
-            progress(k + 1, total, f"{inp.name} {direction} ({value:g})")
+            progress(k + 1, total, f"{inp.name} {direction} ({value_label(value)})")
         run = _Losses.of(run_model(model, tilt_from=tilt))
         for r in _changes(base, run):
-            rows.append({"input": inp.name, "direction": direction, "value": float(value),
-                         **r})
-    frame = pd.DataFrame(rows, columns=[*COLUMNS, "base", "unpaired_stderr"])
+            rows.append({"input": inp.name, "direction": direction,
+                         "value": np.nan if isinstance(value, str) else float(value),
+                         "value_label": value_label(value), **r})
+    frame = pd.DataFrame(rows, columns=[*COLUMNS, "base", "unpaired_stderr", "value_label"])
     frame.attrs.update(paths=cfg.simulation.paths, seed=cfg.simulation.seed, spec=source,
                        program_key=program_key(cfg, pf), seconds=time.perf_counter() - t0)
     if out is not None:
@@ -288,7 +304,8 @@ def top_inputs(frame: pd.DataFrame, n: int = 5, institution: str = "ALL",
     each with its low and high change and error."""
     sel = frame[(frame["institution"] == institution) & (frame["variable"] == variable)
                 & (frame["measure"] == measure) & np.isclose(frame["level"], level)]
-    wide = sel.pivot(index="input", columns="direction", values=["value", "change", "stderr"])
+    values = ["value", "change", "stderr"] + (["value_label"] if "value_label" in sel else [])
+    wide = sel.pivot(index="input", columns="direction", values=values)
     wide.columns = [f"{a}_{b}" for a, b in wide.columns]
     wide["size"] = np.maximum(wide["change_low"].abs(), wide["change_high"].abs())
     return wide.sort_values("size", ascending=False).head(n)
