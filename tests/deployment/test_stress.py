@@ -176,6 +176,20 @@ def test_a_one_sector_book_at_a_fixed_factor_has_the_conditional_vasicek_loss(
     assert se < 0.03 * want
 
 
+def test_a_shift_beside_a_fixed_factor_propagates_within_the_conditional_law():
+    """b fixed at -1 and a shifted by -1: given S_b, the factors have covariance
+    Sigma = C - C_.b C_b.; a's mean moves by -1 and c's by Sigma_ca / Sigma_aa (-1)."""
+    c = np.asarray(CORR3)
+    cfg, df = _book3()
+    cfg, sc = _with(cfg, sector_value={"b": -1.0}, sector_shift={"a": -1.0})
+    m = _model(cfg, df, sc).inputs
+    sigma = c - np.outer(c[:, 1], c[:, 1])
+    want = c[:, 1] * -1.0 + sigma[:, 0] / sigma[0, 0] * -1.0
+    want[1] = -1.0
+    np.testing.assert_allclose(m.program.factor_shift, want, rtol=1e-12)
+    np.testing.assert_allclose(m.copula.root @ m.copula.root.T, sigma, atol=1e-14)
+
+
 # ---- validation and descriptions -----------------------------------------------------------
 @pytest.mark.parametrize(("scenario", "says"), [
     ({"sector_value": {"nope": 1.0}}, "sector_value names unknown sectors ['nope']"),
