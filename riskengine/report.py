@@ -282,8 +282,8 @@ def _side_by_side(summary_all, scenarios, regimes, top, runs=None):
     runs = runs or {}
 
     def what(scen, regime):
-        if regime:
-            return f"the paths drawn in regime {regime!r}"
+        if regime and regime != "all":
+            return f"the base case's paths drawn in regime '{regime}'"
         return (runs.get(scen) or {}).get("description", "") if scen else ""
 
     rows = []

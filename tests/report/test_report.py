@@ -114,7 +114,8 @@ def test_the_scenario_table_says_what_each_scenario_does(run_dir):
     assert "economic ES" in page
     # the shipped energy_bust (generated from its fields) and the regime rows
     assert "shifts power_gas -2, energy_midstream -2, nuclear -1 sd" in page
-    assert "the paths drawn in regime" in page
+    assert "the base case&#x27;s paths drawn in regime &#x27;strategic dilution&#x27;" in page
+    assert "the model as configured, unstressed" in page  # the base case's row
 
 
 def test_report_command_rewrites_from_the_files(run_dir, capsys):
