@@ -504,11 +504,22 @@ def _program_table(console: Console, result) -> None:
                 cells.append(f"{v / 1e12:,.2f}" if var.endswith("_jpy") else _fmt(v))
             table.add_row(label, *cells)
         console.print(table)
+    _scenario_lines(console, result)
     if yen:
         fx = result.meta["config"].get("fx") or {}
         console.print(f"Yen: each step's cash at that step's USD/JPY (spot {fx.get('usd_jpy')}, "
                       f"volatility {fx.get('volatility', 0):.1%}); a negative loss is a gain.",
                       highlight=False)
+
+
+def _scenario_lines(console: Console, result) -> None:
+    """What each scenario of the tables does, one line each."""
+    what = result.scenario_descriptions
+    if not what:
+        return
+    console.print("Scenarios (every scenario runs on the base case's paths):", highlight=False)
+    for name, text in what.items():
+        console.print(f"  {name}: {text}", highlight=False, soft_wrap=True)
 
 
 def _notes(err: Console, model: Model) -> None:

@@ -324,10 +324,22 @@ class Scenario(_Strict):
 
     name: str = Field(min_length=1)
     pd_multiplier: Number = Field(1.0, ge=0.0, le=100.0)
+    description: str | None = Field(
+        None, description="what the scenario does, in a line (left out: one is generated "
+                          "from its fields)")
     sector_shift: dict[str, SectorShift] = Field(
         default_factory=dict,
         description="sector name -> shift of that sector factor's mean, in standard "
                     "deviations, within [-10, 10]")
+    propagate: bool = Field(
+        True, description="a sector_shift or sector_value moves every other sector by its "
+                          "conditional mean given the named ones (the factor correlation); "
+                          "false: the other sectors keep their distribution")
+    sector_value: dict[str, SectorShift] = Field(
+        default_factory=dict,
+        description="sector name -> the value the sector factor is fixed at on every path "
+                    "(and every year), in standard deviations, within [-10, 10]: a "
+                    "conditional stress")
     regime: str | None = None
     selection_multiplier: Number = Field(1.0, ge=0.0, le=100.0)
     base_rate: Number | None = Field(None, gt=-0.5, lt=1.0)
@@ -496,10 +508,17 @@ class Config(_Strict):
             if s.regime is not None and s.regime not in names:
                 raise ValueError(f"scenarios: {s.name!r} pins regime {s.regime!r}, which is "
                                  f"not in [[regimes]] ({names or 'none defined'})")
-            unknown = sorted(set(s.sector_shift) - set(self.dependence.sectors))
-            if unknown:
-                raise ValueError(f"scenarios: {s.name!r} shifts unknown sectors {unknown} "
-                                 f"(sectors: {list(self.dependence.sectors)})")
+            for key, named in (("sector_shift", s.sector_shift),
+                               ("sector_value", s.sector_value)):
+                unknown = sorted(set(named) - set(self.dependence.sectors))
+                if unknown:
+                    raise ValueError(f"scenarios: {s.name!r} {key} names unknown sectors "
+                                     f"{unknown} (dependence.sectors: "
+                                     f"{list(self.dependence.sectors)})")
+            both = sorted(set(s.sector_shift) & set(s.sector_value))
+            if both:
+                raise ValueError(f"scenarios: {s.name!r} names {both} in both sector_shift "
+                                 "and sector_value: a sector is either shifted or fixed")
         one = self.simulation.scenario
         if one is not None and one != "base" and one not in sc_names:
             raise ValueError(f"simulation.scenario: {one!r} is not a scenario of [[scenarios]] "

@@ -24,8 +24,11 @@ from .measures import (
 )
 from .outputs import BY_NAME, DERIVED_VARIABLES, SUMMARISED, TARIFF_IN, summary_units
 from .schedules import fiscal_years, step_end_dates
+from .stress import describe
 
 SUMMARY_INSTITUTIONS = (*INSTITUTIONS, "ALL")
+#: what the unstressed run of a side-by-side run does
+BASE_CASE = "the model as configured, unstressed"
 
 
 @dataclass
@@ -145,7 +148,9 @@ class Result:
         out.__dict__["summary"] = along(lambda r: r.summary.drop_vars("run_id")).assign_coords(
             run_id=out.meta["run_id"])
         out.meta["scenarios"] = {
-            n: {"config": r.meta["config"], "timings": r.meta["timings"],
+            n: {"description": r.meta.get("scenario", {}).get("description", BASE_CASE),
+                "factor_mean": r.meta.get("scenario", {}).get("factor_mean"),
+                "config": r.meta["config"], "timings": r.meta["timings"],
                 "importance_sampling": r.meta.get("importance_sampling"),
                 "equity_program": r.meta.get("equity_program")}
             for n, r in results.items()}
@@ -155,6 +160,12 @@ class Result:
     def scenarios(self) -> tuple[str, ...]:
         """The scenarios of a side-by-side run, () for one run."""
         return tuple(self.paths["scenario"].values) if "scenario" in self.paths.dims else ()
+
+    @property
+    def scenario_descriptions(self) -> dict[str, str]:
+        """What each scenario of a side-by-side run does, by name ({} for one run)."""
+        runs = self.meta.get("scenarios") or {}
+        return {n: (runs.get(n) or {}).get("description", BASE_CASE) for n in self.scenarios}
 
     def equity_program(self) -> dict:
         """Japan's equity program on the whole: probability that every deemed allocation is
@@ -560,7 +571,19 @@ def _meta(model, n: int, timings: dict, importance_sampling: dict | None,
         "risk_features": risk_features(cfg, pf),
         "program_key": program_key(cfg, pf),
     }
+    if model.scenario is not None:  # what the scenario does, and its factors' mean
+        meta["scenario"] = scenario_record(model)
     return meta
+
+
+def scenario_record(model) -> dict:
+    """A scenario's name, what it does (:func:`riskengine.stress.describe`), the sector
+    factors' mean under it (the propagated shifts) and the sectors it fixes."""
+    sc, sectors = model.scenario, model.config.dependence.sectors
+    stress = model.stress
+    return {"name": sc.name, "description": describe(sc, sectors),
+            "factor_mean": dict(zip(sectors, np.asarray(stress.mean).tolist())),
+            "fixed_sectors": [n for n, f in zip(sectors, stress.fixed) if f]}
 
 
 def _to_input_rows(model, totals, sampled):

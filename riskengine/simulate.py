@@ -456,9 +456,10 @@ def _nonfinite(model: Model, variable: str, what: str) -> NoReturn:
         raise ConfigError(head + f"[fx] usd_jpy = {cfg.fx.usd_jpy:g} (volatility "
                                  f"{cfg.fx.volatility:g})")
     sc = model.scenario
-    if sc is not None and sc.sector_shift:
+    if sc is not None and (sc.sector_shift or sc.sector_value):
         raise ConfigError(head + f"scenario {sc.name!r}: sector_shift = "
-                                 f"{dict(sc.sector_shift)}")
+                                 f"{dict(sc.sector_shift)}, sector_value = "
+                                 f"{dict(sc.sector_value)}")
     pf = model.portfolio
     commit = pf.col("commitment_usd")
     i = int(np.argmax(commit))
