@@ -138,32 +138,64 @@ CLASS_FIELDS = ("pd_c", "pd_a", "lgd", "lgd_sd", "eq_lgd", "w", "cy", "life", "f
 RISK_CLASSES = {
     #                       pd_c    pd_a    lgd   sd    eqLGD w     cy life fq tenor amort    margin  prem   cov   yld   vol   dspread
     # semiconductors: Intel BBB (S), BBB hazard 0.29%/yr, BB 1.10%/yr (D); fab 3 yrs; 10-15 yr life (GK)
-    "fab_bbb":            (0.0080, 0.0040, 0.35, 0.15, 0.80, 0.50, 3, 15, 10, 12, "bullet", 0.0150, 0.006, 0.95, 0.12, 0.25, 0.020),
-    "fab_bb":             (0.0150, 0.0110, 0.45, 0.20, 0.85, 0.55, 3, 15, 10, 10, "linear", 0.0275, 0.012, 0.90, 0.12, 0.30, 0.025),
+    "fab_bbb":            (0.0080, 0.0040, 0.35, 0.15, 0.80, 0.50, 3, 15, 10, 12, "bullet", 0.0150, 0.0030, 0.95, 0.12, 0.25, 0.020),
+    "fab_bb":             (0.0150, 0.0110, 0.45, 0.20, 0.85, 0.55, 3, 15, 10, 10, "linear", 0.0275, 0.0070, 0.90, 0.12, 0.30, 0.025),
     # advanced manufacturing, electronics, displays, other (AI/quantum hardware): BBB-/BB
-    "electronics_bbb":    (0.0080, 0.0050, 0.40, 0.15, 0.80, 0.45, 2, 15,  8, 10, "linear", 0.0175, 0.007, 0.90, 0.11, 0.25, 0.020),
-    "display_bb":         (0.0150, 0.0110, 0.45, 0.20, 0.85, 0.50, 3, 15, 10, 10, "linear", 0.0250, 0.012, 0.90, 0.12, 0.30, 0.025),
+    "electronics_bbb":    (0.0080, 0.0050, 0.40, 0.15, 0.80, 0.45, 2, 15, 8, 10, "linear", 0.0175, 0.0050, 0.90, 0.11, 0.25, 0.020),
+    "display_bb":         (0.0150, 0.0110, 0.45, 0.20, 0.85, 0.50, 3, 15, 10, 10, "linear", 0.0250, 0.0070, 0.90, 0.12, 0.30, 0.025),
     # pharmaceuticals: no sector study (DF §2.3); large-pharma plant ~BBB, CDMO/biotech ~BB
-    "pharma_bbb":         (0.0050, 0.0030, 0.35, 0.15, 0.70, 0.40, 3, 20,  8, 10, "bullet", 0.0125, 0.005, 0.95, 0.09, 0.15, 0.015),
-    "pharma_bb":          (0.0140, 0.0110, 0.45, 0.20, 0.85, 0.45, 2, 15,  8,  8, "linear", 0.0250, 0.012, 0.90, 0.11, 0.25, 0.025),
+    "pharma_bbb":         (0.0050, 0.0030, 0.35, 0.15, 0.70, 0.40, 3, 20, 8, 10, "bullet", 0.0125, 0.0030, 0.95, 0.09, 0.15, 0.015),
+    "pharma_bb":          (0.0140, 0.0110, 0.45, 0.20, 0.85, 0.45, 2, 15, 8, 8, "linear", 0.0250, 0.0070, 0.90, 0.11, 0.25, 0.025),
     # power_gas: PF construction 1.0-1.4%/yr, operations 0.3-0.5%/yr; recoveries 72.5%/80.8% (DF §1.2, §8)
-    "gas_pf":             (0.0140, 0.0050, 0.25, 0.15, 0.65, 0.45, 5, 30, 16, 20, "linear", 0.0225, 0.010, 0.90, 0.08, 0.15, 0.020),
-    "power_infra_pf":     (0.0120, 0.0040, 0.22, 0.15, 0.65, 0.45, 3, 25, 12, 18, "linear", 0.0200, 0.008, 0.90, 0.08, 0.15, 0.020),
+    "gas_pf":             (0.0140, 0.0050, 0.25, 0.15, 0.65, 0.45, 5, 30, 16, 20, "linear", 0.0275, 0.0015, 0.90, 0.08, 0.15, 0.020),
+    "power_infra_pf":     (0.0120, 0.0040, 0.22, 0.15, 0.65, 0.45, 3, 25, 12, 18, "linear", 0.0225, 0.0015, 0.90, 0.08, 0.15, 0.020),
     # nuclear: B-like 2.5-4%/yr in an ~10-yr FOAK build (Vogtle, VC Summer); LGD 30-50% (DF §2.3, §5, §8)
     # a high loading (w^2 = 0.42) stands in for the common first-of-a-kind factor (DF §3)
-    "ap1000":             (0.0300, 0.0040, 0.40, 0.20, 0.90, 0.65, 10, 60, 28, 27, "linear", 0.0300, 0.015, 0.80, 0.07, 0.15, 0.030),
-    "smr_foak":           (0.0350, 0.0050, 0.45, 0.20, 0.90, 0.65, 5, 60, 20, 25, "linear", 0.0300, 0.015, 0.80, 0.08, 0.20, 0.030),
+    "ap1000":             (0.0300, 0.0040, 0.40, 0.20, 0.90, 0.65, 10, 60, 28, 27, "linear", 0.0300, 0.0090, 0.80, 0.07, 0.15, 0.030),
+    "smr_foak":           (0.0350, 0.0050, 0.45, 0.20, 0.90, 0.65, 5, 60, 20, 25, "linear", 0.0300, 0.0090, 0.80, 0.08, 0.20, 0.030),
     # energy_midstream: PF BBB-like 0.3%/yr after a 3-4-yr build; LGD ~20% (DF §8); LNG IRR 5-6% (DF §5)
-    "crude_terminal_pf":  (0.0120, 0.0040, 0.22, 0.15, 0.65, 0.45, 4, 30, 12, 20, "linear", 0.0200, 0.008, 0.90, 0.08, 0.15, 0.020),
-    "lng_pipeline_pf":    (0.0100, 0.0030, 0.20, 0.15, 0.65, 0.45, 4, 30, 12, 20, "linear", 0.0175, 0.007, 0.90, 0.07, 0.12, 0.015),
+    "crude_terminal_pf":  (0.0120, 0.0040, 0.22, 0.15, 0.65, 0.45, 4, 30, 12, 20, "linear", 0.0200, 0.0015, 0.90, 0.08, 0.15, 0.020),
+    "lng_pipeline_pf":    (0.0100, 0.0030, 0.20, 0.15, 0.65, 0.45, 4, 30, 12, 20, "linear", 0.0200, 0.0005, 0.90, 0.07, 0.12, 0.015),
     # critical_minerals: BB to B, 1.1-2.5%/yr (DF §2.1 D, §8); LGD 30-45%
-    "processing_bb":      (0.0150, 0.0110, 0.40, 0.20, 0.80, 0.50, 2, 20,  8, 12, "linear", 0.0250, 0.012, 0.90, 0.10, 0.30, 0.025),
-    "smelter_b":          (0.0250, 0.0180, 0.45, 0.20, 0.85, 0.55, 3, 25, 12, 15, "linear", 0.0300, 0.015, 0.80, 0.11, 0.30, 0.030),
+    "processing_bb":      (0.0150, 0.0110, 0.40, 0.20, 0.80, 0.50, 2, 20, 8, 12, "linear", 0.0250, 0.0070, 0.90, 0.10, 0.30, 0.025),
+    "smelter_b":          (0.0250, 0.0180, 0.45, 0.20, 0.85, 0.55, 3, 25, 12, 15, "linear", 0.0300, 0.0090, 0.80, 0.11, 0.30, 0.030),
     # shipbuilding_infra: shipyards BB/B (Hanwha Philly, DF §2.3, §5); infrastructure PF 0.35%/yr (DF §2.1 D)
-    "shipyard_b":         (0.0250, 0.0150, 0.45, 0.20, 0.85, 0.50, 3, 25, 12, 15, "linear", 0.0300, 0.015, 0.80, 0.09, 0.25, 0.025),
-    "infra_pf":           (0.0080, 0.0035, 0.22, 0.15, 0.65, 0.40, 3, 30, 12, 25, "linear", 0.0175, 0.006, 0.95, 0.07, 0.10, 0.010),
+    "shipyard_b":         (0.0250, 0.0150, 0.45, 0.20, 0.85, 0.50, 3, 25, 12, 15, "linear", 0.0300, 0.0090, 0.80, 0.09, 0.25, 0.025),
+    "infra_pf":           (0.0080, 0.0035, 0.22, 0.15, 0.65, 0.40, 3, 30, 12, 25, "linear", 0.0175, 0.0030, 0.95, 0.07, 0.10, 0.010),
 }
 RISK_CLASSES = {k: dict(zip(CLASS_FIELDS, v)) for k, v in RISK_CLASSES.items()}
+
+# Pricing (DF 10.1). Loan margins over BASE_RATE (6M SOFR): JBIC's standard foreign-currency
+# rate is 6M SOFR + 0.7875% plus a borrower risk premium (S); where a market margin for the
+# project type is sourced the class takes it: gas power 2.75% (operating gas-power bank
+# debt SOFR + 275-300, S), power infrastructure 2.25% (renewables, total fees over SOFR
+# 2.25-3.00%, S), crude terminals and LNG/pipelines 2.00% (Port Arthur LNG, SOFR + 200 in
+# construction, S). Nuclear, fabs, manufacturing, pharma, minerals, shipyards: no sourced
+# margin (DF 10.1 "not found"); their 1.25-3.00% is JBIC's 0.7875% plus a judgement risk
+# premium rising with the class's rating (GK).
+# NEXI premiums, % a year of the covered balance: the four credit tiers 0.3 / 0.5 / 0.7 /
+# 0.9% (NEXI 2001, S) by rating (BBB 0.3, BBB- 0.5, BB 0.7, B-like 0.9; the mapping is
+# judgement), and NEXI's resources/energy terms for energy project finance (credit 0.05%
+# lowest risk, 0.15% next tier, NEXI 2007, S): 0.05% LNG/pipelines, 0.15% gas, power
+# infrastructure and terminals. Nuclear's B-like construction risk takes the top general
+# tier (0.9%), not the energy terms (judgement; the alternative is 0.15%).
+
+# Construction cost overruns of the capital Japan funds (the equity vehicles' capital
+# calls; loans and guarantees have fixed commitments): a lognormal multiplier with mean
+# 1 + mean and log-sd sd, by project type (DF 10.2): nuclear +120% (Flyvbjerg & Gardner, S;
+# 102.5% in BU IGS's 662 energy megaprojects, S), fossil thermal +16% (S) for gas and power
+# infrastructure. Log-sd 0.8 for nuclear (the nearest sourced dispersion: hydro's 0.89, D),
+# 0.4 for gas (judgement). Fabs, manufacturing, pharma, minerals, shipyards and terminals
+# have no type-specific figure: 0 (the alternative: BU IGS's 40% for all energy
+# megaprojects, Sovacool's 66% for electricity projects).
+OVERRUN = {"ap1000": (1.20, 0.80), "smr_foak": (1.20, 0.80), "gas_pf": (0.16, 0.40),
+           "power_infra_pf": (0.16, 0.40)}
+# Cyclical LGD (DF 10.5): every row's LGD mean follows its sector factor with loading 0.25
+# (`lgd_factor_loading`), so a 25% LGD reaches 53% at the factor's 0.999 quantile (45% at
+# 0.99) and averages 25% over the cycle: Frye's downturn illustration, LGD 25% -> 50%
+# (S, a worked illustration, not data), at Basel's confidence level. PF recoveries are "less
+# tied to the economic cycle" (S2, DF 3): the alternative is a lower loading for PF rows.
+LGD_FACTOR_LOADING = 0.25
 
 # ---------------------------------------------------------------------------------------
 # 5. Named projects (DF §7.2, §7.3). split = (loan, guarantee, equity) shares: the real
@@ -244,7 +276,8 @@ COLUMNS = ["project_id", "name", "sector", "institution", "instrument", "commitm
            "pd_annual", "pd_construction", "lgd", "lgd_sd", "factor_loading",
            "approval_quarter", "funding_quarters", "tenor_years", "amortization", "rate",
            "coverage", "expected_yield", "cf_vol", "construction_years", "life_years",
-           "deemed_spread", "obligor", "selection_prob", "decline_prob"]
+           "deemed_spread", "obligor", "selection_prob", "decline_prob",
+           "lgd_factor_loading", "overrun_mean", "overrun_sd"]
 
 
 def exposure_rows(pid: str, name: str, sector: str, cls: str, approval: int,
@@ -286,6 +319,9 @@ def exposure_rows(pid: str, name: str, sector: str, cls: str, approval: int,
             obligor=obligor or pid,  # a project's rows default together
             selection_prob=selection,  # ... and are selected and declined together
             decline_prob=DECLINE["first_tranche" if selection == 1.0 else "other"],
+            lgd_factor_loading=LGD_FACTOR_LOADING,
+            overrun_mean=OVERRUN.get(cls, (0.0, 0.0))[0] if eq else 0.0,
+            overrun_sd=OVERRUN.get(cls, (0.0, 0.0))[1] if eq else 0.0,
         ))
     return rows
 

@@ -34,7 +34,9 @@ from .config import (
     apply_overrides,
     config_notes,
     default_portfolio_path,
+    default_program_dir,
     load_config,
+    read_uncertainty,
     run_overrides,
 )
 from .errors import RiskEngineError, Terminated, UsageError
@@ -45,7 +47,7 @@ from .parts import merge, parse_range, run_part
 from .portfolio import load_portfolio
 from .report import _matplotlib, write_report
 from .runs import Dask, Stopped, claim_run, run_into
-from .sensitivity import sensitivity, top_inputs
+from .sensitivity import headline_range, sensitivity, top_inputs
 from .simulate import Heartbeat, build_models, check_fits
 
 EXIT_CODES = ("Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 bad portfolio data, "
@@ -158,6 +160,11 @@ def _input_options() -> argparse.ArgumentParser:
     inputs.add_argument("--portfolio", metavar="FILE", type=Path,
                         help="portfolio, CSV or Parquet, one row per exposure "
                              "(default: the shipped program's)")
+    inputs.add_argument("--uncertainty", metavar="FILE", type=Path,
+                        help="TOML of [[uncertainty]] tables (and [simulation] "
+                             "parameter_batches) added to the config: the run draws those "
+                             "inputs per batch of paths and reports the parameters' share "
+                             "of the tail (e.g. data/program/uncertainty.toml)")
     inputs.add_argument("--paths", metavar="N", type=_positive_int,
                         help="number of Monte Carlo paths (overrides simulation.paths)")
     inputs.add_argument("--seed", metavar="S", type=_nonneg_int,
@@ -254,7 +261,13 @@ def prepare(args, err: Console) -> list[Model]:
                               importance_sampling=True if args.importance_sampling else None,
                               regime=args.regime, scenario=args.scenario,
                               scenarios=args.scenarios)
-    config = load_config(args.config, overrides)
+    given_by = "the command-line options"
+    if args.uncertainty is not None:
+        extra = read_uncertainty(args.uncertainty)
+        overrides["uncertainty"] = extra["uncertainty"]
+        overrides.setdefault("simulation", {}).update(extra.get("simulation", {}))
+        given_by += f" and --uncertainty {args.uncertainty}"
+    config = load_config(args.config, overrides, given_by=given_by)
     for note in config_notes(config, args.config):
         err.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     # before reading a large portfolio or compiling anything: a run streams its per-path
@@ -302,6 +315,7 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
     basis = result.basis()
     console.print(f"Horizon {basis.get('horizon', '')}; US$ billions; ± standard error",
                   highlight=False)
+    _features_lines(console, result)
     if result.scenarios:
         console.print(f"Tables below: scenario {result.scenarios[0]}"
                       + ("; the other scenarios at the end" if len(result.scenarios) > 1
@@ -324,6 +338,7 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
             table.add_row(*row)
         console.print(table)
     _precision(console, result)
+    _uncertainty_table(console, result)
     _contribution_line(console, result)
     eq = meta.get("equity_program") or {}
     if eq:
@@ -367,6 +382,25 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
 
 
 
+def _features_lines(console: Console, result) -> None:
+    """The risk features the figures are conditional on, and ALL's ES with the range the
+    spec's three largest sensitivities span (when they were measured on this program)."""
+    features = result.meta.get("risk_features")
+    if not features:
+        return
+    console.print("Risk features on: " + ("; ".join(features["on"]) or "none")
+                  + ". Off: " + (", ".join(features["off"]) or "none") + ".", highlight=False)
+    top = max(result.levels)
+    es, _ = result.estimate("ES", "credit_loss", "ALL", top)
+    span = headline_range(es, result.meta["program_key"],
+                          default_program_dir() / "sensitivity.parquet", level=top)
+    if span is not None:
+        console.print(f"ALL's credit ES {top:g} {_fmt(es)}bn; the three inputs that move it "
+                      f"most ({', '.join(span['inputs'])}) span {_fmt(span['low'])} to "
+                      f"{_fmt(span['high'])}bn (data/program/sensitivity.parquet, "
+                      f"{span['paths']:,} paths)", highlight=False)
+
+
 def _precision(console: Console, result) -> None:
     """Whether ES at the highest level is known to within 5% (95% half-width), and if
     not, how many paths would get it there (the error falls as 1/sqrt(paths))."""
@@ -384,6 +418,34 @@ def _precision(console: Console, result) -> None:
     else:
         console.print(f"ALL's ES {top:g} of credit loss is known to ±{rel:.1%} (95%).",
                       highlight=False)
+
+
+def _uncertainty_table(console: Console, result) -> None:
+    """With [[uncertainty]]: ES at the highest level predictive (the tables above) and at
+    the point values, and the parameters' share of the loss variance and of that ES."""
+    info = result.meta.get("parameter_uncertainty")
+    if not info:
+        return
+    top = max(result.levels)
+    table = Table(title=f"parameter uncertainty: {info['parameter_batches']} parameter sets "
+                        f"of {', '.join(info['entries'])} ([[uncertainty]]; "
+                        "parameters.parquet)", title_justify="left")
+    table.add_column("", no_wrap=True)
+    for var in ("credit", "economic"):
+        table.add_column(f"{var}\nES {top:g}\npoint values", justify="right")
+        table.add_column(f"{var}\nshare of\nvariance", justify="right")
+        table.add_column(f"{var}\nshare of\nES {top:g}", justify="right")
+    for inst in ("JBIC", "NEXI", "ALL"):
+        row = [inst]
+        for var in ("credit_loss", "economic_loss"):
+            v, se = result.estimate("ES_conditional", var, inst, top)
+            row.append(f"{_fmt(v)} ±{_fmt(se)}" if np.isfinite(se) else f"{_fmt(v)}")
+            for level in (None, top):
+                v, se = result.estimate("parameter_uncertainty", var, inst, level)
+                row.append("n/a" if not np.isfinite(v) else
+                           f"{v:.0%} ±{se:.0%}" if np.isfinite(se) else f"{v:.0%}")
+        table.add_row(*row)
+    console.print(table)
 
 
 def _contribution_line(console: Console, result) -> None:
@@ -442,9 +504,20 @@ def _program_table(console: Console, result) -> None:
                 cells.append(f"{v / 1e12:,.2f}" if var.endswith("_jpy") else _fmt(v))
             table.add_row(label, *cells)
         console.print(table)
+    _scenario_lines(console, result)
     if yen:
         console.print(f"Yen: {result.basis().get('economic_loss_jpy', '')}; a negative loss "
                       "is a gain.", highlight=False)
+
+
+def _scenario_lines(console: Console, result) -> None:
+    """What each scenario of the tables does, one line each."""
+    what = result.scenario_descriptions
+    if not what:
+        return
+    console.print("Scenarios (every scenario runs on the base case's paths):", highlight=False)
+    for name, text in what.items():
+        console.print(f"  {name}: {text}", highlight=False, soft_wrap=True)
 
 
 def _notes(err: Console, model: Model) -> None:
@@ -627,8 +700,9 @@ def cmd_sensitivity(args, console: Console, err: Console) -> int:
         return f"{_signed(v)} ± " + (_fmt(se) if np.isfinite(se) else "n/a")
 
     for name, r in top.iterrows():
-        table.add_row(str(name), f"{r['value_low']:g}", change(r["change_low"], r["stderr_low"]),
-                      f"{r['value_high']:g}", change(r["change_high"], r["stderr_high"]))
+        table.add_row(str(name), str(r["value_label_low"]),
+                      change(r["change_low"], r["stderr_low"]), str(r["value_label_high"]),
+                      change(r["change_high"], r["stderr_high"]))
     console.print(table)
     console.print(f"{frame['input'].nunique()} inputs on {frame.attrs['paths']:,} paths "
                   f"(seed {frame.attrs['seed']}) in {frame.attrs['seconds']:.0f} s; every "

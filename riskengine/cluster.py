@@ -12,6 +12,7 @@ process would have written them, so the result is bit-identical to a local run.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 
@@ -23,7 +24,14 @@ from .kernel_inputs import KernelInputs, Model
 from .pathstore import InMemory, add_arrays
 from .provenance import portfolio_hash, results_hash
 from .results import Result
-from .simulate import RangeRun, finish, sampling_inputs, simulate_range, streamed_store
+from .simulate import (
+    RangeRun,
+    finish,
+    sampling_inputs,
+    simulate_range,
+    streamed_store,
+    with_conditional,
+)
 
 
 def _client(scheduler: str | None, local_workers: int | None):
@@ -76,8 +84,8 @@ def run_on_dask(model: Model, scheduler: str | None = None, local_workers: int |
             # warning about large graphs says nothing the user can act on
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Sending large graph")
-                return client.submit(_task, model, inputs, s, e, key=key, pure=False,
-                                     retries=2)
+                return client.submit(_task, _for_range(model, s, e), inputs, s, e,
+                                     key=key, pure=False, retries=2)
 
         futures = {submit(s, e): (s, e, 0) for s, e in ranges}
         pending = as_completed(list(futures))
@@ -105,5 +113,19 @@ def run_on_dask(model: Model, scheduler: str | None = None, local_workers: int |
             cluster.close()
     timings = {"simulate_seconds": time.perf_counter() - t0, "dask_workers": workers,
                "threads_used": None, "started": None}
-    return finish(model, inputs, RangeRun(0, n, store, timings), is_info)
+    result = finish(model, inputs, RangeRun(0, n, store, timings), is_info)
+    if model.batches is None:
+        return result
+    # [[uncertainty]]: the conditional run at the point values, on the cluster too
+    return with_conditional(result, model, lambda point, where: run_on_dask(
+        point, scheduler, local_workers, paths_file=where),
+        None if paths_file is None else paths_file.parent)
+
+
+def _for_range(model: Model, start: int, end: int) -> Model:
+    """The model a task of paths ``start .. end - 1`` needs: with [[uncertainty]], only
+    the parameter sets of its batches travel."""
+    if model.batches is None:
+        return model
+    return dataclasses.replace(model, batches=model.batches.only(start, end))
 

@@ -83,6 +83,10 @@ class Simulation(_Strict):
         False, description="run the base case and every [[scenarios]] table side by side, "
                            "on the same paths")
     scenario: str | None = Field(None, description="run only this scenario of [[scenarios]]")
+    parameter_batches: int | None = Field(
+        None, ge=1, le=10_000, strict=True,
+        description="with [[uncertainty]]: parameter sets drawn, each run on a contiguous "
+                    "batch of paths (empty: 20, or one per 1,024 paths when fewer)")
 
     @property
     def n_quarters(self) -> int:
@@ -320,10 +324,22 @@ class Scenario(_Strict):
 
     name: str = Field(min_length=1)
     pd_multiplier: Number = Field(1.0, ge=0.0, le=100.0)
+    description: str | None = Field(
+        None, description="what the scenario does, in a line (left out: one is generated "
+                          "from its fields)")
     sector_shift: dict[str, SectorShift] = Field(
         default_factory=dict,
         description="sector name -> shift of that sector factor's mean, in standard "
                     "deviations, within [-10, 10]")
+    propagate: bool = Field(
+        True, description="a sector_shift or sector_value moves every other sector by its "
+                          "conditional mean given the named ones (the factor correlation); "
+                          "false: the other sectors keep their distribution")
+    sector_value: dict[str, SectorShift] = Field(
+        default_factory=dict,
+        description="sector name -> the value the sector factor is fixed at on every path "
+                    "(and every year), in standard deviations, within [-10, 10]: a "
+                    "conditional stress")
     regime: str | None = None
     selection_multiplier: Number = Field(1.0, ge=0.0, le=100.0)
     base_rate: Number | None = Field(None, gt=-0.5, lt=1.0)
@@ -359,6 +375,73 @@ class FX(_Strict):
                     "every gross dollar flow, principal included")
 
 
+#: the parameters each [[uncertainty]] distribution takes
+DISTRIBUTION_PARAMETERS = {
+    "lognormal": ("sd",), "normal": ("mean", "sd"), "beta": ("a", "b"),
+    "uniform": ("low", "high"), "choice": ("values", "probabilities"),
+    "dirichlet": ("concentration",)}
+#: the key a Dirichlet distribution draws: every regime's probability at once
+DIRICHLET_KEY = "regimes.probability"
+
+
+class Uncertainty(_Strict):
+    """One judgement input with a distribution: each parameter batch of a run draws its
+    value (riskengine/uncertainty.py; the key syntax of riskengine/keys.py)."""
+
+    name: str = Field(min_length=1)
+    key: str = Field(min_length=1)
+    how: Literal["value", "scale"] | None = Field(
+        None, description="value: the draw sets the key; scale: it multiplies it "
+                          "(lognormal: scale; dirichlet: value)")
+    distribution: Literal["lognormal", "normal", "beta", "uniform", "choice", "dirichlet"]
+    sd: Number | None = Field(None, ge=0.0, le=10.0)
+    mean: Number | None = None
+    a: Number | None = Field(None, gt=0.0)
+    b: Number | None = Field(None, gt=0.0)
+    low: Number | None = None
+    high: Number | None = None
+    values: tuple[Number, ...] | None = None
+    probabilities: tuple[Number, ...] | None = None
+    concentration: Number | None = Field(None, gt=0.0)
+    why: str | None = Field(None, description="the source or judgement behind the "
+                                              "distribution")
+
+    @model_validator(mode="after")
+    def _parameters(self) -> Uncertainty:
+        d = self.distribution
+        need = DISTRIBUTION_PARAMETERS[d]
+        given = {k for ps in DISTRIBUTION_PARAMETERS.values() for k in ps
+                 if getattr(self, k) is not None}
+        missing = [k for k in need if k not in given]
+        if missing:
+            raise ValueError(f"{self.name!r}: distribution {d!r} needs {', '.join(need)} "
+                             f"(missing {', '.join(missing)})")
+        extra = sorted(given - set(need))
+        if extra:
+            raise ValueError(f"{self.name!r}: {', '.join(extra)} not a parameter of {d!r} "
+                             f"(it takes {', '.join(need)})")
+        if d == "dirichlet":
+            if self.key != DIRICHLET_KEY or self.how == "scale":
+                raise ValueError(f"{self.name!r}: a dirichlet draws every regime's "
+                                 f"probability: key = {DIRICHLET_KEY!r}, how = \"value\"")
+        elif self.how is None:
+            raise ValueError(f"{self.name!r}: how is missing (\"value\" or \"scale\")")
+        if d == "lognormal" and self.how != "scale":
+            raise ValueError(f"{self.name!r}: a lognormal (mean one) multiplies its key: "
+                             "how = \"scale\"")
+        if d == "uniform" and not self.low <= self.high:  # type: ignore[operator]
+            raise ValueError(f"{self.name!r}: uniform needs low <= high")
+        if d == "choice":
+            v, p = self.values or (), self.probabilities or ()
+            if not v or len(v) != len(p):
+                raise ValueError(f"{self.name!r}: choice needs as many probabilities as "
+                                 f"values (one at least), got {len(v)} and {len(p)}")
+            if min(p) < 0 or abs(sum(p) - 1.0) > 1e-9:
+                raise ValueError(f"{self.name!r}: choice probabilities must be >= 0 and sum "
+                                 f"to 1, got {sum(p):.12g}")
+        return self
+
+
 class Measures(_Strict):
     levels: tuple[Number, ...] = (0.95, 0.99, 0.995, 0.999)
 
@@ -388,6 +471,27 @@ class Config(_Strict):
     regimes: tuple[Regime, ...] = ()
     scenarios: tuple[Scenario, ...] = ()
     fx: FX | None = None
+    uncertainty: tuple[Uncertainty, ...] = ()
+
+    @model_validator(mode="after")
+    def _uncertainty(self) -> Config:
+        names = [u.name for u in self.uncertainty]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"uncertainty: duplicate names {dup}")
+        for u in self.uncertainty:  # (the keys are checked as the parameter sets are made)
+            if u.distribution == "dirichlet" and len(self.regimes) < 2:
+                raise ValueError(f"uncertainty: {u.name!r}: a dirichlet over the regime "
+                                 "probabilities needs two [[regimes]] at least")
+        batches = self.simulation.parameter_batches
+        if not self.uncertainty and batches not in (None, 1):
+            raise ValueError(f"simulation.parameter_batches = {batches} without "
+                             "[[uncertainty]]: there is no parameter to draw")
+        if self.uncertainty and self.importance_sampling.enabled:
+            raise ValueError("importance_sampling.enabled: not with [[uncertainty]] (the "
+                             "tilt is fitted to one parameter set; run the uncertainty "
+                             "with plain Monte Carlo)")
+        return self
 
     @model_validator(mode="after")
     def _program_tables(self) -> Config:
@@ -411,10 +515,17 @@ class Config(_Strict):
             if s.regime is not None and s.regime not in names:
                 raise ValueError(f"scenarios: {s.name!r} pins regime {s.regime!r}, which is "
                                  f"not in [[regimes]] ({names or 'none defined'})")
-            unknown = sorted(set(s.sector_shift) - set(self.dependence.sectors))
-            if unknown:
-                raise ValueError(f"scenarios: {s.name!r} shifts unknown sectors {unknown} "
-                                 f"(sectors: {list(self.dependence.sectors)})")
+            for key, named in (("sector_shift", s.sector_shift),
+                               ("sector_value", s.sector_value)):
+                unknown = sorted(set(named) - set(self.dependence.sectors))
+                if unknown:
+                    raise ValueError(f"scenarios: {s.name!r} {key} names unknown sectors "
+                                     f"{unknown} (dependence.sectors: "
+                                     f"{list(self.dependence.sectors)})")
+            both = sorted(set(s.sector_shift) & set(s.sector_value))
+            if both:
+                raise ValueError(f"scenarios: {s.name!r} names {both} in both sector_shift "
+                                 "and sector_value: a sector is either shifted or fixed")
         one = self.simulation.scenario
         if one is not None and one != "base" and one not in sc_names:
             raise ValueError(f"simulation.scenario: {one!r} is not a scenario of [[scenarios]] "
@@ -558,6 +669,27 @@ def load_config(path: str | Path | dict | None = None, overrides: dict | None = 
     # replaces it
     config = config_from_dict(raw, source)
     return apply_overrides(config, overrides, source, given_by)
+
+
+def read_uncertainty(path: str | Path) -> dict:
+    """An ``--uncertainty`` file (TOML: ``[[uncertainty]]`` tables and optionally
+    ``[simulation] parameter_batches``) as overrides of the run's config: it gives the
+    program being run (the shipped one, or a ``--config``) its distributions.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and any other table or key in it.
+    """
+    raw = _read_toml(Path(path))
+    extra = sorted(set(raw) - {"uncertainty", "simulation"})
+    sim = raw.get("simulation", {})
+    if extra or not isinstance(sim, dict) or set(sim) - {"parameter_batches"}:
+        raise ConfigError(f"uncertainty file {path}: only [[uncertainty]] tables and "
+                          f"[simulation] parameter_batches, not {extra or sorted(sim)}")
+    if not isinstance(raw.get("uncertainty"), list) or not raw["uncertainty"]:
+        raise ConfigError(f"uncertainty file {path}: no [[uncertainty]] tables")
+    return raw
 
 
 _COUNTS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")

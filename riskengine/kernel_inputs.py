@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import special
@@ -68,6 +68,7 @@ from .schedules import (
     operating_window,
     survivors,
 )
+from .stress import FactorStress, factor_stress
 from .yen_views import converted_flows, funded_rows, view_of
 
 log = logging.getLogger("riskengine")
@@ -81,6 +82,43 @@ def _i64(a) -> np.ndarray:
     return np.array(a, dtype=np.int64, order="C")
 
 
+
+
+@dataclass(frozen=True)
+class ParameterBatches:
+    """A run's parameter sets ([[uncertainty]], :mod:`riskengine.uncertainty`): batch ``b``
+    runs the global paths ``edges[b] .. edges[b + 1] - 1`` with ``inputs[b]``.
+
+    Attributes
+    ----------
+    edges : (B + 1,) int64, on whole blocks
+    inputs : dict, batch -> KernelInputs (arrays equal to the point model's are its own)
+    table : xarray.Dataset, each batch's drawn values (parameters.parquet)
+    """
+
+    edges: np.ndarray
+    inputs: dict[int, KernelInputs]
+    table: Any = None
+
+    def batch_of(self, paths: np.ndarray) -> np.ndarray:
+        """The batch of each global path."""
+        return np.searchsorted(self.edges, paths, side="right").astype(np.int64) - 1
+
+    def pieces(self, start: int, end: int) -> list[tuple[int, int, int]]:
+        """``(a, b, batch)`` covering paths ``start .. end - 1`` in order, split at the
+        batch edges."""
+        out = []
+        for k in range(len(self.edges) - 1):
+            a, b = max(start, int(self.edges[k])), min(end, int(self.edges[k + 1]))
+            if a < b:
+                out.append((a, b, k))
+        return out
+
+    def only(self, start: int, end: int) -> ParameterBatches:
+        """The batches of paths ``start .. end - 1`` alone (what a Dask task needs)."""
+        keep = {k for _, _, k in self.pieces(start, end)}
+        return ParameterBatches(self.edges, {k: v for k, v in self.inputs.items()
+                                             if k in keep}, None)
 
 
 @dataclass(frozen=True)
@@ -103,6 +141,11 @@ class Model:
         (mixed over the regimes)
     equity_index : (E,) int64, positions of the equity rows among the P'
     scenario : Scenario or None
+    batches : ParameterBatches or None
+        With [[uncertainty]], the run's parameter sets (the model's own inputs are the
+        point values').
+    stress : FactorStress
+        The sector factors' mean and root under the scenario (:mod:`riskengine.stress`).
     """
 
     config: Config
@@ -113,6 +156,8 @@ class Model:
     equity_index: np.ndarray
     deployment: Deployment
     scenario: Scenario | None = None
+    batches: ParameterBatches | None = None
+    stress: FactorStress | None = None
 
     @property
     def n_quarters(self) -> int:
@@ -253,6 +298,8 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
         raise ConfigError("portfolio was validated against other sectors than the config's")
     corr = check_correlation(dep.correlation, dep.correlation_repair)
     _check_factor_dynamics(config)
+    root = factor_root(corr.matrix)
+    stress = factor_stress(corr.matrix, root, dep.sectors, scenario)
     deployment = deploy(portfolio, config)
     pf = deployment.portfolio  # the rows the kernels see
     regimes = config.regimes
@@ -269,20 +316,21 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
                             config.rates.base_rate)
     schedules, survivor_value = _schedules(config, pf, sched, rates, deployment.conditional)
     exposures = _exposures(config, pf, groups, survivor_value, pd_multipliers)
-    program = _program(config, scenario, deployment, sched, corr, pd_multipliers,
+    program = _program(config, scenario, deployment, sched, corr, stress, pd_multipliers,
                        regime_probability)
     weights = (np.eye(len(pd_multipliers))[program.pinned_regime]
                if sim.regime is not None else regime_probability)
     inputs = KernelInputs(
-        copula=_copula(config, corr, groups, len(pd_multipliers)), exposures=exposures,
-        schedules=schedules, cash=_cash_and_rates(config, corr, pf, rates),
+        copula=_copula(config, stress.root, groups, len(pd_multipliers)),
+        exposures=exposures, schedules=schedules,
+        cash=_cash_and_rates(config, corr, root, pf, rates),
         waterfall=_waterfall(config, pf, exposures, rates, sched),
         sampler=_sampler(config, deployment, groups, program, weights, sched),
         program=program)
     return Model(config=config, portfolio=portfolio, correlation=corr, inputs=inputs,
                  pd_horizon=weights @ groups.pd_horizon,
                  equity_index=np.flatnonzero(pf.instrument_index == Instrument.EQUITY),
-                 deployment=deployment, scenario=scenario)
+                 deployment=deployment, scenario=scenario, stress=stress)
 
 
 def _check_factor_dynamics(config: Config) -> None:
@@ -295,11 +343,11 @@ def _check_factor_dynamics(config: Config) -> None:
                           "dependence.factor_dynamics = \"ar1\" (for now)")
 
 
-def _copula(config: Config, corr: CorrelationCheck, groups, n_regimes: int) -> Copula:
-    """The sector factors and the default groups' curves (by regime)."""
+def _copula(config: Config, root: np.ndarray, groups, n_regimes: int) -> Copula:
+    """The sector factors (``root``: the base root, or a scenario's conditional one) and
+    the default groups' curves (by regime)."""
     sim, dep = config.simulation, config.dependence
     yearly = dep.factor_dynamics == "ar1"
-    root = factor_root(corr.matrix)
     with np.errstate(divide="ignore"):
         inverse_sd = np.where(groups.idio_sd > 0.0, 1.0 / groups.idio_sd, 0.0)
     screen = screen_bounds(groups, inverse_sd, len(dep.sectors))
@@ -387,8 +435,10 @@ def _exposures(config: Config, pf: Portfolio, groups, survivor_value, pd_multipl
         survivor_value=_f64(survivor_value))  # (NaN for conditional rows: valued per path)
 
 
-def _cash_and_rates(config: Config, corr: CorrelationCheck, pf: Portfolio, rates) -> CashAndRates:
-    """The sector cash index of equity, the base-rate path and equity's performance."""
+def _cash_and_rates(config: Config, corr: CorrelationCheck, root: np.ndarray, pf: Portfolio,
+                    rates) -> CashAndRates:
+    """The sector cash index of equity, the base-rate path and equity's performance
+    (``root``: the base root of the sector correlation, whatever the scenario)."""
     seed, cf = config.simulation.seed, config.cashflows
     needed = np.zeros(len(config.dependence.sectors), dtype=np.bool_)
     needed[np.unique(pf.sector_index[pf.instrument_index == Instrument.EQUITY])] = True
@@ -399,6 +449,7 @@ def _cash_and_rates(config: Config, corr: CorrelationCheck, pf: Portfolio, rates
         persistence=float(cf.factor_persistence),
         sector_loading=float(np.sqrt(cf.sector_share)),
         sectors_needed=needed, macro_weights=_f64(common_innovation_weights(corr.matrix)),
+        innovation_root=_f64(root), innovation_root_end=_i64(root_row_ends(root)),
         stochastic_rate=bool(rates.stochastic), rate_key=stream_key(seed, STREAM_RATES, 0),
         rate_decay=rates.decay, rate_step_sd=rates.step_sd, rate_long_run=rates.long_run,
         rate_factor_correlation=rates.factor_correlation,
@@ -430,10 +481,11 @@ def _waterfall(config: Config, pf: Portfolio, exposures: Exposures, rates,
 
 
 def _program(config: Config, scenario: Scenario | None, deployment: Deployment, sched,
-             corr: CorrelationCheck, pd_multipliers, regime_probability) -> ProgramTerms:
+             corr: CorrelationCheck, stress: FactorStress, pd_multipliers,
+             regime_probability) -> ProgramTerms:
     """The program on a path: regimes, the deployment's units, the tariff, a scenario's
-    shift, USD/JPY."""
-    sim, dep, regimes, fx = config.simulation, config.dependence, config.regimes, config.fx
+    factor mean, USD/JPY."""
+    sim, regimes, fx = config.simulation, config.regimes, config.fx
     pf, seed, n_q = deployment.portfolio, sim.seed, sim.n_quarters
     unconditional = ~deployment.conditional
     deployed_fixed = np.zeros(len(INSTITUTIONS))
@@ -447,10 +499,6 @@ def _program(config: Config, scenario: Scenario | None, deployment: Deployment, 
     fixed_step = pf.col("approval_quarter").astype(np.int64)
     counted = unconditional & (fixed_step < n_q)
     np.add.at(fixed_by_step, fixed_step[counted], pf.col("commitment_usd")[counted])
-    shift = np.zeros(len(dep.sectors))
-    if scenario is not None:
-        for name, v in scenario.sector_shift.items():
-            shift[dep.sectors.index(name)] = v
 
     def per_regime(field: str) -> np.ndarray:
         return _f64([getattr(r, field) for r in regimes] or [1.0])
@@ -465,7 +513,7 @@ def _program(config: Config, scenario: Scenario | None, deployment: Deployment, 
         pd_as_tabled=np.array([m == 1.0 for m in pd_multipliers], dtype=np.bool_),
         yield_multiplier=per_regime("yield_multiplier"),
         selection_multiplier=_f64(selection_mult),
-        decline_multiplier=per_regime("decline_multiplier"), factor_shift=_f64(shift),
+        decline_multiplier=per_regime("decline_multiplier"), factor_shift=_f64(stress.mean),
         unit_of=_i64(deployment.unit_of), variant_lo=_f64(deployment.variant_lo),
         variant_hi=_f64(deployment.variant_hi), variant_end=_i64(variant_ends(deployment)),
         unit_selection=_f64(deployment.unit_selection),

@@ -186,6 +186,11 @@ def paths_dataset(model, out, first: int = 0, weighted: bool | None = None) -> x
             v[:, Institution[o.institution]] = values
             values = v
         data[o.name] = (o.dims, values, o.attrs(model.config))
+    batches = getattr(model, "batches", None)
+    if batches is not None:  # [[uncertainty]]: the parameter set of each path
+        data["parameter_batch"] = (PATH, batches.batch_of(np.arange(first, first + n)),
+                                   {"long_name": "the path's parameter set ([[uncertainty]], "
+                                                 "parameters.parquet)"})
     return xr.Dataset(data, coords={"path": np.arange(first, first + n, dtype=np.int64),
                                     "institution": list(INSTITUTIONS)})
 

@@ -44,6 +44,9 @@ def run_part(model: Model, start: int, end: int, out_dir: str | Path,
     """Simulate paths ``start .. end - 1`` of the model's run and write them as a part."""
     if model.scenario is not None or model.config.simulation.scenarios:
         raise UsageError("--path-range runs one scenario at a time: drop --scenarios")
+    if model.config.uncertainty:
+        raise UsageError("--path-range with [[uncertainty]]: a merged run would miss the "
+                         "conditional run at the point values; run it whole (or on Dask)")
     inputs, is_info = sampling_inputs(model)
     store = InMemory(model, start, end)
     run = simulate_range(model, inputs, start, end, progress, store=store)

@@ -105,7 +105,7 @@ def write_report(run_dir: str | Path) -> Path:
     annual = _first(run.datasets.get("annual"))
     if annual is not None and np.isfinite(annual["quantile"].to_numpy()).any():
         _annual_figure(figs, annual)
-    side_rows = _side_by_side(summary_all, scenarios, regimes, top)
+    side_rows = _side_by_side(summary_all, scenarios, regimes, top, m.get("scenarios"))
     if len(side_rows) > 1:
         _side_by_side_figure(figs, side_rows, top)
 
@@ -274,9 +274,18 @@ def _side_by_side_figure(figs: _Figures, side_rows, top: float) -> None:
     figs.add("regimes_scenarios", "Regimes and scenarios side by side (ALL)", side)
 
 
-def _side_by_side(summary_all, scenarios, regimes, top):
-    """(label, credit EL, its stderr, credit ES top, its stderr) of ALL for every regime
-    (base case) and every scenario, read from the summary."""
+def _side_by_side(summary_all, scenarios, regimes, top, runs=None):
+    """(label, credit EL, its stderr, credit ES top, its stderr, scenario, regime,
+    economic EL, its stderr, economic ES top, its stderr, what the row is) of ALL for
+    every regime (base case) and every scenario, read from the summary; ``runs``: the
+    manifest's ``scenarios`` (their descriptions)."""
+    runs = runs or {}
+
+    def what(scen, regime):
+        if regime and regime != "all":
+            return f"the base case's paths drawn in regime '{regime}'"
+        return (runs.get(scen) or {}).get("description", "") if scen else ""
+
     rows = []
     base = _first(summary_all)
     first = scenarios[0] if scenarios else ""
@@ -287,8 +296,12 @@ def _side_by_side(summary_all, scenarios, regimes, top):
             + [(f"scenario {s}", summary_all.sel(scenario=s), sel0, s) for s in scenarios[1:]]):
         el = _stat(ds, "EL", None, institution="ALL", variable="credit_loss", **sel)
         es = _stat(ds, "ES", top, institution="ALL", variable="credit_loss", **sel)
+        eel = _stat(ds, "EL", None, institution="ALL", variable="economic_loss", **sel)
+        ees = _stat(ds, "ES", top, institution="ALL", variable="economic_loss", **sel)
         if np.isfinite(el[0]):
-            rows.append((label, el[0], el[1], es[0], es[1], scen, sel.get("regime", "")))
+            regime = sel.get("regime", "")
+            rows.append((label, el[0], el[1], es[0], es[1], scen, regime,
+                         eel[0], eel[1], ees[0], ees[1], what(scen, regime)))
     return rows
 
 
@@ -327,10 +340,14 @@ def _side_table(side_rows, top) -> str:
     esc = html.escape
     if len(side_rows) <= 1:
         return ""
-    return ("<h2>Regimes and scenarios (ALL, credit loss)</h2><table><tr><th></th>"
-            f"<th>EL</th><th>ES {top:g}</th></tr>"
+    return ("<h2>Regimes and scenarios (ALL, US$ bn; economic loss includes the tariff "
+            "cost)</h2><table><tr><th></th><th>what it is</th>"
+            f"<th>credit EL</th><th>credit ES {top:g}</th>"
+            f"<th>economic EL</th><th>economic ES {top:g}</th></tr>"
             + "".join(f'<tr data-scenario="{esc(r[5])}" data-regime="{esc(r[6])}">'
-                      f"<th>{esc(r[0])}</th>{_cell(r[1], r[2])}{_cell(r[3], r[4])}</tr>"
+                      f"<th>{esc(r[0])}</th><td class=\"what\">{esc(r[11])}</td>"
+                      f"{_cell(r[1], r[2])}{_cell(r[3], r[4])}"
+                      f"{_cell(r[7], r[8])}{_cell(r[9], r[10])}</tr>"
                       for r in side_rows) + "</table>")
 
 

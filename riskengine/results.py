@@ -12,6 +12,7 @@ import pandas as pd
 import xarray as xr
 
 from .codes import INSTITUTIONS, Instrument
+from .features import program_key, risk_features
 from .io import is_lazy, without_multi_indexes, write_run
 from .measures import (
     Estimate,
@@ -23,9 +24,12 @@ from .measures import (
 )
 from .outputs import BY_NAME, DERIVED_VARIABLES, SUMMARISED, TARIFF_IN, summary_units
 from .schedules import fiscal_years, step_end_dates
+from .stress import describe
 from .yen_views import YEN_VIEWS, yen_basis
 
 SUMMARY_INSTITUTIONS = (*INSTITUTIONS, "ALL")
+#: what the unstressed run of a side-by-side run does
+BASE_CASE = "the model as configured, unstressed"
 
 
 @dataclass
@@ -48,6 +52,11 @@ class Result:
     recoup: xr.Dataset | None = None
     annual: xr.Dataset | None = None
     contributions_ds: xr.Dataset | None = None
+    #: with [[uncertainty]]: each batch's parameter values and EL (parameters.parquet)
+    parameters_ds: xr.Dataset | None = None
+    #: with [[uncertainty]]: the summary's conditional and parameter_uncertainty rows of
+    #: each (institution, variable) (:func:`riskengine.uncertainty.uncertainty_rows`)
+    uncertainty_rows: dict | None = None
 
     @property
     def paths_streamed(self) -> bool:
@@ -135,11 +144,14 @@ class Result:
                   levels=first.levels, meta=dict(first.meta), timeline=along(lambda r: r.timeline),
                   recoup=along(lambda r: r.recoup), annual=along(lambda r: r.annual),
                   contributions_ds=along(lambda r: r.contributions_ds))
+        out.parameters_ds = along(lambda r: r.parameters_ds)
         out.__dict__["convergence_ds"] = along(lambda r: r.convergence_ds)
         out.__dict__["summary"] = along(lambda r: r.summary.drop_vars("run_id")).assign_coords(
             run_id=out.meta["run_id"])
         out.meta["scenarios"] = {
-            n: {"config": r.meta["config"], "timings": r.meta["timings"],
+            n: {"description": r.meta.get("scenario", {}).get("description", BASE_CASE),
+                "factor_mean": r.meta.get("scenario", {}).get("factor_mean"),
+                "config": r.meta["config"], "timings": r.meta["timings"],
                 "importance_sampling": r.meta.get("importance_sampling"),
                 "equity_program": r.meta.get("equity_program")}
             for n, r in results.items()}
@@ -149,6 +161,12 @@ class Result:
     def scenarios(self) -> tuple[str, ...]:
         """The scenarios of a side-by-side run, () for one run."""
         return tuple(self.paths["scenario"].values) if "scenario" in self.paths.dims else ()
+
+    @property
+    def scenario_descriptions(self) -> dict[str, str]:
+        """What each scenario of a side-by-side run does, by name ({} for one run)."""
+        runs = self.meta.get("scenarios") or {}
+        return {n: (runs.get(n) or {}).get("description", BASE_CASE) for n in self.scenarios}
 
     def equity_program(self) -> dict:
         """Japan's equity program on the whole: probability that every deemed allocation is
@@ -244,6 +262,7 @@ class Result:
                             w = w * (len(w) / w.sum()) if w.sum() > 0 else w
                     tables[name][inst, var] = measure_table(x, w, self.levels) if len(x) else None
                 del loss, x
+        _add_uncertainty_rows(tables, self.uncertainty_rows)
         template = next(r for rows in tables.values() for r in rows.values() if r is not None)
         measure = [m for m, _, _ in template]
         level = np.array([lv for _, lv, _ in template], dtype=float)
@@ -332,6 +351,8 @@ class Result:
             out["annual"] = self.annual
         if self.contributions_ds is not None:
             out["contributions"] = self.contributions_ds
+        if self.parameters_ds is not None:
+            out["parameters"] = self.parameters_ds
         out["convergence"] = self.convergence_ds
         return out
 
@@ -350,6 +371,8 @@ class Result:
         whole = self.summary
         if "regime" in whole.dims:
             whole = whole.sel(regime="all")
+        # (the measures of one sample, not the [[uncertainty]] rows after them)
+        whole = whole.isel(stat=slice(0, 2 + 2 * len(self.levels)))
         by_var = []  # (variable, size) -> estimates; one variable's values loaded at a time
         for var in variables:
             loss = self.loss(var, "ALL")
@@ -416,12 +439,28 @@ class Result:
         return write_run(self, run_dir, overwrite=overwrite)
 
 
+def _add_uncertainty_rows(tables: dict[str, dict], rows: dict | None) -> None:
+    """Append the [[uncertainty]] rows to the summary's tables: to the figures over all
+    paths (``tables["all"]``), NaN for each regime's."""
+    if not rows:
+        return
+    nan = Estimate(np.nan, np.nan, np.nan, np.nan)
+    for name, table in tables.items():
+        for key, row in table.items():
+            extra = rows[key]
+            if row is not None:
+                table[key] = row + (extra if name == "all" else
+                                    [(m, lv, nan) for m, lv, _ in extra])
+
+
 def stat_index(ds: xr.Dataset, measure: str, level: float | None = None) -> int:
     """Position along ``stat`` of one measure (at one level): the lookup of the summary,
     convergence and contributions Datasets."""
     mask = ds["measure"].to_numpy() == measure
     if level is not None:
         mask &= np.isclose(ds["level"].to_numpy(), level)
+    elif mask.sum() > 1:  # (a measure with and without a level: None is the one without)
+        mask &= np.isnan(ds["level"].to_numpy())
     idx = np.flatnonzero(mask)
     if len(idx) != 1:
         raise KeyError(f"no unique entry for {measure!r} at level {level}")
@@ -531,10 +570,24 @@ def _meta(model, n: int, timings: dict, importance_sampling: dict | None,
         "provenance": (stamp or {}).get("provenance", {}),
         "timings": dict(timings),
         "importance_sampling": importance_sampling or {"enabled": False},
+        "risk_features": risk_features(cfg, pf),
+        "program_key": program_key(cfg, pf),
     }
+    if model.scenario is not None:  # what the scenario does, and its factors' mean
+        meta["scenario"] = scenario_record(model)
     if cfg.fx is not None:  # which flows the yen figures convert
         meta["yen_view"] = {"view": cfg.fx.view, "meaning": YEN_VIEWS[cfg.fx.view].label}
     return meta
+
+
+def scenario_record(model) -> dict:
+    """A scenario's name, what it does (:func:`riskengine.stress.describe`), the sector
+    factors' mean under it (the propagated shifts) and the sectors it fixes."""
+    sc, sectors = model.scenario, model.config.dependence.sectors
+    stress = model.stress
+    return {"name": sc.name, "description": describe(sc, sectors),
+            "factor_mean": dict(zip(sectors, np.asarray(stress.mean).tolist())),
+            "fixed_sectors": [n for n, f in zip(sectors, stress.fixed) if f]}
 
 
 def _to_input_rows(model, totals, sampled):

@@ -30,7 +30,6 @@ feature the input needs: ``with = { "dependence.factor_dynamics" = "ar1" }``).
 
 from __future__ import annotations
 
-import re
 import time
 import tomllib
 from collections.abc import Callable
@@ -44,11 +43,13 @@ import xarray as xr
 
 from .compare import paired_el_stderr, paired_tail_stderr
 from .config import Config, apply_overrides, default_program_dir, load_config
-from .errors import ConfigError, DataError
-from .io import write_dataset
+from .errors import ConfigError
+from .features import program_key
+from .io import read_dataset, write_dataset
 from .kernel_inputs import build_model
+from .keys import Change, apply_changes
 from .measures import LossSample
-from .portfolio import BY_NAME, NUMERIC, Portfolio, portfolio_from_frame
+from .portfolio import Portfolio
 from .results import Result
 from .runs import resolve_portfolio
 from .simulate import run_model
@@ -56,6 +57,8 @@ from .simulate import run_model
 #: the outputs' institutions, variables and tail levels
 INSTITUTIONS = ("JBIC", "NEXI", "ALL")
 VARIABLES = ("credit_loss", "economic_loss")
+#: measured too when the run has yen figures (the [fx] inputs move only these)
+YEN_VARIABLES = ("economic_loss_jpy",)
 LEVELS = (0.99, 0.999)
 COLUMNS = ["input", "direction", "value", "institution", "variable", "measure", "level",
            "change", "stderr"]
@@ -64,8 +67,6 @@ COLUMNS = ["input", "direction", "value", "institution", "variable", "measure", 
 #: at 100,000 paths
 BOOTSTRAP_MAX_PATHS = 250_000
 _FIELDS = ("name", "key", "how", "low", "high", "why")
-_KEY = re.compile(r"^portfolio\.(\w+)(?:\[(\w+)=([^\]]+)\])?$")
-_REGIME_KEY = re.compile(r"^regimes\[name=([^\]]+)\]\.(\w+)$")
 
 
 def default_spec_path() -> Path:
@@ -81,8 +82,8 @@ class Input:
     name: str
     key: str
     how: str
-    low: float
-    high: float
+    low: float | str
+    high: float | str
     why: str
     with_: dict[str, Any] = field(default_factory=dict)
 
@@ -130,8 +131,11 @@ def load_spec(spec: str | Path | dict | None = None) -> tuple[Input, ...]:
             raise ConfigError(f"{where}: how = {item['how']!r} must be \"value\" or \"scale\"")
         for k in ("low", "high"):
             v = item[k]
+            if item["how"] == "value" and isinstance(v, str) and v.strip():
+                continue  # a choice written as text (tariff.form = "trigger")
             if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
-                raise ConfigError(f"{where}: {k} = {v!r} is not a number")
+                raise ConfigError(f"{where}: {k} = {v!r} is not a number (or, with how = "
+                                  "\"value\", the text of a choice)")
         extra_keys = item.get("with", {})
         if not isinstance(extra_keys, dict):
             raise ConfigError(f"{where}: with must be a table of config keys")
@@ -144,123 +148,18 @@ def load_spec(spec: str | Path | dict | None = None) -> tuple[Input, ...]:
     return tuple(out)
 
 
-def _nested(key: str, value) -> dict:
-    """``{"a": {"b": value}}`` of ``"a.b"``."""
-    parts = key.split(".")
-    out: dict = {parts[-1]: value}
-    for p in reversed(parts[:-1]):
-        out = {p: out}
-    return out
+def value_label(value: float | str) -> str:
+    """A spec value as text: a number in ``%g``, a choice as written."""
+    return value if isinstance(value, str) else f"{value:g}"
 
 
-def _config_value(raw: dict, key: str, where: str):
-    """The current value of config key ``section.key`` in ``raw`` (config.to_dict())."""
-    parts = key.split(".")
-    node: Any = raw
-    for p in parts:
-        if not isinstance(node, dict) or p not in node:
-            raise ConfigError(f"{where}: unknown key {key!r} (a config key section.key, "
-                              "regimes[name=NAME].key or portfolio.COLUMN)")
-        node = node[p]
-    return node
-
-
-def _bumped_config(config: Config, inp: Input, value: float, where: str) -> Config:
-    """The config with ``inp`` at ``value`` (and its ``with`` keys)."""
-    raw = config.to_dict()
-    overrides: dict = {}
-    for k, v in inp.with_.items():
-        _config_value(raw, k, where + f", with {k!r}")
-        overrides = _merge(overrides, _nested(k, v))
-    if not inp.key.startswith("portfolio."):
-        m = _REGIME_KEY.match(inp.key)
-        if m:
-            name, key = m.groups()
-            regimes = [dict(r) for r in raw["regimes"]]
-            at = [i for i, r in enumerate(regimes) if r["name"] == name]
-            if not at or key not in regimes[at[0]]:
-                raise ConfigError(f"{where}: unknown key {inp.key!r} (regimes: "
-                                  f"{[r['name'] for r in regimes]})")
-            old = regimes[at[0]][key]
-            regimes[at[0]][key] = _new(old, inp.how, value, where)
-            overrides["regimes"] = regimes
-        else:
-            old = _config_value(raw, inp.key, where)
-            overrides = _merge(overrides, _nested(inp.key, _new(old, inp.how, value, where)))
-    try:
-        return apply_overrides(config, overrides, given_by=f"the sensitivity input "
-                                                           f"{inp.name!r} at {value:g}")
-    except ConfigError as e:
-        raise ConfigError(f"{where}: {e}") from None
-
-
-def _merge(a: dict, b: dict) -> dict:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) \
-            else v
-    return out
-
-
-def _new(old, how: str, value: float, where: str):
-    if isinstance(old, bool) or not isinstance(old, int | float):
-        raise ConfigError(f"{where}: the key's value {old!r} is not a number")
-    return value if how == "value" else old * value
-
-
-def _rows(portfolio: Portfolio, inp: Input, where: str) -> tuple[str, np.ndarray]:
-    """The column an input changes and the rows it changes (a boolean mask)."""
-    m = _KEY.match(inp.key)
-    if m is None:
-        raise ConfigError(f"{where}: key {inp.key!r} is not portfolio.COLUMN or "
-                          "portfolio.COLUMN[C=V]")
-    col, sel_col, sel_val = m.groups()
-    if col not in NUMERIC:
-        raise ConfigError(f"{where}: unknown portfolio column {col!r} (numeric columns: "
-                          f"{', '.join(NUMERIC)})")
-    table = portfolio.table
-    rows = table["instrument"].isin(BY_NAME[col].applies_to).to_numpy().copy()
-    if sel_col is not None:
-        if sel_col not in table.columns:
-            raise ConfigError(f"{where}: unknown portfolio column {sel_col!r} in [{sel_col}=...]")
-        cells = table[sel_col]
-        if sel_col in NUMERIC:
-            try:
-                rows &= (cells.to_numpy(dtype=np.float64) == float(sel_val)).astype(bool)
-            except ValueError:
-                raise ConfigError(f"{where}: [{sel_col}={sel_val}] needs a number") from None
-        else:
-            rows &= (cells.astype(str) == sel_val.strip()).to_numpy()
-    if not rows.any():
-        raise ConfigError(f"{where}: key {inp.key!r} selects no row of {portfolio.source}")
-    return col, rows
-
-
-def _bumped_portfolio(portfolio: Portfolio, config: Config, inp: Input, value: float,
-                      where: str) -> Portfolio:
-    """The portfolio with ``inp`` at ``value``, validated like a file."""
-    col, rows = _rows(portfolio, inp, where)
-    df = portfolio.table.copy()
-    old = df[col].to_numpy(dtype=np.float64)
-    new = old.copy()
-    new[rows] = value if inp.how == "value" else old[rows] * value
-    df[col] = new
-    sim = config.simulation
-    try:
-        return portfolio_from_frame(df, portfolio.sectors, sim.n_quarters, sim.steps_per_year,
-                                    source=f"{portfolio.source} with {inp.key} at {value:g}")
-    except DataError as e:  # the spec's value makes the portfolio invalid
-        raise ConfigError(f"{where}: {e}") from None
-
-
-def bumped(config: Config, portfolio: Portfolio, inp: Input, value: float,
+def bumped(config: Config, portfolio: Portfolio, inp: Input, value: float | str,
            source: str = "<spec>") -> tuple[Config, Portfolio]:
-    """The config and portfolio of one input at one value."""
+    """The config and portfolio of one input at one value (:mod:`riskengine.keys`)."""
     where = f"sensitivity spec {source}, input {inp.name!r}"
-    cfg = _bumped_config(config, inp, value, where)
-    if inp.key.startswith("portfolio."):
-        return cfg, _bumped_portfolio(portfolio, cfg, inp, value, where)
-    return cfg, portfolio
+    return apply_changes(config, portfolio, [Change(inp.key, inp.how, value)], where,
+                         f"the sensitivity input {inp.name!r} at {value_label(value)}",
+                         inp.with_)
 
 
 @dataclass
@@ -272,7 +171,9 @@ class _Losses:
 
     @classmethod
     def of(cls, result: Result) -> _Losses:
-        return cls({(i, v): result.loss(v, i) for i in INSTITUTIONS for v in VARIABLES},
+        variables = VARIABLES + tuple(v for v in YEN_VARIABLES
+                                      if v in result.loss_variables)
+        return cls({(i, v): result.loss(v, i) for i in INSTITUTIONS for v in variables},
                    result.weight)
 
 
@@ -290,6 +191,8 @@ def _changes(base: _Losses, run: _Losses) -> list[dict]:
     """The rows of one run against the base: change and paired stderr of every entry."""
     rows = []
     for (inst, var), xb in base.x.items():
+        if (inst, var) not in run.x:  # (a yen variable of the base only)
+            continue
         xr_ = run.x[inst, var]
         eb, er = _estimates(xb, base.w), _estimates(xr_, run.w)
         tail, _ = paired_tail_stderr(xb, xr_, list(LEVELS), base.w, run.w,
@@ -365,14 +268,15 @@ def sensitivity(config: Config | dict | str | Path | None = None,
     rows = []
     for k, ((inp, direction, value, *_), model) in enumerate(zip(runs, models)):
         if progress is not None:
-            progress(k + 1, total, f"{inp.name} {direction} ({value:g})")
+            progress(k + 1, total, f"{inp.name} {direction} ({value_label(value)})")
         run = _Losses.of(run_model(model, tilt_from=tilt))
         for r in _changes(base, run):
-            rows.append({"input": inp.name, "direction": direction, "value": float(value),
-                         **r})
-    frame = pd.DataFrame(rows, columns=[*COLUMNS, "base", "unpaired_stderr"])
+            rows.append({"input": inp.name, "direction": direction,
+                         "value": np.nan if isinstance(value, str) else float(value),
+                         "value_label": value_label(value), **r})
+    frame = pd.DataFrame(rows, columns=[*COLUMNS, "base", "unpaired_stderr", "value_label"])
     frame.attrs.update(paths=cfg.simulation.paths, seed=cfg.simulation.seed, spec=source,
-                       seconds=time.perf_counter() - t0)
+                       program_key=program_key(cfg, pf), seconds=time.perf_counter() - t0)
     if out is not None:
         write_sensitivity(frame, out)
     return frame
@@ -400,7 +304,29 @@ def top_inputs(frame: pd.DataFrame, n: int = 5, institution: str = "ALL",
     each with its low and high change and error."""
     sel = frame[(frame["institution"] == institution) & (frame["variable"] == variable)
                 & (frame["measure"] == measure) & np.isclose(frame["level"], level)]
-    wide = sel.pivot(index="input", columns="direction", values=["value", "change", "stderr"])
+    values = ["value", "change", "stderr"] + (["value_label"] if "value_label" in sel else [])
+    wide = sel.pivot(index="input", columns="direction", values=values)
     wide.columns = [f"{a}_{b}" for a, b in wide.columns]
     wide["size"] = np.maximum(wide["change_low"].abs(), wide["change_high"].abs())
     return wide.sort_values("size", ascending=False).head(n)
+
+
+def headline_range(es: float, key: str, sensitivity_file: Path, n: int = 3,
+                   level: float = 0.999) -> dict | None:
+    """ALL's credit ES at ``level`` moved by each of the ``n`` inputs of a stored
+    sensitivity run that move it most: ``{"low", "high", "inputs", "paths", "file"}``, the
+    lowest and highest of ``es + change`` over their low and high runs; None when the file
+    is missing or measured another program (its ``program_key`` differs from ``key``,
+    :func:`riskengine.features.program_key`)."""
+    if not sensitivity_file.is_file():
+        return None
+    ds = read_dataset(sensitivity_file)
+    if ds.attrs.get("program_key") != key:
+        return None
+    frame = pd.DataFrame({name: ds[name].to_numpy() for name in ds.data_vars})
+    top = top_inputs(frame, n=n, level=level)
+    changes = np.concatenate([top["change_low"].to_numpy(float),
+                              top["change_high"].to_numpy(float)])
+    return {"low": es + float(np.nanmin(changes)), "high": es + float(np.nanmax(changes)),
+            "inputs": list(top.index), "paths": int(ds.attrs.get("paths", 0)),
+            "file": str(sensitivity_file)}

@@ -8,9 +8,12 @@ listed in docs/model.md, "Memory" (:func:`riskengine.buffers.memory_estimate` co
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as _dt
 import logging
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,13 +21,14 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 import numpy as np
+import xarray as xr
 
 from ._kernels.bundles import SampledPaths
 from ._kernels.engine import run_chunk
 from ._kernels.threads import threads
 from .buffers import BLOCK, MEMORY_FIXED_BYTES, allocate, available_memory, memory_estimate
 from .checkpoints import Checkpoint, load_chunk, save_chunk, saved_chunks
-from .config import Config, Scenario
+from .config import Config, Scenario, apply_overrides
 from .contributions import compute
 from .errors import ConfigError, DataError, UsageError
 from .importance import regime_sampling
@@ -35,6 +39,13 @@ from .pilot import tilted_sampler
 from .portfolio import Portfolio
 from .provenance import stamp
 from .results import Result
+from .uncertainty import (
+    batch_means,
+    describe,
+    point_model,
+    uncertainty_rows,
+    with_parameter_batches,
+)
 
 log = logging.getLogger("riskengine")
 
@@ -176,9 +187,64 @@ def run_model(model: Model, progress: Progress | None = None,
                streamed=paths_file is not None)
     inputs, is_info = sampling_inputs(model, tilt_from)
     store = None if paths_file is None else streamed_store(model, inputs, paths_file)
-    run = simulate_range(model, inputs, 0, model.config.simulation.paths, progress, paced,
-                         checkpoint, store)
-    return finish(model, inputs, run, is_info)
+    n = model.config.simulation.paths
+    halves = _halves(progress, n, model.batches is not None)
+    run = simulate_range(model, inputs, 0, n, halves[0], paced, checkpoint, store)
+    result = finish(model, inputs, run, is_info)
+    if model.batches is None:
+        return result
+
+    def conditional(point: Model, where: Path | None) -> Result:
+        return run_model(point, progress=halves[1], paced=paced, paths_file=where)
+
+    return with_conditional(result, model, conditional,
+                            None if paths_file is None else paths_file.parent)
+
+
+def _halves(progress: Progress | None, n: int, two: bool):
+    """The progress of a run's simulation and, with [[uncertainty]], of its conditional
+    run at the point values after it: ``(first, second)``, together ``2 n`` paths."""
+    if progress is None or not two:
+        return progress, None
+
+    def first(d: int, _total: int) -> None:
+        progress(d, 2 * n)
+
+    def second(d: int, _total: int) -> None:
+        progress(n + d, 2 * n)
+
+    return first, second
+
+
+def with_conditional(result: Result, model: Model,
+                     run_point: Callable[[Model, Path | None], Result],
+                     folder: Path | None = None) -> Result:
+    """``result`` (the predictive run of a model with [[uncertainty]]) with the
+    conditional run at the point values on the same paths (``run_point(model, where)``:
+    in memory, or streamed to a file ``where`` in a temporary folder inside ``folder``),
+    the summary's conditional and ``parameter_uncertainty`` rows and parameters.parquet
+    (:mod:`riskengine.uncertainty`)."""
+    assert model.batches is not None
+    t0 = time.perf_counter()
+    point = point_model(model)
+    point = dataclasses.replace(point, config=apply_overrides(
+        point.config, {"outputs": {"contributions": False}}, given_by="the conditional run"))
+    log.info("the conditional run at the point values ([[uncertainty]])")
+    with contextlib.ExitStack() as stack:
+        where = None
+        if folder is not None:
+            where = Path(stack.enter_context(tempfile.TemporaryDirectory(
+                dir=folder, prefix=".conditional-"))) / "paths.parquet"
+        cond = run_point(point, where)
+        edges = model.batches.edges
+        result.uncertainty_rows = uncertainty_rows(result, cond, edges, result.levels)
+        result.parameters_ds = xr.merge([model.batches.table, batch_means(result, edges)])
+        del cond
+    info = describe(model)
+    info["conditional_seconds"] = time.perf_counter() - t0
+    result.meta["parameter_uncertainty"] = info
+    result.__dict__.pop("summary", None)  # (the summary gains the rows)
+    return result
 
 
 def streamed_store(model: Model, inputs: KernelInputs, paths_file: Path) -> Streamed:
@@ -282,22 +348,35 @@ def _simulate_chunks(model: Model, inputs: KernelInputs, start: int, end: int,
                 done += seg_end - seg_start
                 resumed += seg_end - seg_start
                 continue
-        for offset, size in _chunks(seg_end - seg_start, sim.chunk_paths, paced):
-            first = seg_start + offset  # global path
-            chunk_out, chunk_acc = store.buffers(first, size)
-            run_chunk(first, size, BLOCK, *inputs, chunk_out, chunk_acc, sampled,
-                      NO_REPLAY)
-            if checkpoint is not None:
-                save_chunk(checkpoint, first, first + size, chunk_out, chunk_acc, sampled)
-            store.add(first, size, chunk_out, chunk_acc)
-            done += size
-            if progress is not None:
-                progress(done, end - start)
+        for piece_start, piece_end, piece_inputs in _pieces(model, inputs, seg_start,
+                                                            seg_end):
+            for offset, size in _chunks(piece_end - piece_start, sim.chunk_paths, paced):
+                first = piece_start + offset  # global path
+                chunk_out, chunk_acc = store.buffers(first, size)
+                run_chunk(first, size, BLOCK, *piece_inputs, chunk_out, chunk_acc, sampled,
+                          NO_REPLAY)
+                if checkpoint is not None:
+                    save_chunk(checkpoint, first, first + size, chunk_out, chunk_acc,
+                               sampled)
+                store.add(first, size, chunk_out, chunk_acc)
+                done += size
+                if progress is not None:
+                    progress(done, end - start)
     return {"simulate_seconds": time.perf_counter() - t0, "threads_used": None,
             "resumed_paths": resumed,
             "started": started,
             "simulate_includes_jit_compile": first_call and not cached,
             "simulate_includes_kernel_load": first_call and cached}
+
+
+def _pieces(model: Model, inputs: KernelInputs, start: int,
+            end: int) -> list[tuple[int, int, KernelInputs]]:
+    """``(a, b, inputs)`` covering paths ``start .. end - 1``: the whole range with
+    ``inputs``, or, with [[uncertainty]], split at the parameter batches' edges, each with
+    its batch's inputs (so no chunk mixes two parameter sets, whatever the chunk size)."""
+    if model.batches is None:
+        return [(start, end, inputs)]
+    return [(a, b, model.batches.inputs[k]) for a, b, k in model.batches.pieces(start, end)]
 
 
 def _segments(start: int, end: int, saved: dict[tuple[int, int], Path]):
@@ -377,9 +456,10 @@ def _nonfinite(model: Model, variable: str, what: str) -> NoReturn:
         raise ConfigError(head + f"[fx] usd_jpy = {cfg.fx.usd_jpy:g} (volatility "
                                  f"{cfg.fx.volatility:g})")
     sc = model.scenario
-    if sc is not None and sc.sector_shift:
+    if sc is not None and (sc.sector_shift or sc.sector_value):
         raise ConfigError(head + f"scenario {sc.name!r}: sector_shift = "
-                                 f"{dict(sc.sector_shift)}")
+                                 f"{dict(sc.sector_shift)}, sector_value = "
+                                 f"{dict(sc.sector_value)}")
     pf = model.portfolio
     commit = pf.col("commitment_usd")
     i = int(np.argmax(commit))
@@ -391,11 +471,24 @@ def _nonfinite(model: Model, variable: str, what: str) -> NoReturn:
 def _contributions(model: Model, inputs: KernelInputs, paths, block_credit: np.ndarray):
     """Replay the tail paths and allocate ALL's credit-loss measures
     (:mod:`riskengine.contributions`)."""
-    def replay(ids: np.ndarray):
+    def replay_with(ids: np.ndarray, with_inputs: KernelInputs):
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         r_out, r_acc, r_sampled = allocate(model, len(ids), 0, 0, by_exposure=True)
-        run_chunk(0, len(ids), BLOCK, *inputs, r_out, r_acc, r_sampled, ids)
+        run_chunk(0, len(ids), BLOCK, *with_inputs, r_out, r_acc, r_sampled, ids)
         return r_out.exposure_credit, r_out.credit_loss
+
+    def replay(ids: np.ndarray):
+        if model.batches is None:
+            return replay_with(ids, inputs)
+        # each path replayed with its parameter set
+        batch = model.batches.batch_of(ids)
+        parts = {k: replay_with(ids[batch == k], model.batches.inputs[k])
+                 for k in np.unique(batch)}
+        exposure = np.empty((len(ids), *parts[batch[0]][0].shape[1:]))
+        credit = np.empty((len(ids), *parts[batch[0]][1].shape[1:]))
+        for k, (e, c) in parts.items():
+            exposure[batch == k], credit[batch == k] = e, c
+        return exposure, credit
 
     credit = paths["credit_loss"].to_numpy()
     weight = paths["weight"].to_numpy() if "weight" in paths else None
@@ -405,7 +498,8 @@ def _contributions(model: Model, inputs: KernelInputs, paths, block_credit: np.n
 def build_models(config: Config, portfolio: Portfolio) -> list[Model]:
     """One model per run the config asks for (:func:`scenario_list`), all built (and so
     checked) before any simulation."""
-    return [build_model(config, portfolio, sc) for sc in scenario_list(config)]
+    return [with_parameter_batches(build_model(config, portfolio, sc))
+            for sc in scenario_list(config)]
 
 
 def run_models(models: list[Model], progress: Progress | None = None,

@@ -30,7 +30,7 @@ class Copula(NamedTuple):
     """
 
     factor_key: np.uint64  # random stream of the sector factors
-    root: np.ndarray  # (K, K) float64, root @ root.T = sector correlation
+    root: np.ndarray  # (K, K) float64, factors = root @ z + program.factor_shift: root @ root.T = sector correlation, or a scenario's conditional covariance (riskengine.stress; zero rows for fixed sectors)
     root_row_end: np.ndarray  # (K,) int64, one past the last non-zero of each root row
     group_sector: np.ndarray  # (G,) int64
     group_loading: np.ndarray  # (G,) float64, w
@@ -117,6 +117,8 @@ class CashAndRates(NamedTuple):
     sector_loading: float  # b: sector share of the log-cash shock is b^2
     sectors_needed: np.ndarray  # (K,) bool, sectors whose cash index is simulated
     macro_weights: np.ndarray  # (K,) float64, weights of the common innovation (unit variance)
+    innovation_root: np.ndarray  # (K, K) float64, root @ root.T = sector correlation: the cash index's innovations (never a scenario's conditional root)
+    innovation_root_end: np.ndarray  # (K,) int64, one past the last non-zero of each row
     stochastic_rate: bool  # Vasicek short rate (else the deterministic base rate)
     rate_key: np.uint64  # stream of the short-rate innovations
     rate_decay: float  # exp(-kappa dt)

@@ -49,8 +49,10 @@ def draw_regime(path, program, sampler):
 def draw_factors(path, regime, plan, m, scratch):
     """The sector factors (``scratch.sector_factor``). With importance sampling, the
     defensive mixture (Hesterberg 1995) draws a share ``plain_share`` of paths from the
-    model itself and the rest with the regime's factor shift. A scenario's stress shifts
-    the factors' means. Returns ``(tilted, log(g / f))`` of the factor shift."""
+    model itself and the rest with the regime's factor shift. A scenario's stress
+    (:mod:`riskengine.stress`) sets the factors' mean (``program.factor_shift``) and, when
+    it fixes sectors, their conditional root (``copula.root``, zero rows for the fixed
+    ones). Returns ``(tilted, log(g / f))`` of the factor shift."""
     sampler, copula = m.sampler, m.copula
     z, sector_factor = scratch.factor_normals, scratch.sector_factor
     tilted = plan.is_on and uniform(path_key(sampler.mixture_key, path), 0) >= sampler.plain_share
@@ -75,8 +77,8 @@ def draw_cash_and_rate(path, plan, m, scratch):
     """The sector cash index (equity) and the common innovation, when anything reads them,
     and the path's base rate by step."""
     if plan.n_equity > 0 or m.cash.stochastic_rate:
-        cash_index(path, m.cash, m.copula.root, m.copula.root_row_end, scratch.sector_factor,
-                   scratch.cash_normals, scratch.cash_index, scratch.macro)
+        cash_index(path, m.cash, m.cash.innovation_root, m.cash.innovation_root_end,
+                   scratch.sector_factor, scratch.cash_normals, scratch.cash_index, scratch.macro)
     rate_path(path, m.cash, scratch.macro, scratch.rate_path)
 
 
@@ -121,7 +123,9 @@ def default_screen(path, regime, plan, m, scratch):
                        copula.persistence, scratch.factor_normals, scratch.sector_factor,
                        factor_path)
         if plan.shift_on:  # year 0 carries the shift, which the recursion decays as
-            # phi^t: restore it, so every year's factor mean is shifted
+            # phi^t: restore it, so every year's factor mean is shifted (with a stress's
+            # conditional root, a fixed sector stays at its value every year and the
+            # others follow their conditional law year by year: riskengine.stress)
             factor_shift = m.program.factor_shift
             decay = 1.0
             for t in range(1, factor_path.shape[1]):

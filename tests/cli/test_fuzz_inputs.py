@@ -210,7 +210,8 @@ KEYS = [("simulation", "paths"), ("simulation", "seed"), ("simulation", "horizon
         ("tariff", "form"), ("tariff", "trigger_share"),
         ("tariff", "trigger_penalty_usd_per_year"),
         ("outputs", "timeline_paths"), ("cashflows", "sector_share"),
-        ("scenarios", "pd_multiplier"), ("scenarios", "sector_shift")]
+        ("scenarios", "pd_multiplier"), ("scenarios", "sector_shift"),
+        ("scenarios", "sector_value"), ("scenarios", "propagate")]
 VALUES = ["true", "false", '"0.5"', "1e300", "-1e300", "inf", "-inf", "nan", "0", "-1",
           "[]", "{}", "9223372036854775807", "[true]", "{ a = 1e300 }", "{ a = true }"]
 

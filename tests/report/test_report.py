@@ -92,11 +92,13 @@ def test_every_table_value_is_the_summary_files(run_dir):
                 assert v == entry("base", "all", row["data-institution"], row["data-variable"],
                                   m, lv)[0]
                 checked += 1
-        elif "data-regime" in row:  # regimes and scenarios: EL and ES at the top level
+        elif "data-regime" in row:  # regimes and scenarios: EL and ES at the top level,
+            # credit then economic
             scen, regime = row["data-scenario"], row["data-regime"] or "all"
-            assert values == [entry(scen, regime, "ALL", "credit_loss", "EL", None)[0],
-                              entry(scen, regime, "ALL", "credit_loss", "ES", levels[-1])[0]]
-            checked += 2
+            assert values == [entry(scen, regime, "ALL", var, m, lv)[0]
+                              for var in ("credit_loss", "economic_loss")
+                              for m, lv in (("EL", None), ("ES", levels[-1]))]
+            checked += 4
         elif row.get("data-group") == "sector":
             c = contributions[(contributions.scenario == "base") & (contributions.group == "sector")
                               & (contributions.key == row["data-key"])
@@ -105,6 +107,15 @@ def test_every_table_value_is_the_summary_files(run_dir):
             assert values == [c["value"].item()]
             checked += 1
     assert checked >= 3 * 9 + 2 * 8 + 8
+
+
+def test_the_scenario_table_says_what_each_scenario_does(run_dir):
+    page = (run_dir / "report" / "report.html").read_text()
+    assert "economic ES" in page
+    # the shipped energy_bust (generated from its fields) and the regime rows
+    assert "shifts power_gas -2, energy_midstream -2, nuclear -1 sd" in page
+    assert "the base case&#x27;s paths drawn in regime &#x27;strategic dilution&#x27;" in page
+    assert "the model as configured, unstressed" in page  # the base case's row
 
 
 def test_report_command_rewrites_from_the_files(run_dir, capsys):

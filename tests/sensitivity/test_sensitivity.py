@@ -28,13 +28,13 @@ def test_zero_bump_changes_nothing_to_the_bit(tmp_path):
                  {"name": "FX vol x 1", "key": "fx.volatility", "how": "scale",
                   "low": 1.0, "high": 1.0})
     frame = riskengine.sensitivity(spec=spec, paths=1024, out=tmp_path)
-    assert len(frame) == 2 * 2 * 3 * 2 * 5
+    assert len(frame) == 2 * 2 * 3 * 3 * 5  # credit, economic and yen
     assert (frame["change"].to_numpy() == 0.0).all()
     assert (frame["stderr"].to_numpy() == 0.0).all()
     back = pd.read_parquet(tmp_path / "sensitivity.parquet")
     assert list(back.columns[:len(COLUMNS)]) == COLUMNS
     assert set(back["direction"].astype(str)) == {"low", "high"}
-    assert back["level"].isna().sum() == 2 * 2 * 3 * 2
+    assert back["level"].isna().sum() == 2 * 2 * 3 * 3
 
 
 def _book():
@@ -104,3 +104,41 @@ def test_bad_spec_names_the_input(tmp_path, bad, words):
 def test_the_shipped_spec_reads():
     inputs = load_spec(None)
     assert len(inputs) >= 15 and all(i.why for i in inputs)
+
+
+def test_a_choice_input_and_a_regime_probability_are_bumped_as_written():
+    """tariff.form takes text; a regime's probability moves and the others share the rest
+    in their old proportions (so the three still sum to one)."""
+    from riskengine.config import default_portfolio_path, load_config
+    from riskengine.portfolio import load_portfolio
+    from riskengine.sensitivity import Input, bumped
+
+    cfg = load_config(None)
+    pf = load_portfolio(default_portfolio_path(), cfg.dependence.sectors,
+                        cfg.simulation.n_quarters, cfg.simulation.steps_per_year)
+    form = Input("form", "tariff.form", "value", "proportional", "trigger", "test")
+    assert bumped(cfg, pf, form, "trigger")[0].tariff.form == "trigger"
+    dil = Input("dil", "regimes[name=strategic dilution].probability", "value", 0.05, 0.3,
+                "test")
+    before = {r.name: r.probability for r in cfg.regimes}
+    after = {r.name: r.probability for r in bumped(cfg, pf, dil, 0.3)[0].regimes}
+    assert after["strategic dilution"] == 0.3
+    assert abs(sum(after.values()) - 1.0) < 1e-12
+    others = [n for n in before if n != "strategic dilution"]
+    ratio = [after[n] / before[n] for n in others]
+    assert np.allclose(ratio, 0.7 / (1.0 - before["strategic dilution"]))
+    with pytest.raises(ConfigError, match="text"):
+        bumped(cfg, pf, Input("x", "fx.volatility", "value", "high", "low", "test"), "high")
+
+
+def test_fx_inputs_are_measured_on_the_yen_figures():
+    """An [fx] input moves no dollar figure (change and error exactly 0) but does move the
+    yen economic loss, which the frame carries when the run has [fx]."""
+    spec = _spec({"name": "FX vol", "key": "fx.volatility", "how": "value",
+                  "low": 0.05, "high": 0.2})
+    frame = riskengine.sensitivity(spec=spec, paths=1024)
+    dollars = frame[frame["variable"] != "economic_loss_jpy"]
+    assert (dollars["change"].to_numpy() == 0.0).all()
+    yen = frame[(frame["variable"] == "economic_loss_jpy") & (frame["measure"] == "EL")]
+    assert len(yen) == 2 * 3 and (yen["change"].abs() > 0).any()
+    assert list(frame["value_label"].unique()) == ["0.05", "0.2"]
