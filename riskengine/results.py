@@ -12,6 +12,7 @@ import pandas as pd
 import xarray as xr
 
 from .codes import INSTITUTIONS, Instrument
+from .features import risk_features
 from .io import is_lazy, without_multi_indexes, write_run
 from .measures import (
     Estimate,
@@ -529,6 +530,7 @@ def _meta(model, n: int, timings: dict, importance_sampling: dict | None,
         "provenance": (stamp or {}).get("provenance", {}),
         "timings": dict(timings),
         "importance_sampling": importance_sampling or {"enabled": False},
+        "risk_features": risk_features(model),
     }
     return meta
 

@@ -1,0 +1,80 @@
+"""Which risk features a run has on: the label of its base case.
+
+A headline is conditional on the model's switches (the copula, the factor dynamics, a
+cyclical LGD, recovery lags, overruns, regimes, the tariff's form, ...). The manifest
+records them as ``risk_features`` (:func:`risk_features`, one line of text each), and the
+report prints them beside the headline. The config's part can be re-derived from a
+manifest's resolved config (:func:`config_features`), so a run written before the
+manifest recorded them still gets that part; the portfolio's part needs the portfolio.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: the portfolio columns that switch a risk feature on where they are not 0
+PORTFOLIO_FEATURES = (
+    ("cyclical LGD", "lgd_factor_loading", "loading"),
+    ("recovery lag", "recovery_lag_quarters", "quarters"),
+    ("cost overruns", "overrun_sd", "sd of the log multiplier"),
+    ("mean cost overrun", "overrun_mean", "mean"),
+)
+
+
+def config_features(config: dict) -> dict[str, str]:
+    """The switches a resolved config (the manifest's ``config``) sets, as text."""
+    dep = config.get("dependence", {})
+    copula = dep.get("copula", "gaussian")
+    out = {"copula": f"t, {dep.get('dof'):g} degrees of freedom" if copula == "t"
+           else copula}
+    out["sector factors"] = (f"yearly AR(1), persistence {dep.get('factor_persistence'):g}"
+                             if dep.get("factor_dynamics") == "ar1"
+                             else "static (one draw per path)")
+    regimes = config.get("regimes") or []
+    pin = config.get("simulation", {}).get("regime")
+    if pin:
+        out["regimes"] = f"pinned to {pin}"
+    elif regimes:
+        out["regimes"] = "; ".join(f"{r['name']} {r['probability']:.0%}" for r in regimes)
+    else:
+        out["regimes"] = "none"
+    tariff = config.get("tariff") or {}
+    if tariff.get("form") == "trigger":
+        out["tariff"] = (f"trigger: {tariff.get('trigger_penalty_usd_per_year', 0) / 1e9:g}bn"
+                         f" a year once the declined share exceeds "
+                         f"{tariff.get('trigger_share', 0):g}, for "
+                         f"{tariff.get('duration_years', 0):g} years")
+    elif tariff:
+        out["tariff"] = (f"proportional: {tariff.get('penalty_usd_per_year', 0):g} a year per "
+                         f"declined US$, for {tariff.get('duration_years', 0):g} years")
+    fx = config.get("fx")
+    out["yen view"] = "off" if not fx else str(fx.get("view", "on"))
+    scenario = config.get("simulation", {}).get("scenario")
+    if scenario:
+        out["scenario"] = scenario
+    if config.get("uncertainty"):
+        out["parameter uncertainty"] = ", ".join(
+            str(u.get("name", u.get("key", "?"))) for u in config["uncertainty"])
+    return out
+
+
+def portfolio_features(table) -> dict[str, str]:
+    """The features the portfolio's columns switch on (``table``: a DataFrame with the
+    portfolio's columns), as text: off, or on for how many rows with which values."""
+    out = {}
+    for label, column, unit in PORTFOLIO_FEATURES:
+        if column not in table:
+            continue
+        v = np.asarray(table[column], dtype=np.float64)
+        on = v[v != 0.0]
+        out[label] = "off" if not len(on) else (
+            f"on for {len(on)} of {len(v)} rows, {unit} "
+            + (f"{on.min():g}" if on.min() == on.max() else f"{on.min():g} to {on.max():g}"))
+    return out
+
+
+def risk_features(model) -> dict[str, str]:
+    """Every risk feature of a run of ``model`` (a ``kernel_inputs.Model``) and its
+    setting: the manifest's ``risk_features``."""
+    return {**config_features(model.config.to_dict()),
+            **portfolio_features(model.portfolio.table)}
