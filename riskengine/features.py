@@ -45,8 +45,8 @@ def config_features(config: dict) -> dict[str, str]:
                          f"{tariff.get('trigger_share', 0):g}, for "
                          f"{tariff.get('duration_years', 0):g} years")
     elif tariff:
-        out["tariff"] = (f"proportional: {tariff.get('penalty_usd_per_year', 0):g} a year per "
-                         f"declined US$, for {tariff.get('duration_years', 0):g} years")
+        out["tariff"] = (f"proportional: US$ {tariff.get('penalty_usd_per_year', 0):g} a year "
+                         f"per declined US$, for {tariff.get('duration_years', 0):g} years")
     fx = config.get("fx")
     out["yen view"] = "off" if not fx else str(fx.get("view", "on"))
     scenario = config.get("simulation", {}).get("scenario")

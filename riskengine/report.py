@@ -33,6 +33,7 @@ tr.group th { text-align: left; background: #f3f3f3; }
 small { color: #777; }
 figure { margin: 1.5em 0; } figcaption { color: #555; font-size: 0.9em; }
 table.provenance td { text-align: left; }
+table.vehicles th:first-child { white-space: nowrap; }
 small.sign { color: #a33; font-weight: normal; }
 td[data-value^="-"] { color: #1a6e1a; }
 pre { font-size: 0.75em; background: #f7f7f7; padding: 1em; overflow-x: auto; }
@@ -157,7 +158,7 @@ def write_report(run_dir: str | Path, sensitivity: str | Path | None = None) -> 
     parts = {"base_case": sections.base_case_html(m, scenarios, regimes), "band": band,
              "equity": sections.equity_html(m, data, summary, _stat, top, figs.take("equity")),
              "worst_year": sections.worst_year_html(annual) + figs.take("annual"),
-             "tornado": "" if frame is None else sections.tornado_html(frame, figs, figs.take)}
+             "tornado": "" if frame is None else sections.tornado_html(frame, figs)}
     page = _html(dict(m, run_dir=str(run_dir.resolve())), summary, levels, figs.items,
                  side_rows, top, contributions, parts)
     target = out_dir / "report.html"
@@ -174,7 +175,7 @@ def write_tornado_report(where: str | Path) -> Path:
     out_dir = folder / "report"
     out_dir.mkdir(exist_ok=True)
     figs = _Figures(plt, out_dir)
-    body = sections.tornado_html(frame, figs, figs.take)
+    body = sections.tornado_html(frame, figs)
     target = out_dir / "tornado.html"
     target.write_text(
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

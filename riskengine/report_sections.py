@@ -32,7 +32,7 @@ SIGN_NOTES = {
 #: quantiles of the equity receipts shown (the low ones are Japan's bad outcomes)
 RECEIPT_LEVELS = (0.001, 0.01, 0.05, 0.5, 0.95)
 #: years after the start at which the vehicles' P(recoup) is shown (and the horizon)
-RECOUP_YEARS = (5, 10, 20)
+RECOUP_YEARS = (10, 20)
 #: vehicles listed one by one (the rest summed in one row)
 MAX_VEHICLES = 25
 
@@ -137,8 +137,13 @@ def tiers_text(config: dict) -> str:
             if parts else "")
 
 
+def _month(day) -> str:
+    """'Sep 2035' of a datetime64 day."""
+    return pd.Timestamp(day).strftime("%b %Y")
+
+
 def vehicle_table(projects, recoup, steps_per_year: int) -> tuple[str, list]:
-    """P(recoup) of each equity vehicle by 5, 10 and 20 years and the horizon, with its
+    """P(recoup) of each equity vehicle by 10 and 20 years and the horizon, with its
     commitment, median recoup date and expected receipts; the largest vehicles one by one.
     Returns the HTML and the vehicle ids in table order."""
     eq = projects.where(projects.instrument == "equity", drop=True)
@@ -148,11 +153,11 @@ def vehicle_table(projects, recoup, steps_per_year: int) -> tuple[str, list]:
     ends = np.array(recoup["quarter_end"].values, dtype="datetime64[D]")
     cols = [int(y * steps_per_year) - 1 for y in RECOUP_YEARS
             if y * steps_per_year <= p.shape[1]] + [p.shape[1] - 1]
-    head = "".join(f"<th>by {str(ends[k])[:7]}</th>" for k in cols)
+    head = "".join(f"<th>by {_month(ends[k])}</th>" for k in cols)
     rq = eq.recoup_quarter_median.to_numpy()[order]
     rows = []
     for i, vid in enumerate(ids[:MAX_VEHICLES]):
-        when = (str(ends[int(rq[i])])[:7] if np.isfinite(rq[i]) and rq[i] < len(ends)
+        when = (_month(ends[int(rq[i])]) if np.isfinite(rq[i]) and rq[i] < len(ends)
                 else "not by the horizon")
         rows.append(f'<tr data-vehicle="{esc(vid)}"><th>{esc(vid)}</th>'
                     f"{td(float(eq.commitment_usd.values[order][i]))}"
@@ -284,6 +289,8 @@ def worst_year_html(annual, levels=(0.99, 0.999)) -> str:
             f"<p>The yearly quantiles are taken over the timeline's sampled paths, not all "
             f"paths: the {rows[-1]['level']:g} quantile rests on {thin} paths"
             + (" (too few for an error: n/a)" if thin < 10 else "")
+            + ("" if "quantile_stderr" in annual else
+               "; this run did not record the quantiles' errors")
             + ". More: raise <code>outputs.timeline_paths</code>.</p>")
 
 
@@ -343,8 +350,8 @@ def tornado_figure(figs, rows: pd.DataFrame, base: float, level: float = 0.999) 
              draw)
 
 
-def tornado_html(frame: pd.DataFrame, figs, take, level: float = 0.999) -> str:
-    """The tornado section: its figure (``take(name)`` returns a drawn figure's HTML)
+def tornado_html(frame: pd.DataFrame, figs, level: float = 0.999) -> str:
+    """The tornado section: its figure (drawn into the report's ``figs`` and placed here)
     and the table of every input's low and high change with its paired error."""
     rows = tornado_rows(frame, level=level)
     sel = frame[(frame["institution"] == "ALL") & (frame["variable"] == "credit_loss")
@@ -362,7 +369,7 @@ def tornado_html(frame: pd.DataFrame, figs, take, level: float = 0.999) -> str:
             f"{int(a.get('paths', 0)):,} paths (seed {a.get('seed', '?')}), every run on the "
             f"same random numbers: the change in ALL's ES {level:g} of credit loss from the "
             f"base {base / BN:,.2f}bn, ± its paired standard error. The spec: "
-            f"{esc(str(a.get('spec', '')))}.</p>" + take("tornado")
+            f"{esc(str(a.get('spec', '')))}.</p>" + figs.take("tornado")
             + "<table class=\"tornado\"><tr><th>input</th><th>low</th><th>change, US$ bn</th>"
             f"<th>high</th><th>change, US$ bn</th></tr>{body}</table>")
 
