@@ -297,8 +297,12 @@ def _annual_figure(figs: _Figures, annual) -> None:
         x = np.arange(len(years))
         ax.bar(x, annual["mean"].sel(quantity="credit_loss") / BN, color="C0", label="mean")
         for lv, style in ((0.99, "--"), (0.999, ":")):
-            ax.plot(x, annual["quantile"].sel(quantity="credit_loss", level=lv) / BN, style,
-                    color="C3", label=f"{lv:g} quantile")
+            q = annual["quantile"].sel(quantity="credit_loss", level=lv).to_numpy() / BN
+            ax.plot(x, q, style, color="C3", label=f"{lv:g} quantile")
+            if "quantile_stderr" in annual:  # (runs before it have no errors)
+                se = annual["quantile_stderr"].sel(quantity="credit_loss", level=lv) / BN
+                ax.fill_between(x, q - Z95 * se, q + Z95 * se, color="C3", alpha=0.12,
+                                label="95% interval" if lv == 0.999 else None)
         ax.set_xticks(x[::2], years[::2], rotation=60, fontsize=7)
         ax.set(ylabel="credit loss in the year, US$ bn")
         ax.legend()

@@ -158,7 +158,7 @@ def vehicle_table(projects, recoup, steps_per_year: int) -> tuple[str, list]:
     rows = []
     for i, vid in enumerate(ids[:MAX_VEHICLES]):
         when = (_month(ends[int(rq[i])]) if np.isfinite(rq[i]) and rq[i] < len(ends)
-                else "not by the horizon")
+                else "no path")
         rows.append(f'<tr data-vehicle="{esc(vid)}"><th>{esc(vid)}</th>'
                     f"{td(float(eq.commitment_usd.values[order][i]))}"
                     + "".join(td(float(p[i, k]), unit="pct") for k in cols)
@@ -174,7 +174,8 @@ def vehicle_table(projects, recoup, steps_per_year: int) -> tuple[str, list]:
                     + f"{td(float(eq.japan_receipts_mean.values[rest].sum()))}"
                     f"{td(float(eq.us_receipts_mean.values[rest].sum()))}<td></td></tr>")
     table = ("<table class=\"vehicles\"><tr><th>vehicle</th><th>commitment, US$ bn</th>"
-             f"{head}<th>median recoup</th><th>Japan receives, US$ bn</th>"
+             f"{head}<th>median recoup date (of the paths that recoup)</th>"
+             "<th>Japan receives, US$ bn</th>"
              f"<th>US receives, US$ bn</th><th>Japan's median IRR</th></tr>"
              f"{''.join(rows)}</table>")
     return table, ids
