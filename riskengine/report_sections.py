@@ -328,19 +328,21 @@ def tornado_rows(frame: pd.DataFrame, institution: str = "ALL",
 
 
 def tornado_figure(figs, rows: pd.DataFrame, base: float, level: float = 0.999) -> None:
-    """Low and high bars of each input's change, with 95% whiskers (1.96 paired standard
-    errors), largest at the top."""
+    """Low and high bars of each input's change side by side, with 95% whiskers (1.96
+    paired standard errors), largest at the top; inputs that do not move it are left to
+    the table."""
+    moved = rows[rows["size"] > 0]
 
     def draw(fig):
         ax = fig.subplots()
-        y = np.arange(len(rows))
-        for direction, color in (("low", "C0"), ("high", "C3")):
-            change = rows[f"change_{direction}"].to_numpy() / BN
-            err = 1.96 * np.nan_to_num(rows[f"stderr_{direction}"].to_numpy()) / BN
-            ax.barh(y, change, 0.7, color=color, alpha=0.75, label=f"{direction} value",
+        y = np.arange(len(moved))
+        for direction, color, dy in (("low", "C0", -0.19), ("high", "C3", 0.19)):
+            change = moved[f"change_{direction}"].to_numpy() / BN
+            err = 1.96 * np.nan_to_num(moved[f"stderr_{direction}"].to_numpy()) / BN
+            ax.barh(y + dy, change, 0.38, color=color, alpha=0.8, label=f"{direction} value",
                     xerr=err, error_kw={"ecolor": "k", "elinewidth": 0.8, "capsize": 2})
-        ax.set_yticks(y, [str(i) for i in rows.index], fontsize=7)
-        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.set_yticks(y, [str(i) for i in moved.index], fontsize=7)
+        ax.set_ylim(len(moved) - 0.5, -0.5)
         ax.axvline(0.0, color="k", linewidth=0.8)
         ax.set(xlabel=f"change in ALL's ES {level:g} of credit loss, US$ bn "
                       f"(base {base / BN:,.1f}bn; whiskers: 95%, paired)")
@@ -369,7 +371,9 @@ def tornado_html(frame: pd.DataFrame, figs, level: float = 0.999) -> str:
             f"<p>Each input of the spec set to its low and its high value, on "
             f"{int(a.get('paths', 0)):,} paths (seed {a.get('seed', '?')}), every run on the "
             f"same random numbers: the change in ALL's ES {level:g} of credit loss from the "
-            f"base {base / BN:,.2f}bn, ± its paired standard error. The spec: "
+            f"base {base / BN:,.2f}bn (the sensitivity's own base run: it need not be the "
+            f"headline's paths and seed), ± its paired standard error. An input that moves "
+            f"only the economic loss (pricing, the tariff, the yen) shows 0 here. The spec: "
             f"{esc(str(a.get('spec', '')))}.</p>" + figs.take("tornado")
             + "<table class=\"tornado\"><tr><th>input</th><th>low</th><th>change, US$ bn</th>"
             f"<th>high</th><th>change, US$ bn</th></tr>{body}</table>")
