@@ -133,7 +133,6 @@ def write_report(run_dir: str | Path, sensitivity: str | Path | None = None) -> 
     if regimes:
         summary = summary.sel(regime="all")
     band = sections.uncertainty_html(summary, _stat, top)
-    summary = sections.split_uncertainty(summary)
     figs = _Figures(plt, out_dir)
     _loss_distribution(figs, _first(run.paths), summary, top)
     contributions = _first(run.datasets.get("contributions"))

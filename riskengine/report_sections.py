@@ -39,8 +39,8 @@ MAX_VEHICLES = 25
 #: the summary's parameter-uncertainty names (the ``[[uncertainty]]`` work settles
 #: them): a dimension whose labels include both of these, and the measure of the share of
 #: the loss variance / ES that comes from parameter uncertainty
-PREDICTIVE, CONDITIONAL = "predictive", "conditional"
-SHARE_MEASURE = "parameter_uncertainty"
+#: the summary's parameter-uncertainty rows (riskengine.uncertainty)
+CONDITIONAL, SHARE_MEASURE = "_conditional", "parameter_uncertainty"
 
 
 def td(value: float, stderr: float | None = None, unit: str = "bn") -> str:
@@ -381,48 +381,38 @@ def tornado_html(frame: pd.DataFrame, figs, level: float = 0.999) -> str:
 
 # ---- the parameter-uncertainty band -------------------------------------------------
 
-def uncertainty_dim(summary) -> str | None:
-    """The summary's dimension that holds the predictive and the conditional figures,
-    None when the run has no parameter uncertainty."""
-    for dim in summary.dims:
-        labels = {str(v) for v in summary[dim].values} if dim in summary.coords else set()
-        if {PREDICTIVE, CONDITIONAL} <= labels:
-            return dim
-    return None
+def has_uncertainty(summary) -> bool:
+    """Whether the summary carries parameter uncertainty's rows (:mod:`riskengine.uncertainty`:
+    ``EL_conditional``, ..., and the ``parameter_uncertainty`` shares)."""
+    return f"EL{CONDITIONAL}" in {str(v) for v in summary["measure"].values}
 
 
 def uncertainty_html(summary, stat, top: float) -> str:
     """ALL's credit EL and ES ``top`` conditional on the parameters' point values beside
-    the predictive figures (parameters drawn), and the parameter share, when the summary
-    has them (else '')."""
-    dim = uncertainty_dim(summary)
-    if dim is None:
+    the predictive figures (parameters drawn: the run's own), and the parameter share,
+    when the summary has them (else '')."""
+    if not has_uncertainty(summary):
         return ""
+    if "regime" in summary.dims:
+        summary = summary.sel(regime="all")
+    if "scenario" in summary.dims:
+        summary = summary.isel(scenario=0)
     rows = []
     for m, lv in (("EL", None), ("ES", top)):
-        cond = stat(summary.sel({dim: CONDITIONAL}), m, lv, institution="ALL",
+        cond = stat(summary, f"{m}{CONDITIONAL}", lv, institution="ALL",
                     variable="credit_loss")
-        pred = stat(summary.sel({dim: PREDICTIVE}), m, lv, institution="ALL",
-                    variable="credit_loss")
+        pred = stat(summary, m, lv, institution="ALL", variable="credit_loss")
         rows.append(f'<tr data-band="{m}"><th>{m}{"" if lv is None else f" {lv:g}"}</th>'
                     f"{td(*cond)}{td(*pred)}{td(pred[0] - cond[0])}</tr>")
-    shares = ""
-    if SHARE_MEASURE in {str(v) for v in summary["measure"].values}:
-        keep = summary["measure"].to_numpy() == SHARE_MEASURE
-        s = summary.sel({dim: PREDICTIVE}).sel(institution="ALL", variable="credit_loss")
-        vals = s["value"].to_numpy()[..., keep].ravel()
-        lvls = summary["level"].to_numpy()[keep]
-        shares = "; ".join(f"{'variance' if not np.isfinite(lv) else f'ES {lv:g}'}: {v:.0%}"
-                           for lv, v in zip(lvls, vals))
-        shares = f"<p>Share that comes from parameter uncertainty: {esc(shares)}.</p>"
+    keep = summary["measure"].to_numpy() == SHARE_MEASURE
+    s = summary.sel(institution="ALL", variable="credit_loss")
+    vals = s["value"].to_numpy()[..., keep].ravel()
+    lvls = summary["level"].to_numpy()[keep]
+    shares = "; ".join(f"{'variance' if not np.isfinite(lv) else f'ES {lv:g}'}: {v:.0%}"
+                       for lv, v in zip(lvls, vals))
     return ('<h2 id="uncertainty">Parameter uncertainty (ALL, credit loss)</h2>'
-            "<table><tr><th></th><th>conditional (parameters fixed)</th>"
+            "<table><tr><th></th><th>conditional (parameters at their point values)</th>"
             "<th>predictive (parameters drawn)</th><th>band</th></tr>"
-            + "".join(rows) + "</table>" + shares)
-
-
-def split_uncertainty(summary):
-    """The summary the report's tables read: with parameter uncertainty, its conditional
-    figures (the predictive ones are in the band)."""
-    dim = uncertainty_dim(summary)
-    return summary if dim is None else summary.sel({dim: CONDITIONAL})
+            + "".join(rows) + "</table>"
+            + f"<p>Share that comes from parameter uncertainty: {esc(shares)}. The other "
+              "tables show the predictive figures.</p>")

@@ -19,8 +19,6 @@ from riskengine.config import load_config
 from riskengine.report import write_report, write_tornado_report
 from riskengine.report_sections import (
     RECEIPT_LEVELS,
-    SHARE_MEASURE,
-    split_uncertainty,
     uncertainty_html,
 )
 from riskengine.results import _annual
@@ -252,20 +250,18 @@ def test_the_standalone_tornado_page(tmp_path):
     assert "data:image/png;base64," in target.read_text()
 
 
-def _uncertain_summary() -> xr.Dataset:
-    """A summary with the predictive and conditional figures along a dimension, and the
-    parameter share as a measure (the hook's contract)."""
-    measure = ["EL", "ES", SHARE_MEASURE, SHARE_MEASURE]
-    level = [np.nan, 0.999, np.nan, 0.999]
-    value = np.zeros((2, 1, 1, 4))
-    value[0, 0, 0] = [10e9, 60e9, np.nan, np.nan]  # conditional
-    value[1, 0, 0] = [11e9, 75e9, 0.3, 0.2]  # predictive
+def _uncertain_summary():
+    """A summary as a run with [[uncertainty]] writes it: the predictive measures, their
+    ``_conditional`` twins and the ``parameter_uncertainty`` shares (riskengine.uncertainty)."""
+    measure = ["EL", "ES", "EL_conditional", "ES_conditional", "parameter_uncertainty",
+               "parameter_uncertainty"]
+    level = [np.nan, 0.999, np.nan, 0.999, np.nan, 0.999]
+    value = np.array([[[11e9, 75e9, 10e9, 60e9, 0.3, 0.2]]])
     return xr.Dataset(
-        {"value": (("view", "institution", "variable", "stat"), value),
-         "stderr": (("view", "institution", "variable", "stat"), value / 100)},
-        coords={"view": ["conditional", "predictive"], "institution": ["ALL"],
-                "variable": ["credit_loss"], "measure": ("stat", measure),
-                "level": ("stat", level)})
+        {"value": (("institution", "variable", "stat"), value),
+         "stderr": (("institution", "variable", "stat"), value / 100)},
+        coords={"institution": ["ALL"], "variable": ["credit_loss"],
+                "measure": ("stat", measure), "level": ("stat", level)})
 
 
 def test_the_parameter_uncertainty_band_when_the_summary_has_it():
@@ -278,6 +274,5 @@ def test_the_parameter_uncertainty_band_when_the_summary_has_it():
     (_, es), = page.where("data-band", "ES")
     assert _values(es) == [60e9, 75e9, 15e9]
     assert "variance: 30%" in text and "ES 0.999: 20%" in text
-    assert float(split_uncertainty(summary)["value"][0, 0, 0]) == 10e9
-    plain = summary.sel(view="conditional", drop=True)
-    assert uncertainty_html(plain, _stat, 0.999) == "" and split_uncertainty(plain) is plain
+    plain = summary.isel(stat=[0, 1])
+    assert uncertainty_html(plain, _stat, 0.999) == ""
