@@ -45,7 +45,7 @@ from .kernel_inputs import Model
 from .measures import MIN_TAIL_PATHS, LossSample
 from .parts import merge, parse_range, run_part
 from .portfolio import load_portfolio
-from .report import _matplotlib, write_report
+from .report import _matplotlib, write_report, write_tornado_report
 from .runs import Dask, Stopped, claim_run, run_into
 from .sensitivity import headline_range, sensitivity, top_inputs
 from .simulate import Heartbeat, build_models, check_fits
@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "Needs matplotlib: pip install 'riskengine[report]'.",
         epilog=EXIT_CODES)
     rep.add_argument("run_dir", metavar="RUN_DIR", type=Path)
+    rep.add_argument("--sensitivity", metavar="PATH", type=Path,
+                     help="sensitivity.parquet, or the directory of `riskengine sensitivity "
+                          "--out DIR`, whose tornado the report shows (default: "
+                          "RUN_DIR/sensitivity.parquet when there is one)")
     mrg = sub.add_parser(
         "merge", help="combine the parts of a run written with --path-range",
         description="Combine parts of one config and portfolio (refusing any other mix) "
@@ -148,6 +152,9 @@ def _add_sensitivity(sub) -> None:
                            "program's sensitivity.toml)")
     sens.add_argument("--out", metavar="DIR", type=Path, default=Path("sensitivity"),
                       help="directory of sensitivity.parquet (default: sensitivity)")
+    sens.add_argument("--report", action="store_true",
+                      help="also write DIR/report/tornado.html, the tornado of ALL's credit "
+                           "ES 0.999 (needs the extra riskengine[report])")
     sens.add_argument("--verbose", action="store_true",
                       help="also log the engine's decisions")
 
@@ -383,13 +390,14 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
 
 
 def _features_lines(console: Console, result) -> None:
-    """The risk features the figures are conditional on, and ALL's ES with the range the
-    spec's three largest sensitivities span (when they were measured on this program)."""
+    """The risk features the figures are conditional on (the manifest's record), and
+    ALL's ES with the range the spec's three largest sensitivities span (when they were
+    measured on this program)."""
     features = result.meta.get("risk_features")
     if not features:
         return
-    console.print("Risk features on: " + ("; ".join(features["on"]) or "none")
-                  + ". Off: " + (", ".join(features["off"]) or "none") + ".", highlight=False)
+    console.print("Risk features: " + "; ".join(f"{k} {v}" for k, v in features.items())
+                  + ".", highlight=False)
     top = max(result.levels)
     es, _ = result.estimate("ES", "credit_loss", "ALL", top)
     span = headline_range(es, result.meta["program_key"],
@@ -685,8 +693,12 @@ def cmd_sensitivity(args, console: Console, err: Console) -> int:
     def step(done: int, total: int, label: str) -> None:
         err.print(f"run {done + 1} of {total}: {label}", highlight=False)
 
+    if args.report:  # before any work: the extra is there
+        _matplotlib()
     frame = sensitivity(args.config, args.portfolio, spec=args.spec, paths=args.paths,
                         seed=args.seed, threads=args.threads, out=args.out, progress=step)
+    if args.report:
+        err.print(f"report: {write_tornado_report(args.out)}", highlight=False)
     top = top_inputs(frame)
     base = frame[(frame["institution"] == "ALL") & (frame["variable"] == "credit_loss")
                  & (frame["measure"] == "ES") & np.isclose(frame["level"], 0.999)]["base"]
@@ -716,7 +728,7 @@ def _signed(v: float) -> str:
 
 def cmd_report(args, console: Console) -> int:
     check_readable_run(args.run_dir)
-    console.print(str(write_report(args.run_dir)))
+    console.print(str(write_report(args.run_dir, sensitivity=args.sensitivity)))
     return 0
 
 

@@ -1,10 +1,12 @@
-"""Which risk features a model runs with, and the key of the distribution it estimates.
+"""Which risk features a run has on: the label of its base case.
 
-A risk committee reads a tail figure as conditional on the model behind it: the summary's
-header names the features that are on and those that are off (:func:`risk_features`).
-:func:`program_key` identifies a config and portfolio whatever the paths and seed, so a
-run can find the sensitivities measured on its own program
-(:func:`riskengine.sensitivity.headline_range`).
+A headline is conditional on the model's switches (the copula, the factor dynamics, a
+cyclical LGD, recovery lags, overruns, regimes, the tariff's form, ...). The manifest
+records them as ``risk_features`` (:func:`risk_features`, one line of text each), and the
+report prints them beside the headline. The config's part can be re-derived from a
+manifest's resolved config (:func:`config_features`), so a run written before the
+manifest recorded them still gets that part; the portfolio's part needs the portfolio.
+The terminal summary's header prints the same record (``riskengine.cli``).
 """
 
 from __future__ import annotations
@@ -12,66 +14,83 @@ from __future__ import annotations
 import hashlib
 import json
 
-#: (name, whether a model has it on, how it reads when on); in the order of the header
-_FEATURES = (
-    ("t copula", lambda c, pf: c.dependence.copula == "t",
-     lambda c, pf: f"t copula (dof {c.dependence.dof:g})"),
-    ("yearly factors", lambda c, pf: c.dependence.factor_dynamics == "ar1",
-     lambda c, pf: f"yearly factors (AR(1), persistence {c.dependence.factor_persistence:g})"),
-    ("cyclical LGD", lambda c, pf: _any(pf, "lgd_factor_loading"),
-     lambda c, pf: f"cyclical LGD (loading {_span(pf, 'lgd_factor_loading')})"),
-    ("recovery lag", lambda c, pf: _any(pf, "recovery_lag_quarters"),
-     lambda c, pf: f"recovery lag ({_span(pf, 'recovery_lag_quarters')} quarters)"),
-    ("cost overruns", lambda c, pf: _any(pf, "overrun_mean"),
-     lambda c, pf: f"cost overruns ({_count(pf, 'overrun_mean')} equity vehicles, mean "
-                   f"+{_span(pf, 'overrun_mean', pct=True)})"),
-    ("equity performance level", lambda c, pf: c.cashflows.performance_sd > 0,
-     lambda c, pf: f"equity performance level (sd {c.cashflows.performance_sd:g})"),
-    ("political regimes", lambda c, pf: len(c.regimes) > 1,
-     lambda c, pf: f"{len(c.regimes)} political regimes"),
-    ("selection and declines", lambda c, pf: _any(pf, "decline_prob")
-     or bool((pf.col("selection_prob") < 1).any()),
-     lambda c, pf: "selection and declines"),
-    ("importance sampling", lambda c, pf: c.importance_sampling.enabled,
-     lambda c, pf: "importance sampling"),
+import numpy as np
+
+#: the portfolio columns that switch a risk feature on where they are not 0
+PORTFOLIO_FEATURES = (
+    ("cyclical LGD", "lgd_factor_loading", "loading"),
+    ("recovery lag", "recovery_lag_quarters", "quarters"),
+    ("cost overruns", "overrun_sd", "sd of the log multiplier"),
+    ("mean cost overrun", "overrun_mean", "mean"),
 )
 
 
-def _any(pf, column: str) -> bool:
-    return bool((pf.col(column) > 0).any())
+def config_features(config: dict) -> dict[str, str]:
+    """The switches a resolved config (the manifest's ``config``) sets, as text."""
+    dep = config.get("dependence", {})
+    copula = dep.get("copula", "gaussian")
+    out = {"copula": f"t, {dep.get('dof'):g} degrees of freedom" if copula == "t"
+           else copula}
+    out["sector factors"] = (f"yearly AR(1), persistence {dep.get('factor_persistence'):g}"
+                             if dep.get("factor_dynamics") == "ar1"
+                             else "static (one draw per path)")
+    regimes = config.get("regimes") or []
+    pin = config.get("simulation", {}).get("regime")
+    if pin:
+        out["regimes"] = f"pinned to {pin}"
+    elif regimes:
+        out["regimes"] = "; ".join(f"{r['name']} {r['probability']:.0%}" for r in regimes)
+    else:
+        out["regimes"] = "none"
+    tariff = config.get("tariff") or {}
+    if tariff.get("form") == "trigger":
+        out["tariff"] = (f"trigger: {tariff.get('trigger_penalty_usd_per_year', 0) / 1e9:g}bn"
+                         f" a year once the declined share exceeds "
+                         f"{tariff.get('trigger_share', 0):g}, for "
+                         f"{tariff.get('duration_years', 0):g} years")
+    elif tariff:
+        out["tariff"] = (f"proportional: US$ {tariff.get('penalty_usd_per_year', 0):g} a year "
+                         f"per declined US$, for {tariff.get('duration_years', 0):g} years")
+    fx = config.get("fx")
+    out["yen view"] = "off" if not fx else str(fx.get("view", "on"))
+    scenario = config.get("simulation", {}).get("scenario")
+    if scenario:
+        out["scenario"] = scenario
+    if config.get("uncertainty"):
+        out["parameter uncertainty"] = ", ".join(
+            str(u.get("name", u.get("key", "?"))) for u in config["uncertainty"])
+    return out
 
 
-def _count(pf, column: str) -> int:
-    return int((pf.col(column) > 0).sum())
+def portfolio_features(table) -> dict[str, str]:
+    """The features the portfolio's columns switch on (``table``: a DataFrame with the
+    portfolio's columns), as text: off, or on for how many rows with which values."""
+    out = {}
+    for label, column, unit in PORTFOLIO_FEATURES:
+        if column not in table:
+            continue
+        v = np.asarray(table[column], dtype=np.float64)
+        on = v[v != 0.0]
+        out[label] = "off" if not len(on) else (
+            f"on for {len(on)} of {len(v)} rows, {unit} "
+            + (f"{on.min():g}" if on.min() == on.max() else f"{on.min():g} to {on.max():g}"))
+    return out
 
 
-def _span(pf, column: str, pct: bool = False) -> str:
-    x = pf.col(column)
-    x = x[x > 0]
-    lo, hi = float(x.min()), float(x.max())
-    fmt = (lambda v: f"{v:.0%}") if pct else (lambda v: f"{v:g}")
-    return fmt(lo) if lo == hi else f"{fmt(lo)}-{fmt(hi)}"
-
-
-def risk_features(config, portfolio) -> dict[str, list[str]]:
-    """``{"on": [...], "off": [...]}``: the model risk features a run has on (each with
-    its strength) and those it leaves off (by name)."""
-    on, off = [], []
-    for name, has, reads in _FEATURES:
-        if has(config, portfolio):
-            on.append(reads(config, portfolio))
-        else:
-            off.append(name)
-    return {"on": on, "off": off}
+def risk_features(model) -> dict[str, str]:
+    """Every risk feature of a run of ``model`` (a ``kernel_inputs.Model``) and its
+    setting: the manifest's ``risk_features``."""
+    return {**config_features(model.config.to_dict()),
+            **portfolio_features(model.portfolio.table)}
 
 
 def program_key(config, portfolio) -> str:
     """SHA-256 of what a run's distribution depends on (its config without paths, seed,
     threads and chunking, and its portfolio table): two runs with the same key estimate the
-    same distribution."""
+    same distribution, so a run can find the sensitivities measured on its own program
+    (:func:`riskengine.sensitivity.headline_range`)."""
     cfg = config.to_dict()
     cfg["simulation"] = {k: v for k, v in cfg["simulation"].items()
                          if k not in ("paths", "seed", "threads", "chunk_paths")}
     text = json.dumps(cfg, sort_keys=True) + portfolio.table.to_csv(index=False)
     return hashlib.sha256(text.encode()).hexdigest()
-

@@ -17,10 +17,27 @@ from pathlib import Path
 
 import numpy as np
 
+from . import report_sections as sections
 from .errors import UsageError
+from .measures import Z95
 from .outputs import REPORT_ROWS
 from .results import stat_index
 
+#: the pages' style sheet
+_CSS = """\
+body { font-family: system-ui, sans-serif; max-width: 1060px; margin: 2em auto; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.7em; text-align: right; }
+th:first-child { text-align: left; }
+tr.group th { text-align: left; background: #f3f3f3; }
+small { color: #777; }
+figure { margin: 1.5em 0; } figcaption { color: #555; font-size: 0.9em; }
+table.provenance td { text-align: left; }
+table.vehicles th:first-child { white-space: nowrap; }
+small.sign { color: #a33; font-weight: normal; }
+td[data-value^="-"] { color: #1a6e1a; }
+pre { font-size: 0.75em; background: #f7f7f7; padding: 1em; overflow-x: auto; }
+"""
 #: figure size in inches and resolution: every PNG is 1000 x 500 pixels
 FIGSIZE, DPI = (10.0, 5.0), 100
 BN = 1e9
@@ -63,19 +80,46 @@ class _Figures:
         (self.out_dir / f"{name}.png").write_bytes(png)
         self.items.append((name, title, base64.b64encode(png).decode()))
 
+    def take(self, name: str) -> str:
+        """A drawn figure's HTML, placed by its section (so not again among the rest)."""
+        for item in self.items:
+            if item[0] == name:
+                self.items.remove(item)
+                return _figure_html(*item)
+        return ""
+
+
+def _figure_html(name: str, title: str, b64: str) -> str:
+    esc = html.escape
+    return (f'<figure id="{name}"><img alt="{esc(title)}" width="1000" height="500" '
+            f'src="data:image/png;base64,{b64}"><figcaption>{esc(title)}</figcaption>'
+            "</figure>")
+
 
 def _first(ds, dim="scenario"):
     """A side-by-side run's first scenario (the base case), else the Dataset itself."""
     return ds.isel({dim: 0}) if ds is not None and dim in ds.dims else ds
 
 
-def write_report(run_dir: str | Path) -> Path:
+def find_sensitivity(run_dir: Path, sensitivity: str | Path | None):
+    """The sensitivities the report shows: ``sensitivity`` (a sensitivity.parquet or the
+    directory holding it), else the run directory's own sensitivity.parquet, else None."""
+    if sensitivity is None:
+        if not (run_dir / "sensitivity.parquet").is_file():
+            return None
+        sensitivity = run_dir
+    return sections.read_sensitivity(sensitivity)
+
+
+def write_report(run_dir: str | Path, sensitivity: str | Path | None = None) -> Path:
     """Write ``report.html`` and the figures' PNGs into ``run_dir/report/``; returns the
-    HTML file."""
+    HTML file. ``sensitivity``: a sensitivity.parquet (or its directory) whose tornado
+    the report shows (default: ``run_dir/sensitivity.parquet`` when there is one)."""
     from .io import read_results
 
     plt = _matplotlib()
     run_dir = Path(run_dir)
+    frame = find_sensitivity(run_dir, sensitivity)
     run = read_results(run_dir)
     out_dir = run_dir / "report"
     out_dir.mkdir(exist_ok=True)
@@ -88,6 +132,7 @@ def write_report(run_dir: str | Path) -> Path:
     regimes = list(summary["regime"].values) if "regime" in summary.dims else []
     if regimes:
         summary = summary.sel(regime="all")
+    band = sections.uncertainty_html(summary, _stat, top)
     figs = _Figures(plt, out_dir)
     _loss_distribution(figs, _first(run.paths), summary, top)
     contributions = _first(run.datasets.get("contributions"))
@@ -96,9 +141,9 @@ def write_report(run_dir: str | Path) -> Path:
     timeline = _first(run.datasets.get("timeline"))
     if timeline is not None and np.isfinite(timeline["cumulative_net_cash"].to_numpy()).any():
         _cash_fan(figs, timeline)
-    recoup = _first(run.datasets.get("recoup"))
-    if recoup is not None:
-        _recoup_figure(figs, recoup)
+    data = {k: _first(run.datasets.get(k)) for k in ("paths", "projects", "recoup")}
+    if sections.has_equity(m, data):
+        sections.equity_figure(figs, data)
     convergence = _first(run.datasets.get("convergence"))
     if convergence is not None:
         _convergence_figure(figs, convergence, top)
@@ -109,10 +154,32 @@ def write_report(run_dir: str | Path) -> Path:
     if len(side_rows) > 1:
         _side_by_side_figure(figs, side_rows, top)
 
+    parts = {"base_case": sections.base_case_html(m, scenarios, regimes), "band": band,
+             "equity": sections.equity_html(m, data, summary, _stat, top, figs.take("equity")),
+             "worst_year": sections.worst_year_html(annual) + figs.take("annual"),
+             "tornado": "" if frame is None else sections.tornado_html(frame, figs)}
     page = _html(dict(m, run_dir=str(run_dir.resolve())), summary, levels, figs.items,
-                 side_rows, top, contributions)
+                 side_rows, top, contributions, parts)
     target = out_dir / "report.html"
     target.write_text(page, encoding="utf-8")
+    return target
+
+
+def write_tornado_report(where: str | Path) -> Path:
+    """Write a standalone page of the tornado of ``where`` (sensitivity.parquet or its
+    directory) into ``report/tornado.html`` beside the file; returns the HTML file."""
+    plt = _matplotlib()
+    frame = sections.read_sensitivity(where)
+    folder = Path(where) if Path(where).is_dir() else Path(where).parent
+    out_dir = folder / "report"
+    out_dir.mkdir(exist_ok=True)
+    figs = _Figures(plt, out_dir)
+    body = sections.tornado_html(frame, figs)
+    target = out_dir / "tornado.html"
+    target.write_text(
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>riskengine sensitivities</title><style>\n{_CSS}</style></head><body>"
+        f"{body}</body></html>\n", encoding="utf-8")
     return target
 
 
@@ -164,16 +231,19 @@ def _contributions_figure(figs: _Figures, contributions, top: float) -> None:
             keep = contributions["group"].to_numpy() == group
             i = stat_index(contributions, "ES", top)
             vals = contributions["value"].to_numpy()[i, keep] / BN
+            errs = np.nan_to_num(contributions["stderr"].to_numpy()[i, keep]) / BN
             keys = contributions["key"].to_numpy()[keep]
             order = np.argsort(vals)[::-1][:limit]
-            ax.barh(keys[order][::-1], vals[order][::-1], color="C0")
+            ax.barh(keys[order][::-1], vals[order][::-1], color="C0",
+                    xerr=Z95 * errs[order][::-1],
+                    error_kw={"ecolor": "k", "elinewidth": 0.8, "capsize": 2})
             ax.set(title=f"by {group}" + (" (top 15)" if limit else ""),
-                   xlabel="US$ bn")
+                   xlabel="US$ bn (whiskers: 95%)")
             ax.tick_params(axis="y", labelsize=7)
         fig.tight_layout(rect=(0, 0, 1, 0.94))
 
     figs.add("contributions", f"What drives the tail: Euler contributions to ALL's ES "
-                              f"{top:g} of credit loss", contrib)
+                              f"{top:g} of credit loss, with 95% intervals", contrib)
 
 
 def _cash_fan(figs: _Figures, timeline) -> None:
@@ -194,25 +264,6 @@ def _cash_fan(figs: _Figures, timeline) -> None:
         fig.tight_layout(rect=(0, 0, 1, 0.94))
 
     figs.add("cash_fan", "Japan's cumulative net cash (JBIC and NEXI)", fan)
-
-
-def _recoup_figure(figs: _Figures, recoup) -> None:
-    """The probability each equity vehicle has recouped its deemed allocation by then."""
-
-    def recoup_fig(fig):
-        ax = fig.subplots()
-        x = np.array(recoup["quarter_end"].values, dtype="datetime64[D]")
-        p = recoup["p_recouped_by"].to_numpy()
-        ax.plot(x, p.mean(axis=0), color="C0", linewidth=2, label="average vehicle")
-        for row in p[np.argsort(p[:, -1])[::-1][:5]]:
-            ax.plot(x, row, color="C0", alpha=0.3, linewidth=0.8)
-        ax.set(ylabel="P(deemed allocation repaid by then)", ylim=(0, 1),
-               xlabel="quarter end")
-        ax.legend()
-        fig.tight_layout(rect=(0, 0, 1, 0.94))
-
-    figs.add("recoup", "When Japan recoups its deemed allocation (equity vehicles)",
-             recoup_fig)
 
 
 def _convergence_figure(figs: _Figures, convergence, top: float) -> None:
@@ -245,8 +296,12 @@ def _annual_figure(figs: _Figures, annual) -> None:
         x = np.arange(len(years))
         ax.bar(x, annual["mean"].sel(quantity="credit_loss") / BN, color="C0", label="mean")
         for lv, style in ((0.99, "--"), (0.999, ":")):
-            ax.plot(x, annual["quantile"].sel(quantity="credit_loss", level=lv) / BN, style,
-                    color="C3", label=f"{lv:g} quantile")
+            q = annual["quantile"].sel(quantity="credit_loss", level=lv).to_numpy() / BN
+            ax.plot(x, q, style, color="C3", label=f"{lv:g} quantile")
+            if "quantile_stderr" in annual:  # (runs before it have no errors)
+                se = annual["quantile_stderr"].sel(quantity="credit_loss", level=lv) / BN
+                ax.fill_between(x, q - Z95 * se, q + Z95 * se, color="C3", alpha=0.12,
+                                label="95% interval" if lv == 0.999 else None)
         ax.set_xticks(x[::2], years[::2], rotation=60, fontsize=7)
         ax.set(ylabel="credit loss in the year, US$ bn")
         ax.legend()
@@ -323,7 +378,8 @@ def _measures_rows(summary, levels) -> tuple[str, str]:
     cols = [("EL", None)] + [(m, lv) for m in ("VaR", "ES") for lv in levels]
     for var, shown in [(v, shown) for v, shown in REPORT_ROWS
                        if v in list(summary["variable"].values)]:
-        rows.append(f'<tr class="group"><th colspan="{len(cols) + 1}">{esc(var)}</th></tr>')
+        rows.append(f'<tr class="group"><th colspan="{len(cols) + 1}">{esc(var)}'
+                    f"{sections.sign_note(var)}</th></tr>")
         for inst in summary["institution"].values:
             if shown == "ALL" and inst != "ALL":
                 continue
@@ -362,11 +418,18 @@ def _contributions_table(contributions, top) -> str:
     errs = contributions["stderr"].to_numpy()[i, keep]
     keys = contributions["key"].to_numpy()[keep]
     order = np.argsort(vals)[::-1]
+    total = vals.sum()
     return (f"<h2>ES {top:g} of credit loss by sector (Euler contributions)</h2>"
-            "<table><tr><th>sector</th><th>US$ bn</th></tr>"
+            "<table><tr><th>sector</th><th>US$ bn ± standard error</th><th>share</th></tr>"
             + "".join(f'<tr data-group="sector" data-key="{esc(str(keys[j]))}">'
-                      f"<th>{esc(str(keys[j]))}</th>{_cell(vals[j], errs[j])}</tr>"
-                      for j in order) + "</table>")
+                      f"<th>{esc(str(keys[j]))}</th>{_cell(vals[j], errs[j])}"
+                      f"<td>{vals[j] / total:.1%}</td></tr>"
+                      for j in order)
+            + f"<tr><th>total (ALL's ES {top:g})</th><td>{total / BN:,.2f}</td><td></td></tr>"
+            "</table><p><small>Each contribution's standard error is the sample standard "
+            "deviation of its tail-weight influence terms (docs/model.md, risk "
+            "contributions); the errors of different sectors are correlated, so they do "
+            "not add up to the total's.</small></p>")
 
 
 def _provenance_rows(manifest, summary) -> str:
@@ -386,38 +449,42 @@ def _provenance_rows(manifest, summary) -> str:
                    for k, v in prov.items())
 
 
-def _html(manifest, summary, levels, figures, side_rows, top, contributions) -> str:
+def _html(manifest, summary, levels, figures, side_rows, top, contributions, parts) -> str:
+    """The page: ``parts`` are the committee's sections (:mod:`report_sections`) by
+    name, each HTML with its own figure; ``figures`` the rest."""
     esc = html.escape
     cfg = manifest["config"]
     head, rows = _measures_rows(summary, levels)
     side = _side_table(side_rows, top)
     contrib = _contributions_table(contributions, top)
-    figs = "".join(f'<figure id="{name}"><img alt="{esc(title)}" width="1000" height="500" '
-                   f'src="data:image/png;base64,{b64}"><figcaption>{esc(title)}</figcaption>'
-                   "</figure>" for name, title, b64 in figures)
+    by_name = {f[0]: _figure_html(*f) for f in figures}
+    fig = {k: by_name.pop(k, "") for k in ("loss_distribution", "contributions",
+                                           "regimes_scenarios")}
+    figs = "".join(by_name.values())
     prov_rows = _provenance_rows(manifest, summary)
     config = esc(json.dumps(cfg, indent=1, default=str))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>riskengine report: seed {manifest['seed']}, {manifest['paths']:,} paths</title>
 <style>
-body {{ font-family: system-ui, sans-serif; max-width: 1060px; margin: 2em auto; color: #222; }}
-table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }}
-th, td {{ border-bottom: 1px solid #ddd; padding: 0.25em 0.7em; text-align: right; }}
-th:first-child {{ text-align: left; }}
-tr.group th {{ text-align: left; background: #f3f3f3; }}
-small {{ color: #777; }}
-figure {{ margin: 1.5em 0; }} figcaption {{ color: #555; font-size: 0.9em; }}
-table.provenance td {{ text-align: left; }}
-pre {{ font-size: 0.75em; background: #f7f7f7; padding: 1em; overflow-x: auto; }}
-</style></head><body>
+{_CSS}</style></head><body>
 <h1>Japan's US investment program: credit risk</h1>
 <p>{esc(summary.attrs.get('horizon', ''))}. US$ billions, ± Monte Carlo standard error.
+Losses are positive; a negative economic loss is a gain to Japan (shown in green).
 Illustrative inputs (see the program's data/README.md).</p>
+{parts['base_case']}
 <h2>Risk measures</h2>
 <table><tr><th></th>{head}</tr>{rows}</table>
-{side}
+{parts['band']}
+{fig['loss_distribution']}
 {contrib}
+{fig['contributions']}
+{parts['tornado']}
+{side}
+{fig['regimes_scenarios']}
+{parts['equity']}
+{parts['worst_year']}
+<h2>More figures</h2>
 {figs}
 <h2>Provenance</h2>
 <table class="provenance">{prov_rows}</table>

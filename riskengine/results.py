@@ -570,7 +570,7 @@ def _meta(model, n: int, timings: dict, importance_sampling: dict | None,
         "provenance": (stamp or {}).get("provenance", {}),
         "timings": dict(timings),
         "importance_sampling": importance_sampling or {"enabled": False},
-        "risk_features": risk_features(cfg, pf),
+        "risk_features": risk_features(model),
         "program_key": program_key(cfg, pf),
     }
     if model.scenario is not None:  # what the scenario does, and its factors' mean
@@ -678,17 +678,28 @@ def _annual(cfg, means, sample, weight) -> xr.Dataset:
     mean = expand(means)
     paths = expand(sample)
     q = np.full((len(labels), len(ANNUAL_QUANTITIES), len(ANNUAL_LEVELS)), np.nan)
+    q_se = np.full_like(q, np.nan)
+    tail = np.zeros(q.shape, dtype=np.int64)
     for y in range(len(labels)):
         for j in range(len(ANNUAL_QUANTITIES)):
             if paths.shape[0]:
                 s = LossSample(paths[:, y, j], None if np.all(weight == 1.0) else weight)
                 q[y, j] = [s.var_value(a) for a in ANNUAL_LEVELS]
+                q_se[y, j] = [s.var(a).stderr for a in ANNUAL_LEVELS]
+                tail[y, j] = [s.tail_paths(a) for a in ANNUAL_LEVELS]
     return xr.Dataset(
         {"mean": (("fiscal_year", "quantity"), mean,
                   {"long_name": "mean over all paths (losses in USD, undiscounted)"}),
          "quantile": (("fiscal_year", "quantity", "level"), q,
                       {"long_name": "quantile over the sampled paths (inverted CDF)",
-                       "paths": int(paths.shape[0])})},
+                       "paths": int(paths.shape[0])}),
+         "quantile_stderr": (("fiscal_year", "quantity", "level"), q_se,
+                             {"long_name": "Monte Carlo standard error of the quantile (from "
+                                           "the binomial interval of its tail probability; "
+                                           "NaN with fewer than 10 tail paths)"}),
+         "tail_paths": (("fiscal_year", "quantity", "level"), tail,
+                        {"long_name": "sampled paths at or beyond the quantile: what it "
+                                      "rests on"})},
         coords={"fiscal_year": labels, "quantity": list(ANNUAL_QUANTITIES),
                 "level": np.array(ANNUAL_LEVELS),
                 "first_step_end": ("fiscal_year", np.array(first, dtype="datetime64[ns]")),

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from riskengine.config import default_portfolio_path, load_config
-from riskengine.features import program_key, risk_features
+from riskengine.features import config_features, portfolio_features, program_key
 from riskengine.portfolio import load_portfolio, portfolio_from_frame
 from riskengine.sensitivity import headline_range, write_sensitivity
 from tests.conftest import homogeneous_frame, make_config, make_portfolio
@@ -20,24 +20,23 @@ def _shipped(**sim):
     return cfg, pf
 
 
-def test_the_shipped_program_names_its_sourced_features_on_and_the_rest_off():
+def test_the_shipped_program_records_its_sourced_features_on_and_the_rest_off():
     cfg, pf = _shipped()
-    f = risk_features(cfg, pf)
-    on = " ".join(f["on"])
-    assert "cyclical LGD (loading 0.25)" in on
+    f = {**config_features(cfg.to_dict()), **portfolio_features(pf.table)}
+    n = len(pf.table)
+    assert f["cyclical LGD"] == f"on for {n} of {n} rows, loading 0.25"
     csv = pd.read_csv(default_portfolio_path())
     vehicles = ((csv["instrument"] == "equity")
                 & csv["sector"].isin(["nuclear", "power_gas"])).sum()  # DATA_FACTS 10.2 types
-    assert f"cost overruns ({vehicles} equity vehicles, mean +16%-120%)" in on
-    assert "3 political regimes" in on and "selection and declines" in on
-    assert {"yearly factors", "t copula", "recovery lag", "importance sampling"} <= set(f["off"])
+    assert f["mean cost overrun"] == f"on for {vehicles} of {n} rows, mean 0.16 to 1.2"
+    assert f["recovery lag"] == "off"
+    assert f["copula"] == "gaussian" and f["sector factors"].startswith("static")
 
 
-def test_a_plain_book_has_every_feature_off():
+def test_a_plain_book_has_every_portfolio_feature_off():
     cfg = make_config()
-    f = risk_features(cfg, make_portfolio(homogeneous_frame(), cfg))
-    assert f["on"] == []
-    assert "cyclical LGD" in f["off"] and "cost overruns" in f["off"]
+    f = portfolio_features(make_portfolio(homogeneous_frame(), cfg).table)
+    assert set(f.values()) == {"off"}
 
 
 def test_the_program_key_ignores_paths_and_seed_but_not_the_model():

@@ -39,15 +39,6 @@ class _Page(HTMLParser):
             self.cells.append((self._row, float(a["data-value"])))
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("report") / "run"
-    code = main(["run", "--paths", "8192", "--scenarios", "--out", str(out), "--quiet",
-                 "--report"])
-    assert code == 0
-    return out
-
-
 def _page(run_dir):
     page = _Page()
     page.feed((run_dir / "report" / "report.html").read_text())
