@@ -389,6 +389,16 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
 
 
 
+#: the header's short form of the risk features whose full text is a table below
+_SHORT_FEATURES = {
+    "regimes": lambda cfg, v: (f"{len(cfg['regimes'])} (table below)"
+                               if len(cfg.get("regimes") or ()) > 1 else v),
+    "tariff": lambda cfg, v: v.split(":")[0],
+    "parameter uncertainty": lambda cfg, v: (f"{len(cfg.get('uncertainty') or ())} inputs "
+                                             "drawn (table below)"),
+}
+
+
 def _features_lines(console: Console, result) -> None:
     """The risk features the figures are conditional on (the manifest's record), and
     ALL's ES with the range the spec's three largest sensitivities span (when they were
@@ -396,7 +406,11 @@ def _features_lines(console: Console, result) -> None:
     features = result.meta.get("risk_features")
     if not features:
         return
-    console.print("Risk features: " + "; ".join(f"{k} {v}" for k, v in features.items())
+    cfg, shown = result.meta.get("config", {}), dict(features)
+    for key, short in _SHORT_FEATURES.items():  # (the tables below give these in full)
+        if key in shown:
+            shown[key] = short(cfg, shown[key])
+    console.print("Risk features: " + "; ".join(f"{k} {v}" for k, v in shown.items())
                   + ".", highlight=False)
     top = max(result.levels)
     es, _ = result.estimate("ES", "credit_loss", "ALL", top)
@@ -435,9 +449,10 @@ def _uncertainty_table(console: Console, result) -> None:
     if not info:
         return
     top = max(result.levels)
-    table = Table(title=f"parameter uncertainty: {info['parameter_batches']} parameter sets "
-                        f"of {', '.join(info['entries'])} ([[uncertainty]]; "
-                        "parameters.parquet)", title_justify="left")
+    table = Table(title=escape(f"parameter uncertainty: {info['parameter_batches']} "
+                               f"parameter sets of {', '.join(info['entries'])} "
+                               "([[uncertainty]]; parameters.parquet)"),
+                  title_justify="left")
     table.add_column("", no_wrap=True)
     for var in ("credit", "economic"):
         table.add_column(f"{var}\nES {top:g}\npoint values", justify="right")
