@@ -84,12 +84,16 @@ def risk_features(model) -> dict[str, str]:
             **portfolio_features(model.portfolio.table)}
 
 
+#: config sections that say what a run writes and reports, not what it simulates
+_NOT_IN_DISTRIBUTION = ("outputs", "measures")
+
+
 def program_key(config, portfolio) -> str:
     """SHA-256 of what a run's distribution depends on (its config without paths, seed,
-    threads and chunking, and its portfolio table): two runs with the same key estimate the
+    threads, chunking, outputs and measures, and its portfolio table): two runs with the same key estimate the
     same distribution, so a run can find the sensitivities measured on its own program
     (:func:`riskengine.sensitivity.headline_range`)."""
-    cfg = config.to_dict()
+    cfg = {k: v for k, v in config.to_dict().items() if k not in _NOT_IN_DISTRIBUTION}
     cfg["simulation"] = {k: v for k, v in cfg["simulation"].items()
                          if k not in ("paths", "seed", "threads", "chunk_paths")}
     text = json.dumps(cfg, sort_keys=True) + portfolio.table.to_csv(index=False)

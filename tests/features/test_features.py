@@ -43,6 +43,9 @@ def test_the_program_key_ignores_paths_and_seed_but_not_the_model():
     a = program_key(*_shipped(paths=1000, seed=1))
     b = program_key(*_shipped(paths=5000, seed=2, threads=1))
     assert a == b
+    cfg0, pf0 = _shipped()
+    assert program_key(load_config(None, {"outputs": {"contributions": False},
+                                          "measures": {"levels": [0.99]}}), pf0) == a
     cfg, pf = _shipped()
     table = pf.table.copy()
     table.loc[0, "pd_annual"] *= 1.01
