@@ -418,7 +418,7 @@ def _features_lines(console: Console, result) -> None:
                           default_program_dir() / "sensitivity.parquet", level=top)
     if span is not None:
         console.print(f"ALL's credit ES {top:g} {_fmt(es)}bn; the three inputs that move it "
-                      f"most ({', '.join(span['inputs'])}) span {_fmt(span['low'])} to "
+                      f"most ({'; '.join(span['inputs'])}) span {_fmt(span['low'])} to "
                       f"{_fmt(span['high'])}bn (data/program/sensitivity.parquet, "
                       f"{span['paths']:,} paths)", highlight=False)
 
