@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import report_sections as sections
+from .config import default_program_dir
 from .errors import UsageError
 from .measures import Z95
 from .outputs import REPORT_ROWS
@@ -101,13 +102,20 @@ def _first(ds, dim="scenario"):
     return ds.isel({dim: 0}) if ds is not None and dim in ds.dims else ds
 
 
-def find_sensitivity(run_dir: Path, sensitivity: str | Path | None):
+def find_sensitivity(run_dir: Path, sensitivity: str | Path | None, program_key=None):
     """The sensitivities the report shows: ``sensitivity`` (a sensitivity.parquet or the
-    directory holding it), else the run directory's own sensitivity.parquet, else None."""
+    directory holding it), else the run directory's own sensitivity.parquet, else the
+    shipped program's (data/program/sensitivity.parquet) when it measured the run's
+    program (the same ``program_key``, as the terminal's headline range), else None."""
     if sensitivity is None:
-        if not (run_dir / "sensitivity.parquet").is_file():
+        shipped = default_program_dir() / "sensitivity.parquet"
+        if (run_dir / "sensitivity.parquet").is_file():
+            sensitivity = run_dir
+        elif program_key is not None and shipped.is_file():
+            frame = sections.read_sensitivity(shipped)
+            return frame if frame.attrs.get("program_key") == program_key else None
+        else:
             return None
-        sensitivity = run_dir
     return sections.read_sensitivity(sensitivity)
 
 
@@ -119,8 +127,8 @@ def write_report(run_dir: str | Path, sensitivity: str | Path | None = None) -> 
 
     plt = _matplotlib()
     run_dir = Path(run_dir)
-    frame = find_sensitivity(run_dir, sensitivity)
     run = read_results(run_dir)
+    frame = find_sensitivity(run_dir, sensitivity, run.manifest.get("program_key"))
     out_dir = run_dir / "report"
     out_dir.mkdir(exist_ok=True)
     m = run.manifest

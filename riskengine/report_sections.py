@@ -314,6 +314,13 @@ def read_sensitivity(where: str | Path) -> pd.DataFrame:
     return frame
 
 
+def _label(row, direction: str) -> str:
+    """An input's low or high value as the spec wrote it (a number, or the text of a
+    choice such as the tariff's form)."""
+    label = row.get(f"value_label_{direction}")
+    return str(label) if isinstance(label, str) else f"{row[f'value_{direction}']:g}"
+
+
 def tornado_rows(frame: pd.DataFrame, institution: str = "ALL",
                  variable: str = "credit_loss", measure: str = "ES",
                  level: float = 0.999) -> pd.DataFrame:
@@ -363,8 +370,8 @@ def tornado_html(frame: pd.DataFrame, figs, level: float = 0.999) -> str:
     tornado_figure(figs, rows, base, level)
     body = "".join(
         f'<tr data-input="{esc(str(name))}"><th>{esc(str(name))}</th>'
-        f"<td>{r['value_low']:g}</td>{td(r['change_low'], r['stderr_low'])}"
-        f"<td>{r['value_high']:g}</td>{td(r['change_high'], r['stderr_high'])}</tr>"
+        f"<td>{esc(_label(r, 'low'))}</td>{td(r['change_low'], r['stderr_low'])}"
+        f"<td>{esc(_label(r, 'high'))}</td>{td(r['change_high'], r['stderr_high'])}</tr>"
         for name, r in rows.iterrows())
     a = frame.attrs
     return ('<h2 id="tornado">Sensitivities (tornado)</h2>'
