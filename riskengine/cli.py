@@ -377,7 +377,14 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
             col = q.sel(level=lv).to_numpy()
             if np.isfinite(col).any():
                 y = int(np.nanargmax(col))
-                parts.append(f"{lv:g}: {_fmt(col[y])}bn in {annual.fiscal_year.values[y]}")
+                text = f"{lv:g}: {_fmt(col[y])}bn"
+                if "quantile_stderr" in annual:  # (its error and the paths it rests on)
+                    at = dict(quantity="credit_loss", level=lv)
+                    se = float(annual["quantile_stderr"].sel(**at).to_numpy()[y])
+                    tail = int(annual["tail_paths"].sel(**at).to_numpy()[y])
+                    text += (f" ±{_fmt(se)}" if np.isfinite(se) else " ±n/a") \
+                        + f" ({tail:,} tail paths)"
+                parts.append(f"{text} in {annual.fiscal_year.values[y]}")
         if parts:
             console.print("Worst fiscal year's credit loss (quantile over "
                           f"{annual['quantile'].attrs.get('paths', 0):,} sampled paths) "
