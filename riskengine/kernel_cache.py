@@ -45,8 +45,10 @@ def ensure_compiled() -> None:
         if kernels_cached():
             return
         on_compile()
+        # in a session of its own: a terminal's Ctrl-C reaches this process, which stops
+        # the child below, and never the child mid-import (a traceback on the screen)
         proc = subprocess.Popen([sys.executable, "-m", "riskengine.warmup"],
-                                env={**os.environ, CHILD: "1"})
+                                env={**os.environ, CHILD: "1"}, start_new_session=True)
         try:
             code = proc.wait()
         except BaseException:  # Ctrl-C or SIGTERM: stop the compile, leave no marker
