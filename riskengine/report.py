@@ -23,6 +23,7 @@ from .errors import UsageError
 from .measures import Z95
 from .outputs import REPORT_ROWS
 from .results import stat_index
+from .sensitivity import measured_on, read_sensitivity
 
 #: the pages' style sheet
 _CSS = """\
@@ -111,12 +112,11 @@ def find_sensitivity(run_dir: Path, sensitivity: str | Path | None, program_key=
         shipped = default_program_dir() / "sensitivity.parquet"
         if (run_dir / "sensitivity.parquet").is_file():
             sensitivity = run_dir
-        elif program_key is not None and shipped.is_file():
-            frame = sections.read_sensitivity(shipped)
-            return frame if frame.attrs.get("program_key") == program_key else None
+        elif program_key is not None:
+            return measured_on(program_key, shipped)
         else:
             return None
-    return sections.read_sensitivity(sensitivity)
+    return read_sensitivity(sensitivity)
 
 
 def write_report(run_dir: str | Path, sensitivity: str | Path | None = None) -> Path:
@@ -177,7 +177,7 @@ def write_tornado_report(where: str | Path) -> Path:
     """Write a standalone page of the tornado of ``where`` (sensitivity.parquet or its
     directory) into ``report/tornado.html`` beside the file; returns the HTML file."""
     plt = _matplotlib()
-    frame = sections.read_sensitivity(where)
+    frame = read_sensitivity(where)
     folder = Path(where) if Path(where).is_dir() else Path(where).parent
     out_dir = folder / "report"
     out_dir.mkdir(exist_ok=True)

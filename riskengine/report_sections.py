@@ -11,12 +11,10 @@ report's other tables do, so tests read them back exactly.
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .errors import UsageError
 from .features import config_features
 from .measures import LossSample
 
@@ -296,23 +294,6 @@ def worst_year_html(annual, levels=(0.99, 0.999)) -> str:
 
 
 # ---- the tornado --------------------------------------------------------------------
-
-def read_sensitivity(where: str | Path) -> pd.DataFrame:
-    """``sensitivity.parquet`` (a file, or a directory holding it) as a DataFrame with
-    the file's attributes (paths, seed, spec) in ``.attrs``."""
-    from .io import read_dataset
-
-    path = Path(where)
-    if path.is_dir():
-        path = path / "sensitivity.parquet"
-    if not path.is_file():
-        raise UsageError(f"no sensitivity.parquet at {where} (riskengine sensitivity "
-                         "--out DIR writes one)")
-    ds = read_dataset(path)
-    frame = ds.to_dataframe().reset_index(drop=True)
-    frame.attrs.update(ds.attrs)
-    return frame
-
 
 def _label(row, direction: str) -> str:
     """An input's low or high value as the spec wrote it (a number, or the text of a

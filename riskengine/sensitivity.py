@@ -43,7 +43,7 @@ import xarray as xr
 
 from .compare import paired_el_stderr, paired_tail_stderr
 from .config import Config, apply_overrides, default_program_dir, load_config
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
 from .features import program_key
 from .io import read_dataset, write_dataset
 from .kernel_inputs import build_model
@@ -311,22 +311,43 @@ def top_inputs(frame: pd.DataFrame, n: int = 5, institution: str = "ALL",
     return wide.sort_values("size", ascending=False).head(n)
 
 
+def read_sensitivity(where: str | Path) -> pd.DataFrame:
+    """``sensitivity.parquet`` (a file, or a directory holding it) as a DataFrame with
+    the file's attributes (paths, seed, spec, program_key) in ``.attrs``."""
+    path = Path(where)
+    if path.is_dir():
+        path = path / "sensitivity.parquet"
+    if not path.is_file():
+        raise UsageError(f"no sensitivity.parquet at {where} (riskengine sensitivity "
+                         "--out DIR writes one)")
+    ds = read_dataset(path)
+    frame = ds.to_dataframe().reset_index(drop=True)
+    frame.attrs.update(ds.attrs)
+    return frame
+
+
+def measured_on(key: str, sensitivity_file: Path) -> pd.DataFrame | None:
+    """The sensitivities in ``sensitivity_file`` when they were measured on the program
+    whose :func:`riskengine.features.program_key` is ``key``, else None (missing file,
+    another program): what the summary's range and the report's tornado show for a run."""
+    if not sensitivity_file.is_file():
+        return None
+    frame = read_sensitivity(sensitivity_file)
+    return frame if frame.attrs.get("program_key") == key else None
+
+
 def headline_range(es: float, key: str, sensitivity_file: Path, n: int = 3,
                    level: float = 0.999) -> dict | None:
     """ALL's credit ES at ``level`` moved by each of the ``n`` inputs of a stored
     sensitivity run that move it most: ``{"low", "high", "inputs", "paths", "file"}``, the
     lowest and highest of ``es + change`` over their low and high runs; None when the file
-    is missing or measured another program (its ``program_key`` differs from ``key``,
-    :func:`riskengine.features.program_key`)."""
-    if not sensitivity_file.is_file():
+    is missing or measured another program (:func:`measured_on`)."""
+    frame = measured_on(key, sensitivity_file)
+    if frame is None:
         return None
-    ds = read_dataset(sensitivity_file)
-    if ds.attrs.get("program_key") != key:
-        return None
-    frame = pd.DataFrame({name: ds[name].to_numpy() for name in ds.data_vars})
     top = top_inputs(frame, n=n, level=level)
     changes = np.concatenate([top["change_low"].to_numpy(float),
                               top["change_high"].to_numpy(float)])
     return {"low": es + float(np.nanmin(changes)), "high": es + float(np.nanmax(changes)),
-            "inputs": list(top.index), "paths": int(ds.attrs.get("paths", 0)),
+            "inputs": list(top.index), "paths": int(frame.attrs.get("paths", 0)),
             "file": str(sensitivity_file)}
