@@ -126,7 +126,10 @@ class _ResampledTail:
     def stats(self, counts: np.ndarray) -> np.ndarray:
         """VaR at each level, then ES at each level, of the resample ``counts``."""
         out = self._stats(self.order, counts)
-        return self._stats(self.all, counts) if out is None else out
+        if out is None:  # the whole top is in the tail: look further down
+            out = self._stats(self.all, counts)
+        assert out is not None  # (the whole sample always holds the VaR)
+        return out
 
     def _stats(self, order: np.ndarray, counts: np.ndarray) -> np.ndarray | None:
         c = counts[order].astype(np.float64)

@@ -9,8 +9,13 @@ import pytest
 
 import riskengine
 from riskengine.cli import main
-from riskengine.compare import (_ResampledTail, _tail_estimates, batch_errors, compare,
-                                paired_tail_stderrs)
+from riskengine.compare import (
+    _ResampledTail,
+    _tail_estimates,
+    batch_errors,
+    compare,
+    paired_tail_stderrs,
+)
 from riskengine.config import default_portfolio_path
 
 TAIL = ["VaR", "ES"]
