@@ -281,7 +281,9 @@ def sensitivity(config: Config | dict | str | Path | None = None,
                          "value": np.nan if isinstance(value, str) else float(value),
                          "value_label": value_label(value), **r})
     frame = pd.DataFrame(rows, columns=[*COLUMNS, "base", "unpaired_stderr", "value_label"])
-    frame.attrs.update(paths=cfg.simulation.paths, seed=cfg.simulation.seed, spec=source,
+    # the shipped spec by its place in the project, not this machine's path to it
+    shown = "data/program/sensitivity.toml" if spec is None else source
+    frame.attrs.update(paths=cfg.simulation.paths, seed=cfg.simulation.seed, spec=shown,
                        program_key=program_key(cfg, pf), seconds=time.perf_counter() - t0)
     if out is not None:
         write_sensitivity(frame, out)
