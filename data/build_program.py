@@ -203,19 +203,21 @@ LGD_FACTOR_LOADING = 0.25
 #    approval_quarter: quarters from 2025-10-01 (Q0 = Oct-Dec 2025, Q1 = Jan-Mar 2026).
 # ---------------------------------------------------------------------------------------
 # Selection and decline probabilities (judgement, D; data/README.md "Selection, declines,
-# regimes"). The first tranche is selected (DF 7.2, S). The second round was reported
-# (> $100bn over 3 projects, DF 7.3 / 10.3, S) but "a significant gap remains" (Akazawa,
-# 12 Feb 2026, DF 10.3): 0.85. Fact-sheet candidates are expressions of interest, not
-# commitments (DF 10.3): 0.6, as the unallocated pipeline. A selected project's notice comes
-# at a uniformly drawn quarter from its approval quarter to the deadline (MODEL.md 6).
+# regimes"). The first tranche is selected (DF 7.2, 11.6, S). Round 2's candidates of the
+# 19 Mar 2026 summit (DF 11.6, S) are "still to be vetted for profitability in the
+# Consultation Committee": 0.85. The 8 Mar 2026 candidates that did not appear on the 19 Mar
+# list (Westinghouse reactors, LCD/OLED, copper; DF 11.6, S) fall back to 0.6, as the
+# unallocated pipeline. A selected project's notice comes at a uniformly drawn quarter from
+# its approval quarter to the deadline (MODEL.md 6).
 SELECTION = {"first_tranche": 1.0, "second_round": 0.85, "candidate": 0.6, "pipeline": 0.6}
-# No case of Japan declining a project was found (DF 10.3): a small 5% per selected project
-# outside the first tranche (judgement, D); the regimes scale it.
+# No case of Japan declining a project was found (DF 10.3, 11.4.3): a small 5% per selected
+# project outside the first tranche (judgement, D); the regimes scale it.
 DECLINE = {"first_tranche": 0.0, "other": 0.05}
 
 NAMED_PROJECTS = [
-    # first tranche, announced 17 Feb 2026 (S) -> quarter 1
-    dict(prefix="PORTSMOUTH", sector="power_gas", cls="gas_pf", total=33.0e9, units=1,
+    # Round 1, announced 17 Feb 2026 (DF 11.6, S): $33.3bn, $2.1bn and $0.6bn; JBIC and
+    # banks signed loans of more than Y340bn for the three on 1 May 2026 (S) -> quarter 1
+    dict(prefix="PORTSMOUTH", sector="power_gas", cls="gas_pf", total=33.3e9, units=1,
          split=(0.60, 0.32, 0.08), approval=[1], selection=1.0,
          name="Portsmouth Powered Land OH, 9.2 GW gas plant (SB Energy)"),
     dict(prefix="GULFLINK", sector="energy_midstream", cls="crude_terminal_pf", total=2.1e9, units=1,
@@ -224,28 +226,40 @@ NAMED_PROJECTS = [
     dict(prefix="DIAMOND-GRIT", sector="critical_minerals", cls="processing_bb", total=0.6e9, units=1,
          split=(0.60, 0.30, 0.10), approval=[1], selection=1.0,
          name="Georgia synthetic diamond grit plant (Element Six)"),
-    # second round, reported 8 Mar 2026 (S): LCD/OLED "a few trillion yen" ~ Y3trn / 153 ~ $20bn (D);
-    # copper smelting "a few hundred billion yen" ~ Y300bn ~ $2bn (D)
+    # Round 2's candidates, announced at the 19 Mar 2026 summit (DF 11.6, S): GE Vernova
+    # Hitachi BWRX-300 SMRs in Tennessee and Idaho and gas-fired plants in Pennsylvania and
+    # Texas, "up to $73bn" in all -> quarter 2. The split between them was not given: the
+    # SMRs take the "$40bn" of a press-conference report (S, low), the two gas plants the
+    # remaining $33bn (D), half each (judgement); two units a site, staggered.
+    dict(prefix="GEVH-SMR-TN", sector="nuclear", cls="smr_foak", total=20.0e9, units=2,
+         split=(0.5700, 0.3800, 0.0500), approval=[2, 4], selection=SELECTION["second_round"],
+         name="GE Vernova Hitachi BWRX-300 SMR, Tennessee (round 2)"),
+    dict(prefix="GEVH-SMR-ID", sector="nuclear", cls="smr_foak", total=20.0e9, units=2,
+         split=(0.5700, 0.3800, 0.0500), approval=[3, 5], selection=SELECTION["second_round"],
+         name="GE Vernova Hitachi BWRX-300 SMR, Idaho (round 2)"),
+    dict(prefix="GAS-PA", sector="power_gas", cls="gas_pf", total=16.5e9, units=1,
+         split=(0.60, 0.32, 0.08), approval=[2], selection=SELECTION["second_round"],
+         name="Gas-fired power plant, Pennsylvania (round 2)"),
+    dict(prefix="GAS-TX", sector="power_gas", cls="gas_pf", total=16.5e9, units=1,
+         split=(0.60, 0.32, 0.08), approval=[2], selection=SELECTION["second_round"],
+         name="Gas-fired power plant, Texas (round 2)"),
+    # The 8 Mar 2026 candidates (S) that the 19 Mar list left out (DF 11.6): LCD/OLED "a few
+    # trillion yen" ~ Y3trn / 153 ~ $20bn (D); copper smelting "a few hundred billion yen"
+    # ~ Y300bn ~ $2bn (D); Westinghouse AP1000, >= $80bn, about 8 units (DF 7.3, S; "10
+    # reactors" in DF 11.6). Not selected by the summit -> quarter 2 at the earliest. AP1000
+    # units carry loan + guarantee; JBIC equity sits in one program-level vehicle row.
     dict(prefix="DISPLAY-OLED", sector="advanced_manufacturing", cls="display_bb", total=20.0e9, units=1,
-         split=(0.60, 0.35, 0.05), approval=[1], selection=SELECTION["second_round"],
-         name="LCD/OLED display manufacturing (2nd round)"),
+         split=(0.60, 0.35, 0.05), approval=[2], selection=SELECTION["candidate"],
+         name="LCD/OLED display manufacturing (8 Mar 2026 candidate)"),
     dict(prefix="COPPER-SMELT", sector="critical_minerals", cls="smelter_b", total=2.0e9, units=1,
-         split=(0.60, 0.30, 0.10), approval=[1], selection=SELECTION["second_round"],
-         name="Copper smelting and refining (2nd round, US-led)"),
-    # Westinghouse AP1000: >= $80bn, about 8 units (DF §7.3, S); floated in the 2nd round, selection
-    # assumed after the 19 Mar 2026 summit -> quarter 2. Units carry loan + guarantee; JBIC equity
-    # sits in one program-level vehicle row.
+         split=(0.60, 0.30, 0.10), approval=[2], selection=SELECTION["candidate"],
+         name="Copper smelting and refining (8 Mar 2026 candidate, US-led)"),
     dict(prefix="AP1000", sector="nuclear", cls="ap1000", total=80.0e9, units=8,
-         split=(0.5850, 0.3900, 0.0250), approval=[2] * 8, selection=SELECTION["second_round"],
+         split=(0.5850, 0.3900, 0.0250), approval=[2] * 8, selection=SELECTION["candidate"],
          name="Westinghouse AP1000 reactor"),
-    # Oct 2025 fact sheet candidates (S), not yet selected: a modest slice of the "up to $100bn"
-    # GE Vernova Hitachi BWRX-300 SMR line (4 units, staggered), SoftBank power infrastructure $25bn.
-    dict(prefix="GEVH-SMR", sector="nuclear", cls="smr_foak", total=20.0e9, units=4,
-         split=(0.5700, 0.3800, 0.0500), approval=[4, 5, 6, 7], selection=SELECTION["candidate"],
-         name="GE Vernova Hitachi BWRX-300 SMR"),
-    dict(prefix="SBPOWER", sector="power_gas", cls="power_infra_pf", total=25.0e9, units=1,
-         split=(0.60, 0.32, 0.08), approval=[3], selection=SELECTION["candidate"],
-         name="SoftBank power infrastructure (fact sheet, $25bn)"),
+    # The Oct 2025 fact sheet's SoftBank power infrastructure ($25bn) and its modest slice of
+    # the GE Vernova Hitachi SMR line ($20bn) gave way to round 2's named sites above, which
+    # are their concrete form (judgement: not counted twice).
 ]
 
 # ---------------------------------------------------------------------------------------

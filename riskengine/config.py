@@ -267,9 +267,11 @@ class Tariff(_Strict):
     """The tariff "boomerang": what a declined project costs Japan."""
 
     penalty_usd_per_year: Number = Field(
-        0.0273, ge=0.0, le=10.0,
-        description="tariff cost per year per declined US$ of commitment: about $15bn a year "
-                    "(tariffs back to 25%, DATA_FACTS 10.3) over the $550bn program")
+        0.0107, ge=0.0, le=10.0,
+        description="tariff cost per year per declined US$ of commitment: about $5.9bn a "
+                    "year over the $550bn program, the Section 232 car tariff back to 27.5% "
+                    "(the lever the IEEPA ruling of 20 Feb 2026 left; DATA_FACTS 10.3, "
+                    "11.4.2)")
     duration_years: Number = Field(
         3.0, ge=0.0, le=100.0,
         description="years the penalty lasts from the decline (judgement: about to the end "
@@ -281,9 +283,10 @@ class Tariff(_Strict):
                     "step at which the declined share of the path's selected commitments "
                     "exceeds trigger_share")
     trigger_penalty_usd_per_year: Number = Field(
-        15e9, ge=0.0, le=1e13,
-        description="trigger form: the whole threat per year, tariffs back to 25% on "
-                    "everything (about $15bn a year, DATA_FACTS 10.3)")
+        5.9e9, ge=0.0, le=1e13,
+        description="trigger form: the whole threat per year, the car tariff back to 27.5% "
+                    "(about $5.9bn a year after the IEEPA ruling; $15bn with every product "
+                    "back to 25%, DATA_FACTS 10.3, 11.4.2)")
     trigger_share: Number = Field(
         0.0, ge=0.0, le=1.0,
         description="trigger form: the penalty starts once the declined commitments exceed "
