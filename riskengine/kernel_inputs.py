@@ -45,6 +45,7 @@ from ._kernels.rng import (
     stream_keys,
 )
 from .codes import INSTITUTIONS, Instrument, TariffForm
+from .backstop import backstop_terms
 from .config import Config, Scenario, apply_overrides
 from .dependence import (
     CorrelationCheck,
@@ -532,7 +533,8 @@ def _program(config: Config, scenario: Scenario | None, deployment: Deployment, 
         fx_loading=float(fx.factor_correlation) if fx else 0.0,
         fx_key=stream_key(seed, STREAM_FX, 0),
         step_time=_f64(np.arange(1, n_q + 1) / sim.steps_per_year),
-        common_weights=_f64(common_innovation_weights(corr.matrix)))
+        common_weights=_f64(common_innovation_weights(corr.matrix)),
+        **backstop_terms(config))
 
 
 def _sampler(config: Config, deployment: Deployment, groups, program: ProgramTerms,
