@@ -172,3 +172,46 @@ def backstop_dataset(config: Config, rows: CallRows, n: int, weighted: bool) -> 
                        "and the capital left; capital is depleted, not rebuilt; ALL is "
                        "the sum of JBIC's and NEXI's calls on each path; 'all' the sum "
                        "over the horizon"})
+
+
+#: the summary's and the report's table shows the fiscal years whose P(call) of ALL is at
+#: least this (every year is in backstop.parquet)
+SHOWN_P_CALL = 0.01
+
+
+def backstop_table(ds: xr.Dataset, min_p: float = SHOWN_P_CALL) -> list[dict]:
+    """The rows the terminal summary and the HTML report show of a backstop dataset
+    (one scenario): the fiscal years whose P(call) of ALL is at least ``min_p``, then
+    ``all``; each with P(call) of JBIC, NEXI and ALL, and ALL's expected call and
+    quantiles in yen and the 0.999 quantile as a share of the General Account and of
+    GDP."""
+    frame = ds.to_dataframe()
+    value = {(r.period, r.institution, r.measure, None if np.isnan(r.level) else r.level):
+             (r.value_jpy, r.share_general_account, r.share_gdp)
+             for r in frame.itertuples()}
+    periods = list(dict.fromkeys(frame["period"]))
+    rows = []
+    for period in periods:
+        p_all = value[period, "ALL", "p_call", None][0]
+        if period != "all" and not p_all >= min_p:
+            continue
+        top = value[period, "ALL", "VaR", max(BACKSTOP_LEVELS)]
+        rows.append({"period": period,
+                     **{f"p_{i}": value[period, i, "p_call", None][0]
+                        for i in BACKSTOP_INSTITUTIONS},
+                     "expected": value[period, "ALL", "expected_call", None][0],
+                     **{f"var_{a:g}": value[period, "ALL", "VaR", a][0]
+                        for a in BACKSTOP_LEVELS},
+                     "top_share_ga": top[1], "top_share_gdp": top[2]})
+    return rows
+
+
+def capital_basis(config_dict: dict) -> str:
+    """One line of what absorbs losses before a call (from the manifest's config)."""
+    cap = config_dict["capital"]
+    j, n = cap["JBIC"], cap["NEXI"]
+    return (f"JBIC capital ¥{j['capital_jpy'] / 1e12:,.2f} trn and earnings "
+            f"¥{j['earnings_jpy_per_year'] / 1e9:,.1f} bn a year; NEXI capital "
+            f"¥{n['capital_jpy'] / 1e12:,.2f} trn and earnings "
+            f"¥{n['earnings_jpy_per_year'] / 1e9:,.1f} bn a year; General Account "
+            f"¥{cap['general_account_jpy'] / 1e12:,.1f} trn, GDP ¥{cap['gdp_jpy'] / 1e12:,.1f} trn")

@@ -44,8 +44,8 @@ from ._kernels.rng import (
     stream_key,
     stream_keys,
 )
-from .codes import INSTITUTIONS, Instrument, TariffForm
 from .backstop import backstop_terms
+from .codes import INSTITUTIONS, Instrument, TariffForm
 from .config import Config, Scenario, apply_overrides
 from .dependence import (
     CorrelationCheck,

@@ -28,8 +28,8 @@ from ._kernels.engine import run_chunk
 from ._kernels.threads import threads
 from .backstop import year_labels
 from .buffers import BLOCK, MEMORY_FIXED_BYTES, allocate, available_memory, memory_estimate
-from .codes import INSTITUTIONS
 from .checkpoints import Checkpoint, load_chunk, save_chunk, saved_chunks
+from .codes import INSTITUTIONS
 from .config import Config, Scenario, apply_overrides
 from .contributions import compute
 from .errors import ConfigError, DataError, UsageError
