@@ -45,9 +45,10 @@ def earnings_by_year(config: Config, earnings_per_year: float) -> np.ndarray:
     return earnings_per_year * steps / sim.steps_per_year
 
 
-def backstop_terms(config: Config) -> dict[str, object]:
-    """The ``backstop_*`` fields of the kernel's ``ProgramTerms`` of a config (zeros
-    without ``[capital]``: the kernel then writes no calls)."""
+def backstop_terms(config: Config) -> tuple[float, np.ndarray, np.ndarray]:
+    """The ``backstop_*`` fields of the kernel's ``ProgramTerms`` of a config:
+    ``(usd_jpy, capital (I,), earnings (I, Y))`` (zeros without ``[capital]``: the
+    kernel then writes no calls)."""
     n_years = len(year_labels(config))
     cap = config.capital
     capital = np.zeros(len(INSTITUTIONS))
@@ -57,9 +58,7 @@ def backstop_terms(config: Config) -> dict[str, object]:
             capital[i] = cap.of(name).capital_jpy
             earnings[i] = earnings_by_year(config, cap.of(name).earnings_jpy_per_year)
     usd_jpy = config.fx.usd_jpy if config.fx is not None else FX().usd_jpy
-    return {"backstop_usd_jpy": float(usd_jpy),
-            "backstop_capital": np.ascontiguousarray(capital),
-            "backstop_earnings": np.ascontiguousarray(earnings)}
+    return float(usd_jpy), np.ascontiguousarray(capital), np.ascontiguousarray(earnings)
 
 
 class CallRows:
