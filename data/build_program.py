@@ -519,7 +519,7 @@ def program_toml() -> str:
 # S/S2/D/GK as in data/README.md.
 #
 # Here: the program's sectors and their correlation, its political regimes and stress
-# scenarios (a user's own config does not inherit these two), and [fx]. Every other key
+# scenarios (a user's own config does not inherit these two), [fx] and [capital]. Every other key
 # takes the engine default written once in riskengine/config.py (the README's config table
 # lists them, with the sources of the sourced ones: base rate, discount rate, MOU tiers,
 # seed, tariff penalty, USD/JPY).
@@ -543,6 +543,11 @@ correlation = [
 # Losses in yen too: USD/JPY spot, volatility and factor correlation take the sourced
 # defaults of riskengine/config.py (DF 4.3, 10.4).
 [fx]
+
+# The taxpayer's backstop (backstop.parquet): JBIC's net assets and earnings, NEXI's capital
+# support, the General Account and GDP take the sourced defaults of riskengine/config.py
+# (DF 11.1-11.3; data/README.md "The taxpayer's backstop").
+[capital]
 
 # The seed analysis's three political trajectories (seeds/002: "most likely", "significant
 # risk", "less likely but possible"); probabilities and multipliers are judgement (D),

@@ -40,17 +40,20 @@ STREAMED_BYTES_PER_PATH = 120
 
 
 def memory_estimate(paths: int, n_projects: int = 0, n_equity: int = 0, n_steps: int = 0,
-                    streamed: bool = False) -> int:
+                    streamed: bool = False, call_values: int = 0) -> int:
     """Bytes a run of ``paths`` paths needs at its peak (see ``MEMORY_BYTES_PER_PATH``),
     plus the per-block accumulators when the portfolio's size is given (in memory: 5 per
     exposure, one recoup histogram per equity vehicle and step, per block of paths;
-    streamed: each block's credit loss by exposure)."""
+    streamed: each block's credit loss by exposure). ``call_values``: a path's capital
+    calls ([capital]: institutions times fiscal years), held for every path in memory and
+    only for the paths that call when streamed (not counted there)."""
     blocks = -(-paths // BLOCK)
     if streamed:
         return (MEMORY_FIXED_BYTES + STREAMED_BYTES_PER_PATH * paths
                 + blocks * 8 * n_projects)
     per_block = 8 * (5 * n_projects + n_equity * n_steps + 4 * n_steps)
-    return MEMORY_FIXED_BYTES + MEMORY_BYTES_PER_PATH * paths + blocks * per_block
+    return (MEMORY_FIXED_BYTES + (MEMORY_BYTES_PER_PATH + 8 * call_values) * paths
+            + blocks * per_block)
 
 
 def available_memory() -> int | None:
@@ -78,8 +81,11 @@ def allocate(model: Model, n: int, n_timeline: int = 0, n_irr: int = 0,
     n_eq = len(model.equity_index)
     n_blocks = -(-n // BLOCK)
     n_years = int(model.inputs.schedules.fiscal_year[-1]) + 1
+    # the capital calls by fiscal year ([capital]; not in a replay, which reads none)
+    calls = n if model.config.capital is not None and not by_exposure else 0
     out = PathOutputs(**kernel_buffers(n),  # (riskengine.outputs: one per output)
-                      exposure_credit=np.zeros((n if by_exposure else 0, n_p)))
+                      exposure_credit=np.zeros((n if by_exposure else 0, n_p)),
+                      capital_call=np.zeros((calls, n_inst, n_years)))
     acc = Accumulators(defaults=np.zeros((n_blocks, n_p)), credit_loss=np.zeros((n_blocks, n_p)),
                        japan_receipts=np.zeros((n_blocks, n_p)),
                        us_receipts=np.zeros((n_blocks, n_p)), recouped=np.zeros((n_blocks, n_p)),

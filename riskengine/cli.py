@@ -26,9 +26,15 @@ from rich.table import Table
 
 from . import kernel_cache
 from ._version import __version__
+from .backstop import (
+    BACKSTOP_LEVELS,
+    SHOWN_P_CALL,
+    backstop_table,
+    capital_basis,
+)
 from .buffers import memory_estimate
 from .checkpoints import disk_fits
-from .codes import INSTRUMENTS
+from .codes import INSTITUTIONS, INSTRUMENTS
 from .compare import compare
 from .config import (
     apply_overrides,
@@ -390,10 +396,50 @@ def print_summary(console: Console, result, run_dir: Path) -> None:
                           f"{annual['quantile'].attrs.get('paths', 0):,} sampled paths) "
                           + "; ".join(parts) + " (annual.parquet)", highlight=False)
     _program_table(console, result)
+    _backstop_table(console, result)
     console.print(f"Results: [bold]{run_dir}[/bold] (manifest.json, "
                   + ", ".join(f"{k}.parquet" for k in result.datasets()) + ")")
 
 
+
+
+def _backstop_table(console: Console, result) -> None:
+    """What Japan's budget may have to carry ([capital]): P(capital call) and the calls
+    by fiscal year and over the horizon (backstop.parquet)."""
+    ds = result.backstop
+    if ds is None:
+        return
+    if "scenario" in ds.dims:
+        ds = ds.sel(scenario=result.scenarios[0])
+    rows = backstop_table(ds)
+    top = max(BACKSTOP_LEVELS)
+    table = Table(title="What Japan's budget may have to carry: capital calls on the state "
+                        "(P: probability of a call; E: expected call and q: quantiles of "
+                        f"ALL's, ¥ bn; GA: q{top:g} as a share of the General Account; the "
+                        f"fiscal years with P ALL at least {SHOWN_P_CALL:.0%}, every year "
+                        "in backstop.parquet)", title_justify="left")
+    order = ("ALL", *INSTITUTIONS)
+    for col in ("FY", *(f"P {i}" for i in order), "E",
+                *(f"q{a:g}" for a in BACKSTOP_LEVELS), "GA"):
+        table.add_column(col, justify="left" if col == "FY" else "right", no_wrap=True)
+    for r in rows:
+        table.add_row("horizon" if r["period"] == "all" else r["period"],
+                      *(f"{r[f'p_{i}']:.2%}" for i in order),
+                      f"{r['expected'] / 1e9:,.1f}",
+                      *(f"{r[f'var_{a:g}'] / 1e9:,.0f}" for a in BACKSTOP_LEVELS),
+                      f"{r['top_share_ga']:.1%}")
+    console.print(table)
+    n = ds.attrs.get("paths", 0)
+    years = [str(p) for p in dict.fromkeys(ds["period"].values) if p != "all"]
+    whole = rows[-1]
+    console.print(f"A call: the credit loss in yen booked in a fiscal year beyond that "
+                  f"year's earnings and the capital left (not rebuilt); ALL = JBIC + NEXI; "
+                  f"'horizon': the calls summed over {years[0]}-{years[-1]} (its q{top:g} "
+                  f"{whole['top_share_gdp']:.2%} of GDP). "
+                  f"{capital_basis(result.meta['config'])}. P(call) rests on "
+                  f"{ds.attrs.get('calling_paths', 0):,} calling paths of {n:,} "
+                  f"(standard error of a probability p about sqrt(p (1 - p) / {n:,})).",
+                  highlight=False)
 
 
 #: the header's short form of the risk features whose full text is a table below

@@ -378,6 +378,56 @@ class FX(_Strict):
                     "every gross dollar flow, principal included")
 
 
+class InstitutionCapital(_Strict):
+    """What absorbs one institution's losses before the state is called ([capital.JBIC],
+    [capital.NEXI]; each key left out takes the institution's sourced default)."""
+
+    capital_jpy: Number = Field(0.0, ge=0.0, lt=1e16,
+                                description="loss-absorbing capital at the start of the "
+                                            "horizon, yen (depleted by losses, not rebuilt)")
+    earnings_jpy_per_year: Number = Field(
+        0.0, ge=0.0, lt=1e16, description="earnings of a fiscal year that absorb its losses "
+                                          "first, yen (a partial year pro rata; not carried "
+                                          "over)")
+
+
+class JbicCapital(InstitutionCapital):
+    capital_jpy: Number = Field(2.949394e12, ge=0.0, lt=1e16,
+                                description="JBIC's net assets, 2.949 trn yen (FY2022, "
+                                            "DATA_FACTS 11.1.1)")
+    earnings_jpy_per_year: Number = Field(
+        77.5872e9, ge=0.0, lt=1e16,
+        description="JBIC's mean net income FY2018-FY2022, 77.6 bn yen (DATA_FACTS 11.1.1)")
+
+
+class NexiCapital(InstitutionCapital):
+    capital_jpy: Number = Field(3.1e12, ge=0.0, lt=1e16,
+                                description="NEXI's capital support for the US program: up "
+                                            "to 3 trn yen of grant bonds and 100 bn yen of "
+                                            "equity (DATA_FACTS 11.2)")
+    earnings_jpy_per_year: Number = Field(
+        0.0, ge=0.0, lt=1e16, description="NEXI's earnings: 0 (its net income was not found, "
+                                          "DATA_FACTS 11.2)")
+
+
+class Capital(_Strict):
+    """The taxpayer's backstop: each institution's capital and earnings, and Japan's budget
+    and GDP the capital calls are compared with (backstop.parquet; sources in
+    data/README.md, "The taxpayer's backstop")."""
+
+    JBIC: JbicCapital = Field(default_factory=JbicCapital)
+    NEXI: NexiCapital = Field(default_factory=NexiCapital)
+    general_account_jpy: Number = Field(
+        122.3092e12, gt=0.0, lt=1e16,
+        description="Japan's General Account, yen (FY2026 budget, DATA_FACTS 11.3)")
+    gdp_jpy: Number = Field(615.9e12, gt=0.0, lt=1e17,
+                            description="Japan's nominal GDP, yen (FY2024, DATA_FACTS 11.3)")
+
+    def of(self, institution: str) -> InstitutionCapital:
+        """The table of ``institution`` (``"JBIC"`` or ``"NEXI"``)."""
+        return getattr(self, institution)
+
+
 #: the parameters each [[uncertainty]] distribution takes
 DISTRIBUTION_PARAMETERS = {
     "lognormal": ("sd",), "normal": ("mean", "sd"), "beta": ("a", "b"),
@@ -474,6 +524,7 @@ class Config(_Strict):
     regimes: tuple[Regime, ...] = ()
     scenarios: tuple[Scenario, ...] = ()
     fx: FX | None = None
+    capital: Capital | None = None
     uncertainty: tuple[Uncertainty, ...] = ()
 
     @model_validator(mode="after")

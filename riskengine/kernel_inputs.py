@@ -44,6 +44,7 @@ from ._kernels.rng import (
     stream_key,
     stream_keys,
 )
+from .backstop import backstop_terms
 from .codes import INSTITUTIONS, Instrument, TariffForm
 from .config import Config, Scenario, apply_overrides
 from .dependence import (
@@ -503,6 +504,7 @@ def _program(config: Config, scenario: Scenario | None, deployment: Deployment, 
     def per_regime(field: str) -> np.ndarray:
         return _f64([getattr(r, field) for r in regimes] or [1.0])
 
+    usd_jpy, capital, earnings = backstop_terms(config)
     selection_mult = per_regime("selection_multiplier")
     if scenario is not None:
         selection_mult = selection_mult * scenario.selection_multiplier
@@ -532,7 +534,8 @@ def _program(config: Config, scenario: Scenario | None, deployment: Deployment, 
         fx_loading=float(fx.factor_correlation) if fx else 0.0,
         fx_key=stream_key(seed, STREAM_FX, 0),
         step_time=_f64(np.arange(1, n_q + 1) / sim.steps_per_year),
-        common_weights=_f64(common_innovation_weights(corr.matrix)))
+        common_weights=_f64(common_innovation_weights(corr.matrix)),
+        backstop_usd_jpy=usd_jpy, backstop_capital=capital, backstop_earnings=earnings)
 
 
 def _sampler(config: Config, deployment: Deployment, groups, program: ProgramTerms,

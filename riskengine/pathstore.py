@@ -24,6 +24,7 @@ import numpy as np
 import xarray as xr
 
 from ._kernels.bundles import Accumulators, PathOutputs, SampledPaths
+from .backstop import CallRows
 from .buffers import BLOCK, allocate, allocate_range
 from .io import DatasetAppender, open_dataset_lazily
 from .outputs import paths_dataset
@@ -35,6 +36,12 @@ class InMemory:
     def __init__(self, model, start: int, end: int):
         self.model, self.start, self.end = model, start, end
         self.out, self.acc, self.sampled = allocate_range(model, start, end)
+
+    def calls(self) -> CallRows:
+        """The paths that call on the state ([capital]), read from the calls in memory."""
+        rows = CallRows(*self.out.capital_call.shape[1:])
+        rows.add(self.start, self.out.capital_call, self.out.weight)
+        return rows
 
     def _rows(self, first: int, size: int):
         rel = first - self.start
@@ -87,6 +94,7 @@ class Streamed:
         self._block_credit = np.zeros((n_blocks, acc.credit_loss.shape[1]))
         self._file = DatasetAppender(self.path, self.end)
         self._next = 0  # the first path not yet written
+        self._calls = CallRows(*calls_shape(model))
         self._waiting: dict[int, tuple[int, PathOutputs, Accumulators]] = {}
         # paths with a NaN or an infinity, by variable, counted as the chunks are written
         # (the finite check then need not read paths.parquet back)
@@ -106,6 +114,7 @@ class Streamed:
             chunk = paths_dataset(self.model, out, first, weighted=self.weighted)
             self._count_nonfinite(chunk)
             self._file.append(chunk)
+            self._calls.add(first, out.capital_call, out.weight)  # (only the calling paths)
             for k, total in zip(Accumulators._fields, self._totals):
                 for row in getattr(acc, k):  # block by block, in path order
                     total += row
@@ -122,6 +131,9 @@ class Streamed:
     def totals(self) -> Accumulators:
         return self._totals
 
+    def calls(self) -> CallRows:
+        return self._calls
+
     def block_credit(self) -> np.ndarray:
         return self._block_credit
 
@@ -132,6 +144,11 @@ class Streamed:
     def nonfinite_paths(self) -> dict[str, int]:
         """Paths holding a NaN or an infinity, by per-path float variable."""
         return dict(self._nonfinite)
+
+
+def calls_shape(model) -> tuple[int, int]:
+    """``(I, Y)`` of a path's capital calls."""
+    return allocate(model, 0)[0].capital_call.shape[1:]
 
 
 def nonfinite_paths(paths: xr.Dataset) -> dict[str, int]:

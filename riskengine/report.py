@@ -158,6 +158,9 @@ def write_report(run_dir: str | Path, sensitivity: str | Path | None = None) -> 
     annual = _first(run.datasets.get("annual"))
     if annual is not None and np.isfinite(annual["quantile"].to_numpy()).any():
         _annual_figure(figs, annual)
+    backstop = _first(run.datasets.get("backstop"))
+    if backstop is not None:
+        _backstop_figure(figs, backstop)
     side_rows = _side_by_side(summary_all, scenarios, regimes, top, m.get("scenarios"))
     if len(side_rows) > 1:
         _side_by_side_figure(figs, side_rows, top)
@@ -165,6 +168,7 @@ def write_report(run_dir: str | Path, sensitivity: str | Path | None = None) -> 
     parts = {"base_case": sections.base_case_html(m, scenarios, regimes), "band": band,
              "equity": sections.equity_html(m, data, summary, _stat, top, figs.take("equity")),
              "worst_year": sections.worst_year_html(annual) + figs.take("annual"),
+             "backstop": sections.backstop_html(backstop, m["config"]) + figs.take("backstop"),
              "tornado": "" if frame is None else sections.tornado_html(frame, figs)}
     page = _html(dict(m, run_dir=str(run_dir.resolve())), summary, levels, figs.items,
                  side_rows, top, contributions, parts)
@@ -293,6 +297,45 @@ def _convergence_figure(figs: _Figures, convergence, top: float) -> None:
         fig.tight_layout(rect=(0, 0, 1, 0.94))
 
     figs.add("convergence", "Convergence: the estimate on the first N paths", conv)
+
+
+def _backstop_figure(figs: _Figures, backstop) -> None:
+    """Capital calls on the state by fiscal year: P(call) of each institution and ALL,
+    and ALL's expected call and quantiles in yen."""
+    from .backstop import BACKSTOP_INSTITUTIONS, BACKSTOP_LEVELS
+
+    frame = backstop.to_dataframe()
+    frame = frame[frame.period != "all"]
+    years = list(dict.fromkeys(frame.period))
+    x = np.arange(len(years))
+
+    def series(inst, measure, level=None):
+        f = frame[(frame.institution == inst) & (frame.measure == measure)]
+        f = f[f.level.isna()] if level is None else f[f.level == level]
+        return f.set_index("period").value_jpy.reindex(years).to_numpy()
+
+    def draw(fig):
+        left, right = fig.subplots(1, 2)
+        for k, inst in enumerate(BACKSTOP_INSTITUTIONS):
+            left.plot(x, 100 * series(inst, "p_call"), "o-" if inst == "ALL" else ".-",
+                      color=f"C{k}", label=inst, markersize=3)
+        left.set(ylabel="P(capital call) in the year, %", title="probability of a call")
+        # the expected call is far below the quantiles: on an axis of its own
+        twin = right.twinx()
+        twin.bar(x, series("ALL", "expected_call") / 1e9, color="C0", alpha=0.35,
+                 label="expected (right axis)")
+        twin.set(ylabel="expected call, ¥ bn")
+        for lv, style in zip(BACKSTOP_LEVELS, ("--", ":")):
+            right.plot(x, series("ALL", "VaR", lv) / 1e9, style, color="C3",
+                       label=f"{lv:g} quantile")
+        right.set(ylabel="quantile, ¥ bn", title="ALL's call in the year")
+        twin.legend(fontsize=8, loc="upper right")
+        for ax, where in ((left, "upper right"), (right, "upper left")):
+            ax.set_xticks(x[::3], years[::3], rotation=60, fontsize=7)
+            ax.legend(fontsize=8, loc=where)
+        fig.tight_layout(rect=(0, 0, 1, 0.94))
+
+    figs.add("backstop", "Capital calls on Japan's budget by fiscal year", draw)
 
 
 def _annual_figure(figs: _Figures, annual) -> None:
@@ -492,6 +535,7 @@ Illustrative inputs (see the program's data/README.md).</p>
 {fig['regimes_scenarios']}
 {parts['equity']}
 {parts['worst_year']}
+{parts['backstop']}
 <h2>More figures</h2>
 {figs}
 <h2>Provenance</h2>

@@ -404,3 +404,45 @@ def uncertainty_html(summary, stat, top: float) -> str:
             + "".join(rows) + "</table>"
             + f"<p>Share that comes from parameter uncertainty: {esc(shares)}. The other "
               "tables show the predictive figures.</p>")
+
+
+# ---- the taxpayer's backstop ---------------------------------------------------------
+
+def backstop_html(backstop, config: dict) -> str:
+    """What Japan's budget may have to carry: P(capital call) by institution, ALL's
+    expected call and quantiles in yen and as a share of the General Account, for the
+    fiscal years with P(call) of ALL at least 1% and over the whole horizon."""
+    from .backstop import BACKSTOP_LEVELS, SHOWN_P_CALL, backstop_table, capital_basis
+
+    if backstop is None or "capital" not in config or config["capital"] is None:
+        return ""
+    rows = backstop_table(backstop)
+    top = max(BACKSTOP_LEVELS)
+
+    def yen(x):
+        return f'<td data-value="{float(x)!r}">{x / 1e9:,.1f}</td>'
+
+    def pct(x, digits=2):
+        return f'<td data-value="{float(x)!r}">{x:.{digits}%}</td>'
+
+    body = "".join(
+        f'<tr data-period="{esc(r["period"])}"><th>'
+        f'{"whole horizon" if r["period"] == "all" else esc(r["period"])}</th>'
+        + "".join(pct(r[f"p_{i}"]) for i in ("ALL", "JBIC", "NEXI"))
+        + yen(r["expected"]) + "".join(yen(r[f"var_{a:g}"]) for a in BACKSTOP_LEVELS)
+        + pct(r["top_share_ga"]) + pct(r["top_share_gdp"]) + "</tr>" for r in rows)
+    n = int(backstop.attrs.get("paths", 0))
+    return ('<h2 id="backstop">What Japan\'s budget may have to carry</h2>'
+            "<p>A capital call on the state: the credit loss in yen booked in a fiscal year "
+            "(each default at its step's USD/JPY) beyond that year's earnings and the "
+            "capital the institution has left; capital is depleted, not rebuilt. ALL is "
+            f"JBIC's and NEXI's calls together. {esc(capital_basis(config))}.</p>"
+            "<table><tr><th>fiscal year</th><th>P(call) ALL</th><th>JBIC</th><th>NEXI</th>"
+            "<th>expected call, ¥ bn</th>"
+            + "".join(f"<th>{a:g} quantile, ¥ bn</th>" for a in BACKSTOP_LEVELS)
+            + f"<th>{top:g} / General Account</th><th>{top:g} / GDP</th></tr>"
+            + body + "</table>"
+            f"<p>The fiscal years shown have P(call) of ALL at least {SHOWN_P_CALL:.0%}; "
+            "every year, each institution and the shares of both denominators are in "
+            f"backstop.parquet. Over all {n:,} paths; {int(backstop.attrs.get('calling_paths', 0)):,} "
+            "of them call at least once.</p>")

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .backstop import backstop_dataset
 from .codes import INSTITUTIONS, Instrument
 from .features import program_key, risk_features
 from .io import is_lazy, without_multi_indexes, write_run
@@ -51,6 +52,8 @@ class Result:
     timeline: xr.Dataset | None = None
     recoup: xr.Dataset | None = None
     annual: xr.Dataset | None = None
+    #: with [capital]: the capital calls on the state (backstop.parquet)
+    backstop: xr.Dataset | None = None
     contributions_ds: xr.Dataset | None = None
     #: with [[uncertainty]]: each batch's parameter values and EL (parameters.parquet)
     parameters_ds: xr.Dataset | None = None
@@ -69,7 +72,7 @@ class Result:
     def from_simulation(cls, model, paths: xr.Dataset, totals, sampled, timings: dict,
                         importance_sampling: dict | None = None,
                         contributions: xr.Dataset | None = None,
-                        stamp: dict | None = None) -> Result:
+                        stamp: dict | None = None, calls=None) -> Result:
         """Assemble the Datasets of a finished simulation.
 
         Parameters
@@ -85,6 +88,8 @@ class Result:
         stamp : dict
             The manifest's ``versions`` and ``provenance``
             (:func:`riskengine.provenance.stamp`).
+        calls : riskengine.backstop.CallRows
+            With ``[capital]``: the paths that call on the state.
         """
         cfg = model.config
         n = paths.sizes["path"]
@@ -117,6 +122,8 @@ class Result:
         res = cls(paths=paths, projects=projects, levels=cfg.measures.levels, meta=meta,
                   timeline=timeline_ds, recoup=recoup_ds, annual=annual_ds,
                   contributions_ds=contributions)
+        if cfg.capital is not None and calls is not None:
+            res.backstop = backstop_dataset(cfg, calls, n, "weight" in paths)
         if len(eq):
             res.meta["equity_program"] = res.equity_program()
         return res
@@ -143,6 +150,7 @@ class Result:
         out = cls(paths=along(lambda r: r.paths), projects=along(lambda r: r.projects),
                   levels=first.levels, meta=dict(first.meta), timeline=along(lambda r: r.timeline),
                   recoup=along(lambda r: r.recoup), annual=along(lambda r: r.annual),
+                  backstop=along(lambda r: r.backstop),
                   contributions_ds=along(lambda r: r.contributions_ds))
         out.parameters_ds = along(lambda r: r.parameters_ds)
         out.__dict__["convergence_ds"] = along(lambda r: r.convergence_ds)
@@ -349,6 +357,8 @@ class Result:
             out["recoup"] = self.recoup
         if self.annual is not None:
             out["annual"] = self.annual
+        if self.backstop is not None:
+            out["backstop"] = self.backstop
         if self.contributions_ds is not None:
             out["contributions"] = self.contributions_ds
         if self.parameters_ds is not None:

@@ -26,8 +26,10 @@ import xarray as xr
 from ._kernels.bundles import SampledPaths
 from ._kernels.engine import run_chunk
 from ._kernels.threads import threads
+from .backstop import year_labels
 from .buffers import BLOCK, MEMORY_FIXED_BYTES, allocate, available_memory, memory_estimate
 from .checkpoints import Checkpoint, load_chunk, save_chunk, saved_chunks
+from .codes import INSTITUTIONS
 from .config import Config, Scenario, apply_overrides
 from .contributions import compute
 from .errors import ConfigError, DataError, UsageError
@@ -142,8 +144,9 @@ def check_fits(config: Config, n_projects: int = 0, n_equity: int = 0,
     paths = config.simulation.paths
     runs = len(scenario_list(config))  # side-by-side scenarios are kept until written
     streamed = streamed and runs == 1
+    calls = (len(INSTITUTIONS) * len(year_labels(config))) if config.capital is not None else 0
     need = runs * memory_estimate(paths, n_projects, n_equity, config.simulation.n_quarters,
-                                  streamed)
+                                  streamed, calls)
     have = available_memory()
     if have is None or need <= 0.8 * have:
         return
@@ -415,7 +418,8 @@ def finish(model: Model, inputs: KernelInputs, run: RangeRun, is_info: dict) -> 
         result = Result.from_simulation(model, paths, run.store.totals(), run.sampled,
                                         timings=timings, importance_sampling=is_info,
                                         contributions=contributions,
-                                        stamp=stamp(model, timings))
+                                        stamp=stamp(model, timings),
+                                        calls=run.store.calls())
     refuse_nonfinite(model, result, run.store.nonfinite_paths())
     return result
 

@@ -822,3 +822,19 @@ def vasicek_finite_pool_pmf(n: int, pd: float, rho: float) -> np.ndarray:
         val, _ = integrate.quad(f, -zlim, zlim, points=pts, epsabs=1e-14, epsrel=1e-12, limit=500)
         out[k] = val
     return out
+
+
+# --------------------------------------------------------------------------------------
+# The taxpayer's backstop
+# --------------------------------------------------------------------------------------
+def capital_calls_reference(loss_by_year, capital: float, earnings_by_year) -> list[float]:
+    """One institution's capital calls on one path, year by year (docs/model.md, "The
+    taxpayer's backstop"): each year's earnings absorb its loss first, then the capital
+    left (which is never rebuilt); the rest is called from the state."""
+    calls, left = [], float(capital)
+    for loss, earned in zip(loss_by_year, earnings_by_year):
+        after_earnings = max(float(loss) - float(earned), 0.0)
+        from_capital = min(after_earnings, left)
+        left -= from_capital
+        calls.append(after_earnings - from_capital)
+    return calls

@@ -31,10 +31,10 @@ def _section_model(annotation) -> type[BaseModel]:
 def _table() -> dict[str, str]:
     rows = {}
     for line in README.read_text().splitlines():
-        m = re.match(r"^\| (`[a-z_]+\.[a-z_]+`(?:, `\.[a-z_]+`)*) \| ([^|]+) \|", line)
+        m = re.match(r"^\| (`[a-z_]+(?:\.[A-Za-z_]+)+`(?:, `\.[a-z_]+`)*) \| ([^|]+) \|", line)
         if not m:
             continue
-        keys = re.findall(r"`([a-z_.]+)`", m.group(1))
+        keys = re.findall(r"`([A-Za-z_.]+)`", m.group(1))
         section = keys[0].split(".")[0]
         keys = [keys[0]] + [section + k for k in keys[1:]]
         values = [v.strip() for v in m.group(2).split(",")] if len(keys) > 1 else [m.group(2).strip()]
@@ -50,8 +50,12 @@ def _schema_defaults() -> dict[str, object]:
     for section, field in Config.model_fields.items():
         model = _section_model(field.annotation)
         for key, f in model.model_fields.items():
-            out[f"{section}.{key}"] = (f.default_factory() if f.default_factory is not None
-                                       else f.default)
+            default = f.default_factory() if f.default_factory is not None else f.default
+            if isinstance(default, BaseModel):  # a table in the section ([capital.JBIC])
+                for sub in type(default).model_fields:
+                    out[f"{section}.{key}.{sub}"] = getattr(default, sub)
+                continue
+            out[f"{section}.{key}"] = default
     return out
 
 
@@ -78,12 +82,15 @@ def test_every_config_key_is_in_the_readme_with_its_default():
         if key in PROGRAM_KEYS:
             assert text == "shipped"
             continue
-        section, name = key.split(".")
+        section, *path = key.split(".")
         if want is PydanticUndefined:
             assert text == "required", key
             continue
         if section not in PROGRAM_TABLES:  # program.toml adds nothing
-            assert getattr(getattr(shipped, section), name) == want, key
+            got = getattr(shipped, section)
+            for name in path:
+                got = getattr(got, name)
+            assert got == want, key
         if key == "waterfall.tiers":
             assert [(t.japan_share, t.until) for t in want] == [(0.5, "deemed_allocation"), (0.1, None)]
             assert text.startswith("50/50 until deemed allocation, then 10% Japan")

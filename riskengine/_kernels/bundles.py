@@ -183,6 +183,11 @@ class ProgramTerms(NamedTuple):
     fx_key: np.uint64  # stream of USD/JPY's own shocks
     step_time: np.ndarray  # (Q,) years from as_of to each step's end
     common_weights: np.ndarray  # (K,) weights of the common default factor (unit variance)
+    # the taxpayer's backstop ([capital], .backstop; zeros without it, when nothing reads
+    # them; fields of their own, not a nested bundle, which a parallel loop cannot take)
+    backstop_usd_jpy: float  # yen per dollar of a loss where the path does not track USD/JPY
+    backstop_capital: np.ndarray  # (I,) float64, loss-absorbing capital at the start, yen
+    backstop_earnings: np.ndarray  # (I, Y) float64, earnings of each fiscal year, yen (partial years pro rata)
 
 
 class Sampler(NamedTuple):
@@ -219,6 +224,7 @@ class PathOutputs(NamedTuple):
     economic_loss_jpy: np.ndarray  # (n, I) economic loss in yen (0 without fx)
     tariff_cost_jpy: np.ndarray  # (n,) tariff cost in yen (0 without fx)
     exposure_credit: np.ndarray  # (n, P) each exposure's credit loss (a replay), else (0, P)
+    capital_call: np.ndarray  # (n, I, Y) calls on the state by fiscal year ([capital]), else (0, I, Y)
 
 
 class Accumulators(NamedTuple):
@@ -289,6 +295,7 @@ class PathScratch(NamedTuple):
     credit_by_institution: np.ndarray  # (I,)
     economic_by_institution: np.ndarray  # (I,)
     annual: np.ndarray  # (Y, 3) this path's defaults, JBIC and NEXI losses by fiscal year
+    loss_jpy: np.ndarray  # (I, Y) this path's credit losses in yen by fiscal year (the backstop)
     unit_state: np.ndarray  # (U,) int64, 0 not selected, 1 funded, 2 declined
     unit_time: np.ndarray  # (U,) float64, the unit's timing uniform
     pv_by_step: np.ndarray  # (I, Q) discounted flows by step the yen figures convert (fx.view's)
@@ -383,6 +390,7 @@ class BlockPlan(NamedTuple):
     credit_only: bool  # only credit losses are read: survivors and the yen figures skipped
     track_pv: bool  # discounted cash by step is tracked (the yen figures)
     n_equity: int  # equity exposures of the program (the continuation tables' rows)
+    backstop: bool  # the capital calls are written ([capital], not a replay)
 
 
 class PathContext(NamedTuple):

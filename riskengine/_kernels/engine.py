@@ -17,7 +17,8 @@ stages, each a function in the module named after its concept:
 6. :mod:`.valuation`: their outcomes, by instrument (:mod:`.debt` with the instrument
    rules of :mod:`.instruments`, :mod:`.equity`), with the loss given default of
    :mod:`.lgd`;
-7. :mod:`.accumulation` and :mod:`.yen`: the path's weight, outputs and the block's sums.
+7. :mod:`.accumulation` and :mod:`.yen`: the path's weight, outputs and the block's sums;
+   :mod:`.backstop`: its capital calls on the state by fiscal year (with ``[capital]``).
 
 What every path of a block does the same way is decided once (:func:`plan_block`). Each
 block writes only its own rows of the per-path outputs and its own slices of the
@@ -36,6 +37,7 @@ from numba import njit, prange
 
 from ._cache import CACHE
 from .accumulation import accumulate, path_context, path_weight, start_path, write_outputs
+from .backstop import capital_calls
 from .bundles import (
     BlockPlan,
     BlockSpan,
@@ -118,6 +120,7 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
         equity_seen=np.zeros(n_proj, dtype=np.int64),
         credit_by_institution=np.zeros(n_inst), economic_by_institution=np.zeros(n_inst),
         annual=np.zeros((schedules.fiscal_year[n_q - 1] + 1, 3)),
+        loss_jpy=np.zeros((n_inst, schedules.fiscal_year[n_q - 1] + 1)),
         unit_state=np.zeros(n_units, dtype=np.int64), unit_time=np.zeros(n_units),
         pv_by_step=np.zeros((n_inst, n_q)), fx_gap=np.zeros(n_q + 1), fx_path=np.zeros(n_q),
         must_visit=np.zeros(n_proj, dtype=np.bool_), exposure_u=np.zeros(n_proj),
@@ -190,8 +193,10 @@ def plan_block(span, m, out, scratch):
     # and skips the yen figures (its other outputs are unread)
     credit_only = replay and by_exposure
     track_pv = program.fx_on and program.fx_vol > 0.0 and not credit_only
+    backstop = out.capital_call.shape[0] > 0 and not credit_only
     return BlockPlan(prefilter, lazy, twisting_obligors, shift_on, shifted, is_on, replay,
-                     by_exposure, credit_only, track_pv, m.waterfall.continuation.shape[0])
+                     by_exposure, credit_only, track_pv, m.waterfall.continuation.shape[0],
+                     backstop)
 
 
 # _nrt=False: compiled without reference counting (numba's runtime), which this function
@@ -238,4 +243,5 @@ def simulate_block(span, block_index, copula, exposures, schedules, cash, waterf
         weight = path_weight(log_ratio, twisted_loss, theta, psi, regime_weight, plan, sampler)
         write_outputs(row, r, weight, tariff, sums, n_def, plan, out, scratch)
         write_yen(row, tariff, tariff_gap, plan, program, out, scratch)
+        capital_calls(row, n_visit, plan, m, out, scratch)
         accumulate(b, weight, n_def, n_eqp, ctx, plan, m, acc, sampled, scratch)
