@@ -503,9 +503,11 @@ class Config(_Strict):
         rho = self.program.selection_correlation
         if rho == 0.0:
             return self
-        refused = (("importance_sampling.enabled", self.importance_sampling.enabled,
-                    "the tilt's likelihood ratios take the default uniforms as "
-                    "independent of the selection"),
+        isc = self.importance_sampling
+        refused = (("importance_sampling.twist", isc.enabled and isc.twist,
+                    "the obligor twist's likelihood ratios take the default uniforms as "
+                    "independent of the selection; importance_sampling.twist = false keeps "
+                    "the factor shift and the regime tilt, which stay exact"),
                    ("dependence.copula", self.dependence.copula == "t",
                     "the copula is Gaussian: \"t\" is not available with it"),
                    ("dependence.factor_dynamics", self.dependence.factor_dynamics == "ar1",

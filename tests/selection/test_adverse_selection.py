@@ -142,12 +142,12 @@ def test_a_regimes_selection_multiplier_sets_the_selection_threshold():
 # ---- what it refuses ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("section,key,value", [
-    ("importance_sampling", "enabled", True),
+    ("importance_sampling", "twist", True),
     ("dependence", "copula", "t"),
     ("dependence", "factor_dynamics", "ar1"),
 ])
 def test_refused_with(section, key, value):
-    extra = {"dof": 5.0} if key == "copula" else {}
+    extra = {"dof": 5.0} if key == "copula" else {"enabled": True} if key == "twist" else {}
     with pytest.raises(ConfigError, match=rf"program\.selection_correlation.*{section}\.{key}"):
         apply_overrides(_cfg(0.3, paths=1024), {section: {key: value, **extra}})
     apply_overrides(_cfg(0.0, paths=1024), {section: {key: value, **extra}})  # 0: allowed
@@ -162,7 +162,7 @@ def test_importance_sampling_flag_is_refused_on_the_command_line(tmp_path, capsy
                  "--out", str(tmp_path / "o"), "--quiet"])
     assert code == ConfigError.exit_code
     assert not (tmp_path / "o").exists()
-    assert "importance_sampling.enabled" in capsys.readouterr().err
+    assert "importance_sampling.twist" in capsys.readouterr().err
 
 
 def test_above_the_idiosyncratic_sd_is_an_error_naming_the_obligor():
@@ -207,3 +207,24 @@ def test_the_shipped_calibration_is_reproducible():
     got = shipped_calibration((1.0, 1.5, 3.0), "unselected")
     assert got[1.0] == 0.0
     assert 0.0 < got[1.5] < got[3.0] < 0.76
+
+
+def test_the_manifest_names_it_only_when_on():
+    from riskengine.features import config_features
+
+    assert "adverse selection" not in config_features(_cfg(0.0, paths=1024).to_dict())
+    assert "0.3" in config_features(_cfg(0.3, paths=1024).to_dict())["adverse selection"]
+
+
+def test_importance_sampling_without_the_twist_keeps_the_formula():
+    """The factor shift reweights the factors alone, which the selection and the credit
+    normals do not depend on: weighted, P(default and selected) is still Phi2(a, b; rho)."""
+    cfg = _cfg(0.5, importance_sampling={"enabled": True, "twist": False,
+                                         "pilot_paths": 4096})
+    res = _run(cfg)
+    weight = res.paths["weight"].values
+    assert weight.std() > 0.01  # the factors are shifted
+    both = weight * ((res.loss("credit_loss", "JBIC") > 0) & (res.loss("deployed_usd", "JBIC") > 0))
+    pd_h = 1.0 - (1.0 - PD) ** HORIZON
+    want = phi2(special.ndtri(pd_h), special.ndtri(P_SEL), 0.5)
+    assert abs(both.mean() - want) < 4 * both.std() / np.sqrt(len(both)), (both.mean(), want)
