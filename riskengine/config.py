@@ -261,6 +261,11 @@ class Program(_Strict):
                             "pd_annual exceeds decline_pd_threshold")
     decline_pd_threshold: Number = Field(
         0.02, ge=0.0, le=1.0, description="pd_annual above which the pd_above rule declines")
+    selection_correlation: Number = Field(
+        0.0, ge=-1.0, le=1.0,
+        description="adverse selection: correlation of a pipeline unit's selection draw "
+                    "with its obligor's latent credit variable (Gaussian copula; > 0: the "
+                    "selected units are worse credits; at most sqrt(1 - factor_loading^2))")
 
 
 class Tariff(_Strict):
@@ -548,6 +553,27 @@ class Config(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _adverse_selection(self) -> Config:
+        rho = self.program.selection_correlation
+        if rho == 0.0:
+            return self
+        isc = self.importance_sampling
+        refused = (("importance_sampling.twist", isc.enabled and isc.twist,
+                    "the obligor twist's likelihood ratios take the default uniforms as "
+                    "independent of the selection; importance_sampling.twist = false keeps "
+                    "the factor shift and the regime tilt, which stay exact"),
+                   ("dependence.copula", self.dependence.copula == "t",
+                    "the copula is Gaussian: \"t\" is not available with it"),
+                   ("dependence.factor_dynamics", self.dependence.factor_dynamics == "ar1",
+                    "the latent variable is one draw: \"ar1\" is not available with it"))
+        for key, on, why in refused:
+            if on:
+                raise ValueError(f"program.selection_correlation = {rho:g} is not "
+                                 f"available with {key} = {getattr_key(self, key)!r} "
+                                 f"({why}); set one of them back")
+        return self
+
+    @model_validator(mode="after")
     def _program_tables(self) -> Config:
         names = [r.name for r in self.regimes]
         dup = sorted({n for n in names if names.count(n) > 1})
@@ -627,6 +653,12 @@ def _read_toml(path: Path) -> dict:
                 return tomllib.load(f)
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"config {path}: not valid TOML: {e}") from None
+
+
+def getattr_key(config: Any, key: str) -> Any:
+    """The value of a dotted config key (``section.key``)."""
+    section, name = key.split(".")
+    return getattr(getattr(config, section), name)
 
 
 def _format_validation(path: str, err: ValidationError) -> str:

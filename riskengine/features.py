@@ -53,6 +53,10 @@ def config_features(config: dict) -> dict[str, str]:
                          f"per declined US$, for {tariff.get('duration_years', 0):g} years")
     fx = config.get("fx")
     out["yen view"] = "off" if not fx else str(fx.get("view", "on"))
+    rho = config.get("program", {}).get("selection_correlation", 0.0)
+    if rho:
+        out["adverse selection"] = (f"selection correlated {rho:g} with the pipeline's "
+                                    "latent credit variables")
     scenario = config.get("simulation", {}).get("scenario")
     if scenario:
         out["scenario"] = scenario

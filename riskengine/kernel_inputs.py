@@ -69,6 +69,7 @@ from .schedules import (
     operating_window,
     survivors,
 )
+from .selection import credit_loadings
 from .stress import FactorStress, factor_stress
 from .yen_views import converted_flows, funded_rows, view_of
 
@@ -505,6 +506,7 @@ def _program(config: Config, scenario: Scenario | None, deployment: Deployment, 
         return _f64([getattr(r, field) for r in regimes] or [1.0])
 
     usd_jpy, capital, earnings = backstop_terms(config)
+    loading, keep = credit_loadings(config.program.selection_correlation, deployment)
     selection_mult = per_regime("selection_multiplier")
     if scenario is not None:
         selection_mult = selection_mult * scenario.selection_multiplier
@@ -523,6 +525,8 @@ def _program(config: Config, scenario: Scenario | None, deployment: Deployment, 
         unit_pipeline=np.array(deployment.unit_pipeline, dtype=np.bool_),
         unit_forced=np.array(deployment.unit_forced, dtype=np.bool_),
         unit_key=stream_keys(seed, STREAM_SELECTION, deployment.unit_obligor),
+        selection_correlation=float(config.program.selection_correlation),
+        unit_credit_loading=_f64(loading), unit_credit_keep=_f64(keep),
         tariff_per_step=_f64(tariff_per_step), tariff_pv=_f64(tariff_pv),
         tariff_steps=int(tariff_steps),
         tariff_form=int(TariffForm[config.tariff.form.upper()]),

@@ -3,7 +3,8 @@
 A row funded on every path whose survival is pre-summed matters only if it defaults, and
 (unless the twist draws it) it defaults only if its uniform is at most the screen, so the
 rest are skipped after one hash: the same uniforms and decisions as visiting them all.
-A conditional row is live only in its unit's drawn variant (:mod:`.program`). The default
+A conditional row is live only in its unit's drawn variant (:mod:`.program`), and a
+pipeline unit's uniform is taken given its selection draw (adverse selection). The default
 step is exactly ``u <= Phi(group_x)`` (the table decides unless ``u`` is within the
 margin), read from the group's curve; yearly factors read the yearly curves, and a tilted
 path with a conditional twist the twisted probability.
@@ -21,7 +22,12 @@ from .defaults import (
     yearly_default_step,
 )
 from .indexing import unsigned
-from .program import live_variant, path_tariff, proportional_tariff
+from .program import (
+    live_variant,
+    path_tariff,
+    proportional_tariff,
+    selected_credit_uniform,
+)
 from .rng import key_uniform, path_key
 
 
@@ -146,6 +152,8 @@ def find_defaults(ctx, plan, m, scratch):
             u = scratch.exposure_u[p]
         else:
             u = key_uniform(path_key(exposures.default_key[p], ctx.path))
+        if unit >= 0:  # adverse selection: the uniform given the unit's selection draw
+            u = selected_credit_uniform(u, unit, program, scratch)
         k, cls = default_step(u, p, ctx, plan, m, scratch)
         if cls >= 0:
             twisted_loss += sampler.class_loss[cls]

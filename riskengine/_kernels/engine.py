@@ -9,6 +9,7 @@ stages, each a function in the module named after its concept:
    cash index and the base rate, the default screen; :mod:`.twist`: the conditional twist;
 2. :mod:`.accumulation`: the path's rows of the sampled outputs and its sums reset;
 3. :mod:`.program`: which conditional units are selected, when, which Japan declines;
+   with adverse selection, the normals of the pipeline units' selection draws;
 4. :mod:`.yen`: USD/JPY on the path; :mod:`.twist`: the obligors' twist;
 5. :mod:`.default_times`: the rows the path visits and their default steps (a funded
    row's commitment, a declined row's tariff and the path's selected and declined
@@ -47,7 +48,7 @@ from .bundles import (
 )
 from .default_times import find_defaults
 from .path_draws import default_screen, draw_cash_and_rate, draw_factors, draw_regime
-from .program import select_units
+from .program import select_units, selection_normals
 from .twist import twist_for_path, twist_obligors
 from .valuation import touch_schedules, value_rows
 from .yen import start_yen, write_yen
@@ -122,6 +123,7 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
         annual=np.zeros((schedules.fiscal_year[n_q - 1] + 1, 3)),
         loss_jpy=np.zeros((n_inst, schedules.fiscal_year[n_q - 1] + 1)),
         unit_state=np.zeros(n_units, dtype=np.int64), unit_time=np.zeros(n_units),
+        unit_selection_z=np.zeros(n_units),
         pv_by_step=np.zeros((n_inst, n_q)), fx_gap=np.zeros(n_q + 1), fx_path=np.zeros(n_q),
         must_visit=np.zeros(n_proj, dtype=np.bool_), exposure_u=np.zeros(n_proj),
         group_stamp=np.full(n_groups, -1, dtype=np.int64),
@@ -231,6 +233,8 @@ def simulate_block(span, block_index, copula, exposures, schedules, cash, waterf
         ctx = path_context(path, r, tilted, scale, u_screen, theta, sampled)
         start_path(ctx, m, sampled, scratch)
         select_units(path, r, program, scratch)
+        if program.selection_correlation != 0.0:
+            selection_normals(path, program, scratch)
         start_yen(path, plan, m, scratch)
         if plan.twisting_obligors:
             log_ratio += twist_obligors(path, tilted, sampler.obligor_theta, exposures,

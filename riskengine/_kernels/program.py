@@ -4,6 +4,14 @@ units; :func:`riskengine.kernel_inputs.presence` reads the same probabilities).
 
 A unit's draws are 0 (selected), 1 (its timing, which picks the live variant of its rows)
 and 2 (declined) of its own stream.
+
+Adverse selection (``program.selection_correlation`` = rho, docs/model.md "Adverse
+selection"): a pipeline unit is selected when its selection normal ``V = Phi^-1(draw 0)``
+is below ``b = Phi^-1(p_sel)``, and its obligor's idiosyncratic credit normal is
+``eps = c V + sqrt(1 - c^2) zeta``, ``zeta = Phi^-1(u)`` of the obligor's own default
+uniform, ``c = rho / sqrt(1 - w^2)``; so the latent ``X = w S + sqrt(1 - w^2) eps`` has
+``corr(V, X) = rho``, and rho > 0 makes the selected units (low V) worse credits (low X).
+No draw moves: the selection is as before, the default uniform becomes ``Phi(eps)``.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from numba import njit
 
 from ..codes import TariffForm
 from ._cache import CACHE
+from .defaults import phi_cdf, phi_inverse
 from .rng import path_key, uniform
 
 
@@ -58,6 +67,29 @@ def select_units(path, regime, program, scratch):
                 state = 2
         unit_state[u] = state
         unit_time[u] = uniform(ukey, 1) if pipeline[u] else 0.5
+
+
+@njit(inline="always")
+def selection_normals(path, program, scratch):
+    """Adverse selection: ``scratch.unit_selection_z``, the normal ``Phi^-1`` of each
+    pipeline unit's selection uniform (its draw 0, whether or not :func:`select_units`
+    needed it), for the units whose credit loads on it."""
+    for u in range(scratch.unit_selection_z.shape[0]):
+        if program.unit_credit_loading[u] != 0.0:
+            ukey = path_key(program.unit_key[u], path)
+            scratch.unit_selection_z[u] = phi_inverse(uniform(ukey, 0))
+
+
+@njit(inline="always")
+def selected_credit_uniform(u, unit, program, scratch):
+    """The default uniform of a row of ``unit`` given the unit's selection draw:
+    ``Phi(c V + sqrt(1 - c^2) Phi^-1(u))`` (module notes); ``u`` itself where the unit's
+    credit loading ``c`` is 0 (every unit without adverse selection)."""
+    c = program.unit_credit_loading[unit]
+    if c == 0.0:
+        return u
+    return phi_cdf(c * scratch.unit_selection_z[unit]
+                   + program.unit_credit_keep[unit] * phi_inverse(u))
 
 
 @njit(inline="always")
