@@ -213,6 +213,10 @@ SELECTION = {"first_tranche": 1.0, "second_round": 0.85, "candidate": 0.6, "pipe
 # No case of Japan declining a project was found (DF 10.3, 11.4.3): a small 5% per selected
 # project outside the first tranche (judgement, D); the regimes scale it.
 DECLINE = {"first_tranche": 0.0, "other": 0.05}
+# Adverse selection: rho of a pipeline unit's selection draw with its obligor's latent
+# credit variable, for a ratio of 1.5 of the selected units' 5-year default rate to the
+# unselected ones' (`python data/calibrate_selection.py --years 5 1.5`; data/README.md 3.7)
+SELECTION_CORRELATION = 0.149
 
 NAMED_PROJECTS = [
     # Round 1, announced 17 Feb 2026 (DF 11.6, S): $33.3bn, $2.1bn and $0.6bn; JBIC and
@@ -543,6 +547,12 @@ correlation = [
 # Losses in yen too: USD/JPY spot, volatility and factor correlation take the sourced
 # defaults of riskengine/config.py (DF 4.3, 10.4).
 [fx]
+
+# Adverse selection (data/README.md 3.7): selected pipeline units default 1.5 times as often
+# as those the US leaves out over 5 years (Khwaja and Mian 2005, DF 11.5, S; calibrated by
+# data/calibrate_selection.py, D). Like the regimes, a user's own config does not inherit it.
+[program]
+selection_correlation = {SELECTION_CORRELATION}
 
 # The taxpayer's backstop (backstop.parquet): JBIC's net assets and earnings, NEXI's capital
 # support, the General Account and GDP take the sourced defaults of riskengine/config.py

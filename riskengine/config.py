@@ -557,12 +557,7 @@ class Config(_Strict):
         rho = self.program.selection_correlation
         if rho == 0.0:
             return self
-        isc = self.importance_sampling
-        refused = (("importance_sampling.twist", isc.enabled and isc.twist,
-                    "the obligor twist's likelihood ratios take the default uniforms as "
-                    "independent of the selection; importance_sampling.twist = false keeps "
-                    "the factor shift and the regime tilt, which stay exact"),
-                   ("dependence.copula", self.dependence.copula == "t",
+        refused = (("dependence.copula", self.dependence.copula == "t",
                     "the copula is Gaussian: \"t\" is not available with it"),
                    ("dependence.factor_dynamics", self.dependence.factor_dynamics == "ar1",
                     "the latent variable is one draw: \"ar1\" is not available with it"))
@@ -630,6 +625,9 @@ class Config(_Strict):
 
 #: top-level tables a user's config does not inherit from the shipped one
 PROGRAM_CONTENT = ("regimes", "scenarios")
+#: keys a user's config does not inherit either: the shipped program's political judgement
+#: (adverse selection) rather than an engine default, left at the engine's 0 unless set
+PROGRAM_CONTENT_KEYS = ("program.selection_correlation",)
 
 
 def _deep_merge(base: dict, over: dict, where: str = "") -> dict:
@@ -746,6 +744,9 @@ def load_config(path: str | Path | dict | None = None, overrides: dict | None = 
         # [[regimes]] and [[scenarios]] are the shipped program's content, not engine
         # defaults: a user's config has only its own (MODEL.md section 8)
         raw = {k: v for k, v in raw.items() if k not in PROGRAM_CONTENT}
+        for key in PROGRAM_CONTENT_KEYS:
+            section, name = key.split(".")
+            raw[section] = {k: v for k, v in raw.get(section, {}).items() if k != name}
         if isinstance(path, dict):
             raw, source = _deep_merge(raw, path), "<dict>"
         else:
@@ -806,7 +807,20 @@ def config_notes(config: Config, path: str | Path | dict | None = None,
                 notes.append(f"{one}: the shipped program's {_count(n_shipped)} {key} are "
                              f"not inherited by {given_as}; copy its [[{key}]] tables to keep "
                              "them")
+        for key in PROGRAM_CONTENT_KEYS:
+            section, name = key.split(".")
+            value = (shipped.get(section) or {}).get(name)
+            if value and not getattr_key(config, key):
+                notes.append(f"no adverse selection: the shipped program's {key} = {value:g} "
+                             f"is not inherited by {given_as}; set it to keep it")
     prog, sim = config.program, config.simulation
+    isc = config.importance_sampling
+    if isc.enabled and isc.twist and prog.selection_correlation != 0.0:
+        notes.append(f"importance sampling without the obligor twist: adverse selection "
+                     f"(program.selection_correlation = {prog.selection_correlation:g}) ties "
+                     "a selected unit's default to its selection, which the twist's "
+                     "likelihood ratios take as independent; the factor shift and the regime "
+                     "tilt stay exact")
     if prog.selection_deadline < sim.as_of:
         notes.append(f"program.selection_deadline {prog.selection_deadline} is before "
                      f"simulation.as_of {sim.as_of}: every pipeline project "

@@ -265,7 +265,11 @@ def tilt(model, pilot: Pilot):
     n_regimes = len(program.regime_cum)
     drawn = program.pinned_regime < 0 and n_regimes > 1
     independent = not fits_tail(model)
-    twist = isc.twist and independent
+    # adverse selection correlates a selected unit's default uniform with its selection
+    # draw, which the twist's likelihood ratios take as independent: the twist is off then
+    # (config_notes says so) and the factor shift and regime tilt stay exact
+    twist_on = isc.twist and model.config.program.selection_correlation == 0.0
+    twist = twist_on and independent
     mu = np.zeros_like(sampler.mean_shift)
     theta = 0.0
     if independent:
@@ -278,7 +282,7 @@ def tilt(model, pilot: Pilot):
         fitted, obligor_theta = tail_fit(pilot_loss, pilot_regime, pilot.z, x, n_regimes)
         if isc.shift:
             mu[:] = fitted
-        if isc.twist:
+        if twist_on:
             theta = obligor_theta
     regime_cum, regime_ratio = sampler.regime_cum, sampler.regime_ratio
     if drawn:

@@ -5,6 +5,8 @@ selection"). References: scipy's bivariate normal CDF and ``ndtri``, binomial er
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -142,27 +144,30 @@ def test_a_regimes_selection_multiplier_sets_the_selection_threshold():
 # ---- what it refuses ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("section,key,value", [
-    ("importance_sampling", "twist", True),
     ("dependence", "copula", "t"),
     ("dependence", "factor_dynamics", "ar1"),
 ])
 def test_refused_with(section, key, value):
-    extra = {"dof": 5.0} if key == "copula" else {"enabled": True} if key == "twist" else {}
+    extra = {"dof": 5.0} if key == "copula" else {}
     with pytest.raises(ConfigError, match=rf"program\.selection_correlation.*{section}\.{key}"):
         apply_overrides(_cfg(0.3, paths=1024), {section: {key: value, **extra}})
     apply_overrides(_cfg(0.0, paths=1024), {section: {key: value, **extra}})  # 0: allowed
 
 
-def test_importance_sampling_flag_is_refused_on_the_command_line(tmp_path, capsys):
+def test_importance_sampling_turns_the_twist_off_and_says_so(tmp_path, capsys):
+    """The shipped program carries adverse selection: --importance-sampling on it runs with
+    the factor shift and the regime tilt, without the obligor twist, and says so."""
     from riskengine.cli import main
 
     cfg = tmp_path / "c.toml"
     cfg.write_text("[program]\nselection_correlation = 0.2\n")
-    code = main(["run", "--config", str(cfg), "--importance-sampling", "--paths", "1024",
+    code = main(["run", "--config", str(cfg), "--importance-sampling", "--paths", "2048",
                  "--out", str(tmp_path / "o"), "--quiet"])
-    assert code == ConfigError.exit_code
-    assert not (tmp_path / "o").exists()
-    assert "importance_sampling.twist" in capsys.readouterr().err
+    assert code == 0
+    assert "without the obligor twist" in capsys.readouterr().err
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert manifest["importance_sampling"]["twist"] is False
+    assert manifest["importance_sampling"]["obligor_theta"] == 0.0
 
 
 def test_above_the_idiosyncratic_sd_is_an_error_naming_the_obligor():
