@@ -807,10 +807,11 @@ def config_notes(config: Config, path: str | Path | dict | None = None,
                 notes.append(f"{one}: the shipped program's {_count(n_shipped)} {key} are "
                              f"not inherited by {given_as}; copy its [[{key}]] tables to keep "
                              "them")
+        own = path if isinstance(path, dict) else _read_toml(Path(path))
         for key in PROGRAM_CONTENT_KEYS:
             section, name = key.split(".")
             value = (shipped.get(section) or {}).get(name)
-            if value and not getattr_key(config, key):
+            if value and name not in (own.get(section) or {}):
                 notes.append(f"no adverse selection: the shipped program's {key} = {value:g} "
                              f"is not inherited by {given_as}; set it to keep it")
     prog, sim = config.program, config.simulation

@@ -90,13 +90,25 @@ def test_a_config_without_regimes_or_scenarios_says_so_in_one_line_each(tmp_path
         "note: one regime: the shipped program's three regimes are not inherited by "
         "--config; copy its [[regimes]] tables to keep them",
         "note: the base case alone: the shipped program's four scenarios are not inherited "
-        "by --config; copy its [[scenarios]] tables to keep them"], err
+        "by --config; copy its [[scenarios]] tables to keep them",
+        "note: no adverse selection: the shipped program's program.selection_correlation = "
+        "0.149 is not inherited by --config; set it to keep it"], err
+
+
+def test_a_config_of_ones_own_does_not_inherit_adverse_selection(tmp_path):
+    """Like the regimes, the shipped program's adverse selection is its content: a config
+    of one's own starts from 0 (and keeps its t copula), the shipped program has it."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[dependence]\ncopula = \"t\"\ndof = 5\n")
+    assert load_config(cfg).program.selection_correlation == 0.0
+    assert load_config(None).program.selection_correlation == pytest.approx(0.149)
 
 
 def test_the_shipped_program_and_a_config_with_its_own_tables_have_no_note(tmp_path, capsys):
     assert main(["validate"]) == 0
     assert "note:" not in capsys.readouterr().err
-    own = ("[[regimes]]\nname = \"only\"\nprobability = 1.0\n"
+    own = ("[program]\nselection_correlation = 0.0\n"
+           "[[regimes]]\nname = \"only\"\nprobability = 1.0\n"
            "[[scenarios]]\nname = \"s\"\npd_multiplier = 2.0\n")
     code, err, _ = _validate(tmp_path, capsys, own)
     assert code == 0 and "note:" not in err
@@ -105,7 +117,7 @@ def test_the_shipped_program_and_a_config_with_its_own_tables_have_no_note(tmp_p
 def test_simulate_with_a_dict_warns_what_it_does_not_inherit(tmp_path):
     raw = {"simulation": {"paths": 2048}}
     notes = config_notes(load_config(raw), raw, given_as="simulate(config=...)")
-    assert len(notes) == 2 and all("not inherited by simulate(config=...)" in n for n in notes)
+    assert len(notes) == 3 and all("not inherited by simulate(config=...)" in n for n in notes)
     with pytest.warns(UserWarning, match="three regimes are not inherited"), \
             pytest.raises(riskengine.DataError):  # (stops before simulating)
         riskengine.simulate(raw, portfolio=tmp_path / "missing.csv")
