@@ -78,7 +78,8 @@ def allocate(model: Model, n: int, n_timeline: int = 0, n_irr: int = 0,
     n_eq = len(model.equity_index)
     n_blocks = -(-n // BLOCK)
     n_years = int(model.inputs.schedules.fiscal_year[-1]) + 1
-    out = PathOutputs(**kernel_buffers(n),  # (riskengine.outputs: one per output)
+    out = PathOutputs(**kernel_buffers(n, len(model.inputs.program.election_step)),
+                      # (riskengine.outputs: one per output)
                       exposure_credit=np.zeros((n if by_exposure else 0, n_p)))
     acc = Accumulators(defaults=np.zeros((n_blocks, n_p)), credit_loss=np.zeros((n_blocks, n_p)),
                        japan_receipts=np.zeros((n_blocks, n_p)),
