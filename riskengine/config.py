@@ -345,8 +345,8 @@ class DealEnd(_Strict):
         "kept", description="\"kept\": the vehicles keep the waterfall's tiers; "
                             "\"renegotiated\": from the first quarter after the election "
                             "Japan's share of each tier is japan_shares'")
-    japan_shares: tuple[Annotated[Number, Field(gt=0.0, le=1.0)], ...] = Field(
-        (), description="renegotiated: Japan's share of each [waterfall] tier, in order (one "
+    japan_shares: tuple[Annotated[Number, Field(gt=0.0, le=1.0)], ...] | None = Field(
+        None, description="renegotiated: Japan's share of each [waterfall] tier, in order (one "
                         "per tier, each in (0, 1]); the hurdles stay")
 
 
@@ -603,8 +603,9 @@ class Config(_Strict):
         if len(set(dates)) < len(dates):
             raise ValueError("elections: two elections on one date")
         de = self.deal_end
-        if de.profit_split == "renegotiated" and len(de.japan_shares) != len(self.waterfall.tiers):
-            raise ValueError(f"deal_end.japan_shares: {len(de.japan_shares)} shares for "
+        n_shares = len(de.japan_shares or ())
+        if de.profit_split == "renegotiated" and n_shares != len(self.waterfall.tiers):
+            raise ValueError(f"deal_end.japan_shares: {n_shares} shares for "
                              f"{len(self.waterfall.tiers)} [waterfall] tiers (renegotiated "
                              "needs one per tier)")
         if self.elections:
@@ -821,6 +822,8 @@ def config_notes(config: Config, path: str | Path | dict | None = None,
         notes.append(f"program.selection_deadline {prog.selection_deadline} is before "
                      f"simulation.as_of {sim.as_of}: every pipeline project "
                      "(selection_prob < 1) gets its notice in its approval quarter")
+    from .elections import calendar
+    notes += list(calendar(config).ignored)
     for r in config.regimes:
         if r.probability == 0.0 and sim.regime != r.name:
             notes.append(f"regimes: {r.name!r} has probability 0, so no path draws it (its "

@@ -528,7 +528,7 @@ def _waterfall(config: Config, pf: Portfolio, exposures: Exposures, rates,
         sim.steps_per_year, rates.tail_base_step, extra[0] if len(tiers) > 1 else 0.0,
         sched.df_end[0])
     de = config.deal_end
-    after = (de.japan_shares if de.profit_split == "renegotiated"
+    after = (de.japan_shares or () if de.profit_split == "renegotiated"
              else [t.japan_share for t in tiers])
     return WaterfallTerms(
         shares=_f64([t.japan_share for t in tiers]), extra_spread_step=extra,
