@@ -102,7 +102,7 @@ def history_probability(today: np.ndarray, switch: np.ndarray, n_elections: int)
 def check_size(n_regimes: int, n_elections: int, n_groups: int, n_steps: int) -> None:
     """Refuse a run whose regime histories' default tables would not fit."""
     n_hist = n_regimes ** (n_elections + 1)
-    if n_elections and (n_hist > MAX_HISTORIES or n_hist * n_groups * n_steps > 2e8):
+    if n_elections and (n_hist > MAX_HISTORIES or n_hist * n_groups * n_steps > 5e7):
         raise ConfigError(
             f"[[elections]]: {n_regimes} regimes and {n_elections} elections inside the "
             f"horizon make {n_hist} regime histories, whose default tables ({n_groups} "
@@ -132,21 +132,25 @@ def history_curves(cum_pd: np.ndarray, approval: np.ndarray, election_step: np.n
     surv = 1.0 - cum_pd  # (R, G, Q)
     out = np.empty((len(hist), n_groups, n_q))
     rel = np.arange(n_q)
+    gi = np.arange(n_groups)
+    # the election in force at each group's relative step, and each switch's relative step
+    k_of = np.searchsorted(election_step, approval[:, None] + rel[None, :], side="right")
+    j_of = election_step[None, :] - approval[:, None]  # (G, E)
     for h, regimes_h in enumerate(hist):
-        for g in range(n_groups):
-            a = int(approval[g])
-            # the regime in force at each relative step
-            k_of = np.searchsorted(election_step, a + rel, side="right")
-            reg = regimes_h[k_of]
-            s = surv[reg[0], g].copy()
-            for j in np.flatnonzero(reg[1:] != reg[:-1]) + 1:  # each switch
-                b = reg[j]
-                before_b = surv[b, g, j - 1]
-                carried = s[j - 1]
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    tail = np.where(before_b > 0.0, surv[b, g, j:] / before_b, 0.0)
-                s[j:] = carried * tail
-            out[h, g] = 1.0 - s
+        s = surv[regimes_h[k_of], gi[:, None], rel[None, :]]  # each step's own regime's
+        for k in range(len(election_step)):  # in date order: each switch continues the last
+            b = regimes_h[k + 1]
+            j = j_of[:, k]
+            valid = (j >= 1) & (j < n_q) & (b != regimes_h[k])
+            if not valid.any():
+                continue
+            jj = np.clip(j, 1, n_q - 1) - 1
+            carried, before_b = s[gi, jj], surv[b, gi, jj]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                tail = np.where(before_b[:, None] > 0.0, surv[b] / before_b[:, None], 0.0)
+            s = np.where(valid[:, None] & (rel[None, :] >= j[:, None]),
+                         carried[:, None] * tail, s)
+        out[h] = 1.0 - s
     # a history that never switches is its regime's curve, as tabled
     for h, regimes_h in enumerate(hist):
         if np.all(regimes_h == regimes_h[0]):

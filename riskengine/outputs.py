@@ -189,7 +189,7 @@ def paths_dataset(model, out, first: int = 0, weighted: bool | None = None) -> x
     if weighted is None:
         weighted = not np.all(out.weight == 1.0)
     met = conditions(model, weighted)
-    data = {}
+    data: dict[str, tuple[tuple[str, ...], np.ndarray, dict]] = {}
     for o in OUTPUTS:
         if not met.issuperset(o.when):
             continue

@@ -7,9 +7,9 @@ import numpy as np
 
 from riskengine.dependence import cumulative_pd
 from riskengine.elections import (
+    histories,
     history_curves,
     history_probability,
-    histories,
     notice_cdf,
     switch_matrix,
 )
@@ -57,3 +57,24 @@ def test_notice_before_an_election_by_hand():
     np.testing.assert_allclose(cut, [(7 + 33 / 92) / 13, 0.0, 1.0], rtol=1e-14)
     # approved at step 9 (2028-04-01): quarters 9..12, none before the election
     assert notice_cdf(9, np.array(["2027-11-02"], dtype="datetime64[D]"), cfg)[0] == 0.0
+
+
+def test_several_switches_multiply_each_quarters_own_hazard():
+    # three regimes, two elections (steps 3 and 7), groups approved at 0, 5 and 9: each
+    # step's survival ratio is the one of the regime in force then (the reference: a
+    # product of per-step ratios, by hand)
+    rng = np.random.default_rng(3)
+    q, steps = 12, np.array([3, 7])
+    pd_r = np.array([0.02, 0.07, 0.2])
+    construction = np.array([2, 0, 4])
+    cum = np.stack([cumulative_pd([p] * 3, [2 * p] * 3, construction, q, 4) for p in pd_r])
+    approval = np.array([0, 5, 9])
+    out = history_curves(cum, approval, steps, 3)
+    surv = 1.0 - cum
+    ratio = surv / np.concatenate([np.ones((3, 3, 1)), surv[:, :, :-1]], axis=2)
+    for h in rng.choice(len(histories(3, 2)), 10, replace=False):
+        regimes_h = histories(3, 2)[h]
+        for g in range(3):
+            k = np.searchsorted(steps, approval[g] + np.arange(q), side="right")
+            expect = np.cumprod(ratio[regimes_h[k], g, np.arange(q)])
+            np.testing.assert_allclose(1.0 - out[h, g], expect, rtol=1e-12)
