@@ -117,6 +117,14 @@ def _operating_flows(pk, lo, hi, y_row, base_cash, vol, sector_loading, c_idio,
 
 
 @njit(inline="always")
+def _tier_shares(shares):
+    """The MOU shape's scalars of a tier set: Japan's first and second shares and the
+    inverse of the first (0 when it is 0)."""
+    s1, s2 = shares[0], (shares[1] if shares.shape[0] > 1 else 0.0)
+    return s1, s2, (1.0 / s1 if s1 > 0.0 else 0.0)
+
+
+@njit(inline="always")
 def _drift_shock(terms, k):
     """The step's shock of the slowly mean-reverting log performance: its loading on the
     sector's shock plus its own, unit variance."""
@@ -202,17 +210,15 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
     n_hurdles, record, track, track_pv = terms.n_hurdles, terms.record, terms.track, terms.track_pv
     k_def, lgd, extra, base_q = terms.default_step, terms.lgd, extra_spread_step, rate_path
     a, op_start, op_end = terms.approval_step, terms.operating_start, terms.operating_end
-    base_cash, vol = terms.operating_cash, terms.cash_vol
-    if terms.performance != 1.0:
-        base_cash = base_cash * terms.performance
+    # (a performance of 1 multiplies to the same bits)
+    base_cash, vol = terms.operating_cash * terms.performance, terms.cash_vol
     spread_q, sector_loading = terms.deemed_spread_step, terms.sector_loading
 
     _reset_work(balances, contributions, receipts, n_hurdles, record)
     # the MOU shape (one hurdle, Japan's first share > 0) keeps B_0 in a scalar (the hot
     # loop of the engine); other tier sets use the balances array
-    s1, s2 = shares[0], (shares[1] if shares.shape[0] > 1 else 0.0)
+    s1, s2, inv_s1 = _tier_shares(shares)
     mou = n_hurdles == 1 and s1 > 0.0
-    inv_s1 = 1.0 / s1 if s1 > 0.0 else 0.0
     extra0 = extra[0] if n_hurdles > 0 else 0.0
     # B_0 the deemed balance; what Japan contributed, received; the US received
     b0, contributed, japan_total, us_total = 0.0, 0.0, 0.0, 0.0
@@ -233,14 +239,12 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
     # every step's operating cash the loop below can read, before any drift
     _operating_flows(pk, max(a, op_start), min(op_end, main_end + 1), y_row, base_cash, vol,
                      sector_loading, c_idio, operating_flow, yield_row)
-    split_step = terms.split_step
     for k in range(a, last + 1):
         q = unsigned(k)  # (the arrays' index: no wrap-around test)
-        if k == split_step:  # the deal has ended: the renegotiated shares from here on
-            # (each share is positive, so the MOU shape stays the MOU shape)
+        if k == terms.split_step:  # the deal has ended: the renegotiated shares from here
+            # on (each share is positive, so the MOU shape stays the MOU shape)
             shares = shares_after
-            s1, s2 = shares[0], (shares[1] if shares.shape[0] > 1 else 0.0)
-            inv_s1 = 1.0 / s1 if s1 > 0.0 else 0.0
+            s1, s2, inv_s1 = _tier_shares(shares)
         c = draws_row[q] * overrun
         c_step, j_step = 0.0, 0.0  # the step's contribution and receipt (what record writes)
         if c > 0.0:
