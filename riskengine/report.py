@@ -346,6 +346,8 @@ def _side_by_side(summary_all, scenarios, regimes, top, runs=None):
 
     def what(scen, regime):
         if regime and regime != "all":
+            if "probability" in summary_all:  # (elections: the groups beyond the regimes)
+                return f"the base case's paths in the group '{regime}' ([[elections]])"
             return f"the base case's paths drawn in regime '{regime}'"
         return (runs.get(scen) or {}).get("description", "") if scen else ""
 
