@@ -83,7 +83,8 @@ def allocate(model: Model, n: int, n_timeline: int = 0, n_irr: int = 0,
     n_years = int(model.inputs.schedules.fiscal_year[-1]) + 1
     # the capital calls by fiscal year ([capital]; not in a replay, which reads none)
     calls = n if model.config.capital is not None and not by_exposure else 0
-    out = PathOutputs(**kernel_buffers(n),  # (riskengine.outputs: one per output)
+    out = PathOutputs(**kernel_buffers(n, len(model.inputs.program.election_step)),
+                      # (riskengine.outputs: one per output)
                       exposure_credit=np.zeros((n if by_exposure else 0, n_p)),
                       capital_call=np.zeros((calls, n_inst, n_years)))
     acc = Accumulators(defaults=np.zeros((n_blocks, n_p)), credit_loss=np.zeros((n_blocks, n_p)),

@@ -549,6 +549,7 @@ def _program_table(console: Console, result) -> None:
     rows = [("all paths" if regimes else (first or "base"), "all", first)]
     rows += [(r, r, first) for r in regimes
              if np.isfinite(result.value("EL", "credit_loss", "ALL", regime=r, scenario=first))]
+    rows += _election_rows(result, first)
     rows += [(f"scenario {sc}", "all", sc) for sc in scenarios[1:]]
     short = f"{top:g}".lstrip("0")
     losses = [("credit\nEL", "EL", "credit_loss", None),
@@ -584,6 +585,23 @@ def _program_table(console: Console, result) -> None:
     if yen:
         console.print(f"Yen: {result.basis().get('economic_loss_jpy', '')}; a negative loss "
                       "is a gain.", highlight=False)
+
+
+def _election_rows(result, scenario) -> list[tuple[str, str, str | None]]:
+    """With [[elections]], the summary's groups beyond today's regimes (the regime at the
+    first election, switched or not, the deal's end), each labelled with its share of the
+    paths; () without."""
+    if not result.elections:
+        return []
+    summary = result.summary
+    prob = summary["probability"]
+    if "scenario" in prob.dims:
+        prob = prob.sel(scenario=scenario)
+    skip = {"all", *result.regimes}
+    return [(f"{g} ({float(prob.sel(regime=g)):.1%})", str(g), scenario)
+            for g in summary["regime"].values if g not in skip
+            and np.isfinite(result.value("EL", "credit_loss", "ALL", regime=str(g),
+                                         scenario=scenario))]
 
 
 def _scenario_lines(console: Console, result) -> None:

@@ -320,6 +320,42 @@ class Regime(_Strict):
                                         description="multiplies the pipeline's selection_prob")
     decline_multiplier: Number = Field(1.0, ge=0.0, le=100.0,
                                       description="multiplies decline_prob")
+    switch: dict[str, Number] = Field(
+        default_factory=dict,
+        description="other regime's name -> the probability of moving to it at each election "
+                    "of [[elections]] held in this regime (the rest stays); each in [0, 1], "
+                    "summing to at most 1")
+    deal_end_prob: Number = Field(
+        0.0, ge=0.0, le=1.0,
+        description="the probability that the deal ends at an election held in this regime "
+                    "([[elections]]; deal_end says what ends)")
+
+
+class Election(_Strict):
+    """A date at which the path's regime may switch ([[regimes]] ``switch``) and the deal
+    may end (``deal_end_prob``)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$",
+                      description="a label (letters, digits, '_', '-', '.'): the column "
+                                  "regime_at_<name> of paths.parquet")
+    date: _dt.date = Field(description="the election day (a TOML date); the new regime is in "
+                                       "force from the first quarter that starts after it")
+
+
+class DealEnd(_Strict):
+    """What the deal's end at an election changes (docs/model.md "Elections and the deal's
+    end"): no pipeline unit is selected with a notice after the election, and these."""
+
+    tariff: Literal["ends", "stays"] = Field(
+        "ends", description="\"ends\": the tariff penalties of declines stop from the first "
+                            "quarter after the election; \"stays\": they run their course")
+    profit_split: Literal["kept", "renegotiated"] = Field(
+        "kept", description="\"kept\": the vehicles keep the waterfall's tiers; "
+                            "\"renegotiated\": from the first quarter after the election "
+                            "Japan's share of each tier is japan_shares'")
+    japan_shares: tuple[Annotated[Number, Field(gt=0.0, le=1.0)], ...] | None = Field(
+        None, description="renegotiated: Japan's share of each [waterfall] tier, in order (one "
+                        "per tier, each in (0, 1]); the hurdles stay")
 
 
 #: a scenario's shift of a sector factor's mean: within 10 standard deviations (a
@@ -527,6 +563,8 @@ class Config(_Strict):
     program: Program = Field(default_factory=Program)
     tariff: Tariff = Field(default_factory=Tariff)
     regimes: tuple[Regime, ...] = ()
+    elections: tuple[Election, ...] = ()
+    deal_end: DealEnd = Field(default_factory=DealEnd)
     scenarios: tuple[Scenario, ...] = ()
     fx: FX | None = None
     capital: Capital | None = None
@@ -614,6 +652,64 @@ class Config(_Strict):
             raise ValueError("simulation.scenarios: true, but the config has no [[scenarios]]")
         return self
 
+    @model_validator(mode="after")
+    def _elections(self) -> Config:
+        names = [r.name for r in self.regimes]
+        for r in self.regimes:
+            for other, prob in r.switch.items():
+                if other not in names:
+                    raise ValueError(f"regimes: {r.name!r} switch names {other!r}, which is "
+                                     f"not a regime of [[regimes]] ({names})")
+                if other == r.name:
+                    raise ValueError(f"regimes: {r.name!r} switch names itself; its "
+                                     "probability of staying is what the others leave")
+                if not 0.0 <= prob <= 1.0:
+                    raise ValueError(f"regimes: {r.name!r} switch.{other} = {prob}: a "
+                                     "probability must lie in [0, 1]")
+            total = sum(r.switch.values())
+            if total > 1.0 + 1e-12:
+                raise ValueError(f"regimes: {r.name!r} switch probabilities sum to "
+                                 f"{total:.12g}, above 1")
+        e_names = [e.name for e in self.elections]
+        dup = sorted({n for n in e_names if e_names.count(n) > 1})
+        if dup:
+            raise ValueError(f"elections: duplicate names {dup}")
+        dates = [e.date for e in self.elections]
+        if len(set(dates)) < len(dates):
+            raise ValueError("elections: two elections on one date")
+        de = self.deal_end
+        n_shares = len(de.japan_shares or ())
+        if de.profit_split == "renegotiated" and n_shares != len(self.waterfall.tiers):
+            raise ValueError(f"deal_end.japan_shares: {n_shares} shares for "
+                             f"{len(self.waterfall.tiers)} [waterfall] tiers (renegotiated "
+                             "needs one per tier)")
+        if self.elections:
+            unsupported = (
+                (self.importance_sampling.enabled, "importance_sampling.enabled",
+                 "the tilt draws today's regime alone"),
+                (self.dependence.factor_dynamics == "ar1", "dependence.factor_dynamics = "
+                 "\"ar1\"", "its yearly thresholds are calibrated per regime, not per "
+                 "regime history"),
+                (bool(self.uncertainty), "[[uncertainty]]", "not combined yet"),
+            )
+            for on, key, why in unsupported:
+                if on:
+                    raise ValueError(f"[[elections]]: not available with {key} ({why}); "
+                                     "drop one of the two")
+        return self
+
+    @property
+    def election_names(self) -> tuple[str, ...]:
+        """The elections whose new regime takes effect inside the horizon, by date
+        (:func:`riskengine.elections.calendar`)."""
+        from .elections import calendar
+        return calendar(self).names
+
+    @property
+    def deal_end_labels(self) -> tuple[str, ...]:
+        """The labels of paths.parquet's ``deal_end``: "none", then each election's name."""
+        return ("none", *self.election_names)
+
     @property
     def regime_names(self) -> tuple[str, ...]:
         return tuple(r.name for r in self.regimes)
@@ -624,7 +720,7 @@ class Config(_Strict):
 
 
 #: top-level tables a user's config does not inherit from the shipped one
-PROGRAM_CONTENT = ("regimes", "scenarios")
+PROGRAM_CONTENT = ("regimes", "elections", "scenarios")
 #: keys a user's config does not inherit either: the shipped program's political judgement
 #: (adverse selection) rather than an engine default, left at the engine's 0 unless set
 PROGRAM_CONTENT_KEYS = ("program.selection_correlation",)
@@ -803,7 +899,8 @@ def config_notes(config: Config, path: str | Path | dict | None = None,
         for key in PROGRAM_CONTENT:
             n_shipped, n_own = len(shipped.get(key) or ()), len(getattr(config, key))
             if n_shipped and not n_own:
-                one = "one regime" if key == "regimes" else "the base case alone"
+                one = {"regimes": "one regime", "elections": "no elections"}.get(
+                    key, "the base case alone")
                 notes.append(f"{one}: the shipped program's {_count(n_shipped)} {key} are "
                              f"not inherited by {given_as}; copy its [[{key}]] tables to keep "
                              "them")
@@ -826,6 +923,8 @@ def config_notes(config: Config, path: str | Path | dict | None = None,
         notes.append(f"program.selection_deadline {prog.selection_deadline} is before "
                      f"simulation.as_of {sim.as_of}: every pipeline project "
                      "(selection_prob < 1) gets its notice in its approval quarter")
+    from .elections import calendar
+    notes += list(calendar(config).ignored)
     for r in config.regimes:
         if r.probability == 0.0 and sim.regime != r.name:
             notes.append(f"regimes: {r.name!r} has probability 0, so no path draws it (its "

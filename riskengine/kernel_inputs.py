@@ -6,6 +6,7 @@ Python type, so each bundle always compiles to the same numba types (one cached 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -29,6 +30,7 @@ from ._kernels.rng import (
     STREAM_CASH,
     STREAM_CASH_FACTOR,
     STREAM_DRIFT,
+    STREAM_ELECTION,
     STREAM_FACTOR,
     STREAM_FX,
     STREAM_IDIO,
@@ -53,10 +55,21 @@ from .dependence import (
     check_correlation,
     default_groups,
     factor_root,
+    latent_thresholds,
     root_row_ends,
     stressed_pd,
 )
 from .deployment import Deployment, deploy, tariff_schedule, trigger_schedule
+from .elections import (
+    Calendar,
+    calendar,
+    check_size,
+    history_curves,
+    history_probability,
+    named_notice_cdf,
+    notice_cdf,
+    switch_matrix,
+)
 from .errors import ConfigError
 from .importance import obligor_row_loss, twist_classes
 from .portfolio import Portfolio
@@ -140,7 +153,7 @@ class Model:
     deployment : Deployment
         The rows the kernels see and the input row each comes from.
     pd_horizon : (P',) float64, each row's default probability by the horizon if funded
-        (mixed over the regimes)
+        (mixed over the regimes, or over the regime histories with [[elections]])
     equity_index : (E,) int64, positions of the equity rows among the P'
     scenario : Scenario or None
     batches : ParameterBatches or None
@@ -313,26 +326,65 @@ def build_model(config: Config, portfolio: Portfolio, scenario: Scenario | None 
                             construction_steps(pf, sim.steps_per_year),
                             pf.col("approval_quarter").astype(np.int64), sim.n_quarters,
                             sim.steps_per_year, dep.copula, dep.dof, pd_multipliers)
+    cal = calendar(config)
+    switch = switch_matrix(config)
+    groups = _history_groups(groups, cal, len(pd_multipliers), dep.copula, dep.dof,
+                             sim.n_quarters)
     rates = rate_steps(config.rates, sim.steps_per_year)
     sched = build_schedules(pf, sim.n_quarters, sim.steps_per_year, config.rates.discount_rate,
                             config.rates.base_rate)
     schedules, survivor_value = _schedules(config, pf, sched, rates, deployment.conditional)
     exposures = _exposures(config, pf, groups, survivor_value, pd_multipliers)
     program = _program(config, scenario, deployment, sched, corr, stress, pd_multipliers,
-                       regime_probability)
+                       regime_probability, portfolio, cal, switch)
     weights = (np.eye(len(pd_multipliers))[program.pinned_regime]
                if sim.regime is not None else regime_probability)
+    curve_weights = (history_probability(weights, switch, len(cal.step)) if len(cal.step)
+                     else weights)
     inputs = KernelInputs(
-        copula=_copula(config, stress.root, groups, len(pd_multipliers)),
+        copula=_copula(config, stress.root, groups, len(groups.threshold)),
         exposures=exposures, schedules=schedules,
         cash=_cash_and_rates(config, corr, root, pf, rates),
         waterfall=_waterfall(config, pf, exposures, rates, sched),
         sampler=_sampler(config, deployment, groups, program, weights, sched),
         program=program)
     return Model(config=config, portfolio=portfolio, correlation=corr, inputs=inputs,
-                 pd_horizon=weights @ groups.pd_horizon,
+                 pd_horizon=curve_weights @ groups.pd_horizon,
                  equity_index=np.flatnonzero(pf.instrument_index == Instrument.EQUITY),
                  deployment=deployment, scenario=scenario, stress=stress)
+
+
+def _history_groups(groups, cal: Calendar, n_regimes: int, copula: str, dof: float,
+                    n_steps: int):
+    """With elections inside the horizon, the default groups' curves by regime history
+    (:func:`riskengine.elections.history_curves`) in place of by regime; as they are
+    without."""
+    if not len(cal.step):
+        return groups
+    check_size(n_regimes, len(cal.step), len(groups.loading), n_steps)
+    cum = history_curves(groups.cum_pd, groups.approval, cal.step, n_regimes)
+    last = cum[:, np.arange(len(groups.steps_at_risk)), groups.steps_at_risk - 1]
+    return dataclasses.replace(
+        groups, cum_pd=cum, threshold=np.ascontiguousarray(latent_thresholds(cum, copula, dof)),
+        pd_horizon=last[:, groups.of_exposure])
+
+
+def _unit_cuts(config: Config, portfolio: Portfolio, deployment: Deployment,
+               cal: Calendar) -> np.ndarray:
+    """(U, E) each unit's probability of a notice on or before each election (its timing
+    uniform below it: :mod:`riskengine._kernels.elections`), from its first row's
+    approval quarter in the input portfolio."""
+    n_units = len(deployment.unit_obligor)
+    out = np.zeros((n_units, len(cal.step)))
+    if not len(cal.step):
+        return out
+    approval = portfolio.col("approval_quarter").astype(np.int64)
+    unit_of, parent = np.asarray(deployment.unit_of), np.asarray(deployment.parent)
+    for u in range(n_units):
+        a = int(approval[parent[np.flatnonzero(unit_of == u)[0]]])
+        cdf = notice_cdf if deployment.unit_pipeline[u] else named_notice_cdf
+        out[u] = cdf(a, cal.dates, config)
+    return out
 
 
 def _check_factor_dynamics(config: Config) -> None:
@@ -477,16 +529,21 @@ def _waterfall(config: Config, pf: Portfolio, exposures: Exposures, rates,
         exposures.operating_start[is_eq], exposures.operating_end[is_eq], sim.n_quarters,
         sim.steps_per_year, rates.tail_base_step, extra[0] if len(tiers) > 1 else 0.0,
         sched.df_end[0])
+    de = config.deal_end
+    after = (de.japan_shares or () if de.profit_split == "renegotiated"
+             else [t.japan_share for t in tiers])
     return WaterfallTerms(
         shares=_f64([t.japan_share for t in tiers]), extra_spread_step=extra,
+        shares_after=_f64(after), renegotiate=de.profit_split == "renegotiated",
         n_hurdles=len(tiers) - 1, continuation=_f64(table), continuation_length=_i64(lengths))
 
 
 def _program(config: Config, scenario: Scenario | None, deployment: Deployment, sched,
              corr: CorrelationCheck, stress: FactorStress, pd_multipliers,
-             regime_probability) -> ProgramTerms:
-    """The program on a path: regimes, the deployment's units, the tariff, a scenario's
-    factor mean, USD/JPY."""
+             regime_probability, portfolio: Portfolio, cal: Calendar,
+             switch: np.ndarray) -> ProgramTerms:
+    """The program on a path: regimes, the elections, the deployment's units, the tariff,
+    a scenario's factor mean, USD/JPY."""
     sim, regimes, fx = config.simulation, config.regimes, config.fx
     pf, seed, n_q = deployment.portfolio, sim.seed, sim.n_quarters
     unconditional = ~deployment.conditional
@@ -508,6 +565,11 @@ def _program(config: Config, scenario: Scenario | None, deployment: Deployment, 
     usd_jpy, capital, earnings = backstop_terms(config)
     loading, keep = credit_loadings(config.program.selection_correlation, deployment)
     selection_mult = per_regime("selection_multiplier")
+    yields = per_regime("yield_multiplier")
+    with np.errstate(divide="ignore", invalid="ignore"):  # (a regime of yield 0 gets 0)
+        yield_ratio = np.where(yields[:, None] > 0.0, yields[None, :] / yields[:, None], 0.0)
+    np.fill_diagonal(yield_ratio, 1.0)  # (exactly: staying changes nothing, to the bit)
+    deal_end_prob = _f64([r.deal_end_prob for r in regimes] or [0.0])
     if scenario is not None:
         selection_mult = selection_mult * scenario.selection_multiplier
     return ProgramTerms(
@@ -533,6 +595,13 @@ def _program(config: Config, scenario: Scenario | None, deployment: Deployment, 
         trigger_share=float(config.tariff.trigger_share),
         trigger_per_step=float(trigger_per_step), trigger_pv=_f64(trigger_pv),
         fixed_by_step=_f64(fixed_by_step), deployed_fixed=_f64(deployed_fixed),
+        election_key=stream_key(seed, STREAM_ELECTION, 0),
+        election_step=_i64(cal.step),
+        switch_cum=_f64(np.minimum(np.cumsum(switch, axis=1), 1.0)),
+        deal_end_prob=deal_end_prob, yield_ratio=_f64(yield_ratio),
+        unit_cut=_f64(_unit_cuts(config, portfolio, deployment, cal)),
+        tariff_ends=config.deal_end.tariff == "ends",
+        df_cum=_f64(np.concatenate([[0.0], np.cumsum(sched.df_end)])),
         fx_on=fx is not None, fx_spot=float(fx.usd_jpy) if fx else 1.0,
         fx_vol=float(fx.volatility) if fx else 0.0,
         fx_loading=float(fx.factor_correlation) if fx else 0.0,

@@ -21,12 +21,16 @@ from .codes import INSTITUTIONS, Institution
 
 PATH = ("path",)
 BY_INSTITUTION = ("path", "institution")
+#: one column ``<name>_<election>`` per election inside the horizon (the kernel's buffer
+#: is (path, election))
+BY_ELECTION = ("path", "election")
 
 #: what a run must have for a variable to be written (``Output.when``)
 CONDITIONS = {
     "equity": "the portfolio has equity",
     "program": "the program selects or declines projects",
     "regimes": "the config has [[regimes]]",
+    "elections": "the config has [[elections]] inside the horizon",
     "fx": "the config has [fx]",
     "weighted": "importance sampling (some weight is not 1)",
 }
@@ -114,8 +118,15 @@ OUTPUTS: tuple[Output, ...] = (
     Output("tariff_cost", PATH, "USD",
            "present value of the tariff penalties of declined projects (Japan as a whole)",
            when=("program",), summary=4, report="ALL"),
-    Output("regime", PATH, None, "the path's political regime", when=("regimes",),
-           dtype=np.int64, labels="regime_names"),
+    Output("regime", PATH, None, "the path's political regime (today's, before any "
+           "election)", when=("regimes",), dtype=np.int64, labels="regime_names"),
+    Output("regime_at", BY_ELECTION, None,
+           "the regime after the election (one column regime_at_<election> each)",
+           when=("regimes", "elections"), field="regime_history", dtype=np.int64,
+           labels="regime_names"),
+    Output("deal_end", PATH, None, "the election at which the deal ends (\"none\": it "
+           "lasts the horizon)", when=("elections",), dtype=np.int64,
+           labels="deal_end_labels"),
     Output("economic_loss_jpy", BY_INSTITUTION, "JPY",
            "economic loss in yen, each step's flow at that step's USD/JPY: what Japan bears "
            "on a dollar-funded book (fx.view funding_matched) or every gross flow "
@@ -153,16 +164,18 @@ def conditions(model, weighted: bool) -> set[str]:
     """The :data:`CONDITIONS` a run of ``model`` meets."""
     cfg = model.config
     met = {"equity": len(model.equity_index) > 0, "program": bool(model.deployment.expanded),
-           "regimes": bool(cfg.regimes), "fx": cfg.fx is not None, "weighted": weighted}
+           "regimes": bool(cfg.regimes), "fx": cfg.fx is not None, "weighted": weighted,
+           "elections": len(model.inputs.program.election_step) > 0}
     return {k for k, on in met.items() if on}
 
 
-def kernel_buffers(n: int) -> dict[str, np.ndarray]:
+def kernel_buffers(n: int, n_elections: int = 0) -> dict[str, np.ndarray]:
     """Each output's zeroed (``fill``-ed) kernel buffer for ``n`` paths, by field."""
     out: dict[str, np.ndarray] = {}
     for o in OUTPUTS:
-        shape = (n, len(INSTITUTIONS)) if o.dims == BY_INSTITUTION and o.institution is None \
-            else (n,)
+        shape: tuple[int, ...] = (
+            (n, len(INSTITUTIONS)) if o.dims == BY_INSTITUTION and o.institution is None
+            else (n, n_elections) if o.dims == BY_ELECTION else (n,))
         out[o.kernel_field] = (np.zeros(shape, dtype=o.dtype) if o.fill == 0.0
                                else np.full(shape, o.fill, dtype=o.dtype))
     return out
@@ -176,11 +189,15 @@ def paths_dataset(model, out, first: int = 0, weighted: bool | None = None) -> x
     if weighted is None:
         weighted = not np.all(out.weight == 1.0)
     met = conditions(model, weighted)
-    data = {}
+    data: dict[str, tuple[tuple[str, ...], np.ndarray, dict]] = {}
     for o in OUTPUTS:
         if not met.issuperset(o.when):
             continue
         values = getattr(out, o.kernel_field)
+        if o.dims == BY_ELECTION:  # one column per election
+            for k, name in enumerate(model.config.election_names):
+                data[f"{o.name}_{name}"] = (PATH, values[:, k], o.attrs(model.config))
+            continue
         if o.institution is not None:  # (e.g. equity is JBIC's: NEXI's rows are 0)
             v = np.zeros((n, len(INSTITUTIONS)))
             v[:, Institution[o.institution]] = values

@@ -161,7 +161,8 @@ def write_report(run_dir: str | Path, sensitivity: str | Path | None = None) -> 
     backstop = _first(run.datasets.get("backstop"))
     if backstop is not None:
         _backstop_figure(figs, backstop)
-    side_rows = _side_by_side(summary_all, scenarios, regimes, top, m.get("scenarios"))
+    side_rows = _side_by_side(summary_all, scenarios, regimes, top, m.get("scenarios"),
+                              [r["name"] for r in m["config"].get("regimes") or ()])
     if len(side_rows) > 1:
         _side_by_side_figure(figs, side_rows, top)
 
@@ -380,15 +381,19 @@ def _side_by_side_figure(figs: _Figures, side_rows, top: float) -> None:
     figs.add("regimes_scenarios", "Regimes and scenarios side by side (ALL)", side)
 
 
-def _side_by_side(summary_all, scenarios, regimes, top, runs=None):
+def _side_by_side(summary_all, scenarios, regimes, top, runs=None, regime_names=None):
     """(label, credit EL, its stderr, credit ES top, its stderr, scenario, regime,
     economic EL, its stderr, economic ES top, its stderr, what the row is) of ALL for
     every regime (base case) and every scenario, read from the summary; ``runs``: the
-    manifest's ``scenarios`` (their descriptions)."""
+    manifest's ``scenarios`` (their descriptions); ``regime_names``: the config's regimes
+    (None: every row of ``regimes``; the others are [[elections]]' groups)."""
     runs = runs or {}
+    regime_names = set(regimes if regime_names is None else regime_names)
 
     def what(scen, regime):
         if regime and regime != "all":
+            if regime not in regime_names:  # (elections: the groups beyond the regimes)
+                return f"the base case's paths in the group '{regime}' ([[elections]])"
             return f"the base case's paths drawn in regime '{regime}'"
         return (runs.get(scen) or {}).get("description", "") if scen else ""
 

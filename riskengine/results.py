@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -242,16 +243,46 @@ class Result:
         """The regimes of the run's config ("all" first in the summary), () without."""
         return tuple(self.paths["regime"].attrs["labels"]) if "regime" in self.paths else ()
 
-    @cached_property
-    def summary(self) -> xr.Dataset:
-        """Dims (institution, variable, stat), with a leading ``regime`` ("all", then each
-        regime's conditional figures) when the config has regimes; ``measure`` and
-        ``level`` label each stat."""
-        variables = self.loss_variables
-        groups = [("all", None)]
+    @property
+    def elections(self) -> tuple[str, ...]:
+        """The elections inside the run's horizon, by date, () without."""
+        return (tuple(self.paths["deal_end"].attrs["labels"][1:])
+                if "deal_end" in self.paths else ())
+
+    def condition_groups(self) -> list[tuple[str, Any]]:
+        """The summary's ``regime`` coordinate and each one's paths (None: all): "all",
+        each regime (today's), and with [[elections]] the regime at the first election
+        ("<regime> at <election>"), "switched" (some election changed the regime) and
+        "not switched", "deal lasts" and "deal ends at <election>"."""
+        groups: list[tuple[str, Any]] = [("all", None)]
         if self.regimes:
             codes = self.paths["regime"].to_numpy()
             groups += [(name, codes == r) for r, name in enumerate(self.regimes)]
+        elections = self.elections
+        if not elections:
+            return groups
+        if self.regimes:
+            first = self.paths[f"regime_at_{elections[0]}"].to_numpy()
+            groups += [(f"{name} at {elections[0]}", first == r)
+                       for r, name in enumerate(self.regimes)]
+            switched = np.zeros(len(codes), dtype=bool)
+            for e in elections:
+                switched |= self.paths[f"regime_at_{e}"].to_numpy() != codes
+            groups += [("switched", switched), ("not switched", ~switched)]
+        end = self.paths["deal_end"].to_numpy()
+        groups += [("deal lasts", end == 0)]
+        groups += [(f"deal ends at {e}", end == k + 1) for k, e in enumerate(elections)]
+        return groups
+
+    @cached_property
+    def summary(self) -> xr.Dataset:
+        """Dims (institution, variable, stat), with a leading ``regime`` ("all", then each
+        regime's conditional figures, and with [[elections]] the groups of
+        :meth:`condition_groups`, whose share of the paths is the variable
+        ``probability``) when the config has regimes or elections; ``measure`` and
+        ``level`` label each stat."""
+        variables = self.loss_variables
+        groups = self.condition_groups()
         weight = self.weight
         tables: dict[str, dict] = {name: {} for name, _ in groups}
         for var in variables:  # (one variable's per-path values in memory at a time)
@@ -288,15 +319,21 @@ class Result:
         dims: tuple[str, ...] = ("regime", "institution", "variable", "stat")
         coords = {"institution": list(SUMMARY_INSTITUTIONS), "variable": list(variables),
                   "measure": ("stat", measure), "level": ("stat", level)}
-        if self.regimes:
+        if len(groups) > 1:
             coords["regime"] = [name for name, _ in groups]
         else:  # no regimes: the summary keeps its dims
             dims = dims[1:]
             data = {k: v[0] for k, v in data.items()}
         units = {"units": summary_units(variables)}
         coords["run_id"] = self.meta.get("run_id", "")
+        extra = {}
+        if self.elections:  # each group's (weighted) share of the paths
+            w_all = np.ones(len(self.paths["path"])) if weight is None else weight
+            extra["probability"] = (("regime",), np.array(
+                [1.0 if m is None else float(w_all[m].sum() / w_all.sum()) for _, m in groups]),
+                {"long_name": "the group's share of the paths (weighted)"})
         return index_stats(xr.Dataset(
-            {k: (dims, v, units) for k, v in data.items()},
+            {**{k: (dims, v, units) for k, v in data.items()}, **extra},
             coords=coords,
             attrs={"ci": "95% confidence interval", "var_convention": "inverted_cdf",
                    "es_convention": "Acerbi-Tasche 2002", **self.basis()},

@@ -17,7 +17,7 @@ from riskengine.config import Config, load_config
 README = Path(__file__).resolve().parents[1] / "README.md"
 PROGRAM_KEYS = {"dependence.sectors", "dependence.correlation"}  # the shipped program's
 #: arrays of tables: the program's content, defaults per entry (MODEL.md section 8)
-PROGRAM_TABLES = {"regimes", "scenarios", "uncertainty"}
+PROGRAM_TABLES = {"regimes", "elections", "scenarios", "uncertainty"}
 
 
 def _section_model(annotation) -> type[BaseModel]:

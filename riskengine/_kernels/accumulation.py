@@ -11,14 +11,23 @@ from .bundles import PathContext
 
 @njit(inline="always")
 def path_context(path, regime, tilted, scale, u_screen, theta, sampled):
-    """The path's draws and its rows of the sampled outputs (every ``stride``-th path)."""
+    """:func:`dated_context` of a path without elections."""
+    return dated_context(path, regime, regime, regime, -1, tilted, scale, u_screen, theta,
+                         sampled)
+
+
+@njit(inline="always")
+def dated_context(path, regime, curve, final, deal_end_step, tilted, scale, u_screen, theta,
+                  sampled):
+    """The path's draws and its rows of the sampled outputs (every ``stride``-th path);
+    ``curve``, ``final``, ``deal_end_step``: its regime history's (:mod:`.elections`)."""
     n_tl, n_irr = sampled.timeline.shape[0], sampled.irr.shape[0]
     tl_stride, irr_stride = sampled.timeline_stride, sampled.irr_stride
     tl_row = path // tl_stride if path % tl_stride == 0 else n_tl
     irr_row = path // irr_stride if path % irr_stride == 0 else n_irr
     in_tl = tl_row < n_tl
     return PathContext(path, regime, tilted, scale, u_screen, theta, tl_row, in_tl, irr_row,
-                       in_tl or irr_row < n_irr)
+                       in_tl or irr_row < n_irr, curve, final, deal_end_step)
 
 
 @njit(inline="always")

@@ -141,6 +141,8 @@ class WaterfallTerms(NamedTuple):
     shares: np.ndarray  # (T,) Japan's share per tier
     extra_spread_step: np.ndarray  # (max(T - 1, 1),) hurdle spread per step on the deemed rate
     n_hurdles: int  # T - 1
+    shares_after: np.ndarray  # (T,) Japan's share per tier once the deal has ended (deal_end.profit_split; the tiers' own when kept)
+    renegotiate: bool  # deal_end.profit_split = "renegotiated"
     continuation: np.ndarray  # (E, 5, L) deterministic cash after the horizon (schedules.continuation_tables)
     continuation_length: np.ndarray  # (E,) int64, used length of each table
 
@@ -191,6 +193,14 @@ class ProgramTerms(NamedTuple):
     backstop_usd_jpy: float  # yen per dollar of a loss where the path does not track USD/JPY
     backstop_capital: np.ndarray  # (I,) float64, loss-absorbing capital at the start, yen
     backstop_earnings: np.ndarray  # (I, Y) float64, earnings of each fiscal year, yen (partial years pro rata)
+    election_key: np.uint64  # stream of the elections' draws (switch 2k, deal end 2k + 1)
+    election_step: np.ndarray  # (E,) int64, each election's first step of the new regime (E = 0: none)
+    switch_cum: np.ndarray  # (R, R) cumulative probabilities of the regime after an election, by the regime before
+    deal_end_prob: np.ndarray  # (R,) the probability that the deal ends at an election held in the regime
+    yield_ratio: np.ndarray  # (R, R) yield_multiplier[j] / yield_multiplier[r] (diagonal exactly 1)
+    unit_cut: np.ndarray  # (U, E) the unit's probability of a notice on or before election k: its timing uniform is below it
+    tariff_ends: bool  # deal_end.tariff = "ends": the declines' tariff stops at the deal's end
+    df_cum: np.ndarray  # (Q + 1,) cumulative df_end: a truncated tariff's present value
 
 
 class Sampler(NamedTuple):
@@ -223,7 +233,9 @@ class PathOutputs(NamedTuple):
     deemed_outstanding: np.ndarray  # (n,) deemed allocation not repaid at the horizon
     deployed: np.ndarray  # (n, I) commitments funded on the path
     tariff_cost: np.ndarray  # (n,) present value of the tariff penalties of declines
-    regime: np.ndarray  # (n,) int64, the path's regime
+    regime: np.ndarray  # (n,) int64, the path's regime (today's, before any election)
+    regime_history: np.ndarray  # (n, E) int64, the regime after each election
+    deal_end: np.ndarray  # (n,) int64, 0: the deal lasts; k: it ends at election k (1-based)
     economic_loss_jpy: np.ndarray  # (n, I) economic loss in yen (0 without fx)
     tariff_cost_jpy: np.ndarray  # (n,) tariff cost in yen (0 without fx)
     exposure_credit: np.ndarray  # (n, P) each exposure's credit loss (a replay), else (0, P)
@@ -320,6 +332,8 @@ class PathScratch(NamedTuple):
     selected_by_step: np.ndarray  # (Q,) the path's selected conditional commitments by funding step
     declined_by_step: np.ndarray  # (Q,) the declined ones among them
     mu2_by_regime: np.ndarray  # (R,) the squared length of each regime's factor shift
+    history: np.ndarray  # (E + 1,) int64, the path's regime today and after each election
+    yield_by_step: np.ndarray  # (Q,) the yield of the regime in force over today's (1 without elections)
     touch: np.ndarray  # (1,) the sum that keeps the schedule loads of valuation.touch_schedules
 
 
@@ -352,6 +366,7 @@ class EquityTerms(NamedTuple):
     drift_persistence: float
     drift_loading: float  # loading of its shocks on the sector's
     drift_key: np.uint64  # this vehicle's path key of its own shocks
+    split_step: int  # the first step with the renegotiated shares (-1: never)
     sector_drift_key: np.uint64  # this path's key of the sector shocks
     sector: int
     n_sectors: int
@@ -409,6 +424,9 @@ class PathContext(NamedTuple):
     in_tl: bool
     irr_row: int  # its row of the IRR sample (n_irr: none)
     record: bool  # Japan's equity cash by step is recorded (timeline or IRR path)
+    curve: int  # the path's regime history (the default tables' index; its regime without elections)
+    final: int  # the regime in force at the horizon (the operating PD after it)
+    deal_end_step: int  # the deal's first step after its end (-1: it lasts)
 
 
 class DebtDefault(NamedTuple):

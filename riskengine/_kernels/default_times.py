@@ -77,7 +77,7 @@ def default_step(u, p, ctx, plan, m, scratch):
     if copula.yearly:
         if u <= ctx.u_screen:
             j = yearly_default_step(u, approval, steps_at_risk, m.cash.steps_per_year,
-                                    scratch.group_year_pd[g], copula.group_cum_pd[ctx.regime][g])
+                                    scratch.group_year_pd[g], copula.group_cum_pd[ctx.curve][g])
             if j >= 0:
                 k = approval + j
     elif ctx.tilted and ctx.theta > 0.0:
@@ -87,7 +87,7 @@ def default_step(u, p, ctx, plan, m, scratch):
         pp, tilt = scratch.class_pd[c], scratch.class_tilt[c]
         qq = pp * tilt / (1.0 + pp * (tilt - 1.0))
         if u <= qq and pp > 0.0:
-            j = default_quarter(u * pp / qq, copula.group_threshold[ctx.regime][g],
+            j = default_quarter(u * pp / qq, copula.group_threshold[ctx.curve][g],
                                 steps_at_risk, scratch.group_shift[g], copula.group_idio_sd[g],
                                 ctx.scale)
             if j < 0:
@@ -95,7 +95,7 @@ def default_step(u, p, ctx, plan, m, scratch):
             k = approval + j
             cls = c
     elif u <= ctx.u_screen:
-        threshold = copula.group_threshold[ctx.regime]
+        threshold = copula.group_threshold[ctx.curve]
         if plan.lazy and scratch.group_stamp[g] != ctx.path:
             group_x_of(g, copula.group_loading, copula.group_sector, threshold,
                        copula.group_steps_at_risk, copula.group_idio_sd,
@@ -125,6 +125,10 @@ def find_defaults(ctx, plan, m, scratch):
     survivor_value = exposures.survivor_value
     n_q = m.schedules.df_end.shape[0]
     n_cand, hashed = candidate_rows(ctx, plan, m, scratch)
+    # the tariff's last step: the deal's end when its tariff ends with it
+    stop = n_q
+    if program.tariff_ends and ctx.deal_end_step >= 0:
+        stop = ctx.deal_end_step
     c_index, n_visit = 0, 0
     twisted_loss, tariff, tariff_gap = 0.0, 0.0, 0.0
     while c_index < n_cand:
@@ -140,7 +144,7 @@ def find_defaults(ctx, plan, m, scratch):
             if state == 2:  # declined: no exposure, the tariff instead
                 scratch.declined_by_step[approval] += commitment
                 cost, gap = proportional_tariff(p, approval, plan.track_pv, program,
-                                                scratch.fx_gap, n_q)
+                                                scratch.fx_gap, n_q, stop)
                 tariff += cost
                 if plan.track_pv:
                     tariff_gap += gap
@@ -162,5 +166,6 @@ def find_defaults(ctx, plan, m, scratch):
         visit_row[n_visit] = p
         visit_step[n_visit] = k
         n_visit += 1
-    tariff, tariff_gap = path_tariff(tariff, tariff_gap, plan.track_pv, program, scratch, n_q)
+    tariff, tariff_gap = path_tariff(tariff, tariff_gap, plan.track_pv, program, scratch, n_q,
+                                     stop)
     return n_visit, twisted_loss, tariff, tariff_gap

@@ -5,8 +5,10 @@ is a multiple of ``block``. :func:`run_chunk` runs blocks of paths in parallel; 
 is simulated whole by :func:`simulate_block`, which reads the bundles and calls the
 stages, each a function in the module named after its concept:
 
-1. :mod:`.path_draws`: the regime, importance sampling's measure, the sector factors, the
-   cash index and the base rate, the default screen; :mod:`.twist`: the conditional twist;
+1. :mod:`.path_draws`: the regime, :mod:`.elections`: its history at the elections and
+   the deal's end, :mod:`.path_draws`: importance sampling's measure, the sector factors,
+   the cash index and the base rate, the default screen (by the regime history);
+   :mod:`.twist`: the conditional twist;
 2. :mod:`.accumulation`: the path's rows of the sampled outputs and its sums reset;
 3. :mod:`.program`: which conditional units are selected, when, which Japan declines;
    with adverse selection, the normals of the pipeline units' selection draws;
@@ -37,7 +39,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._cache import CACHE
-from .accumulation import accumulate, path_context, path_weight, start_path, write_outputs
+from .accumulation import accumulate, dated_context, path_weight, start_path, write_outputs
 from .backstop import capital_calls
 from .bundles import (
     BlockPlan,
@@ -47,8 +49,9 @@ from .bundles import (
     PathScratch,
 )
 from .default_times import find_defaults
+from .elections import deal_end_step, draw_elections, write_history
 from .path_draws import default_screen, draw_cash_and_rate, draw_factors, draw_regime
-from .program import select_units, selection_normals
+from .program import select_units_dated, selection_normals
 from .twist import twist_for_path, twist_obligors
 from .valuation import touch_schedules, value_rows
 from .yen import start_yen, write_yen
@@ -135,7 +138,8 @@ def new_scratch(copula, exposures, schedules, waterfall, sampler, program, out):
         obligor_u=np.zeros(n_obligors),
         deployed=np.zeros(n_inst), selected_by_step=np.zeros(n_q),
         declined_by_step=np.zeros(n_q), mu2_by_regime=np.zeros(sampler.mean_shift.shape[0]),
-        touch=np.zeros(1))
+        history=np.zeros(program.election_step.shape[0] + 1, dtype=np.int64),
+        yield_by_step=np.ones(n_q), touch=np.zeros(1))
 
 
 @njit(inline="always")
@@ -221,18 +225,21 @@ def simulate_block(span, block_index, copula, exposures, schedules, cash, waterf
         path = span.path_ids[row] if plan.replay else span.first_path + row
         # 1. the path's draws before any exposure
         r, regime_weight = draw_regime(path, program, sampler)
+        # the regime history (h: the default tables' index, r without elections)
+        h, final, deal_end = draw_elections(path, r, program, scratch)
         tilted, log_ratio = draw_factors(path, r, plan, m, scratch)
         draw_cash_and_rate(path, plan, m, scratch)
-        scale, u_screen = default_screen(path, r, plan, m, scratch)
+        scale, u_screen = default_screen(path, h, plan, m, scratch)
         theta, psi = 0.0, 0.0
         if sampler.twist_target > 0.0:
-            theta, psi = twist_for_path(copula.group_threshold[r], copula, sampler, scale,
+            theta, psi = twist_for_path(copula.group_threshold[h], copula, sampler, scale,
                                         scratch.group_shift, scratch.class_pd,
                                         scratch.class_tilt)
         # 2.-4. where the path records, the program's draws, USD/JPY, the obligor twist
-        ctx = path_context(path, r, tilted, scale, u_screen, theta, sampled)
+        ctx = dated_context(path, r, h, final, deal_end_step(deal_end, program), tilted,
+                            scale, u_screen, theta, sampled)
         start_path(ctx, m, sampled, scratch)
-        select_units(path, r, program, scratch)
+        select_units_dated(path, r, deal_end, program, scratch)
         if program.selection_correlation != 0.0:
             selection_normals(path, program, scratch)
         start_yen(path, plan, m, scratch)
@@ -246,6 +253,7 @@ def simulate_block(span, block_index, copula, exposures, schedules, cash, waterf
         # 7. the path's weight, outputs and the block's sums
         weight = path_weight(log_ratio, twisted_loss, theta, psi, regime_weight, plan, sampler)
         write_outputs(row, r, weight, tariff, sums, n_def, plan, out, scratch)
+        write_history(row, deal_end, out, scratch)
         write_yen(row, tariff, tariff_gap, plan, program, out, scratch)
         capital_calls(row, n_visit, plan, m, out, scratch)
         accumulate(b, weight, n_def, n_eqp, ctx, plan, m, acc, sampled, scratch)

@@ -98,21 +98,30 @@ def _reset_work(balances, contributions, receipts, n_hurdles, record):
 
 @njit(inline="always")
 def _operating_flows(pk, lo, hi, y_row, base_cash, vol, sector_loading, c_idio,
-                     operating_flow):
+                     operating_flow, yield_row):
     """Every step's operating cash the waterfall's loop can read (steps ``lo .. hi - 1``;
     also the default step's, unread), before any drift: first branch-free (it
     vectorises), NaN where a normal is the ziggurat's rare rejection or the exponent is
     beyond exp's table, then those one by one; each value as one loop computed it before,
-    to the bit."""
+    to the bit. ``yield_row`` (Q,): the regime in force's yield over today's regime's
+    (exactly 1 without elections, which changes no bit)."""
     half_v2 = 0.5 * vol * vol
     for k in range(lo, hi):
         q = unsigned(k)
         x = sector_loading * y_row[q] + c_idio * normal_or_nan(pk, k)
-        operating_flow[q] = base_cash * exp_or_nan(vol * x - half_v2)
+        operating_flow[q] = base_cash * exp_or_nan(vol * x - half_v2) * yield_row[q]
     for k in range(lo, hi):
         if operating_flow[k] != operating_flow[k]:
             x = sector_loading * y_row[k] + c_idio * normal(pk, k)
-            operating_flow[k] = base_cash * exp(vol * x - half_v2)
+            operating_flow[k] = base_cash * exp(vol * x - half_v2) * yield_row[k]
+
+
+@njit(inline="always")
+def _tier_shares(shares):
+    """The MOU shape's scalars of a tier set: Japan's first and second shares and the
+    inverse of the first (0 when it is 0)."""
+    s1, s2 = shares[0], (shares[1] if shares.shape[0] > 1 else 0.0)
+    return s1, s2, (1.0 / s1 if s1 > 0.0 else 0.0)
 
 
 @njit(inline="always")
@@ -125,15 +134,17 @@ def _drift_shock(terms, k):
 
 
 @njit(inline="always")
-def _horizon_value(terms, balances, shares, extra, continuation, base_cash, df_end, drift_on):
+def _horizon_value(terms, balances, shares, extra, continuation, base_cash, df_end, drift_on,
+                   tail_yield):
     """Going-concern value at the horizon of a vehicle that operates past it: the
     remaining scheduled cash at mean multiplier, weighted by survival at the operating
     PD, through the waterfall at the deterministic tail base rate, discounted like the
     rest (in closed form from the continuation table when that holds)."""
     n_q, n_hurdles = df_end.shape[0], terms.n_hurdles
     if (n_hurdles <= 1 and shares[0] > 0.0 and terms.performance == 1.0 and not drift_on
-            and terms.pd_as_tabled):
+            and terms.pd_as_tabled and tail_yield == 1.0):
         return horizon_value_closed_form(balances[0], shares, n_hurdles, continuation)
+    base_cash = base_cash * tail_yield  # (the regime in force at the horizon's)
     surv_q = (1.0 - terms.pd_operating) ** (1.0 / terms.steps_per_year)
     return horizon_value_loop(balances, shares, n_hurdles, extra, terms.deemed_spread_step,
                               terms.tail_base_rate_step, df_end[0], base_cash, surv_q,
@@ -142,7 +153,7 @@ def _horizon_value(terms, balances, shares, extra, continuation, base_cash, df_e
 
 @njit(cache=CACHE, _nrt=False)
 def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shares,
-                extra_spread_step, continuation, work, pv_by_step):
+                extra_spread_step, continuation, work, pv_by_step, yield_row, shares_after):
     """One equity vehicle on one path (its scalars in ``terms``: ``EquityTerms``).
 
     Parameters
@@ -157,6 +168,12 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
         Discount factors at step starts and ends.
     shares, extra_spread_step : (T,), (max(T - 1, 1),) float64
         The waterfall's tiers (``WaterfallTerms``).
+    yield_row : (Q,) float64
+        The yield of the regime in force by step over today's regime's (its operating
+        cash's multiplier: all 1 without elections); after the horizon its last step's.
+    shares_after : (T,) float64
+        Japan's shares from step ``terms.split_step`` on (the deal's end renegotiated;
+        ``split_step`` -1: never).
     continuation : (5, L) float64
         The vehicle's cash after the horizon (``schedules.continuation_tables``).
     work : EquityScratch
@@ -193,17 +210,15 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
     n_hurdles, record, track, track_pv = terms.n_hurdles, terms.record, terms.track, terms.track_pv
     k_def, lgd, extra, base_q = terms.default_step, terms.lgd, extra_spread_step, rate_path
     a, op_start, op_end = terms.approval_step, terms.operating_start, terms.operating_end
-    base_cash, vol = terms.operating_cash, terms.cash_vol
-    if terms.performance != 1.0:
-        base_cash = base_cash * terms.performance
+    # (a performance of 1 multiplies to the same bits)
+    base_cash, vol = terms.operating_cash * terms.performance, terms.cash_vol
     spread_q, sector_loading = terms.deemed_spread_step, terms.sector_loading
 
     _reset_work(balances, contributions, receipts, n_hurdles, record)
     # the MOU shape (one hurdle, Japan's first share > 0) keeps B_0 in a scalar (the hot
     # loop of the engine); other tier sets use the balances array
-    s1, s2 = shares[0], (shares[1] if shares.shape[0] > 1 else 0.0)
+    s1, s2, inv_s1 = _tier_shares(shares)
     mou = n_hurdles == 1 and s1 > 0.0
-    inv_s1 = 1.0 / s1 if s1 > 0.0 else 0.0
     extra0 = extra[0] if n_hurdles > 0 else 0.0
     # B_0 the deemed balance; what Japan contributed, received; the US received
     b0, contributed, japan_total, us_total = 0.0, 0.0, 0.0, 0.0
@@ -223,9 +238,13 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
     overrun = terms.overrun
     # every step's operating cash the loop below can read, before any drift
     _operating_flows(pk, max(a, op_start), min(op_end, main_end + 1), y_row, base_cash, vol,
-                     sector_loading, c_idio, operating_flow)
+                     sector_loading, c_idio, operating_flow, yield_row)
     for k in range(a, last + 1):
         q = unsigned(k)  # (the arrays' index: no wrap-around test)
+        if k == terms.split_step:  # the deal has ended: the renegotiated shares from here
+            # on (each share is positive, so the MOU shape stays the MOU shape)
+            shares = shares_after
+            s1, s2, inv_s1 = _tier_shares(shares)
         c = draws_row[q] * overrun
         c_step, j_step = 0.0, 0.0  # the step's contribution and receipt (what record writes)
         if c > 0.0:
@@ -289,7 +308,7 @@ def equity_path(path, terms, draws_row, y_row, rate_path, df_start, df_end, shar
     horizon_value = 0.0
     if k_def < 0 and op_end > n_q:
         horizon_value = _horizon_value(terms, balances, shares, extra, continuation,
-                                       base_cash, df_end, drift_on)
+                                       base_cash, df_end, drift_on, yield_row[n_q - 1])
         npv += horizon_value * df_end[n_q - 1]
     return EquityOutcome(credit, npv, japan_total, us_total, recoup, deemed_at_horizon, horizon_value)
 
@@ -319,17 +338,24 @@ def performance_multiplier(key, path, sd, loading, sector_factor):
 @njit(inline="always")
 def equity_terms(p, k, lgd, ctx, plan, m, scratch):
     """The scalars of equity row ``p`` on the path (:class:`~.bundles.EquityTerms`): its
-    regime's operating PD and yield, this path's overrun and performance."""
+    regime's operating PD (the regime at the horizon's) and yield (today's; the regimes'
+    after elections by step: ``scratch.yield_by_step``), this path's overrun and
+    performance, the step its shares are renegotiated from."""
     e, cash, r, path = m.exposures, m.cash, ctx.regime, ctx.path
+    approval = e.approval_step[p]
+    split_step = -1  # the renegotiated shares from the deal's end (or the vehicle's start)
+    if m.waterfall.renegotiate and ctx.deal_end_step >= 0:
+        split_step = max(ctx.deal_end_step, approval)
     sector_factor = scratch.sector_factor[e.sector[p]]
     performance = performance_multiplier(e.performance_key[p], path, cash.performance_sd,
                                          cash.performance_loading, sector_factor)
     return EquityTerms(
-        default_step=k, lgd=lgd, approval_step=e.approval_step[p],
+        default_step=k, lgd=lgd, approval_step=approval,
         operating_start=e.operating_start[p], operating_end=e.operating_end[p],
         operating_cash=e.operating_cash[p], cash_vol=e.cash_vol[p],
         deemed_spread_step=e.deemed_spread_step[p],
-        pd_operating=e.pd_operating[r, p], pd_as_tabled=m.program.pd_as_tabled[r],
+        pd_operating=e.pd_operating[ctx.final, p],
+        pd_as_tabled=m.program.pd_as_tabled[ctx.final],
         cash_key=e.cash_key[p], sector_loading=cash.sector_loading,
         tail_base_rate_step=cash.tail_base_rate_step, steps_per_year=cash.steps_per_year,
         n_hurdles=m.waterfall.n_hurdles, record=ctx.record, track=ctx.in_tl,
@@ -338,6 +364,7 @@ def equity_terms(p, k, lgd, ctx, plan, m, scratch):
         performance=performance * m.program.yield_multiplier[r],
         drift_sd=cash.drift_sd, drift_persistence=cash.drift_persistence,
         drift_loading=cash.performance_loading, drift_key=path_key(e.drift_key[p], path),
+        split_step=split_step,
         sector_drift_key=path_key(cash.sector_drift_key, path),
         sector=e.sector[p], n_sectors=m.copula.root.shape[0])
 
@@ -355,7 +382,7 @@ def value_equity(p, k, lgd, ctx, plan, m, sampled, scratch):
                     scratch.cash_index[e.sector[p]], scratch.rate_path, s.df_start, s.df_end,
                     w.shares, w.extra_spread_step,
                     w.continuation[slot, :, :w.continuation_length[slot]], work,
-                    scratch.pv_by_step[inst])
+                    scratch.pv_by_step[inst], scratch.yield_by_step, w.shares_after)
     scratch.japan_by_exposure[p] = o.japan_total
     scratch.us_by_exposure[p] = o.us_total
     scratch.recoup_by_exposure[p] = o.recoup_step

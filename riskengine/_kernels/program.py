@@ -21,6 +21,7 @@ from numba import njit
 from ..codes import TariffForm
 from ._cache import CACHE
 from .defaults import phi_cdf, phi_inverse
+from .elections import notice_regime, truncated_pv
 from .rng import path_key, uniform
 
 
@@ -45,28 +46,39 @@ def decline_probability(decline, forced, multiplier):
 
 @njit(inline="always")
 def select_units(path, regime, program, scratch):
+    """:func:`select_units_dated` of a deal that lasts."""
+    select_units_dated(path, regime, 0, program, scratch)
+
+
+@njit(inline="always")
+def select_units_dated(path, regime, deal_end, program, scratch):
     """Each unit's state on the path (``scratch.unit_state``: 0 not selected, 1 funded,
     2 declined) and its timing uniform (``scratch.unit_time``; 0.5 for a named project);
-    the path's selected and declined commitments by step start at 0."""
+    the path's selected and declined commitments by step start at 0. The multipliers are
+    those of the regime in force at the unit's notice (``regime`` without elections); a
+    pipeline unit whose notice is after the deal's end (``deal_end``, the election's
+    1-based index; 0: it lasts) is not selected (:mod:`.elections`)."""
     unit_state, unit_time = scratch.unit_state, scratch.unit_time
     for q in range(scratch.selected_by_step.shape[0]):  # (find_defaults adds the live rows)
         scratch.selected_by_step[q] = 0.0
         scratch.declined_by_step[q] = 0.0
     pipeline, forced = program.unit_pipeline, program.unit_forced
     for u in range(unit_state.shape[0]):
-        p_select = selection_probability(program.unit_selection[u], pipeline[u],
-                                         program.selection_multiplier[regime])
         ukey = path_key(program.unit_key[u], path)
+        t_unit = uniform(ukey, 1) if pipeline[u] else 0.5
+        r_u, ended = notice_regime(u, t_unit, regime, deal_end, program, scratch)
+        p_select = selection_probability(program.unit_selection[u], pipeline[u],
+                                         program.selection_multiplier[r_u])
         state = 0
-        if p_select >= 1.0 or uniform(ukey, 0) < p_select:
+        if not ended and (p_select >= 1.0 or uniform(ukey, 0) < p_select):
             state = 1
             p_decline = decline_probability(program.unit_decline[u], forced[u],
-                                            program.decline_multiplier[regime])
+                                            program.decline_multiplier[r_u])
             # (a uniform is below 1: a certain decline needs no draw)
             if p_decline > 0.0 and (p_decline >= 1.0 or uniform(ukey, 2) < p_decline):
                 state = 2
         unit_state[u] = state
-        unit_time[u] = uniform(ukey, 1) if pipeline[u] else 0.5
+        unit_time[u] = t_unit
 
 
 @njit(inline="always")
@@ -114,41 +126,52 @@ def live_variant(p, c_index, unit, prefilter, program, scratch):
 
 
 @njit(inline="always")
-def proportional_tariff(p, approval, track_pv, program, fx_gap, n_q):
+def proportional_tariff(p, approval, track_pv, program, fx_gap, n_q, stop):
     """The proportional form: what declining row ``p`` costs, the tariff's present value in
     dollars and, when the yen figures track USD/JPY, ``sum_q tariff_q (X_q - spot) df_q``
-    over its steps."""
+    over its steps; none from step ``stop`` on (the deal's end when its tariff ends with
+    it, else ``n_q``)."""
+    end = min(approval + program.tariff_steps, n_q)
+    pv = program.tariff_pv[p]
+    if stop < end:
+        pv = truncated_pv(program.tariff_per_step[p], approval, end, stop, program)
+        end = max(stop, approval)
     gap = 0.0
     if track_pv:
-        end = min(approval + program.tariff_steps, n_q)
         gap = program.tariff_per_step[p] * (fx_gap[end] - fx_gap[approval])
-    return program.tariff_pv[p], gap
+    return pv, gap
 
 
 @njit(inline="always")
-def trigger_tariff(track_pv, program, scratch, n_q):
+def trigger_tariff(track_pv, program, scratch, n_q, stop):
     """The trigger form: the whole penalty from the first funding step ``q`` at which the
     path's declined commitments exceed ``trigger_share`` times its selected ones (the
     unconditional rows' and the selected units', funded or declined, with funding steps up
     to ``q``), for the penalty's length. Returns its present value in dollars and its
-    USD/JPY term (as :func:`proportional_tariff`'s); ``(0, 0)`` if never pulled."""
+    USD/JPY term (as :func:`proportional_tariff`'s, cut at ``stop``); ``(0, 0)`` if
+    never pulled."""
     declined, selected = 0.0, 0.0
     for q in range(n_q):
         declined += scratch.declined_by_step[q]
         selected += program.fixed_by_step[q] + scratch.selected_by_step[q]
         if declined > 0.0 and declined > program.trigger_share * selected:
+            end = min(q + program.tariff_steps, n_q)
+            pv = program.trigger_pv[q]
+            if stop < end:
+                pv = truncated_pv(program.trigger_per_step, q, end, stop, program)
+                end = max(stop, q)
             gap = 0.0
             if track_pv:
-                end = min(q + program.tariff_steps, n_q)
                 gap = program.trigger_per_step * (scratch.fx_gap[end] - scratch.fx_gap[q])
-            return program.trigger_pv[q], gap
+            return pv, gap
     return 0.0, 0.0
 
 
 @njit(inline="always")
-def path_tariff(tariff, tariff_gap, track_pv, program, scratch, n_q):
+def path_tariff(tariff, tariff_gap, track_pv, program, scratch, n_q, stop):
     """The path's tariff by its form (:class:`~riskengine.codes.TariffForm`): the declined
-    rows' proportional sums ``(tariff, tariff_gap)`` as they are, or the trigger's."""
+    rows' proportional sums ``(tariff, tariff_gap)`` as they are, or the trigger's (cut
+    at ``stop``)."""
     if program.tariff_form == TariffForm.TRIGGER:
-        return trigger_tariff(track_pv, program, scratch, n_q)
+        return trigger_tariff(track_pv, program, scratch, n_q, stop)
     return tariff, tariff_gap

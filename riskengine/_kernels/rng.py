@@ -51,6 +51,7 @@ STREAM_SECTOR_DRIFT = 12  # its sector shocks (per path, draw k K + sector)
 STREAM_SELECTION = 13  # a pipeline obligor's selection (draw 0), timing (1), decline (2)
 STREAM_REGIME = 14  # the path's political regime (per path)
 STREAM_FX = 15  # USD/JPY's own shocks (per path, draw k)
+STREAM_ELECTION = 16  # the elections: regime switch (draw 2k) and deal end (2k + 1) at election k (per path)
 
 
 @njit(inline="always")

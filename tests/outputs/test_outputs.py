@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from riskengine._kernels.bundles import PathOutputs
-from riskengine.outputs import OUTPUTS, SUMMARISED, docs_table, kernel_buffers
+from riskengine.outputs import BY_ELECTION, OUTPUTS, SUMMARISED, docs_table, kernel_buffers
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "model.md"
 START = "<!-- generated from riskengine/outputs.py (outputs.docs_table); tests/test_outputs.py -->\n"
@@ -32,12 +32,17 @@ def test_every_kernel_output_has_one_row():
 
 
 def test_kernel_buffers_follow_the_rows():
-    buffers = kernel_buffers(3)
-    for o in OUTPUTS:
-        a = buffers[o.kernel_field]
-        assert a.dtype == o.dtype and a.flags.c_contiguous
-        assert a.shape == ((3, 2) if len(o.dims) == 2 and o.institution is None else (3,))
-        assert np.all(a == o.fill)
+    for n_elections in (0, 4):
+        buffers = kernel_buffers(3, n_elections)
+        for o in OUTPUTS:
+            a = buffers[o.kernel_field]
+            assert a.dtype == o.dtype and a.flags.c_contiguous
+            if o.dims == BY_ELECTION:  # (one column per election in paths.parquet)
+                assert a.shape == (3, n_elections)
+            else:
+                assert a.shape == ((3, 2) if len(o.dims) == 2 and o.institution is None
+                                   else (3,))
+            assert np.all(a == o.fill)
 
 
 def test_the_summary_variables_and_their_order():
