@@ -55,8 +55,8 @@ def config_features(config: dict) -> dict[str, str]:
     out["yen view"] = "off" if not fx else str(fx.get("view", "on"))
     rho = config.get("program", {}).get("selection_correlation", 0.0)
     if rho:
-        out["adverse selection"] = (f"selection correlated {rho:g} with the pipeline's "
-                                    "latent credit variables")
+        out["adverse selection"] = (f"rho {rho:g} between a pipeline unit's selection and "
+                                    "its credit")
     scenario = config.get("simulation", {}).get("scenario")
     if scenario:
         out["scenario"] = scenario
