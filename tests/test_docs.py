@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from riskengine.config import Config, load_config
+from riskengine.config import PROGRAM_CONTENT_KEYS, Config, load_config
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 PROGRAM_KEYS = {"dependence.sectors", "dependence.correlation"}  # the shipped program's
@@ -86,10 +86,13 @@ def test_every_config_key_is_in_the_readme_with_its_default():
         if want is PydanticUndefined:
             assert text == "required", key
             continue
-        if section not in PROGRAM_TABLES:  # program.toml adds nothing
-            got = getattr(shipped, section)
-            for name in path:
-                got = getattr(got, name)
+        got = getattr(shipped, section)
+        for name in path if section not in PROGRAM_TABLES else ():
+            got = getattr(got, name)
+        if key in PROGRAM_CONTENT_KEYS:  # program.toml sets it, the README says to what
+            row = next(ln for ln in README.read_text().splitlines() if ln.startswith(f"| `{key}`"))
+            assert f"The shipped program sets {got:g}" in row, key
+        elif section not in PROGRAM_TABLES:  # program.toml adds nothing
             assert got == want, key
         if key == "waterfall.tiers":
             assert [(t.japan_share, t.until) for t in want] == [(0.5, "deemed_allocation"), (0.1, None)]
