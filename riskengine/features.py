@@ -42,6 +42,13 @@ def config_features(config: dict) -> dict[str, str]:
         out["regimes"] = "; ".join(f"{r['name']} {r['probability']:.0%}" for r in regimes)
     else:
         out["regimes"] = "none"
+    elections = config.get("elections") or []
+    if elections:
+        end = config.get("deal_end") or {}
+        out["elections"] = (f"{len(elections)} ({', '.join(str(e['date']) for e in elections)})"
+                            f": the regime may switch and the deal may end at each (tariff "
+                            f"{end.get('tariff', 'ends')}, profit split "
+                            f"{end.get('profit_split', 'kept')})")
     tariff = config.get("tariff") or {}
     if tariff.get("form") == "trigger":
         out["tariff"] = (f"trigger: {tariff.get('trigger_penalty_usd_per_year', 0) / 1e9:g}bn"
