@@ -8,7 +8,10 @@ as often as the pipeline's average ("pipeline") and as the units the US leaves o
     python data/calibrate_selection.py 1.25 2     # others
 """
 
+import riskengine
+from riskengine.runs import resolve_portfolio
 from riskengine.selection import main
 
 if __name__ == "__main__":
-    main()
+    config = riskengine.load_config()
+    main(riskengine.build_model(config, resolve_portfolio(None, config)))

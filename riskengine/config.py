@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from .dates import calendar
 from .errors import ConfigError, naming_read_errors
 
 
@@ -701,8 +702,7 @@ class Config(_Strict):
     @property
     def election_names(self) -> tuple[str, ...]:
         """The elections whose new regime takes effect inside the horizon, by date
-        (:func:`riskengine.elections.calendar`)."""
-        from .elections import calendar
+        (:func:`riskengine.dates.calendar`)."""
         return calendar(self).names
 
     @property
@@ -923,7 +923,6 @@ def config_notes(config: Config, path: str | Path | dict | None = None,
         notes.append(f"program.selection_deadline {prog.selection_deadline} is before "
                      f"simulation.as_of {sim.as_of}: every pipeline project "
                      "(selection_prob < 1) gets its notice in its approval quarter")
-    from .elections import calendar
     notes += list(calendar(config).ignored)
     for r in config.regimes:
         if r.probability == 0.0 and sim.regime != r.name:

@@ -20,26 +20,13 @@ the funding day's step is the step the row's schedule starts in.
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from .config import Config
+from .dates import step_start_dates
 from .portfolio import Portfolio
-
-
-def step_start_dates(as_of: _dt.date, steps_per_year: int, n_steps: int) -> np.ndarray:
-    """First calendar day of each step (and of the step after the last), as numpy days."""
-    start = pd.Timestamp(as_of)
-    if 12 % steps_per_year == 0:
-        m = 12 // steps_per_year
-        days = [start + pd.DateOffset(months=m * k) for k in range(n_steps + 1)]
-    else:
-        days = [start + pd.Timedelta(days=round(365.25 * k / steps_per_year))
-                for k in range(n_steps + 1)]
-    return np.array([d.date() for d in days], dtype="datetime64[D]")
 
 
 def funding_distribution(approval_step: int, config: Config) -> tuple[np.ndarray, np.ndarray]:

@@ -13,59 +13,15 @@ tables by ``h`` where they read them by regime before.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 
 import numpy as np
 
 from .config import Config
+from .dates import Calendar, calendar, step_start_dates  # noqa: F401  (calendar: the config's)
 from .errors import ConfigError
 
 #: the most regime histories (R^(E+1)) a run builds default tables for
 MAX_HISTORIES = 4096
-
-
-@dataclass(frozen=True)
-class Calendar:
-    """The elections whose new regime takes effect inside the horizon, by date.
-
-    Attributes
-    ----------
-    names : tuple of str
-    dates : (E,) datetime64[D]
-    step : (E,) int64, the first step whose start is after the election day: the new
-        regime's first quarter (and the deal's first quarter without it)
-    ignored : tuple of str, the config's other elections (before ``as_of`` or in or after
-        the last quarter), with why
-    """
-
-    names: tuple[str, ...]
-    dates: np.ndarray
-    step: np.ndarray
-    ignored: tuple[str, ...]
-
-
-def calendar(config: Config) -> Calendar:
-    """The elections of ``config`` inside the horizon (:class:`Calendar`)."""
-    from .deployment import step_start_dates
-
-    sim = config.simulation
-    starts = step_start_dates(sim.as_of, sim.steps_per_year, sim.n_quarters)
-    names, dates, steps, ignored = [], [], [], []
-    for e in sorted(config.elections, key=lambda e: e.date):
-        day = np.datetime64(e.date, "D")
-        step = int(np.searchsorted(starts, day, side="right"))  # first start after it
-        if day < starts[0]:
-            ignored.append(f"elections: {e.name!r} ({e.date}) is before simulation.as_of "
-                           f"{sim.as_of}: ignored")
-        elif step >= sim.n_quarters:
-            ignored.append(f"elections: {e.name!r} ({e.date}) takes effect after the "
-                           "horizon's last quarter begins: ignored")
-        else:
-            names.append(e.name)
-            dates.append(day)
-            steps.append(step)
-    return Calendar(tuple(names), np.array(dates, dtype="datetime64[D]"),
-                    np.array(steps, dtype=np.int64), tuple(ignored))
 
 
 def switch_matrix(config: Config) -> np.ndarray:
@@ -164,8 +120,6 @@ def notice_cdf(approval_step: int, dates: np.ndarray, config: Config) -> np.ndar
     :func:`riskengine.deployment.funding_distribution` (quarter uniform from the approval
     quarter to the deadline's, day uniform in it), in the notice days' order: the unit's
     timing uniform is below it exactly when its notice is on or before the election."""
-    from .deployment import step_start_dates
-
     sim, prog = config.simulation, config.program
     n_q = sim.n_quarters
     starts = step_start_dates(sim.as_of, sim.steps_per_year, n_q)
@@ -189,8 +143,6 @@ def named_notice_cdf(approval_step: int, dates: np.ndarray, config: Config) -> n
     """(E,) a named project's (timing fixed at 0.5, :mod:`._kernels.program`): its notice
     is the middle of its approval quarter, so 1 for an election on or after that day and 0
     before it (the unit's timing 0.5 against a cut of 0 or 1)."""
-    from .deployment import step_start_dates
-
     sim = config.simulation
     starts = step_start_dates(sim.as_of, sim.steps_per_year, sim.n_quarters)
     a = min(approval_step, sim.n_quarters - 1)

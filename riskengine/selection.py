@@ -209,20 +209,12 @@ def calibrate(ratio: float, units: PipelineUnits, against: str = "pipeline") -> 
                                  edge, xtol=1e-10))
 
 
-def shipped_calibration(ratios=(1.0, 1.5, 3.0), against: str = "pipeline",
-                        years: float | None = None, config=None, portfolio=None) -> dict:
-    """``{ratio: rho}`` for the shipped program (or the given config and portfolio), the
-    default rates by the horizon or by ``years`` after funding; NaN for a ratio out of
-    reach."""
-    from .config import default_portfolio_path, load_config
-    from .kernel_inputs import build_model
-    from .portfolio import load_portfolio
-
-    cfg = config if config is not None else load_config()
-    sim = cfg.simulation
-    pf = portfolio if portfolio is not None else load_portfolio(
-        default_portfolio_path(), cfg.dependence.sectors, sim.n_quarters, sim.steps_per_year)
-    units = pipeline_units(build_model(cfg, pf), years)
+def shipped_calibration(model, ratios=(1.0, 1.5, 3.0), against: str = "pipeline",
+                        years: float | None = None) -> dict:
+    """``{ratio: rho}`` for a built model (``riskengine.build_model`` of the shipped program,
+    say), the default rates by the horizon or by ``years`` after funding; NaN for a ratio
+    out of reach."""
+    units = pipeline_units(model, years)
     out = {}
     for r in ratios:
         try:
@@ -232,7 +224,7 @@ def shipped_calibration(ratios=(1.0, 1.5, 3.0), against: str = "pipeline",
     return out
 
 
-def main(argv=None) -> None:
+def main(model, argv=None) -> None:
     parser = argparse.ArgumentParser(
         prog="python data/calibrate_selection.py",
         description=f"{KEY} making the shipped program's selected pipeline units default "
@@ -243,7 +235,7 @@ def main(argv=None) -> None:
                         help="default rates by this many years after funding (default: by "
                              "the horizon)")
     args = parser.parse_args(argv)
-    table = {a: shipped_calibration(args.ratios, a, args.years) for a in COMPARATORS}
+    table = {a: shipped_calibration(model, args.ratios, a, args.years) for a in COMPARATORS}
     when = f"{args.years:g} years after funding" if args.years else "the horizon"
     print(f"{KEY}, default rates by {when}")
     print("ratio  against: " + "  ".join(f"{a:>10}" for a in COMPARATORS))

@@ -17,6 +17,7 @@ import riskengine
 from riskengine._kernels.defaults import phi_inverse
 from riskengine.config import apply_overrides
 from riskengine.errors import ConfigError
+from riskengine.runs import resolve_portfolio
 from riskengine.selection import (
     PipelineUnits,
     bivariate_normal_cdf,
@@ -209,7 +210,9 @@ def test_default_given_selection_is_the_formula():
 
 
 def test_the_shipped_calibration_is_reproducible():
-    got = shipped_calibration((1.0, 1.5, 3.0), "unselected")
+    config = riskengine.load_config()
+    model = riskengine.build_model(config, resolve_portfolio(None, config))
+    got = shipped_calibration(model, (1.0, 1.5, 3.0), "unselected")
     assert got[1.0] == 0.0
     assert 0.0 < got[1.5] < got[3.0] < 0.76
 
