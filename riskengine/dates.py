@@ -67,3 +67,22 @@ def calendar(config) -> Calendar:
                     np.array(steps, dtype=np.int64), tuple(ignored))
 
 
+def notice_days(approval_step: int, config) -> list[np.ndarray]:
+    """The possible notice days of a unit approved at ``approval_step``, one array per
+    notice quarter: the quarters from the approval quarter to the deadline's (just the
+    approval quarter when that is already past the deadline), each quarter's days (to the
+    deadline in the deadline's quarter). The notice quarter is uniform over the arrays and
+    the day uniform within one (``config`` a :class:`~riskengine.config.Config`)."""
+    sim, prog = config.simulation, config.program
+    n_q = sim.n_quarters
+    starts = step_start_dates(sim.as_of, sim.steps_per_year, n_q)
+    deadline = np.datetime64(prog.selection_deadline, "D")
+    dl_step = int(np.searchsorted(starts, deadline, side="right") - 1)
+    last = max(approval_step, min(dl_step, n_q - 1))
+    out = []
+    for q in range(approval_step, last + 1):
+        end_day = starts[q + 1] - np.timedelta64(1, "D")
+        if q == dl_step and deadline < end_day:
+            end_day = deadline
+        out.append(np.arange(starts[q], end_day + np.timedelta64(1, "D")))
+    return out

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import Config
-from .dates import step_start_dates
+from .dates import notice_days, step_start_dates
 from .portfolio import Portfolio
 
 
@@ -41,24 +41,16 @@ def funding_distribution(approval_step: int, config: Config) -> tuple[np.ndarray
     sim, prog = config.simulation, config.program
     n_q = sim.n_quarters
     starts = step_start_dates(sim.as_of, sim.steps_per_year, n_q)
-    deadline = np.datetime64(prog.selection_deadline, "D")
-    dl_step = int(np.searchsorted(starts, deadline, side="right") - 1)
-    last = max(approval_step, min(dl_step, n_q - 1))
     counts = np.zeros(n_q)
-    n_notice = last - approval_step + 1
-    for q in range(approval_step, last + 1):
-        first_day = starts[q]
-        end_day = starts[q + 1] - np.timedelta64(1, "D")
-        if q == dl_step and deadline < end_day:
-            end_day = deadline
-        days = np.arange(first_day, end_day + np.timedelta64(1, "D"))
+    quarters = notice_days(approval_step, config)
+    for days in quarters:
         funded: np.ndarray = (
             np.busday_offset(days, prog.funding_window_days, roll="forward")
             if prog.funding_days == "business"
             else days + np.timedelta64(prog.funding_window_days, "D"))
         step = np.searchsorted(starts, funded, side="right") - 1
         inside = step < n_q
-        np.add.at(counts, step[inside], 1.0 / (len(days) * n_notice))
+        np.add.at(counts, step[inside], 1.0 / (len(days) * len(quarters)))
     where = np.flatnonzero(counts > 0)
     return where.astype(np.int64), counts[where]
 

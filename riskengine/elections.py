@@ -17,7 +17,7 @@ import itertools
 import numpy as np
 
 from .config import Config
-from .dates import Calendar, calendar, step_start_dates  # noqa: F401  (calendar: the config's)
+from .dates import Calendar, calendar, notice_days, step_start_dates  # noqa: F401  (calendar: the config's)
 from .errors import ConfigError
 
 #: the most regime histories (R^(E+1)) a run builds default tables for
@@ -120,22 +120,11 @@ def notice_cdf(approval_step: int, dates: np.ndarray, config: Config) -> np.ndar
     :func:`riskengine.deployment.funding_distribution` (quarter uniform from the approval
     quarter to the deadline's, day uniform in it), in the notice days' order: the unit's
     timing uniform is below it exactly when its notice is on or before the election."""
-    sim, prog = config.simulation, config.program
-    n_q = sim.n_quarters
-    starts = step_start_dates(sim.as_of, sim.steps_per_year, n_q)
-    deadline = np.datetime64(prog.selection_deadline, "D")
-    dl_step = int(np.searchsorted(starts, deadline, side="right") - 1)
-    last = max(approval_step, min(dl_step, n_q - 1))
-    n_notice = last - approval_step + 1
+    quarters = notice_days(approval_step, config)
     out = np.zeros(len(dates))
-    for q in range(approval_step, last + 1):
-        first_day = starts[q]
-        end_day = starts[q + 1] - np.timedelta64(1, "D")
-        if q == dl_step and deadline < end_day:
-            end_day = deadline
-        days = np.arange(first_day, end_day + np.timedelta64(1, "D"))
+    for days in quarters:
         for k, d in enumerate(dates):
-            out[k] += np.count_nonzero(days <= d) / (len(days) * n_notice)
+            out[k] += np.count_nonzero(days <= d) / (len(days) * len(quarters))
     return out
 
 
