@@ -48,7 +48,7 @@ STREAM_FACTOR = 1  # sector factors, draw j = factor j (docs/model.md "Random nu
 STREAM_IDIO = 2  # idiosyncratic default uniform, draw 0
 STREAM_LGD = 3  # beta LGD (not used here: lgd_sd == 0 only)
 STREAM_CASH = 4  # equity: idiosyncratic cash shock eps[i, k], draw k (item = project id)
-STREAM_CASH_FACTOR = 5  # equity: sector cash innovations, draw k * K + j (item 0)
+STREAM_CASH_FACTOR = 5  # equity: sector cash innovations, draw j * Q + k (item 0; v1: k * K + j)
 
 INSTITUTIONS = ("JBIC", "NEXI")
 
@@ -94,18 +94,20 @@ def splitmix_uniform(seed_key: int, path: int, n: int) -> float:
     return uniform(path_key(int(seed_key), path), n)
 
 
-# Ziggurat (Doornik 2005, ZIGNOR, 128 layers), written from the paper's description:
+# Ziggurat (Doornik 2005, ZIGNOR; 256 layers with Marsaglia and Tsang's 2000 constants,
+# results version 2), written from the papers' description:
 # layer edges x[0] = V / f(R), x[1] = R, x[i] = sqrt(-2 log(V / x[i-1] + f(x[i-1]))),
-# x[128] = 0, f(t) = exp(-t^2 / 2). Draw n of stream k uses the 64-bit word
-# w = mix64(k + (n+1) G): layer i = w mod 128, u = 2 U - 1 with U = ((w >> 11) + 0.5) 2^-53.
+# x[256] = 0, f(t) = exp(-t^2 / 2). Draw n of stream k uses the 64-bit word
+# w = mix64(k + (n+1) G): layer i = w mod 256, u = 2 U - 1 with U = ((w >> 11) + 0.5) 2^-53.
 # Outside the rectangle it continues on the sub-stream r = mix64(k XOR (n+1) SALT).
-_ZIG_R, _ZIG_V, _SALT = 3.442619855899, 9.91256303526217e-3, 0xD1B54A32D192ED03
+_LAYERS, _ZIG_R, _ZIG_V = 256, 3.6541528853610088, 0.00492867323399
+_SALT = 0xD1B54A32D192ED03
 
 
 def _zig_layers():
     f = lambda t: math.exp(-0.5 * t * t)
     x = [_ZIG_V / f(_ZIG_R), _ZIG_R]
-    for _ in range(2, 128):
+    for _ in range(2, _LAYERS):
         x.append(math.sqrt(-2.0 * math.log(_ZIG_V / x[-1] + f(x[-1]))))
     x.append(0.0)
     return x
@@ -115,7 +117,7 @@ _ZX = _zig_layers()
 
 
 def _word_to_layer(w: int):
-    return w & 127, 2.0 * ((float(w >> 11) + 0.5) * (2.0 ** -53)) - 1.0
+    return w & (_LAYERS - 1), 2.0 * ((float(w >> 11) + 0.5) * (2.0 ** -53)) - 1.0
 
 
 def normal(pkey: int, n: int) -> float:
@@ -677,14 +679,14 @@ def factor_root(corr) -> np.ndarray:
 def sector_cash_index(cash_factor_key: int, path: int, root, s_fac, phi: float,
                       n_q: int) -> np.ndarray:
     """``Y[s, k]`` (K, n_q): ``Y[s, -1] = S_s``, ``Y[:, k] = phi Y[:, k-1] + sqrt(1 - phi^2)
-    eta_k``, ``eta_k = L z_k``, ``z_k[j] = ndtri(uniform(path_key(cash_factor_key, path),
-    k K + j))``."""
+    eta_k``, ``eta_k = L z_k``, ``z_k[j]`` the normal ``j n_q + k`` of
+    ``path_key(cash_factor_key, path)`` (column by column, results version 2)."""
     n_sec = len(s_fac)
     pk = path_key(cash_factor_key, path)
     y = np.empty((n_sec, n_q))
     prev = np.asarray(s_fac, dtype=float)
     for k in range(n_q):
-        z = np.array([normal(pk, k * n_sec + j) for j in range(n_sec)])
+        z = np.array([normal(pk, j * n_q + k) for j in range(n_sec)])
         y[:, k] = phi * prev + math.sqrt(1.0 - phi * phi) * (root @ z)
         prev = y[:, k]
     return y

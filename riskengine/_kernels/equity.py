@@ -47,28 +47,46 @@ def cash_index(path, cash, root, root_end, sector_factor, normals, y, macro):
     eta[s, k]``, ``eta[:, k] ~ N(0, C)`` with ``C = root root'``. Every ``Y[s, k]`` is
     N(0, 1), sectors correlate by ``C`` and a path with a bad default factor starts with
     low cash. Also writes the common innovation ``macro[k] = sum_s w_s eta[s, k]`` (Q,),
-    N(0, 1), which drives the short rate. ``normals`` (Q * K,) is work space, filled with
-    the path's normals first, in a loop of their own (it vectorises); only the sectors in
-    ``cash.sectors_needed`` are simulated."""
+    N(0, 1), which drives the short rate. Only the sectors in ``cash.sectors_needed`` are
+    simulated.
+
+    The innovations' normals are ``normals`` (work space, (K * Q,)): normal ``j Q + k`` of
+    the path's stream is column ``j``'s in step ``k`` (results version 2; version 1 took
+    them step by step, ``k K + j``). Column by column, each pass over the steps is
+    branch-free and vectorises, and the columns no simulated sector reads (the root is
+    lower triangular: row ``s`` reads columns ``< root_end[s]``) are never drawn."""
     phi, needed, macro_w = cash.persistence, cash.sectors_needed, cash.macro_weights
-    n_sec = root.shape[0]
+    n_sec, n_q = root.shape[0], y.shape[1]
     pk = path_key(cash.cash_key, path)
     c = math.sqrt(1.0 - phi * phi)
-    for n in range(y.shape[1] * n_sec):
-        normals[unsigned(n)] = normal(pk, n)
-    for k in range(y.shape[1]):
-        base = k * n_sec
-        m = 0.0
-        for s in range(n_sec):
-            if not needed[s]:
-                continue
-            eta = 0.0
-            for j in range(root_end[s]):
-                eta += root[s, j] * normals[unsigned(base + j)]
-            m += macro_w[s] * eta
-            prev = sector_factor[s] if k == 0 else y[s, k - 1]
-            y[s, k] = phi * prev + c * eta
-        macro[k] = m
+    n_cols = 0
+    for s in range(n_sec):
+        if needed[s] and root_end[s] > n_cols:
+            n_cols = root_end[s]
+    n_normals = n_cols * n_q
+    for n in range(n_normals):
+        normals[unsigned(n)] = normal_or_nan(pk, n)
+    for n in range(n_normals):
+        if normals[n] != normals[n]:  # the ziggurat's rare rejections, one by one
+            normals[n] = normal(pk, n)
+    for k in range(n_q):
+        macro[k] = 0.0
+    for s in range(n_sec):
+        if not needed[s]:
+            continue
+        for k in range(n_q):
+            y[s, k] = 0.0
+        for j in range(root_end[s]):
+            a, base = root[s, j], j * n_q
+            for k in range(n_q):
+                y[s, k] += a * normals[unsigned(base + k)]
+        w = macro_w[s]
+        for k in range(n_q):
+            macro[k] += w * y[s, k]
+        prev = sector_factor[s]
+        for k in range(n_q):
+            prev = phi * prev + c * y[s, k]
+            y[s, k] = prev
 
 
 @njit(inline="always")

@@ -7,9 +7,9 @@ import math
 from numba import njit
 
 from ._cache import CACHE
-from .exponential import exp
+from .exponential import exp, exp_or_nan
 from .indexing import unsigned
-from .rng import normal, path_key
+from .rng import normal, normal_or_nan, path_key
 
 
 @njit(cache=CACHE)
@@ -27,18 +27,27 @@ def fx_for_path(path, fx_key, spot, vol, loading, common_weights, sector_factor,
     pk = path_key(fx_key, path)
     n_q = step_time.shape[0]
     # in loops of their own, so the normals and the exps vectorise: fx_path holds the
-    # normals, then the log-level's driver x, then the level
+    # normals, then fx_gap[1:] the log-level's driver x and fx_path the level; each
+    # branch-free pass says NaN where the ziggurat rejects or the exponent is beyond exp's
+    # table, and those few are completed one by one (the same values, to the bit)
     for q in range(n_q):
-        fx_path[unsigned(q)] = normal(pk, q)
+        fx_path[unsigned(q)] = normal_or_nan(pk, q)
+    for q in range(n_q):
+        if fx_path[q] != fx_path[q]:
+            fx_path[q] = normal(pk, q)
     w, t_prev = 0.0, 0.0
     for q in range(n_q):
         t = step_time[q]
         w += math.sqrt(t - t_prev) * fx_path[q]
         t_prev = t
-        fx_path[q] = loading * math.sqrt(t) * m + own * w
+        fx_gap[q + 1] = loading * math.sqrt(t) * m + own * w
+    half_v2 = 0.5 * vol * vol
     for q in range(n_q):
-        fx_path[unsigned(q)] = spot * exp(vol * fx_path[unsigned(q)]
-                                          - 0.5 * vol * vol * step_time[unsigned(q)])
+        fx_path[unsigned(q)] = spot * exp_or_nan(vol * fx_gap[unsigned(q + 1)]
+                                                 - half_v2 * step_time[unsigned(q)])
+    for q in range(n_q):
+        if fx_path[q] != fx_path[q]:
+            fx_path[q] = spot * exp(vol * fx_gap[q + 1] - half_v2 * step_time[q])
     fx_gap[0] = 0.0
     for q in range(n_q):
         fx_gap[q + 1] = fx_gap[q] + (fx_path[q] - spot) * df_end[q]
