@@ -27,6 +27,8 @@ from .io import RunDirClaim, write_unfinished
 from .kernel_cache import kernel_digest
 from .kernel_inputs import Model
 from .provenance import package_versions, portfolio_hash, results_hash
+from .results_version import KEY as RESULTS_VERSION_KEY
+from .results_version import RESULTS_VERSION
 
 #: a run directory's folder of checkpointed chunks
 CHUNKS = "parts"
@@ -226,7 +228,8 @@ def open_checkpoint(out: Path, model: Model, resume: bool, save: bool = True
             return None  # (--overwrite: the previous run stays until this one is written)
         write_unfinished(out, {
             "status": "running", "paths_requested": model.config.simulation.paths,
-            "seed": model.config.simulation.seed, "config": model.config.to_dict(),
+            "seed": model.config.simulation.seed, RESULTS_VERSION_KEY: RESULTS_VERSION,
+            "config": model.config.to_dict(),
             "portfolio": model.portfolio.source, "versions": package_versions(),
             "checkpoint": keys | {"run_key": run_key(keys)}})
     return Checkpoint(out / CHUNKS, run_key(keys), save)

@@ -25,6 +25,8 @@ from .kernel_inputs import Model, build_model
 from .pathstore import InMemory, add_arrays
 from .portfolio import load_portfolio
 from .provenance import package_versions, provenance, sha256_file
+from .results_version import KEY as RESULTS_VERSION_KEY
+from .results_version import RESULTS_VERSION
 from .simulate import RangeRun, finish, sampling_inputs, simulate_range, streamed_store
 
 PART_FILE = "part.npz"
@@ -54,6 +56,7 @@ def run_part(model: Model, start: int, end: int, out_dir: str | Path,
     manifest = {
         "complete": False, "status": "part", "part": {"start": start, "end": end},
         "paths": model.config.simulation.paths, "seed": model.config.simulation.seed,
+        RESULTS_VERSION_KEY: RESULTS_VERSION,
         "config": model.config.to_dict(), "portfolio": model.portfolio.source,
         "provenance": provenance(model, run.timings), "versions": package_versions(),
         "importance_sampling": is_info, "timings": run.timings, "files": {}}
