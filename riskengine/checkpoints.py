@@ -27,6 +27,8 @@ from .io import RunDirClaim, write_unfinished
 from .kernel_cache import kernel_digest
 from .kernel_inputs import Model
 from .provenance import package_versions, portfolio_hash, results_hash
+from .results_version import KEY as RESULTS_VERSION_KEY
+from .results_version import RESULTS_VERSION, of_manifest
 
 #: a run directory's folder of checkpointed chunks
 CHUNKS = "parts"
@@ -226,7 +228,8 @@ def open_checkpoint(out: Path, model: Model, resume: bool, save: bool = True
             return None  # (--overwrite: the previous run stays until this one is written)
         write_unfinished(out, {
             "status": "running", "paths_requested": model.config.simulation.paths,
-            "seed": model.config.simulation.seed, "config": model.config.to_dict(),
+            "seed": model.config.simulation.seed, RESULTS_VERSION_KEY: RESULTS_VERSION,
+            "config": model.config.to_dict(),
             "portfolio": model.portfolio.source, "versions": package_versions(),
             "checkpoint": keys | {"run_key": run_key(keys)}})
     return Checkpoint(out / CHUNKS, run_key(keys), save)
@@ -259,8 +262,8 @@ def mark_stopped(out: Path, status: str, paths_done: int) -> None:
 
 
 def claim_resume(run_dir: Path, models) -> RunDirClaim:
-    """Check that ``run_dir`` holds an unfinished run of the same config, portfolio and
-    kernels as this one; claim it."""
+    """Check that ``run_dir`` holds an unfinished run of the same results version, config,
+    portfolio and kernels as this one; claim it."""
     try:
         manifest = json.loads((run_dir / "manifest.json").read_text())
     except (OSError, ValueError):
@@ -271,6 +274,13 @@ def claim_resume(run_dir: Path, models) -> RunDirClaim:
                          f"(status {manifest.get('status', 'complete')!r})")
     if len(models) != 1:
         raise UsageError("--resume finishes one run: drop --scenarios")
+    version = of_manifest(manifest)
+    if version != RESULTS_VERSION:  # (its chunks hold other draws than this riskengine's)
+        raise UsageError(f"--resume {run_dir}: the run was started with results version "
+                         f"{version} and this riskengine draws results version "
+                         f"{RESULTS_VERSION}; its saved chunks cannot be finished with other "
+                         "draws: resume it with the riskengine that started it, or start "
+                         "the run again")
     saved, now = manifest["checkpoint"], run_keys(models[0])
     for key, what in (("results_sha256", "config"), ("portfolio_sha256", "portfolio"),
                       ("kernels", "engine version (kernel code)")):

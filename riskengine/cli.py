@@ -768,7 +768,14 @@ def cmd_compare(args, console: Console) -> int:
                       _fmt(r["difference"]), _fmt(r["stderr"]) if np.isfinite(r["stderr"])
                       else "n/a", "paired" if r["paired"] else "unpaired")
     console.print(table)
-    if not frame["paired"].any():
+    versions = frame.attrs["results_versions"]
+    if versions["A"] != versions["B"]:
+        console.print(f"note: A is results version {versions['A']} and B results version "
+                      f"{versions['B']}: they draw other random numbers, so B - A includes the "
+                      "change of the draws, not only of the inputs, and the errors are "
+                      "unpaired (independent, sqrt(se_A^2 + se_B^2))", highlight=False,
+                      soft_wrap=True)
+    elif not frame["paired"].any():
         console.print("the runs do not share seed and paths: the errors are unpaired "
                       "(independent, sqrt(se_A^2 + se_B^2))", highlight=False)
     console.print(f"every difference: {out}", highlight=False)

@@ -10,6 +10,11 @@ weights) up to ``BOOTSTRAP_MAX_PATHS`` paths, and from batch means above.
 A run compared with itself shows 0 +- 0. SD, and every entry of runs on different seeds or
 numbers of paths, take ``sqrt(se_A^2 + se_B^2)``, which treats the runs as independent
 (*unpaired*): conservative when they share their paths.
+
+Runs of different results versions (:mod:`riskengine.results_version`) draw other random
+numbers on the same seed, so they share no paths either: their errors are unpaired, and
+their difference includes the change of the draws, not only of the inputs (the frame's
+``attrs["results_versions"]`` says which each run is, and the command line says so).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from .errors import UsageError
 from .io import check_readable_run, read_results, without_multi_indexes
 from .measures import MIN_TAIL_PATHS, LossSample, mean_with_stderr
 from .results import DERIVED_VARIABLES, TARIFF_IN
+from .results_version import of_manifest
 
 #: the paired bootstrap's resamples (its standard error is itself known to about
 #: ``1 / sqrt(2 * N_RESAMPLES)``, 5%)
@@ -266,7 +272,9 @@ def paired_tail_stderrs_of(entries, levels, *,
 def compare(run_a: str | Path, run_b: str | Path) -> pd.DataFrame:
     """The summary rows of both runs side by side with ``difference`` and its ``stderr``;
     ``paired`` says whether the error is paired (common random numbers) and ``method`` how
-    it was computed (``per-path``, ``bootstrap``, ``batch means``, or ``unpaired``)."""
+    it was computed (``per-path``, ``bootstrap``, ``batch means``, or ``unpaired``);
+    ``attrs["results_versions"]`` is ``{"A": ..., "B": ...}``, each run's results
+    version."""
     a, b = (read_results(check_readable_run(r)) for r in (run_a, run_b))
     if _scenarios(a) != _scenarios(b):
         raise UsageError(f"the runs have different scenarios ({_scenarios(a) or 'none'} and "
@@ -281,14 +289,19 @@ def compare(run_a: str | Path, run_b: str | Path) -> pd.DataFrame:
     if same_paths(a.manifest, b.manifest):
         _pair_errors(a, b, both)
     both["level"] = both["level"].replace(-1.0, np.nan)
-    return both[["scenario", *KEYS, "value_a", "value_b", "difference", "stderr", "paired",
-                 "method"]]
+    frame = both[["scenario", *KEYS, "value_a", "value_b", "difference", "stderr", "paired",
+                  "method"]]
+    frame.attrs["results_versions"] = {"A": of_manifest(a.manifest),
+                                       "B": of_manifest(b.manifest)}
+    return frame
 
 
 def same_paths(manifest_a: dict, manifest_b: dict) -> bool:
-    """Whether two runs drew the same random numbers path by path (same seed and paths)."""
+    """Whether two runs drew the same random numbers path by path (same seed, paths and
+    results version)."""
     return (manifest_a["seed"] == manifest_b["seed"]
-            and manifest_a["paths"] == manifest_b["paths"])
+            and manifest_a["paths"] == manifest_b["paths"]
+            and of_manifest(manifest_a) == of_manifest(manifest_b))
 
 
 def _pair_errors(a, b, both: pd.DataFrame) -> None:

@@ -25,6 +25,8 @@ from .kernel_inputs import Model, build_model
 from .pathstore import InMemory, add_arrays
 from .portfolio import load_portfolio
 from .provenance import package_versions, provenance, sha256_file
+from .results_version import KEY as RESULTS_VERSION_KEY
+from .results_version import RESULTS_VERSION, of_manifest
 from .simulate import RangeRun, finish, sampling_inputs, simulate_range, streamed_store
 
 PART_FILE = "part.npz"
@@ -54,6 +56,7 @@ def run_part(model: Model, start: int, end: int, out_dir: str | Path,
     manifest = {
         "complete": False, "status": "part", "part": {"start": start, "end": end},
         "paths": model.config.simulation.paths, "seed": model.config.simulation.seed,
+        RESULTS_VERSION_KEY: RESULTS_VERSION,
         "config": model.config.to_dict(), "portfolio": model.portfolio.source,
         "provenance": provenance(model, run.timings), "versions": package_versions(),
         "importance_sampling": is_info, "timings": run.timings, "files": {}}
@@ -80,11 +83,30 @@ def _read_part(path: Path) -> tuple[dict, Path]:
     return manifest, path / PART_FILE
 
 
+def _check_results_versions(read: list[tuple[Path, dict, Path]]) -> None:
+    """Parts of one results version, this riskengine's: parts of other draws are not one
+    run, and a merge recomputes what the parts do not hold (the contributions' tail
+    replay) with this riskengine's draws."""
+    versions = [(path, of_manifest(m)) for path, m, _ in read]
+    first, v0 = versions[0]
+    for path, v in versions[1:]:
+        if v != v0:
+            raise UsageError(f"{path} holds results version {v} and {first} results version "
+                             f"{v0}: their draws differ, so they are not parts of one run; "
+                             "merge parts of one results version only")
+    if v0 != RESULTS_VERSION:
+        raise UsageError(f"the parts hold results version {v0} ({first}) and this riskengine "
+                         f"draws results version {RESULTS_VERSION}: merge them with the "
+                         "riskengine that ran them")
+
+
 def merge(parts: list[str | Path], out_dir: str | Path, overwrite: bool = False):
-    """Combine parts into the whole run's directory (refusing parts of different configs,
-    portfolios or engine versions, and ranges that do not tile the run exactly); returns
-    the Result written."""
+    """Combine parts into the whole run's directory (refusing parts of different results
+    versions, configs, portfolios or engine versions, parts of a results version other
+    than this riskengine's, and ranges that do not tile the run exactly); returns the
+    Result written."""
     read = [(Path(p), *_read_part(Path(p))) for p in parts]
+    _check_results_versions(read)
     first = read[0][1]
     for path, m, _ in read[1:]:
         for key, what in (("config_sha256", "config"), ("portfolio_sha256", "portfolio")):

@@ -25,6 +25,7 @@ from .measures import (
     var_index,
 )
 from .outputs import BY_NAME, DERIVED_VARIABLES, SUMMARISED, TARIFF_IN, summary_units
+from .results_version import RESULTS_VERSION
 from .schedules import fiscal_years, step_end_dates
 from .stress import describe
 from .yen_views import YEN_VIEWS, yen_basis
@@ -601,6 +602,7 @@ def _meta(model, n: int, timings: dict, importance_sampling: dict | None,
         "config": cfg.to_dict(),
         "seed": cfg.simulation.seed,
         "paths": n,
+        "results_version": RESULTS_VERSION,
         "n_projects": pf.n_projects,
         "n_quarters": cfg.simulation.n_quarters,
         "portfolio": pf.source,

@@ -54,6 +54,8 @@ from .kernel_inputs import Model
 from .portfolio import Portfolio, load_portfolio, portfolio_from_frame
 from .provenance import package_versions
 from .results import Result
+from .results_version import KEY as RESULTS_VERSION_KEY
+from .results_version import RESULTS_VERSION
 from .simulate import Progress, build_models, run_models
 
 
@@ -238,7 +240,8 @@ def _stopped(e: BaseException, models: list[Model], out: Path, checkpoint: Check
     try:  # never in place of a previous run (--overwrite replaces finished runs only)
         write_unfinished(out, {
             "status": reason, "paths_requested": total, "paths_done": done,
-            "seed": sim.seed, "config": model.config.to_dict(),
+            "seed": sim.seed, RESULTS_VERSION_KEY: RESULTS_VERSION,
+            "config": model.config.to_dict(),
             "portfolio": model.portfolio.source, "versions": package_versions()})
         where = f"{out} holds an unfinished run (its manifest says complete: false)"
     except UsageError:

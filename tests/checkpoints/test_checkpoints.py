@@ -19,6 +19,7 @@ from riskengine import checkpoints
 from riskengine.cli import main
 from riskengine.config import load_config
 from riskengine.portfolio import load_portfolio
+from riskengine.results_version import RESULTS_VERSION
 from riskengine.runs import Stopped
 from riskengine.simulate import build_models
 
@@ -122,6 +123,44 @@ def test_resume_removes_the_hidden_leftovers_of_a_killed_run(tmp_path, files):
     assert _run(pf, cfg, "--seed", 12, "--quiet", "--resume", tmp_path / "run") == 0
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
     riskengine.io.check_readable_run(tmp_path / "run")
+
+
+def _tree(root):
+    """Every file under ``root`` with its bytes."""
+    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("saved", [RESULTS_VERSION + 1, None])
+def test_a_checkpoint_of_another_results_version_is_not_resumed(tmp_path, files, capsys,
+                                                                 saved):
+    """An unfinished run's manifest records its results version; a resume by a riskengine
+    of another one (its chunks hold other draws) is refused before any work: exit 2, the
+    directory and both versions named, nothing written. A manifest without the key (saved
+    before it existed) is version 1."""
+    pf, cfg = files
+    out = tmp_path / "run"
+    _interrupted(pf, cfg, out, seed=12, chunks=1)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] is False and manifest["results_version"] == RESULTS_VERSION
+    if saved is None:
+        del manifest["results_version"]
+    else:
+        manifest["results_version"] = saved
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    version = 1 if saved is None else saved
+    before = _tree(tmp_path)
+    capsys.readouterr()
+    code = _run(pf, cfg, "--seed", 12, "--quiet", "--resume", out)
+    if version == RESULTS_VERSION:  # (a key-less checkpoint while the version is 1)
+        assert code == 0
+        riskengine.io.check_readable_run(out)
+        return
+    err = capsys.readouterr().err
+    assert code == 2
+    assert (f"--resume {out}: the run was started with results version {version} and this "
+            f"riskengine draws results version {RESULTS_VERSION}") in err
+    assert "Traceback" not in err
+    assert _tree(tmp_path) == before
 
 
 Usage = namedtuple("Usage", "total used free")

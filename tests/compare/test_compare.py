@@ -3,6 +3,9 @@ itself, unpaired errors (and a note) for runs on other seeds."""
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +20,7 @@ from riskengine.compare import (
     paired_tail_stderrs,
 )
 from riskengine.config import default_portfolio_path
+from riskengine.results_version import RESULTS_VERSION
 
 TAIL = ["VaR", "ES"]
 
@@ -84,6 +88,43 @@ def test_runs_on_other_seeds_are_marked_unpaired(runs, capsys):
         regime="all", institution="ALL", variable="credit_loss", measure="ES", level=0.95)
     assert both.loc[("ES", 0.95), "stderr"] == pytest.approx(
         np.hypot(a["stderr"].item(), b["stderr"].item()), rel=1e-12)
+
+
+def _as_version(run, copy, version):
+    """A copy of ``run`` whose manifest says results ``version`` (None: no key, as a run
+    written before manifests recorded it)."""
+    shutil.copytree(run, copy)
+    path = copy / "manifest.json"
+    manifest = json.loads(path.read_text())
+    assert manifest["results_version"] == RESULTS_VERSION
+    manifest.pop("results_version")
+    if version is not None:
+        manifest["results_version"] = version
+    path.write_text(json.dumps(manifest, indent=2))
+    return copy
+
+
+def test_runs_of_other_results_versions_are_unpaired_with_a_note(runs, capsys):
+    """Same seed and paths but another results version: other draws, so no common random
+    numbers. Every error is unpaired, the frame says which version each run is, and the
+    command line says that B - A includes the change of the draws."""
+    other = RESULTS_VERSION + 1
+    b = _as_version(runs / "base", runs / "next_version", other)
+    f = compare(runs / "base", b)
+    assert f.attrs["results_versions"] == {"A": RESULTS_VERSION, "B": other}
+    assert not f["paired"].any() and (f["method"] == "unpaired").all()
+    capsys.readouterr()
+    assert main(["compare", str(runs / "base"), str(b), "--out",
+                 str(runs / "versions.parquet")]) == 0
+    out = capsys.readouterr().out
+    assert (f"note: A is results version {RESULTS_VERSION} and B results version {other}: "
+            "they draw other random numbers, so B - A includes the change of the draws") in out
+    assert "do not share seed and paths" not in out
+    # a run without the key is version 1: paired with today's runs while that is version 1
+    old = _as_version(runs / "base", runs / "no_key", None)
+    f = compare(old, runs / "base")
+    assert f.attrs["results_versions"] == {"A": 1, "B": RESULTS_VERSION}
+    assert f["paired"].any() == (RESULTS_VERSION == 1)
 
 
 def _correlated(n=20_000, seed=1):

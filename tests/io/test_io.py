@@ -11,6 +11,7 @@ import pytest
 
 import riskengine
 from riskengine.errors import UsageError
+from riskengine.results_version import RESULTS_VERSION
 
 from ..conftest import assert_same, make_config, make_portfolio, mixed_frame
 
@@ -32,6 +33,7 @@ def test_round_trip_is_exact(result, tmp_path):
     m = json.loads((run / "manifest.json").read_text())
     assert m["seed"] == 7 and m["paths"] == 2000 and m["n_projects"] == 6
     assert m["n_quarters"] == 20 and m["complete"] is True
+    assert m["results_version"] == RESULTS_VERSION
     assert {"numpy", "numba", "xarray", "pyarrow", "riskengine"} <= set(m["versions"])
     assert m["config"]["simulation"]["paths"] == 2000
     assert m["timings"]["simulate_seconds"] > 0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 import riskengine
 from riskengine.cli import main
+from riskengine.results_version import RESULTS_VERSION
 
 from ..conftest import assert_same, cli_files, mixed_frame
 
@@ -71,3 +74,49 @@ def test_parts_of_other_configs_or_gaps_are_refused(tmp_path, files, capsys):
     assert "3072:6144 are missing" in capsys.readouterr().err
     assert _run(tmp_path, pf, cfg, "--path-range", "100:200", "--out", str(tmp_path / "bad")) == 2
     assert "multiple of 1024" in capsys.readouterr().err
+
+
+
+def _write_version(part, version):
+    """Rewrite a part's manifest as a riskengine of results ``version`` writes it (None:
+    one written before manifests recorded it)."""
+    path = part / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest.pop("results_version", None)
+    if version is not None:
+        manifest["results_version"] = version
+    path.write_text(json.dumps(manifest, indent=2))
+
+
+def test_parts_of_another_results_version_are_not_merged(tmp_path, files, capsys):
+    """Parts of different results versions hold other draws, not one run's paths; parts of
+    a version other than this riskengine's would be finished with this one's draws (the
+    contributions' tail replay). Both are refused, naming the parts and the versions, and
+    nothing is written. Parts without the key are version 1."""
+    pf, cfg = files
+    p1, p2, merged = tmp_path / "p1", tmp_path / "p2", tmp_path / "m"
+    assert _run(tmp_path, pf, cfg, "--path-range", "0:3072", "--out", str(p1)) == 0
+    assert _run(tmp_path, pf, cfg, "--path-range", "3072:6144", "--out", str(p2)) == 0
+    for part in (p1, p2):
+        assert json.loads((part / "manifest.json").read_text())["results_version"] == \
+            RESULTS_VERSION
+    other = RESULTS_VERSION + 1
+    _write_version(p2, other)
+    capsys.readouterr()
+    assert main(["merge", str(p1), str(p2), "--out", str(merged)]) == 2
+    assert (f"{p2} holds results version {other} and {p1} results version "
+            f"{RESULTS_VERSION}: their draws differ") in capsys.readouterr().err
+    assert not merged.exists()
+    _write_version(p1, other)
+    assert main(["merge", str(p1), str(p2), "--out", str(merged)]) == 2
+    assert (f"the parts hold results version {other} ({p1}) and this riskengine draws "
+            f"results version {RESULTS_VERSION}") in capsys.readouterr().err
+    assert not merged.exists()
+    _write_version(p1, None)
+    _write_version(p2, None)
+    code = main(["merge", str(p1), str(p2), "--out", str(merged)])
+    if RESULTS_VERSION == 1:
+        assert code == 0
+        assert riskengine.read_results(merged).manifest["results_version"] == 1
+    else:
+        assert code == 2 and not merged.exists()
