@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 #: the results version this riskengine writes
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2
 
 #: the manifest's key
 KEY = "results_version"
@@ -33,6 +33,8 @@ KEY = "results_version"
 HISTORY = {
     1: "SplitMix64 streams keyed by (seed, stream, item, path), ziggurat (ZIGNOR) normals: "
        "the draws of every run written before results versions were recorded",
+    2: "a 256-layer ziggurat (fewer normals take its rejection branch) and the sector cash "
+       "innovations drawn column by column, columns no simulated sector reads not drawn",
 }
 
 
