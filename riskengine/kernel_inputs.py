@@ -538,6 +538,29 @@ def _waterfall(config: Config, pf: Portfolio, exposures: Exposures, rates,
         n_hurdles=len(tiers) - 1, continuation=_f64(table), continuation_length=_i64(lengths))
 
 
+def _selection_normals(deployment: Deployment,
+                       selection_mult: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each unit's selection threshold by regime (R, U): it is selected when its selection
+    normal ``V`` (draw 0 of its stream) is below ``Phi^-1`` of its selection probability
+    (:func:`~._kernels.program.selection_probability`, +inf when it is 1: no draw
+    decides); and which conditional rows draw their latent credit normal themselves (P,):
+    those whose obligor has no unconditional row, so every row of the obligor shares the
+    one normal (a mixed obligor's conditional rows take ``Phi^-1`` of its default uniform,
+    which its unconditional rows read)."""
+    n_units = len(deployment.unit_obligor)
+    p_select = np.array([[selection_probability(deployment.unit_selection[u],
+                                                bool(deployment.unit_pipeline[u]), float(m))
+                          for u in range(n_units)] for m in selection_mult]).reshape(
+                              len(selection_mult), n_units)
+    with np.errstate(divide="ignore"):
+        threshold = np.where(p_select >= 1.0, np.inf, special.ndtri(np.minimum(p_select, 1.0)))
+    unit_of = np.asarray(deployment.unit_of)
+    obligor = deployment.portfolio.table["obligor"].to_numpy()
+    mixed = set(obligor[unit_of < 0]) & set(obligor[unit_of >= 0])
+    latent_row = (unit_of >= 0) & ~np.isin(obligor, list(mixed))
+    return threshold, np.ascontiguousarray(latent_row, dtype=np.bool_)
+
+
 def _program(config: Config, scenario: Scenario | None, deployment: Deployment, sched,
              corr: CorrelationCheck, stress: FactorStress, pd_multipliers,
              regime_probability, portfolio: Portfolio, cal: Calendar,
@@ -572,6 +595,7 @@ def _program(config: Config, scenario: Scenario | None, deployment: Deployment, 
     deal_end_prob = _f64([r.deal_end_prob for r in regimes] or [0.0])
     if scenario is not None:
         selection_mult = selection_mult * scenario.selection_multiplier
+    threshold, latent_row = _selection_normals(deployment, selection_mult)
     return ProgramTerms(
         regime_key=stream_key(seed, STREAM_REGIME, 0),
         regime_cum=_f64(np.minimum(np.cumsum(regime_probability), 1.0)),
@@ -589,6 +613,7 @@ def _program(config: Config, scenario: Scenario | None, deployment: Deployment, 
         unit_key=stream_keys(seed, STREAM_SELECTION, deployment.unit_obligor),
         selection_correlation=float(config.program.selection_correlation),
         unit_credit_loading=_f64(loading), unit_credit_keep=_f64(keep),
+        selection_threshold=_f64(threshold), latent_row=latent_row,
         tariff_per_step=_f64(tariff_per_step), tariff_pv=_f64(tariff_pv),
         tariff_steps=int(tariff_steps),
         tariff_form=int(TariffForm[config.tariff.form.upper()]),

@@ -172,6 +172,8 @@ class ProgramTerms(NamedTuple):
     selection_correlation: float  # program.selection_correlation, rho = corr(selection normal, latent credit variable) of pipeline units (0: independent)
     unit_credit_loading: np.ndarray  # (U,) float64, c = rho / sqrt(1 - w^2): loading of a pipeline unit's idiosyncratic credit term on its selection normal (0: none)
     unit_credit_keep: np.ndarray  # (U,) float64, sqrt(1 - c^2)
+    selection_threshold: np.ndarray  # (R, U) float64, Phi^-1 of the unit's selection probability in each regime: selected when its selection normal is below (+inf: certain)
+    latent_row: np.ndarray  # (P,) bool, a conditional row whose obligor has no unconditional row: its latent credit normal is drawn itself, not as Phi^-1 of the obligor's default uniform
     tariff_per_step: np.ndarray  # (P,) float64, the penalty per step if declined
     tariff_pv: np.ndarray  # (P,) float64, its present value
     tariff_steps: int  # the penalty's length in steps
@@ -313,7 +315,7 @@ class PathScratch(NamedTuple):
     loss_jpy: np.ndarray  # (I, Y) this path's credit losses in yen by fiscal year (the backstop)
     unit_state: np.ndarray  # (U,) int64, 0 not selected, 1 funded, 2 declined
     unit_time: np.ndarray  # (U,) float64, the unit's timing uniform
-    unit_selection_z: np.ndarray  # (U,) float64, Phi^-1 of the unit's selection uniform (adverse selection; units with a credit loading only)
+    unit_selection_z: np.ndarray  # (U,) float64, the unit's selection normal on the path (its draw 0)
     pv_by_step: np.ndarray  # (I, Q) discounted flows by step the yen figures convert (fx.view's)
     fx_gap: np.ndarray  # (Q + 1,) cumulative (USD/JPY - spot) x df_end over steps
     fx_path: np.ndarray  # (Q,) USD/JPY at each step

@@ -4,7 +4,9 @@ A row funded on every path whose survival is pre-summed matters only if it defau
 (unless the twist draws it) it defaults only if its uniform is at most the screen, so the
 rest are skipped after one hash: the same uniforms and decisions as visiting them all.
 A conditional row is live only in its unit's drawn variant (:mod:`.program`), and a
-pipeline unit's uniform is taken given its selection draw (adverse selection). The default
+pipeline unit's latent credit normal is taken given its selection normal (adverse
+selection); where every row of its obligor is conditional that normal is drawn itself and
+the default decided against the group's threshold without Phi. The default
 step is exactly ``u <= Phi(group_x)`` (the table decides unless ``u`` is within the
 margin), read from the group's curve; yearly factors read the yearly curves, and a tilted
 path with a conditional twist the twisted probability.
@@ -18,6 +20,7 @@ from .defaults import (
     default_quarter,
     default_quarter_by_horizon,
     group_x_of,
+    phi_cdf,
     u_below_phi,
     yearly_default_step,
 )
@@ -26,9 +29,10 @@ from .program import (
     live_variant,
     path_tariff,
     proportional_tariff,
+    selected_credit_normal,
     selected_credit_uniform,
 )
-from .rng import key_uniform, path_key
+from .rng import key_uniform, normal, path_key
 
 
 @njit(inline="always")
@@ -112,6 +116,31 @@ def default_step(u, p, ctx, plan, m, scratch):
 
 
 @njit(inline="always")
+def latent_default_step(x, p, ctx, plan, m, scratch):
+    """:func:`default_step` of a row whose uniform is ``u = Phi(x)``, from its latent
+    normal ``x`` (static factors, no conditional twist on the path): it defaults by the
+    horizon when ``x <= group_x``, which is ``u <= Phi(group_x)`` decided without Phi, and
+    only a row that defaults takes ``Phi(x)``, for its step."""
+    copula, exposures, sampler = m.copula, m.exposures, m.sampler
+    g = exposures.group[p]
+    threshold = copula.group_threshold[ctx.curve]
+    if plan.lazy and scratch.group_stamp[g] != ctx.path:
+        group_x_of(g, copula.group_loading, copula.group_sector, threshold,
+                   copula.group_steps_at_risk, copula.group_idio_sd,
+                   copula.group_inverse_idio_sd, ctx.scale, scratch.sector_factor,
+                   scratch.group_x, scratch.group_shift)
+        scratch.group_stamp[g] = ctx.path
+    k, cls = -1, -1
+    if x <= scratch.group_x[g]:
+        k = exposures.approval_step[p] + default_quarter_by_horizon(
+            phi_cdf(x), threshold[g], copula.group_steps_at_risk[g], scratch.group_shift[g],
+            copula.group_idio_sd[g], ctx.scale)
+        if ctx.theta > 0.0:
+            cls = sampler.exposure_class[p]
+    return k, cls
+
+
+@njit(inline="always")
 def find_defaults(ctx, plan, m, scratch):
     """The rows whose outcome the path values, in the rows' order, with their default
     steps (``scratch.visit_row``, ``visit_step``); adds the funded conditional rows'
@@ -131,6 +160,9 @@ def find_defaults(ctx, plan, m, scratch):
         stop = ctx.deal_end_step
     c_index, n_visit = 0, 0
     twisted_loss, tariff, tariff_gap = 0.0, 0.0, 0.0
+    # the rows whose latent normal is drawn itself (latent_default_step): on paths whose
+    # rows read neither yearly curves nor the twisted obligors' uniforms
+    latent = not m.copula.yearly and not plan.twisting_obligors
     while c_index < n_cand:
         p = candidates[c_index]
         c_index += 1
@@ -150,15 +182,24 @@ def find_defaults(ctx, plan, m, scratch):
                     tariff_gap += gap
                 continue
             scratch.deployed[exposures.institution[p]] += commitment
-        if plan.twisting_obligors:
-            u = scratch.obligor_u[sampler.obligor[p]]
-        elif hashed:
-            u = scratch.exposure_u[p]
+        if (latent and program.latent_row[p] and not hashed
+                and not (ctx.tilted and ctx.theta > 0.0)):
+            # a pipeline obligor's own latent normal (results version 2: drawn itself,
+            # where version 1 took Phi^-1 of its uniform), given its unit's selection
+            # normal; decided without Phi (two erfc a row fewer)
+            z = normal(path_key(exposures.default_key[p], ctx.path), 0)
+            k, cls = latent_default_step(selected_credit_normal(z, unit, program, scratch),
+                                         p, ctx, plan, m, scratch)
         else:
-            u = key_uniform(path_key(exposures.default_key[p], ctx.path))
-        if unit >= 0:  # adverse selection: the uniform given the unit's selection draw
-            u = selected_credit_uniform(u, unit, program, scratch)
-        k, cls = default_step(u, p, ctx, plan, m, scratch)
+            if plan.twisting_obligors:
+                u = scratch.obligor_u[sampler.obligor[p]]
+            elif hashed:
+                u = scratch.exposure_u[p]
+            else:
+                u = key_uniform(path_key(exposures.default_key[p], ctx.path))
+            if unit >= 0:  # adverse selection: the uniform given the unit's selection draw
+                u = selected_credit_uniform(u, unit, program, scratch)
+            k, cls = default_step(u, p, ctx, plan, m, scratch)
         if cls >= 0:
             twisted_loss += sampler.class_loss[cls]
         if k < 0 and (plan.credit_only or survivor_value[p] == survivor_value[p]):

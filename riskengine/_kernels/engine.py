@@ -10,8 +10,8 @@ stages, each a function in the module named after its concept:
    the cash index and the base rate, the default screen (by the regime history);
    :mod:`.twist`: the conditional twist;
 2. :mod:`.accumulation`: the path's rows of the sampled outputs and its sums reset;
-3. :mod:`.program`: which conditional units are selected, when, which Japan declines;
-   with adverse selection, the normals of the pipeline units' selection draws;
+3. :mod:`.program`: which conditional units are selected, when, which Japan declines (their
+   selection normals, which adverse selection's credit loads on);
 4. :mod:`.yen`: USD/JPY on the path; :mod:`.twist`: the obligors' twist;
 5. :mod:`.default_times`: the rows the path visits and their default steps (a funded
    row's commitment, a declined row's tariff and the path's selected and declined
@@ -51,7 +51,7 @@ from .bundles import (
 from .default_times import find_defaults
 from .elections import deal_end_step, draw_elections, write_history
 from .path_draws import default_screen, draw_cash_and_rate, draw_factors, draw_regime
-from .program import select_units_dated, selection_normals
+from .program import select_units_dated
 from .twist import twist_for_path, twist_obligors
 from .valuation import touch_schedules, value_rows
 from .yen import start_yen, write_yen
@@ -240,8 +240,6 @@ def simulate_block(span, block_index, copula, exposures, schedules, cash, waterf
                             scale, u_screen, theta, sampled)
         start_path(ctx, m, sampled, scratch)
         select_units_dated(path, r, deal_end, program, scratch)
-        if program.selection_correlation != 0.0:
-            selection_normals(path, program, scratch)
         start_yen(path, plan, m, scratch)
         if plan.twisting_obligors:
             log_ratio += twist_obligors(path, tilted, sampler.obligor_theta, exposures,

@@ -5,13 +5,17 @@ units; :func:`riskengine.kernel_inputs.presence` reads the same probabilities).
 A unit's draws are 0 (selected), 1 (its timing, which picks the live variant of its rows)
 and 2 (declined) of its own stream.
 
+A unit is selected when its selection normal ``V`` (draw 0, a normal since results
+version 2; version 1 compared a uniform with ``p_sel``) is below ``b = Phi^-1(p_sel)``
+(``program.selection_threshold``, by regime), with probability ``p_sel`` exactly.
+
 Adverse selection (``program.selection_correlation`` = rho, docs/model.md "Adverse
-selection"): a pipeline unit is selected when its selection normal ``V = Phi^-1(draw 0)``
-is below ``b = Phi^-1(p_sel)``, and its obligor's idiosyncratic credit normal is
-``eps = c V + sqrt(1 - c^2) zeta``, ``zeta = Phi^-1(u)`` of the obligor's own default
-uniform, ``c = rho / sqrt(1 - w^2)``; so the latent ``X = w S + sqrt(1 - w^2) eps`` has
+selection"): its obligor's idiosyncratic credit normal is ``eps = c V + sqrt(1 - c^2)
+zeta``, ``c = rho / sqrt(1 - w^2)``, with ``zeta`` the obligor's own latent normal (drawn
+itself, or ``Phi^-1`` of its default uniform where the obligor also has unconditional
+rows: :mod:`.default_times`); so the latent ``X = w S + sqrt(1 - w^2) eps`` has
 ``corr(V, X) = rho``, and rho > 0 makes the selected units (low V) worse credits (low X).
-No draw moves: the selection is as before, the default uniform becomes ``Phi(eps)``.
+No other draw moves with rho: the selection and ``zeta`` are the same draws whatever rho.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from ..codes import TariffForm
 from ._cache import CACHE
 from .defaults import phi_cdf, phi_inverse
 from .elections import notice_regime, truncated_pv
-from .rng import path_key, uniform
+from .rng import normal, path_key, uniform
 
 
 @njit(inline="always", cache=CACHE)
@@ -69,8 +73,10 @@ def select_units_dated(path, regime, deal_end, program, scratch):
         r_u, ended = notice_regime(u, t_unit, regime, deal_end, program, scratch)
         p_select = selection_probability(program.unit_selection[u], pipeline[u],
                                          program.selection_multiplier[r_u])
+        v = normal(ukey, 0)  # the selection normal (adverse selection's V)
+        scratch.unit_selection_z[u] = v
         state = 0
-        if not ended and (p_select >= 1.0 or uniform(ukey, 0) < p_select):
+        if not ended and (p_select >= 1.0 or v < program.selection_threshold[r_u, u]):
             state = 1
             p_decline = decline_probability(program.unit_decline[u], forced[u],
                                             program.decline_multiplier[r_u])
@@ -82,14 +88,14 @@ def select_units_dated(path, regime, deal_end, program, scratch):
 
 
 @njit(inline="always")
-def selection_normals(path, program, scratch):
-    """Adverse selection: ``scratch.unit_selection_z``, the normal ``Phi^-1`` of each
-    pipeline unit's selection uniform (its draw 0, whether or not :func:`select_units`
-    needed it), for the units whose credit loads on it."""
-    for u in range(scratch.unit_selection_z.shape[0]):
-        if program.unit_credit_loading[u] != 0.0:
-            ukey = path_key(program.unit_key[u], path)
-            scratch.unit_selection_z[u] = phi_inverse(uniform(ukey, 0))
+def selected_credit_normal(z, unit, program, scratch):
+    """The latent credit normal of a row of ``unit`` given the unit's selection normal:
+    ``c V + sqrt(1 - c^2) z`` (module notes); ``z`` itself where ``c`` is 0 (``0 V + 1 z``
+    is ``z``, to the bit)."""
+    c = program.unit_credit_loading[unit]
+    if c == 0.0:
+        return z
+    return c * scratch.unit_selection_z[unit] + program.unit_credit_keep[unit] * z
 
 
 @njit(inline="always")

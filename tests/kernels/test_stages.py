@@ -148,7 +148,7 @@ def test_default_screen_bounds_every_group(model):
 # ---- the program -------------------------------------------------------------------------
 def test_select_units_twin(model):
     """Each unit's state and timing, path by path, from the probabilities the Python side
-    uses (kernel_inputs.presence) and the unit's own stream."""
+    uses (kernel_inputs.presence) and the unit's own stream; its selection normal."""
     m, d = model.inputs, model.deployment
     out, _, _ = allocate(model, 1)
     scratch = _scratch(model, out)
@@ -164,9 +164,11 @@ def test_select_units_twin(model):
             dec = 1.0 if d.unit_forced[u] else min(
                 1.0, d.unit_decline[u] * REGIMES[regime].get("decline_multiplier", 1.0))
             state = 0
-            if sel >= 1.0 or ref.uniform(key, 0) < sel:
+            # (results version 2: the selection normal against Phi^-1 of the probability)
+            if sel >= 1.0 or ref.normal(key, 0) < special.ndtri(sel):
                 state = 2 if dec > 0 and ref.uniform(key, 2) < dec else 1
             assert scratch.unit_state[u] == state, (path, u)
+            assert scratch.unit_selection_z[u] == ref.normal(key, 0)
             timing = ref.uniform(key, 1) if d.unit_pipeline[u] else 0.5
             assert scratch.unit_time[u] == timing
 
@@ -183,7 +185,8 @@ def test_selection_rules_are_the_kernels():
 # ---- default times, loss given default -----------------------------------------------------
 def test_default_times_twin(model):
     """The rows a path visits and their default steps: a row defaults at the first step
-    whose conditional cumulative PD reaches its uniform."""
+    whose conditional cumulative PD reaches its uniform (a pipeline obligor's: Phi of its
+    latent normal)."""
     m = model.inputs
     out, _, sampled = allocate(model, 1)
     scratch = _scratch(model, out)
@@ -200,6 +203,8 @@ def test_default_times_twin(model):
         for p, k in visits.items():
             g = e.group[p]
             u = idio_uniform(e.default_key[p], path)
+            if m.program.latent_row[p]:  # (its latent normal drawn itself: u = Phi(z))
+                u = special.ndtr(ref.normal(ref.path_key(int(e.default_key[p]), path), 0))
             x = (c.group_threshold[0][g] - c.group_loading[g] * scratch.sector_factor[
                 c.group_sector[g]]) / c.group_idio_sd[g]
             cum = special.ndtr(x[:c.group_steps_at_risk[g]])
