@@ -121,6 +121,13 @@ def test_import_riskengine_loads_no_heavy_library():
     assert _loaded_after("import riskengine") == []
 
 
+def test_help_loads_none_of_the_engine():
+    code = ("import contextlib, io\nfrom riskengine.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+            "    main(['run', '--help'])")
+    assert _loaded_after(code) == []
+
+
 def test_the_public_names_resolve_on_first_use():
     """``riskengine.X`` is what its module defines, for every public name; the lazy table
     and the imports a type checker reads name the same module for each; ``simulate`` and
