@@ -128,6 +128,17 @@ def test_help_loads_none_of_the_engine():
     assert _loaded_after(code) == []
 
 
+def test_a_run_loads_no_optimizer_statistics_plots_or_cluster(tmp_path):
+    """A plain ``riskengine run`` (the shipped program) loads what it simulates and writes
+    with, and not SciPy's optimizers and distributions, matplotlib or dask.distributed."""
+    code = ("import contextlib, io\nfrom riskengine.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    assert main(['run', '--paths', '1024', '--quiet', '--out', {str(tmp_path / 'run')!r}]) == 0")
+    loaded = _loaded_after(code)
+    assert {"numba", "pandas", "xarray", "pyarrow"} <= set(loaded)  # (it ran)
+    assert not {"scipy.optimize", "scipy.stats", "matplotlib", "distributed"} & set(loaded)
+
+
 def test_the_public_names_resolve_on_first_use():
     """``riskengine.X`` is what its module defines, for every public name; the lazy table
     and the imports a type checker reads name the same module for each; ``simulate`` and
