@@ -30,17 +30,31 @@ The command line is ``riskengine`` (``riskengine --help``); README.md and docs/m
 say what the engine computes.
 """
 
-from ._version import __version__ as __version__
-from .config import Config, load_config
-from .errors import ConfigError, DataError, RiskEngineError, UsageError
-from .io import open_run, read_results, write_run
-from .kernel_inputs import build_model
-from .measures import expected_shortfall, value_at_risk
-from .portfolio import Portfolio, load_portfolio, portfolio_from_frame
-from .results import Result
-from .runs import simulate
-from .sensitivity import sensitivity
-from .simulate import build_models, run_model, run_models
+from __future__ import annotations
+
+import sys
+import types
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+#: each public name and the module that defines it; a name is imported on first use, so
+#: ``import riskengine`` loads none of numba, SciPy, pandas, xarray or pyarrow (a command
+#: or a call loads what it uses)
+_SOURCES = {
+    "__version__": "_version",
+    "Config": "config", "load_config": "config",
+    "ConfigError": "errors", "DataError": "errors", "RiskEngineError": "errors",
+    "UsageError": "errors",
+    "open_run": "io", "read_results": "io", "write_run": "io",
+    "build_model": "kernel_inputs",
+    "expected_shortfall": "measures", "value_at_risk": "measures",
+    "Portfolio": "portfolio", "load_portfolio": "portfolio",
+    "portfolio_from_frame": "portfolio",
+    "Result": "results",
+    "simulate": "runs",
+    "sensitivity": "sensitivity",
+    "build_models": "simulate", "run_model": "simulate", "run_models": "simulate",
+}
 
 __all__ = [
     "Config", "ConfigError", "DataError", "Portfolio", "Result", "RiskEngineError",
@@ -48,3 +62,43 @@ __all__ = [
     "open_run", "portfolio_from_frame", "read_results", "run_model", "run_models", "sensitivity", "simulate", "value_at_risk",
     "write_run",
 ]
+
+if TYPE_CHECKING:
+    from ._version import __version__ as __version__
+    from .config import Config, load_config
+    from .errors import ConfigError, DataError, RiskEngineError, UsageError
+    from .io import open_run, read_results, write_run
+    from .kernel_inputs import build_model
+    from .measures import expected_shortfall, value_at_risk
+    from .portfolio import Portfolio, load_portfolio, portfolio_from_frame
+    from .results import Result
+    from .runs import simulate
+    from .sensitivity import sensitivity
+    from .simulate import build_models, run_model, run_models
+
+
+def __getattr__(name: str):
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{source}", __name__), name)
+    globals()[name] = value  # (found directly from now on)
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_SOURCES})
+
+
+class _Package(types.ModuleType):
+    """The package module: ``simulate`` and ``sensitivity`` are functions, and stay so
+    when their modules of the same name are first imported (the import system would set
+    the package's attribute to the module)."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in ("simulate", "sensitivity") and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -6,7 +6,7 @@ records them as ``risk_features`` (:func:`risk_features`, one line of text each)
 report prints them beside the headline. The config's part can be re-derived from a
 manifest's resolved config (:func:`config_features`), so a run written before the
 manifest recorded them still gets that part; the portfolio's part needs the portfolio.
-The terminal summary's header prints the same record (``riskengine.cli``).
+The terminal summary's header prints the same record (``riskengine.commands``).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from ._kernels.program import selection_probability
 from .errors import ConfigError
@@ -197,6 +197,8 @@ def calibrate(ratio: float, units: PipelineUnits, against: str = "pipeline") -> 
     ValueError
         When the ratio lies beyond what ``|rho| <= rho_max`` reaches.
     """
+    from scipy import optimize  # (here: a run never calibrates, and it is slow to import)
+
     if ratio == 1.0:
         return 0.0
     edge = units.rho_max * (1.0 if ratio > 1.0 else -1.0)

@@ -1,10 +1,14 @@
 """The package's import graph: module-level and function-local imports alike, relative
 and absolute. Data flows one way, so no module imports (even late) one that imports it.
-(That only the kernels import numba is tests/test_kernels.py's.)"""
+(That only the kernels import numba is tests/test_kernels.py's.) And what a process loads:
+`import riskengine` none of the heavy libraries, a run only those it uses."""
 
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import riskengine
@@ -96,3 +100,65 @@ def test_the_import_graph_has_no_cycle():
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
+
+
+# What a process loads: `import riskengine` none of the heavy libraries, `riskengine
+# --help` none of the engine, and a run only what it uses. Each in a fresh interpreter.
+
+HEAVY = ("numpy", "numba", "scipy", "scipy.stats", "scipy.optimize", "pandas", "xarray",
+         "pyarrow", "dask", "distributed", "matplotlib", "pydantic", "rich")
+
+
+def _loaded_after(code: str) -> list[str]:
+    """The modules of HEAVY loaded once ``code`` has run in a fresh interpreter."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, cwd=PACKAGE.parent).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_import_riskengine_loads_no_heavy_library():
+    assert _loaded_after("import riskengine") == []
+
+
+def test_help_loads_none_of_the_engine():
+    code = ("import contextlib, io\nfrom riskengine.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+            "    main(['run', '--help'])")
+    assert _loaded_after(code) == []
+
+
+def test_a_run_loads_no_optimizer_statistics_plots_or_cluster(tmp_path):
+    """A plain ``riskengine run`` (the shipped program) loads what it simulates and writes
+    with, and not SciPy's optimizers and distributions, matplotlib or dask.distributed."""
+    code = ("import contextlib, io\nfrom riskengine.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    assert main(['run', '--paths', '1024', '--quiet', '--out', {str(tmp_path / 'run')!r}]) == 0")
+    loaded = _loaded_after(code)
+    assert {"numba", "pandas", "xarray", "pyarrow"} <= set(loaded)  # (it ran)
+    assert not {"scipy.optimize", "scipy.stats", "matplotlib", "distributed"} & set(loaded)
+
+
+def test_the_public_names_resolve_on_first_use():
+    """``riskengine.X`` is what its module defines, for every public name; the lazy table
+    and the imports a type checker reads name the same module for each; ``simulate`` and
+    ``sensitivity`` stay the functions once their modules of the same name are loaded."""
+    import importlib
+
+    import riskengine.sensitivity  # (the modules, whatever the attributes)
+    import riskengine.simulate
+
+    typed = {}
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom) and imp.level == 1
+                typed.update({a.asname or a.name: imp.module for a in imp.names})
+    assert typed == riskengine._SOURCES
+    assert set(riskengine.__all__) | {"__version__"} == set(typed)
+    for name, source in typed.items():
+        module = importlib.import_module(f"riskengine.{source}")
+        assert getattr(riskengine, name) is getattr(module, name)
+    assert riskengine.simulate is sys.modules["riskengine.runs"].simulate
+    assert callable(riskengine.sensitivity)

@@ -165,9 +165,10 @@ def test_write_error_leaves_nothing_and_names_the_path(tmp_path, capsys, monkeyp
 
 
 def test_oversized_run_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
-    import riskengine.cli as cli
+    import riskengine.commands as commands
 
-    monkeypatch.setattr(cli, "load_portfolio", lambda *a, **k: pytest.fail("read the portfolio"))
+    monkeypatch.setattr(commands, "load_portfolio",
+                        lambda *a, **k: pytest.fail("read the portfolio"))
     pf, cfg = _files(tmp_path)
     code, err, out = _cli(tmp_path, pf, cfg, capsys, "--paths", "100000000000")
     assert code == 2 and "GiB" in err and "--paths" in err and not out.exists()
