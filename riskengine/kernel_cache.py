@@ -12,11 +12,13 @@ on the child, which numba's compiler cannot block.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from filelock import FileLock
 
@@ -24,7 +26,12 @@ from ._kernels._cache import CACHE, CACHE_DIR, DIGEST
 
 log = logging.getLogger("riskengine")
 
-_COMPLETE = CACHE_DIR / "complete"
+# numba files a function's cache under a subfolder named after its source file's folder,
+# so two checkouts of the same sources (a second clone, a worktree) hold two caches in one
+# CACHE_DIR: the marker and the lock are per checkout, else the second found the first's
+# marker and compiled in every process
+_WHERE = hashlib.sha256(str(Path(__file__).resolve().parent).encode()).hexdigest()[:12]
+_COMPLETE = CACHE_DIR / f"complete-{_WHERE}"
 CHILD = "RISKENGINE_COMPILING"  # set in the compiling child, which holds no lock
 
 #: called with no argument just before a first-time compile (the command line prints
@@ -41,7 +48,7 @@ def ensure_compiled() -> None:
     """Compile and cache the kernels unless they already are (no-op with the cache off)."""
     if not CACHE or kernels_cached() or os.environ.get(CHILD):
         return
-    with FileLock(str(CACHE_DIR) + ".lock"):
+    with FileLock(f"{CACHE_DIR}-{_WHERE}.lock"):
         if kernels_cached():
             return
         on_compile()

@@ -33,7 +33,7 @@ def test_processes_started_together_on_an_empty_cache(tmp_path):
     # one of them compiled, and said so; the others waited and loaded its kernels
     said = [err.count("compiling kernels (first run only") for _, err in results]
     assert sorted(said) == [0, 0, 1], said
-    assert len(list(cache.glob("kernels-*/complete"))) == 1
+    assert len(list(cache.glob("kernels-*/complete-*"))) == 1
     files = [(tmp_path / f"run{i}" / "paths.parquet").read_bytes() for i in range(3)]
     assert files[0] == files[1] == files[2]
     # a later process loads the cached kernels instead of compiling them
@@ -51,7 +51,7 @@ def test_ctrl_c_stops_the_first_compile(tmp_path):
     cache = tmp_path / "cache"
     proc = _run(cache, tmp_path / "run", start_new_session=True)
     deadline = time.monotonic() + 120
-    while not list(cache.glob("kernels-*.lock")):  # the compile has started
+    while not list(cache.glob("kernels-*-*.lock")):  # the compile has started
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.1)
     time.sleep(2.0)
@@ -60,4 +60,4 @@ def test_ctrl_c_stops_the_first_compile(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
-    assert not list(cache.glob("kernels-*/complete"))  # nothing claims to be compiled
+    assert not list(cache.glob("kernels-*/complete-*"))  # nothing claims to be compiled
