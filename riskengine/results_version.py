@@ -33,8 +33,9 @@ KEY = "results_version"
 HISTORY = {
     1: "SplitMix64 streams keyed by (seed, stream, item, path), ziggurat (ZIGNOR) normals: "
        "the draws of every run written before results versions were recorded",
-    2: "a 256-layer ziggurat (fewer normals take its rejection branch) and the sector cash "
-       "innovations drawn column by column, columns no simulated sector reads not drawn",
+    2: "a 256-layer ziggurat (fewer normals take its rejection branch), the sector cash "
+       "innovations drawn column by column (columns no simulated sector reads not drawn), "
+       "a unit's selection and a pipeline obligor's latent credit variable drawn as normals",
 }
 
 
