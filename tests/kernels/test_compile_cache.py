@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,8 +25,23 @@ def _run(cache: Path, out: Path, **kw) -> subprocess.Popen:
                             text=True, **kw)
 
 
-def test_processes_started_together_on_an_empty_cache(tmp_path):
+def _unmarked_copy_of_the_compiled_cache(cache: Path) -> None:
+    """Fill ``cache`` with this checkout's compiled kernels without their marker, when the
+    test session has them: the processes then go through the same lock, child and marker
+    as on an empty cache, but the child loads numba's cached code in seconds instead of
+    compiling for minutes (the cold compile itself runs in every fresh CI checkout, whose
+    first test compiles the kernels). Without them the cache stays empty."""
+    from riskengine._kernels._cache import CACHE_DIR
+    from riskengine.kernel_cache import kernels_cached
+
+    if kernels_cached():
+        shutil.copytree(CACHE_DIR, cache / CACHE_DIR.name,
+                        ignore=shutil.ignore_patterns("complete*"))
+
+
+def test_processes_started_together_on_a_cache_not_yet_filled(tmp_path):
     cache = tmp_path / "cache"
+    _unmarked_copy_of_the_compiled_cache(cache)
     procs = [_run(cache, tmp_path / f"run{i}") for i in range(3)]
     results = [p.communicate(timeout=900) for p in procs]
     for p, (_out, err) in zip(procs, results):
