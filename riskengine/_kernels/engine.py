@@ -89,8 +89,11 @@ def run_chunk(first_path, n_paths, block, copula, exposures, schedules, cash, wa
         # allocated here, so simulate_block allocates nothing and runs without reference
         # counts
         scratch = new_scratch(copula, exposures, schedules, waterfall, sampler, program, out)
-        simulate_block(span, b, copula, exposures, schedules, cash, waterfall, sampler,
-                       program, out, acc, sampled, scratch)
+        # (np.int64: the parallel loop's index is typed int64 when run_chunk is typed and
+        # uint64 in the loop body numba builds from it, which compiled simulate_block, the
+        # bulk of the compile, twice)
+        simulate_block(span, np.int64(b), copula, exposures, schedules, cash, waterfall,
+                       sampler, program, out, acc, sampled, scratch)
 
 
 @njit(cache=CACHE)
