@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     err = Console(stderr=True)
     _setup_logging(err, verbose=args.verbose)
     kernel_cache.on_compile = lambda: err.print(
-        "compiling kernels (first run only, about five minutes on two cores; later runs reuse them)",
+        "compiling kernels (first run only, a minute or two; later runs reuse them)",
         highlight=False)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
