@@ -4,7 +4,8 @@ standard errors.
 Two runs on the same seed and number of paths share their random numbers path by path
 (common random numbers: a base run and one with a changed input), so their difference is
 far more precise than either run: the errors are *paired*. EL's comes from the per-path
-differences, ``sd(w_B L_B - w_A L_A) / sqrt(n)``; VaR's and ES's from a paired bootstrap
+differences, ``sd(w_B L_B - w_A L_A) / sqrt(n)`` (under importance sampling the terms of
+the regression estimator, :func:`paired_el_stderr`); VaR's and ES's from a paired bootstrap
 over paths (both runs resampled at the same paths, with their importance-sampling
 weights) up to ``BOOTSTRAP_MAX_PATHS`` paths, and from batch means above.
 A run compared with itself shows 0 +- 0. SD, and every entry of runs on different seeds or
@@ -27,8 +28,8 @@ import pandas as pd
 
 from .errors import UsageError
 from .io import check_readable_run, read_results, without_multi_indexes
-from .measures import MIN_TAIL_PATHS, LossSample, mean_with_stderr
-from .results import DERIVED_VARIABLES, TARIFF_IN
+from .measures import MIN_TAIL_PATHS, LossSample, mean_with_stderr, regression_terms
+from .results import DERIVED_VARIABLES, TARIFF_IN, mean_controls
 from .results_version import of_manifest
 
 #: the paired bootstrap's resamples (its standard error is itself known to about
@@ -78,15 +79,30 @@ def _paired_el(a, b, variable: str, institution: str, scenario: str) -> float:
     """The standard error of EL_B - EL_A from per-path differences (same paths)."""
     xa, wa = _path_losses(a, variable, institution, scenario)
     xb, wb = _path_losses(b, variable, institution, scenario)
-    return paired_el_stderr(xa, xb, wa, wb)
+    return paired_el_stderr(xa, xb, wa, wb, _controls(a, scenario), _controls(b, scenario))
 
 
-def paired_el_stderr(a, b, weight_a=None, weight_b=None) -> float:
+def _controls(run, scenario: str):
+    """The run's control variates for means (None: plain Monte Carlo)."""
+    p = run.paths
+    if "scenario" in p.dims:
+        return mean_controls(p.sel(scenario=scenario), run.manifest, scenario)
+    return mean_controls(p, run.manifest)
+
+
+def paired_el_stderr(a, b, weight_a=None, weight_b=None, controls_a=None,
+                     controls_b=None) -> float:
     """The standard error of ``EL_B - EL_A`` of two runs on the same paths, from the
     per-path differences ``sd(w_B L_B - w_A L_A) / sqrt(n)`` (``w`` None: unit weights).
+    An importance-sampled run's EL being the regression estimator on its controls
+    (:func:`riskengine.measures.regression_mean`), its terms are ``w L - X b`` instead.
     Identical runs give exactly 0."""
     da = np.asarray(a) if weight_a is None else weight_a * a
     db = np.asarray(b) if weight_b is None else weight_b * b
+    if controls_a is not None:
+        da = regression_terms(da, controls_a)
+    if controls_b is not None:
+        db = regression_terms(db, controls_b)
     return mean_with_stderr(db - da)[1]
 
 

@@ -241,8 +241,8 @@ class ImportanceSampling(_Strict):
         None, ge=0.0, lt=1.0,
         description="share of paths drawn from the model itself, untilted (defensive mixture), "
                     "which bounds the weights and keeps the body of the distribution usable; "
-                    "unset: 0.3 for a book of independent exposures, 0.1 for a program "
-                    "(shared obligors, regimes or selection), the measured best for each")
+                    "unset: 0.3, the measured best for a book of independent exposures "
+                    "and for the shipped program")
 
 
 class Program(_Strict):
@@ -912,13 +912,6 @@ def config_notes(config: Config, path: str | Path | dict | None = None,
                 notes.append(f"no adverse selection: the shipped program's {key} = {value:g} "
                              f"is not inherited by {given_as}; set it to keep it")
     prog, sim = config.program, config.simulation
-    isc = config.importance_sampling
-    if isc.enabled and isc.twist and prog.selection_correlation != 0.0:
-        notes.append(f"importance sampling without the obligor twist: adverse selection "
-                     f"(program.selection_correlation = {prog.selection_correlation:g}) ties "
-                     "a selected unit's default to its selection, which the twist's "
-                     "likelihood ratios take as independent; the factor shift and the regime "
-                     "tilt stay exact")
     if prog.selection_deadline < sim.as_of:
         notes.append(f"program.selection_deadline {prog.selection_deadline} is before "
                      f"simulation.as_of {sim.as_of}: every pipeline project "

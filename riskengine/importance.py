@@ -154,6 +154,26 @@ def regime_sampling(regime_cum, q):
     return np.ascontiguousarray(cum), np.ascontiguousarray(ratio)
 
 
+def drawn_factor_normals(paths, seed: int, mean_shift, plain_share: float, regime):
+    """The factor normals ``z`` (n, K) global ``paths`` (n,) of an importance-sampled run
+    drew, from the run's seed and its manifest's sampler: the model's normals, plus the
+    regime's ``mean_shift`` (R, K) on the paths of the mixture's tilted component
+    (``_kernels.path_draws.draw_factors``; tested against the runs' weights). Under the
+    model they are independent standard normals, whatever the regime: the means' control
+    variates use them (:func:`riskengine.results.mean_controls`)."""
+    from ._kernels.defaults import factor_normals
+    from ._kernels.rng import STREAM_FACTOR, STREAM_IS_MIX
+    from ._kernels.twist import plain_component
+
+    paths = np.ascontiguousarray(paths, dtype=np.int64)
+    mu = np.asarray(mean_shift, dtype=np.float64)
+    z = np.empty((paths.shape[0], mu.shape[1]))
+    factor_normals(paths, stream_key(seed, STREAM_FACTOR, 0), z)
+    plain = np.empty(paths.shape[0], dtype=np.bool_)
+    plain_component(paths, stream_key(seed, STREAM_IS_MIX, 0), float(plain_share), plain)
+    return z + np.where(plain[:, None], 0.0, mu[np.asarray(regime, dtype=np.int64)])
+
+
 def pilot_seed(seed: int) -> int:
     """The pilot's own seed, so its draws are independent of the run's."""
     return int(stream_key(seed, 99, "importance-sampling pilot")) >> 1
@@ -166,11 +186,11 @@ FIT_LEVEL = 0.995
 FIT_MIN_PATHS = 20
 #: the obligor twist's ``theta`` times the pilot's mean loss beyond the target
 TWIST_STRENGTH = 1.0
-#: the defensive share when the config leaves it unset: a book of independent exposures
-#: keeps the share its sampler was tuned with (its runs are the bits they were); a program's
-#: sampler measured best at 0.1 (docs/model.md, "Importance sampling")
-DEFENSIVE_SHARE_BOOK = 0.3
-DEFENSIVE_SHARE_PROGRAM = 0.1
+#: the defensive share when the config leaves it unset: the share a book of independent
+#: exposures was tuned with, and the measured best of a program's sampler on the shipped
+#: program with adverse selection (a program had 0.1 before; docs/model.md, "Importance
+#: sampling")
+DEFENSIVE_SHARE = 0.3
 
 
 def tail_fit(pilot_loss, pilot_regime, pilot_z, x, n_regimes):
@@ -265,11 +285,7 @@ def tilt(model, pilot: Pilot):
     n_regimes = len(program.regime_cum)
     drawn = program.pinned_regime < 0 and n_regimes > 1
     independent = not fits_tail(model)
-    # adverse selection correlates a selected unit's default uniform with its selection
-    # draw, which the twist's likelihood ratios take as independent: the twist is off then
-    # (config_notes says so) and the factor shift and regime tilt stay exact
-    twist_on = isc.twist and model.config.program.selection_correlation == 0.0
-    twist = twist_on and independent
+    twist = isc.twist and independent
     mu = np.zeros_like(sampler.mean_shift)
     theta = 0.0
     if independent:
@@ -282,7 +298,7 @@ def tilt(model, pilot: Pilot):
         fitted, obligor_theta = tail_fit(pilot_loss, pilot_regime, pilot.z, x, n_regimes)
         if isc.shift:
             mu[:] = fitted
-        if twist_on:
+        if isc.twist:
             theta = obligor_theta
     regime_cum, regime_ratio = sampler.regime_cum, sampler.regime_ratio
     if drawn:
@@ -291,9 +307,7 @@ def tilt(model, pilot: Pilot):
     if isc.shift and not np.any(mu):
         log.warning("importance sampling: the pilot's %g loss is already reached at the "
                     "factors' mean, so there is no factor shift", isc.target_level)
-    share = isc.defensive_share
-    if share is None:  # the measured best of each sampler (docs/model.md)
-        share = DEFENSIVE_SHARE_BOOK if independent else DEFENSIVE_SHARE_PROGRAM
+    share = DEFENSIVE_SHARE if isc.defensive_share is None else isc.defensive_share
     tilted = sampler._replace(mean_shift=np.ascontiguousarray(mu, dtype=np.float64),
                               plain_share=float(share),
                               twist_target=float(x) if twist else 0.0,

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from .features import config_features
-from .measures import LossSample
+from .measures import LossSample, regression_mean
+from .results import mean_controls
 
 BN = 1e9
 esc = html.escape
@@ -98,16 +99,19 @@ def _quantiles(x: np.ndarray, w) -> list[tuple[float, float]]:
     return [(e.value, e.stderr) for e in (s.var(a) for a in RECEIPT_LEVELS)]
 
 
-def receipts_rows(paths, weight) -> list[tuple[str, tuple, list]]:
+def receipts_rows(paths, weight, controls=None) -> list[tuple[str, tuple, list]]:
     """(who, (mean, stderr), [(quantile, stderr) at :data:`RECEIPT_LEVELS`]) of Japan's
-    and the US's equity receipts over the horizon, undiscounted, from the per-path data."""
+    and the US's equity receipts over the horizon, undiscounted, from the per-path data
+    (under importance sampling the mean is the regression estimator on ``controls``, as
+    the summary's: :func:`riskengine.results.mean_controls`)."""
     rows = []
     n = paths.sizes["path"]
     w1 = np.ones(n) if weight is None else weight
     for who, var in (("Japan", "japan_receipts"), ("US", "us_receipts")):
         x = paths[var].sel(institution="JBIC").to_numpy()
         wx = w1 * x
-        mean = (float(wx.mean()), float(wx.std(ddof=1) / np.sqrt(n)))
+        mean = ((float(wx.mean()), float(wx.std(ddof=1) / np.sqrt(n))) if controls is None
+                else regression_mean(wx, controls))
         rows.append((who, mean, _quantiles(x, weight)))
     return rows
 
@@ -197,7 +201,8 @@ def equity_html(manifest: dict, data: dict, summary, stat, top: float, figure: s
     eq = manifest["equity_program"]
     paths, projects, recoup = data["paths"], data["projects"], data["recoup"]
     weight = paths["weight"].to_numpy() if "weight" in paths else None
-    rows = receipts_rows(paths, weight)
+    base = next(iter(manifest["scenarios"])) if manifest.get("scenarios") else None
+    rows = receipts_rows(paths, weight, mean_controls(paths, manifest, base))
     share = rows[0][1][0] / (rows[0][1][0] + rows[1][1][0])
     steps = manifest["config"]["simulation"]["steps_per_year"]
     vehicles, _ = vehicle_table(projects, recoup, steps)

@@ -17,10 +17,12 @@ from .codes import INSTITUTIONS, Instrument
 from .features import program_key, risk_features
 from .io import is_lazy, without_multi_indexes, write_run
 from .measures import (
+    Controls,
     Estimate,
     LossSample,
     mean_with_stderr,
     measure_table,
+    regression_mean,
     unit_tail,
     var_index,
 )
@@ -194,8 +196,10 @@ class Result:
         japan = paths["japan_receipts"].sel(institution="JBIC").to_numpy() * w
         us = paths["us_receipts"].sel(institution="JBIC").to_numpy() * w
         out = {"equity_commitment_usd": commit}
+        controls = self.mean_controls()
         for name, x in (("p_recoup_all", recouped), ("japan_receipts", japan), ("us_receipts", us)):
-            mean, se = mean_with_stderr(x)
+            mean, se = (mean_with_stderr(x) if controls is None
+                        else regression_mean(x, controls))
             out[name if name == "p_recoup_all" else f"{name}_mean"] = mean
             out[f"{name}_stderr"] = se
         return out
@@ -238,6 +242,16 @@ class Result:
         """The (first) scenario's likelihood ratios, None for plain Monte Carlo."""
         paths = self.scenario_paths()
         return paths["weight"].to_numpy() if "weight" in paths else None
+
+    def mean_controls(self, scenario: str | None = None) -> Controls | None:
+        """The control variates the means of an importance-sampled run take, None for
+        plain Monte Carlo (:func:`mean_controls`), of one scenario (None: the first);
+        built once."""
+        name = (scenario or self.scenarios[0]) if self.scenarios else None
+        built = self.__dict__.setdefault("_mean_controls", {})
+        if name not in built:
+            built[name] = mean_controls(self.scenario_paths(scenario), self.meta, name)
+        return built[name]
 
     @property
     def regimes(self) -> tuple[str, ...]:
@@ -285,13 +299,15 @@ class Result:
         variables = self.loss_variables
         groups = self.condition_groups()
         weight = self.weight
+        controls = self.mean_controls()
         tables: dict[str, dict] = {name: {} for name, _ in groups}
         for var in variables:  # (one variable's per-path values in memory at a time)
             for inst in SUMMARY_INSTITUTIONS:
                 loss = self.loss(var, inst)
                 for name, mask in groups:
-                    x, w = loss, weight
+                    x, w, c = loss, weight, controls
                     if mask is not None:
+                        c = None  # (a ratio estimator within the group: see below)
                         x = x[mask]
                         if weight is not None:
                             # conditional on the regime: its weights scaled to average one
@@ -300,7 +316,8 @@ class Result:
                             # so the weights' own mean there is p_r / q_r, not one
                             w = weight[mask]
                             w = w * (len(w) / w.sum()) if w.sum() > 0 else w
-                    tables[name][inst, var] = measure_table(x, w, self.levels) if len(x) else None
+                    tables[name][inst, var] = (measure_table(x, w, self.levels, c)
+                                               if len(x) else None)
                 del loss, x
         _add_uncertainty_rows(tables, self.uncertainty_rows)
         template = next(r for rows in tables.values() for r in rows.values() if r is not None)
@@ -415,6 +432,7 @@ class Result:
         sizes = sorted({n} | {m for m in (1024 * 2**k for k in range(40)) if m < n})
         variables = [v for v in ("credit_loss", "economic_loss") if v in self.loss_variables]
         weight = self.weight
+        controls = self.mean_controls()
         # all the paths: the summary's figures of ALL (the same computation), not again
         whole = self.summary
         if "regime" in whole.dims:
@@ -427,7 +445,8 @@ class Result:
             by_size = []
             for m in sizes[:-1]:
                 rows = measure_table(loss[:m], None if weight is None else weight[:m],
-                                     self.levels)
+                                     self.levels,
+                                     None if controls is None else controls.prefix(m))
                 by_size.append([est for _, _, est in rows])
             row = whole.sel(institution="ALL", variable=var)
             by_size.append([Estimate(*(float(row[k].values[st]) for k in
@@ -485,6 +504,48 @@ class Result:
         """Write the run directory atomically (see :func:`riskengine.io.write_run`)."""
 
         return write_run(self, run_dir, overwrite=overwrite)
+
+
+def mean_controls(paths: xr.Dataset, meta: dict, scenario: str | None = None
+                  ) -> Controls | None:
+    """The control variates of known mean zero that an importance-sampled run's means
+    take, None for plain Monte Carlo (:class:`riskengine.measures.Controls`): by regime
+    where the sampler drew the regimes from tilted probabilities (the manifest's
+    ``regime_probabilities``), ``w 1{R = r} - p_r``, and ``w 1{R = r} z_k`` and
+    ``w 1{R = r} (z_k^2 - 1)`` of the factor normals ``z`` the run drew
+    (:func:`riskengine.importance.drawn_factor_normals`), all of mean zero under the model.
+
+    Parameters
+    ----------
+    paths : Dataset
+        One run's (one scenario's) per-path outputs: ``weight`` and ``regime``, and the
+        global ``path`` ids.
+    meta : dict
+        The run's manifest (or :attr:`Result.meta`): its ``seed``, ``config`` and
+        ``importance_sampling`` record, per scenario under ``scenarios``.
+    scenario : str, optional
+        The scenario of a side-by-side run ``paths`` belongs to.
+    """
+    info = meta.get("importance_sampling") or {}
+    if scenario is not None:
+        info = ((meta.get("scenarios") or {}).get(scenario) or {}).get(
+            "importance_sampling") or {}
+    if "weight" not in paths or not info.get("enabled"):
+        return None
+    from .importance import drawn_factor_normals
+
+    weight = paths["weight"].to_numpy()
+    regimes = (meta.get("config") or {}).get("regimes") or []
+    tilted = "regime_probabilities" in info and "regime" in paths and len(regimes) > 1
+    strata = paths["regime"].to_numpy() if "regime" in paths else np.zeros(len(weight), int)
+    z = drawn_factor_normals(paths["path"].to_numpy(), meta["seed"], info["mean_shift"],
+                             info["defensive_share"], strata)
+    features = np.concatenate([z, z * z - 1.0], axis=1)
+    if not tilted:
+        return Controls(weight, features=features)
+    prob = np.diff(np.minimum(np.cumsum([r["probability"] for r in regimes]), 1.0),
+                   prepend=0.0)
+    return Controls(weight, strata, prob, features)
 
 
 def _add_uncertainty_rows(tables: dict[str, dict], rows: dict | None) -> None:

@@ -48,7 +48,7 @@ from .features import program_key
 from .io import read_dataset, write_dataset
 from .kernel_inputs import build_model
 from .keys import Change, apply_changes
-from .measures import LossSample
+from .measures import Controls, LossSample
 from .portfolio import Portfolio
 from .results import Result
 from .runs import resolve_portfolio
@@ -168,19 +168,23 @@ class _Losses:
 
     x: dict[tuple[str, str], np.ndarray]
     w: np.ndarray | None
+    #: the control variates of the EL under importance sampling (None: plain)
+    controls: Controls | None = None
 
     @classmethod
     def of(cls, result: Result) -> _Losses:
         variables = VARIABLES + tuple(v for v in YEN_VARIABLES
                                       if v in result.loss_variables)
         return cls({(i, v): result.loss(v, i) for i in INSTITUTIONS for v in variables},
-                   result.weight)
+                   result.weight, result.mean_controls())
 
 
-def _estimates(x: np.ndarray, w) -> dict[tuple[str, float], tuple[float, float]]:
+def _estimates(x: np.ndarray, w, controls=None
+               ) -> dict[tuple[str, float], tuple[float, float]]:
     """``{(measure, level): (value, stderr)}`` of one sample (level NaN for EL)."""
-    s = LossSample(x, w)
-    out = {("EL", np.nan): (s.el().value, s.el().stderr)}
+    s = LossSample(x, w, controls)
+    el = s.el()
+    out = {("EL", np.nan): (el.value, el.stderr)}
     for a in LEVELS:
         v, e = s.var(a), s.es(a)
         out["VaR", a], out["ES", a] = (v.value, v.stderr), (e.value, e.stderr)
@@ -196,9 +200,10 @@ def _changes(base: _Losses, run: _Losses) -> list[dict]:
     rows = []
     for (inst, var), (tail, _) in zip(entries, tails):
         xb, xr_ = base.x[inst, var], run.x[inst, var]
-        eb, er = _estimates(xb, base.w), _estimates(xr_, run.w)
+        eb, er = _estimates(xb, base.w, base.controls), _estimates(xr_, run.w, run.controls)
         # the paired error, and the unpaired one by the same estimator
-        se = {("EL", np.nan): (paired_el_stderr(xb, xr_, base.w, run.w),
+        se = {("EL", np.nan): (paired_el_stderr(xb, xr_, base.w, run.w, base.controls,
+                                                run.controls),
                                np.hypot(eb["EL", np.nan][1], er["EL", np.nan][1]))}
         unpaired = np.hypot(tail.a, tail.b)
         for k, a in enumerate(LEVELS):

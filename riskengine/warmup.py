@@ -10,7 +10,8 @@ import os
 import numpy as np
 import pandas as pd
 
-from ._kernels.defaults import idio_uniform
+from ._kernels.defaults import factor_normals, idio_uniform
+from ._kernels.twist import plain_component
 from .config import config_from_dict
 from .kernel_cache import CHILD
 from .kernel_inputs import build_model
@@ -35,6 +36,11 @@ def compile_kernels() -> None:
         "expected_yield": [0.0, 0.1], "cf_vol": [0.0, 0.2]})
     run_model(build_model(cfg, portfolio_from_frame(frame, ["a"], 8, 4)))
     idio_uniform(np.uint64(1), 0)
+    # (importance sampling's pilot and the means' control variates redraw factor normals
+    # and the mixture's choice outside the simulation)
+    ids = np.zeros(1, dtype=np.int64)
+    factor_normals(ids, np.uint64(1), np.zeros((1, 1)))
+    plain_component(ids, np.uint64(1), 0.5, np.zeros(1, dtype=np.bool_))
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ def test_every_config_key_is_in_the_readme_with_its_default():
         elif want is None:
             # (unset keys whose default depends on the run: written as that rule)
             assert text == {"rates.long_run_rate": "base_rate",
-                            "importance_sampling.defensive_share": "0.3 book / 0.1 program",
+                            "importance_sampling.defensive_share": "0.3",
                             }.get(key, "none"), key
         elif want == {}:
             assert text == "{}", key

@@ -53,15 +53,17 @@ def start_path(ctx, m, sampled, scratch):
 
 @njit(inline="always")
 def path_weight(log_ratio, twisted_loss, theta, psi, regime_weight, plan, sampler):
-    """The path's likelihood ratio: ``f / (a f + (1 - a) g)`` of the defensive mixture
-    (at most ``1 / a``), the tilted measure's ``log(g / f)`` being the factor shift's and
-    the twists' (``theta L_c - psi``), times the regime's ``p_r / q_r``; 1 without
+    """The path's likelihood ratio: ``f / (a f + (1 - a) g)`` of the defensive mixture,
+    at most ``1 / a``, the tilted measure's ``log(g / f)`` being the factor shift's and the
+    twists' (``theta L_c - psi``) plus ``log(q_r / p_r)`` of its regimes
+    (``regime_weight = p_r / q_r``: the plain component draws them from ``p``); 1 without
     importance sampling."""
     if not plan.is_on:
         return 1.0
     log_ratio += theta * twisted_loss - psi
     plain_share = sampler.plain_share
-    return regime_weight / (plain_share + (1.0 - plain_share) * np.exp(log_ratio))
+    return regime_weight / (plain_share * regime_weight
+                            + (1.0 - plain_share) * np.exp(log_ratio))
 
 
 @njit(inline="always")

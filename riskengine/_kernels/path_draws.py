@@ -29,8 +29,9 @@ _PER_SCREEN_STEP = 1.0 / SCREEN_STEP
 @njit(inline="always")
 def draw_regime(path, program, sampler):
     """The path's political regime (its own stream; pinned or one regime: no draw), drawn
-    with the sampler's probabilities. Returns ``(regime, p_r / q_r)``, the ratio 1 unless
-    importance sampling tilts the regimes."""
+    with the sampler's probabilities ``q``, or the model's ``p`` on a path of the defensive
+    mixture's plain component (the mixture's choice, :func:`draw_factors`'s). Returns
+    ``(regime, p_r / q_r)``, the ratio 1 unless importance sampling tilts the regimes."""
     r = program.pinned_regime
     ratio = 1.0
     if r < 0:
@@ -38,6 +39,9 @@ def draw_regime(path, program, sampler):
         regime_cum = sampler.regime_cum
         n_regimes = regime_cum.shape[0]
         if n_regimes > 1:
+            if (sampler.plain_share > 0.0
+                    and uniform(path_key(sampler.mixture_key, path), 0) < sampler.plain_share):
+                regime_cum = program.regime_cum  # the plain component: the model's own
             u_regime = uniform(path_key(program.regime_key, path), 0)
             while r < n_regimes - 1 and u_regime >= regime_cum[r]:
                 r += 1

@@ -11,7 +11,7 @@ from numba import njit
 
 from ._cache import CACHE
 from .defaults import cond_pd, phi_cdf, twist_theta
-from .rng import key_uniform, path_key
+from .rng import key_uniform, path_key, uniform
 
 
 @njit(cache=CACHE)
@@ -47,7 +47,14 @@ def twist_obligors(path, tilted, theta, exposures, sampler, program, scratch):
     uniform to ``scratch.obligor_u`` (on a ``tilted`` path drawn from the twisted law by
     inverting its distribution function; otherwise the plain ``u``) and returns the log
     of the twisted over the plain density at those uniforms, the path's part of the
-    likelihood ratio."""
+    likelihood ratio.
+
+    Under adverse selection a pipeline row defaults when ``c V + sqrt(1 - c^2) Phi^-1(u)``
+    is below its threshold ``x`` (``V`` its unit's selection normal, drawn on another
+    stream before this), that is when ``u <= Phi((x - c V) / sqrt(1 - c^2))``: its PD is
+    taken on that scale, so the twist stays the exponential twist of the obligor's
+    default. Whatever ``p`` is, the ratio is the density of ``u``'s law, which depends only
+    on draws made before ``u``: exact."""
     pd_o, loss_o, u_o = scratch.obligor_pd, scratch.obligor_loss, scratch.obligor_u
     obligor, row_loss = sampler.obligor, sampler.obligor_loss
     group, default_key, group_x = exposures.group, exposures.default_key, scratch.group_x
@@ -64,7 +71,11 @@ def twist_obligors(path, tilted, theta, exposures, sampler, program, scratch):
             continue  # not funded on this path (or declined)
         o = obligor[p]
         loss_o[o] += row_loss[p]
-        pd_o[o] = max(pd_o[o], phi_cdf(group_x[group[p]]))
+        x = group_x[group[p]]
+        if unit >= 0 and program.unit_credit_loading[unit] != 0.0:  # adverse selection
+            x = ((x - program.unit_credit_loading[unit] * scratch.unit_selection_z[unit])
+                 / program.unit_credit_keep[unit])
+        pd_o[o] = max(pd_o[o], phi_cdf(x))
         if u_o[o] < 0.0:
             u_o[o] = key_uniform(path_key(default_key[p], path))
     log_ratio = 0.0
@@ -83,3 +94,13 @@ def twist_obligors(path, tilted, theta, exposures, sampler, program, scratch):
             below = u < pd
         log_ratio -= math.log(d) if below else math.log(d) + theta * loss_o[o]
     return log_ratio
+
+
+@njit(cache=CACHE)
+def plain_component(paths, mixture_key, plain_share, out):
+    """Whether each of global ``paths`` (n,) is drawn from the defensive mixture's plain
+    component (``out`` (n,) bool): the choice :func:`.path_draws.draw_factors` and
+    :func:`.path_draws.draw_regime` make, for the means' control variates
+    (:func:`riskengine.importance.drawn_factor_normals`)."""
+    for i in range(paths.shape[0]):
+        out[i] = uniform(path_key(mixture_key, paths[i]), 0) < plain_share

@@ -155,9 +155,9 @@ def test_refused_with(section, key, value):
     apply_overrides(_cfg(0.0, paths=1024), {section: {key: value, **extra}})  # 0: allowed
 
 
-def test_importance_sampling_turns_the_twist_off_and_says_so(tmp_path, capsys):
-    """The shipped program carries adverse selection: --importance-sampling on it runs with
-    the factor shift and the regime tilt, without the obligor twist, and says so."""
+def test_importance_sampling_keeps_the_obligor_twist(tmp_path, capsys):
+    """The shipped program carries adverse selection: --importance-sampling on it twists
+    the obligors' defaults too (exact: the tests below), with no note."""
     from riskengine.cli import main
 
     cfg = tmp_path / "c.toml"
@@ -165,10 +165,9 @@ def test_importance_sampling_turns_the_twist_off_and_says_so(tmp_path, capsys):
     code = main(["run", "--config", str(cfg), "--importance-sampling", "--paths", "2048",
                  "--out", str(tmp_path / "o"), "--quiet"])
     assert code == 0
-    assert "without the obligor twist" in capsys.readouterr().err
+    assert "obligor twist" not in capsys.readouterr().err
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
-    assert manifest["importance_sampling"]["twist"] is False
-    assert manifest["importance_sampling"]["obligor_theta"] == 0.0
+    assert manifest["importance_sampling"]["obligor_theta"] > 0.0
 
 
 def test_above_the_idiosyncratic_sd_is_an_error_naming_the_obligor():
@@ -224,15 +223,91 @@ def test_the_manifest_names_it_only_when_on():
     assert "0.3" in config_features(_cfg(0.3, paths=1024).to_dict())["adverse selection"]
 
 
-def test_importance_sampling_without_the_twist_keeps_the_formula():
+def _binary_pool(k=6):
+    """``k`` pipeline loans of their own obligors (JBIC), commitments ``2^i``, so the
+    path's JBIC loss says which defaulted, beside the named guarantee (NEXI)."""
+    df = _frame().iloc[[0] * k + [1]].reset_index(drop=True)
+    df.loc[:k - 1, "project_id"] = [f"PIPE-{i}" for i in range(k)]
+    df.loc[:k - 1, "commitment_usd"] = [2.0**i for i in range(k)]
+    return df
+
+
+def _defaulted(res, k=6):
+    """(n, k) whether each pipeline loan is funded and defaults, from the JBIC loss."""
+    loss = np.rint(res.loss("credit_loss", "JBIC")).astype(np.int64)
+    return (loss[:, None] >> np.arange(k)) & 1 == 1
+
+
+@pytest.mark.parametrize("twist", [False, True])
+def test_importance_sampling_keeps_the_formula(twist):
     """The factor shift reweights the factors alone, which the selection and the credit
-    normals do not depend on: weighted, P(default and selected) is still Phi2(a, b; rho)."""
-    cfg = _cfg(0.5, importance_sampling={"enabled": True, "twist": False,
-                                         "pilot_paths": 4096})
-    res = _run(cfg)
+    normals do not depend on; the obligor twist draws the default uniform from a law that
+    depends only on draws made before it (the factors, the selection and its normal), and
+    the weight carries that law's density: weighted, P(default and selected) is still
+    Phi2(a, b; rho)."""
+    cfg = _cfg(0.5, paths=20_000, importance_sampling={"enabled": True, "twist": twist,
+                                                        "pilot_paths": 4096})
+    res = _run(cfg, _binary_pool())
+    assert (res.meta["importance_sampling"]["obligor_theta"] > 0) == twist
     weight = res.paths["weight"].values
     assert weight.std() > 0.01  # the factors are shifted
-    both = weight * ((res.loss("credit_loss", "JBIC") > 0) & (res.loss("deployed_usd", "JBIC") > 0))
+    both = _defaulted(res).mean(axis=1)
     pd_h = 1.0 - (1.0 - PD) ** HORIZON
     want = phi2(special.ndtri(pd_h), special.ndtri(P_SEL), 0.5)
-    assert abs(both.mean() - want) < 4 * both.std() / np.sqrt(len(both)), (both.mean(), want)
+    got = weight * both
+    assert abs(got.mean() - want) < 4 * got.std() / np.sqrt(len(got)), (got.mean(), want)
+    # the sampler draws them more often than the model: the tilt reaches them
+    assert both.mean() > 1.2 * want, (both.mean(), want)
+
+
+def test_the_twist_is_aimed_on_the_selected_units_scale():
+    """On a tilted path the twist draws an obligor's default with its twisted probability
+    ``q = p e^(theta c) / (1 + p (e^(theta c) - 1))``, ``p`` its PD given the factor and
+    its unit's selection normal ``V``: ``Phi((x - c_V V) / sqrt(1 - c_V^2))``, ``x`` the
+    threshold given the factor. On the tilted paths where a pipeline loan is selected, its
+    default frequency is the mean of that ``q`` (reference from the same paths' draws)."""
+    from riskengine._kernels.defaults import factor_normals
+    from riskengine._kernels.rng import STREAM_IS_MIX, path_key, stream_key, uniform
+    from riskengine._kernels.twist import plain_component
+
+    def first_uniform(key, path):  # (numba returns the key as a Python int)
+        return uniform(np.uint64(path_key(key, path)), 0)
+
+    k = 6
+    cfg = _cfg(0.5, paths=20_000, importance_sampling={"enabled": True, "shift": False,
+                                                        "pilot_paths": 4096})
+    model = riskengine.build_model(cfg, make_portfolio(_binary_pool(k), cfg))
+    res = riskengine.run_model(model)
+    info = res.meta["importance_sampling"]
+    theta, share = info["obligor_theta"], info["defensive_share"]
+    assert theta > 0 and not np.any(info["mean_shift"])
+    n = cfg.simulation.paths
+    ids = np.arange(n, dtype=np.int64)
+    z = np.empty((n, 1))
+    factor_normals(ids, model.inputs.copula.factor_key, z)
+    plain = np.empty(n, dtype=np.bool_)
+    plain_component(ids, stream_key(cfg.simulation.seed, STREAM_IS_MIX, 0), share, plain)
+    tilted = ~plain
+    program, sampler = model.inputs.program, model.inputs.sampler
+    ids_of_rows = list(model.deployment.portfolio.table["project_id"])
+    pd_h = 1.0 - (1.0 - PD) ** HORIZON
+    x = (special.ndtri(pd_h) - W * z[:, 0]) / np.sqrt(1 - W**2)
+    c_v = 0.5 / np.sqrt(1 - W**2)
+    defaulted = _defaulted(res, k)
+    selected = np.rint(res.loss("deployed_usd", "JBIC")).astype(np.int64)
+    checked = 0
+    for i in range(k):
+        row = ids_of_rows.index(f"PIPE-{i}")
+        assert program.unit_of[row] >= 0
+        unit_key = program.unit_key[program.unit_of[row]]
+        v = np.array([phi_inverse(first_uniform(unit_key, j)) for j in ids])
+        p = special.ndtr((x - c_v * v) / np.sqrt(1 - c_v**2))
+        e = np.exp(theta * sampler.obligor_loss[row])
+        q = p * e / (1 + p * (e - 1))
+        on = tilted & ((selected >> i) & 1 == 1)
+        mean_q, n_on = q[on].mean(), on.sum()
+        assert abs(defaulted[on, i].mean() - mean_q) < 4 * np.sqrt(mean_q / n_on), i
+        p_off = special.ndtr(x[on])  # (the PD without V, which the twist took before)
+        q_off = p_off * e / (1 + p_off * (e - 1))
+        checked += abs(q_off.mean() - mean_q) > 4 * np.sqrt(mean_q / n_on)
+    assert checked >= k // 2  # the test tells the two apart
