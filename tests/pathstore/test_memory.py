@@ -115,3 +115,18 @@ def test_peak_memory_is_flat_in_paths(tmp_path):
     small = _peak_mib(tmp_path, pf, cfg, 200_000)
     large = _peak_mib(tmp_path, pf, cfg, 2_000_000)
     assert large < 1.5 * small, (small, large)
+
+
+def test_nonfinite_paths_counts_the_paths_with_a_nan_or_an_infinity():
+    """By float variable; a sum that overflows on finite values is not mistaken for one."""
+    import xarray as xr
+
+    from riskengine.pathstore import nonfinite_paths
+
+    loss = np.zeros((6, 2))
+    loss[1, 0], loss[1, 1], loss[4, 1] = np.nan, np.inf, -np.inf
+    ds = xr.Dataset({"loss": (("path", "institution"), loss),
+                     "huge": ("path", np.full(6, 1e308)),
+                     "fine": ("path", np.arange(6.0)),
+                     "code": ("path", np.arange(6))})
+    assert nonfinite_paths(ds) == {"loss": 2, "huge": 0, "fine": 0}
