@@ -25,6 +25,7 @@ Notes
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -196,6 +197,35 @@ def measure_table(loss, weight, levels) -> list[tuple[str, float, Estimate]]:
     rows += [("VaR", float(a), s.var(a)) for a in levels]
     rows += [("ES", float(a), s.es(a)) for a in levels]
     return rows
+
+
+def digest(values: np.ndarray) -> bytes:
+    """SHA-256 of an array's values as contiguous float64 bytes: equal for two samples only
+    when they hold the same numbers, bit for bit."""
+    return hashlib.sha256(np.ascontiguousarray(values, dtype=np.float64).data).digest()
+
+
+class MeasureTables:
+    """:func:`measure_table` of many samples, each distinct sample measured once: a sample
+    whose values and weights are the same bytes as an earlier one's gets the earlier
+    one's rows, which measuring it again would repeat bit for bit. A summary has such
+    repeats: the zeros of an institution without a variable (NEXI's equity, JBIC's and
+    NEXI's tariff cost), ALL when one institution holds every loss. Telling samples apart
+    costs one SHA-256 pass, about a fifth of measuring one."""
+
+    def __init__(self, levels) -> None:
+        self.levels = levels
+        self._rows: dict[tuple[bytes, bytes], list] = {}
+
+    def __call__(self, loss, weight=None, weight_digest: bytes = b"") -> list:
+        """The rows of ``measure_table(loss, weight, levels)``; ``weight_digest``:
+        :func:`digest` of ``weight`` (b"" for None), computed once by the caller for all
+        the samples that share the weights."""
+        loss = np.ascontiguousarray(loss, dtype=np.float64)
+        key = (digest(loss), weight_digest)
+        if key not in self._rows:
+            self._rows[key] = measure_table(loss, weight, self.levels)
+        return list(self._rows[key])
 
 
 def value_at_risk(loss, level: float, weight=None) -> float:

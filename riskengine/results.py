@@ -19,6 +19,8 @@ from .io import is_lazy, without_multi_indexes, write_run
 from .measures import (
     Estimate,
     LossSample,
+    MeasureTables,
+    digest,
     mean_with_stderr,
     measure_table,
     unit_tail,
@@ -285,22 +287,25 @@ class Result:
         variables = self.loss_variables
         groups = self.condition_groups()
         weight = self.weight
+        group_weight = {}  # each group's weights and their digest
+        for name, mask in groups:
+            w = weight
+            if mask is not None and weight is not None:
+                # conditional on the regime: its weights scaled to average one (the ratio
+                # estimator sum w 1{..} / sum w within the regime); importance sampling
+                # draws regimes with tilted probabilities, so the weights' own mean there
+                # is p_r / q_r, not one
+                w = weight[mask]
+                w = w * (len(w) / w.sum()) if w.sum() > 0 else w
+            group_weight[name] = (w, b"" if w is None else digest(w))
+        measured = MeasureTables(self.levels)
         tables: dict[str, dict] = {name: {} for name, _ in groups}
         for var in variables:  # (one variable's per-path values in memory at a time)
             for inst in SUMMARY_INSTITUTIONS:
                 loss = self.loss(var, inst)
                 for name, mask in groups:
-                    x, w = loss, weight
-                    if mask is not None:
-                        x = x[mask]
-                        if weight is not None:
-                            # conditional on the regime: its weights scaled to average one
-                            # (the ratio estimator sum w 1{..} / sum w within the regime);
-                            # importance sampling draws regimes with tilted probabilities,
-                            # so the weights' own mean there is p_r / q_r, not one
-                            w = weight[mask]
-                            w = w * (len(w) / w.sum()) if w.sum() > 0 else w
-                    tables[name][inst, var] = measure_table(x, w, self.levels) if len(x) else None
+                    x = loss if mask is None else loss[mask]
+                    tables[name][inst, var] = measured(x, *group_weight[name]) if len(x) else None
                 del loss, x
         _add_uncertainty_rows(tables, self.uncertainty_rows)
         template = next(r for rows in tables.values() for r in rows.values() if r is not None)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import riskengine
-from riskengine.measures import LossSample, TopSorted
+from riskengine.measures import LossSample, MeasureTables, TopSorted, digest, measure_table
 
 from ..conftest import make_config, make_portfolio
 
@@ -46,6 +46,45 @@ def test_top_sorted_reads_the_sorted_sample(loss, positions):
     for k in positions:
         k %= loss.shape[0]
         assert top[k] == full[k]
+
+
+def _bits(rows) -> list:
+    """Measure rows as bytes (NaN equals NaN)."""
+    return [(m, np.float64(lv).tobytes(),
+             np.array([e.value, e.stderr, e.ci_low, e.ci_high]).tobytes()) for m, lv, e in rows]
+
+
+@given(losses, st.booleans(), st.integers(0, 2**32 - 1))
+@settings(max_examples=100, deadline=None)
+def test_measure_tables_measure_each_distinct_sample_once(loss, weighted, seed):
+    """A sample with the same bytes as an earlier one gets its rows, which are what
+    measuring it gives; a sample that differs in one value or in its weights is measured."""
+    w = np.random.default_rng(seed).exponential(size=loss.shape[0]) if weighted else None
+    key = b"" if w is None else digest(w)
+    tables = MeasureTables(LEVELS)
+    first = _bits(tables(loss, w, key))
+    assert first == _bits(measure_table(loss, w, LEVELS))
+    measured: list = []
+    tables._rows = _Spy(tables._rows, measured)
+    assert _bits(tables(loss.copy(), w, key)) == first and measured == []
+    other = loss.copy()
+    other[0] = np.nextafter(other[0], np.inf)
+    assert _bits(tables(other, w, key)) == _bits(measure_table(other, w, LEVELS))
+    assert len(measured) == 1
+    assert _bits(tables(loss, None, b"")) == _bits(measure_table(loss, None, LEVELS))
+    assert len(measured) == 1 + weighted
+
+
+class _Spy(dict):
+    """A dict that records the keys stored in it."""
+
+    def __init__(self, items, stored):
+        super().__init__(items)
+        self.stored = stored
+
+    def __setitem__(self, key, value):
+        self.stored.append(key)
+        super().__setitem__(key, value)
 
 
 row = st.fixed_dictionaries({
