@@ -40,7 +40,7 @@ from .config import (
 from .errors import Terminated, UsageError
 from .io import check_readable_run, check_run_dir
 from .kernel_inputs import Model
-from .measures import MIN_TAIL_PATHS, LossSample
+from .measures import MIN_TAIL_PATHS, LossSample, unit_tail_paths
 from .parts import merge, parse_range, run_part
 from .portfolio import load_portfolio
 from .report import _matplotlib, write_report, write_tornado_report
@@ -431,8 +431,13 @@ def _notes(err: Console, model: Model) -> None:
 
 
 def _tail_warning(err: Console, result) -> None:
-    loss = LossSample(result.loss("credit_loss", "ALL"), result.weight)
-    thin = [lv for lv in result.levels if loss.tail_paths(lv) < MIN_TAIL_PATHS]
+    weight = result.weight
+    if weight is None:  # (the count depends on the number of paths alone: nothing to read)
+        n = result.paths.sizes["path"]
+        thin = [lv for lv in result.levels if unit_tail_paths(n, lv) < MIN_TAIL_PATHS]
+    else:
+        loss = LossSample(result.loss("credit_loss", "ALL"), weight)
+        thin = [lv for lv in result.levels if loss.tail_paths(lv) < MIN_TAIL_PATHS]
     if thin:
         err.print(f"warning: fewer than {MIN_TAIL_PATHS} paths lie beyond the "
                   f"{', '.join(f'{lv:g}' for lv in thin)} level(s): VaR and ES there are "

@@ -84,6 +84,12 @@ def unit_var_index(n: int, level: float) -> int:
     return k
 
 
+def unit_tail_paths(n: int, level: float) -> int:
+    """:meth:`LossSample.tail_paths` of ``n`` equally weighted points, which does not
+    depend on their values."""
+    return n - min(unit_var_index(n, level), n - 1)
+
+
 class TopSorted:
     """The order statistics of a sample, ``self[k]`` the ``k``-th smallest value, sorting
     only the top of it: the measures read positions in the upper tail (VaR at the levels
@@ -166,6 +172,8 @@ class LossSample:
 
     def tail_paths(self, level: float) -> int:
         """Sample points at or beyond ``VaR_level``: what the tail estimates rest on."""
+        if self.tail is None:
+            return unit_tail_paths(self.n, level)
         return self.n - min(self._var_index(level), self.n - 1)
 
     def var(self, level: float) -> Estimate:
