@@ -15,7 +15,7 @@ import xarray as xr
 from .backstop import backstop_dataset
 from .codes import INSTITUTIONS, Instrument
 from .features import program_key, risk_features
-from .io import is_lazy, without_multi_indexes, write_run
+from .io import column_in_memory, is_lazy, without_multi_indexes, write_run
 from .measures import (
     Estimate,
     LossSample,
@@ -33,6 +33,8 @@ from .stress import describe
 from .yen_views import YEN_VIEWS, yen_basis
 
 SUMMARY_INSTITUTIONS = (*INSTITUTIONS, "ALL")
+#: the variables of convergence.parquet (those of them the run has)
+CONVERGENCE_VARIABLES = ("credit_loss", "economic_loss")
 #: what the unstressed run of a side-by-side run does
 BASE_CASE = "the model as configured, unstressed"
 
@@ -300,7 +302,7 @@ class Result:
             group_weight[name] = (w, b"" if w is None else digest(w))
         measured = MeasureTables(self.levels)
         tables: dict[str, dict] = {name: {} for name, _ in groups}
-        for var in variables:  # (one variable's per-path values in memory at a time)
+        for var in self._read_order(variables):  # (one variable's values in memory at a time)
             for inst in SUMMARY_INSTITUTIONS:
                 loss = self.loss(var, inst)
                 for name, mask in groups:
@@ -344,6 +346,17 @@ class Result:
             attrs={"ci": "95% confidence interval", "var_convention": "inverted_cdf",
                    "es_convention": "Acerbi-Tasche 2002", **self.basis()},
         ))
+
+    def _read_order(self, variables) -> list[str]:
+        """``variables`` in the order that reads a streamed run's paths.parquet least (it
+        keeps one column in memory, the one read last): that column's variable first,
+        and the convergence's last, in the reverse of the convergence's order, so the
+        convergence, which follows the summary, starts with the column in memory. The
+        order changes no number."""
+        order = [v for v in variables if v not in CONVERGENCE_VARIABLES]
+        order += [v for v in reversed(CONVERGENCE_VARIABLES) if v in variables]
+        loaded = column_in_memory(self.paths)
+        return sorted(order, key=lambda v: DERIVED_VARIABLES.get(v, v) != loaded)
 
     def basis(self) -> dict[str, str]:
         """What the loss figures are: horizon, currency, discounting (summary attributes
@@ -418,7 +431,7 @@ class Result:
         not pay for it."""
         n = self.paths.sizes["path"]
         sizes = sorted({n} | {m for m in (1024 * 2**k for k in range(40)) if m < n})
-        variables = [v for v in ("credit_loss", "economic_loss") if v in self.loss_variables]
+        variables = [v for v in CONVERGENCE_VARIABLES if v in self.loss_variables]
         weight = self.weight
         # all the paths: the summary's figures of ALL (the same computation), not again
         whole = self.summary
@@ -426,8 +439,8 @@ class Result:
             whole = whole.sel(regime="all")
         # (the measures of one sample, not the [[uncertainty]] rows after them)
         whole = whole.isel(stat=slice(0, 2 + 2 * len(self.levels)))
-        by_var = []  # (variable, size) -> estimates; one variable's values loaded at a time
-        for var in variables:
+        by_var: dict[str, list] = {}  # (variable, size) -> estimates; one variable's values loaded at a time
+        for var in self._read_order(variables):
             loss = self.loss(var, "ALL")
             by_size = []
             for m in sizes[:-1]:
@@ -438,9 +451,9 @@ class Result:
             by_size.append([Estimate(*(float(row[k].values[st]) for k in
                                        ("value", "stderr", "ci_low", "ci_high")))
                             for st in range(row.sizes["stat"])])
-            by_var.append(by_size)
+            by_var[var] = by_size
             del loss
-        data = {k: [[[getattr(e, k) for e in by_var[v][s]] for v in range(len(variables))]
+        data = {k: [[[getattr(e, k) for e in by_var[v][s]] for v in variables]
                     for s in range(len(sizes))]
                 for k in ("value", "stderr", "ci_low", "ci_high")}
         return index_stats(xr.Dataset(
