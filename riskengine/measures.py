@@ -120,6 +120,8 @@ class LossSample:
     which changes no bit, and the tail probabilities are computed, not stored; the sorted
     sample is then only its sorted top (:class:`TopSorted`)."""
 
+    _work: np.ndarray | None  # (see _scratch)
+
     def __init__(self, loss, weight=None):
         loss = np.asarray(loss, dtype=np.float64)
         n = loss.shape[0]
@@ -127,6 +129,7 @@ class LossSample:
             raise ValueError("empty loss sample")
         self.n = n
         self.loss = loss
+        self._work = None
         if weight is None:
             # unit weights: no argsort needed, and the tail sums are exact counts
             self.weight = None
@@ -146,6 +149,14 @@ class LossSample:
     def _weighted(self, x: np.ndarray) -> np.ndarray:
         return x if self.weight is None else self.weight * x
 
+    def _scratch(self) -> np.ndarray:
+        """(n,) float64 work array, one for the sample's measures: each writes the
+        per-path terms it averages into it, in place, with the very operations fresh
+        arrays would get (the same bits, without new memory for each measure)."""
+        if self._work is None:
+            self._work = np.empty(self.n)
+        return self._work
+
     def _var_index(self, level: float) -> int:
         if self.tail is None:
             return unit_var_index(self.n, level)
@@ -161,7 +172,8 @@ class LossSample:
 
     def sd(self) -> Estimate:
         m = float(np.mean(self._weighted(self.loss)))
-        dev2 = (self.loss - m) ** 2
+        dev2 = np.subtract(self.loss, m, out=self._scratch())
+        np.square(dev2, out=dev2)
         var = float(np.mean(self._weighted(dev2)))
         sdv = float(np.sqrt(max(var, 0.0)))
         if self.n > 1 and sdv > 0:
@@ -180,18 +192,22 @@ class LossSample:
         v = self.var_value(level)
         if self.tail_paths(level) < MIN_TAIL_PATHS:
             return Estimate(v, np.nan, np.nan, np.nan)  # no precision to report
-        ind = self._weighted((self.loss > v).astype(np.float64))
+        ind = np.greater(self.loss, v, out=self._scratch())  # (1.0 and 0.0)
+        if self.weight is not None:
+            np.multiply(self.weight, ind, out=ind)
         se_p = float(np.std(ind, ddof=1) / np.sqrt(self.n)) if self.n > 1 else 0.0
-        del ind
         lo = self.var_value(max(level - Z95 * se_p, 1e-15))
         hi = self.var_value(min(level + Z95 * se_p, 1.0 - 1e-15))
         return Estimate(v, (hi - lo) / (2.0 * Z95), lo, hi)
 
     def es(self, level: float) -> Estimate:
         v = self.var_value(level)
-        excess = self._weighted(np.maximum(self.loss - v, 0.0)) / (1.0 - level)
+        excess = np.subtract(self.loss, v, out=self._scratch())
+        np.maximum(excess, 0.0, out=excess)
+        if self.weight is not None:
+            np.multiply(self.weight, excess, out=excess)
+        np.divide(excess, 1.0 - level, out=excess)
         mean_excess, se = mean_with_stderr(excess)
-        del excess
         if self.tail_paths(level) < MIN_TAIL_PATHS:
             return Estimate(v + mean_excess, np.nan, np.nan, np.nan)
         return _normal_ci(v + mean_excess, se)

@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import riskengine
-from riskengine.measures import LossSample, MeasureTables, TopSorted, digest, measure_table
+from riskengine.measures import (
+    LossSample,
+    MeasureTables,
+    TopSorted,
+    digest,
+    mean_with_stderr,
+    measure_table,
+)
 
 from ..conftest import make_config, make_portfolio
 
@@ -46,6 +53,36 @@ def test_top_sorted_reads_the_sorted_sample(loss, positions):
     for k in positions:
         k %= loss.shape[0]
         assert top[k] == full[k]
+
+
+@given(losses, st.booleans(), st.integers(0, 2**32 - 1))
+@settings(max_examples=100, deadline=None)
+def test_measures_in_place_give_the_bits_of_the_plain_expressions(loss, weighted, seed):
+    """SD, VaR's error and ES write their per-path terms into one work array; each equals,
+    bit for bit, what the same expression on fresh arrays gives."""
+    w = np.random.default_rng(seed).exponential(size=loss.shape[0]) if weighted else None
+
+    def wx(x):
+        return x if w is None else w * x
+
+    s = LossSample(loss, w)
+    n = loss.shape[0]
+    dev2 = (loss - float(np.mean(wx(loss)))) ** 2
+    sdv = float(np.sqrt(max(float(np.mean(wx(dev2))), 0.0)))
+    assert s.sd().value == sdv
+    if n > 1 and sdv > 0:
+        se = float(np.std(wx(dev2), ddof=1) / np.sqrt(n) / (2.0 * sdv))
+        assert s.sd().stderr == se
+    for a in LEVELS:
+        v = s.var_value(a)
+        es = s.es(a)
+        mean, se = mean_with_stderr(wx(np.maximum(loss - v, 0.0)) / (1.0 - a))
+        assert es.value == v + mean and (np.isnan(es.stderr) or es.stderr == se)
+        var = s.var(a)
+        if n > 1 and not np.isnan(var.stderr):
+            se_p = float(np.std(wx((loss > v).astype(np.float64)), ddof=1) / np.sqrt(n))
+            assert var.ci_low == s.var_value(max(a - 1.959963984540054 * se_p, 1e-15))
+            assert var.ci_high == s.var_value(min(a + 1.959963984540054 * se_p, 1.0 - 1e-15))
 
 
 def _bits(rows) -> list:
