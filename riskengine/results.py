@@ -231,7 +231,7 @@ class Result:
             return v if institution == "ALL" else np.zeros_like(v)
         if institution != "ALL":
             return da.sel(institution=institution).to_numpy()
-        total = da.sum("institution", skipna=False).to_numpy()  # (no copy with NaN zeroed)
+        total = institution_sum(da.transpose(..., "institution").to_numpy())
         tariff = TARIFF_IN.get(variable)
         if tariff is not None and tariff in paths:
             total = total + paths[tariff].to_numpy()
@@ -503,6 +503,18 @@ class Result:
         """Write the run directory atomically (see :func:`riskengine.io.write_run`)."""
 
         return write_run(self, run_dir, overwrite=overwrite)
+
+
+def institution_sum(values: np.ndarray) -> np.ndarray:
+    """``values.sum(axis=-1)`` (NaN kept), bit for bit: NumPy adds a row shorter than
+    eight from 0.0 in order, which this does a whole column at a time, instead of one
+    short reduction per path (2,000,000 paths of two institutions: 1 ms against 21)."""
+    if values.shape[-1] >= 8 or values.dtype != np.float64:  # (pairwise, or another type)
+        return values.sum(axis=-1)
+    total = np.zeros(values.shape[:-1])
+    for k in range(values.shape[-1]):
+        total += values[..., k]
+    return total
 
 
 def _add_uncertainty_rows(tables: dict[str, dict], rows: dict | None) -> None:
