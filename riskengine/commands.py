@@ -40,7 +40,7 @@ from .config import (
 from .errors import Terminated, UsageError
 from .io import check_readable_run, check_run_dir
 from .kernel_inputs import Model
-from .measures import MIN_TAIL_PATHS, LossSample
+from .measures import MIN_TAIL_PATHS, LossSample, unit_tail_paths
 from .parts import merge, parse_range, run_part
 from .portfolio import load_portfolio
 from .report import _matplotlib, write_report, write_tornado_report
@@ -431,8 +431,13 @@ def _notes(err: Console, model: Model) -> None:
 
 
 def _tail_warning(err: Console, result) -> None:
-    loss = LossSample(result.loss("credit_loss", "ALL"), result.weight)
-    thin = [lv for lv in result.levels if loss.tail_paths(lv) < MIN_TAIL_PATHS]
+    weight = result.weight
+    if weight is None:  # (the count depends on the number of paths alone: nothing to read)
+        n = result.paths.sizes["path"]
+        thin = [lv for lv in result.levels if unit_tail_paths(n, lv) < MIN_TAIL_PATHS]
+    else:
+        loss = LossSample(result.loss("credit_loss", "ALL"), weight)
+        thin = [lv for lv in result.levels if loss.tail_paths(lv) < MIN_TAIL_PATHS]
     if thin:
         err.print(f"warning: fewer than {MIN_TAIL_PATHS} paths lie beyond the "
                   f"{', '.join(f'{lv:g}' for lv in thin)} level(s): VaR and ES there are "
@@ -472,7 +477,43 @@ def cmd_validate(args, console: Console, err: Console) -> int:
     return 0
 
 
+@contextmanager
+def _xarray_without_dask():
+    """Let xarray treat dask as not installed for the block. The first time xarray makes
+    a Variable it checks whether the data is a dask array, and to do so imports
+    ``dask.array`` when dask is installed (0.3-0.5 s of a run); a run without ``--dask-*``
+    makes no dask array, so the answer is no. The answer goes into xarray's own cache, as
+    xarray records it without dask, and is taken out again after the block. When xarray's
+    internals differ from what this expects, or dask.array is already imported, nothing is
+    changed and xarray checks as before."""
+    entry = cache = None
+    if "dask.array" not in sys.modules:
+        try:
+            from xarray.namedarray import pycompat
+
+            cache = pycompat._cached_duck_array_modules
+            if "dask" not in cache:
+                entry = object.__new__(pycompat.DuckArrayModule)
+                entry.module, entry.version, entry.type, entry.available = (
+                    None, pycompat.Version("0.0.0"), (), False)
+                cache["dask"] = entry
+        except (ImportError, AttributeError, TypeError):
+            entry = None
+    try:
+        yield
+    finally:
+        if entry is not None and cache is not None and cache.get("dask") is entry:
+            del cache["dask"]
+
+
 def cmd_run(args, console: Console, err: Console) -> int:
+    if args.dask_scheduler is not None or args.dask_local is not None:
+        return _cmd_run(args, console, err)
+    with _xarray_without_dask():
+        return _cmd_run(args, console, err)
+
+
+def _cmd_run(args, console: Console, err: Console) -> int:
     if args.report:  # before any work: the extra is there
         _matplotlib()
     models = prepare(args, err)

@@ -264,6 +264,21 @@ def open_dataset_lazily(path: str | Path, one_column: bool = False) -> xr.Datase
     return _with_indexes(xr.Dataset(data, coords=coords, attrs=meta["attrs"]), meta)
 
 
+def column_in_memory(ds: xr.Dataset) -> str | None:
+    """The data variable of ``ds``, opened by :func:`open_dataset_lazily` with
+    ``one_column``, whose values are in memory now (the one read last); None when none is
+    or ``ds`` was not opened so."""
+    from xarray.core import indexing
+
+    for v in ds.data_vars.values():
+        data = v.variable._data
+        if isinstance(data, indexing.LazilyIndexedArray) and isinstance(data.array,
+                                                                        _LazyColumn):
+            slot = data.array.slot
+            return None if slot is None else slot.get("name")
+    return None
+
+
 def is_lazy(ds: xr.Dataset) -> bool:
     """Whether ``ds`` was opened by :func:`open_dataset_lazily` (its data still on disk)."""
     from xarray.core import indexing

@@ -15,11 +15,13 @@ import xarray as xr
 from .backstop import backstop_dataset
 from .codes import INSTITUTIONS, Instrument
 from .features import program_key, risk_features
-from .io import is_lazy, without_multi_indexes, write_run
+from .io import column_in_memory, is_lazy, without_multi_indexes, write_run
 from .measures import (
     Controls,
     Estimate,
     LossSample,
+    MeasureTables,
+    digest,
     mean_with_stderr,
     measure_table,
     regression_mean,
@@ -33,6 +35,8 @@ from .stress import describe
 from .yen_views import YEN_VIEWS, yen_basis
 
 SUMMARY_INSTITUTIONS = (*INSTITUTIONS, "ALL")
+#: the variables of convergence.parquet (those of them the run has)
+CONVERGENCE_VARIABLES = ("credit_loss", "economic_loss")
 #: what the unstressed run of a side-by-side run does
 BASE_CASE = "the model as configured, unstressed"
 
@@ -231,7 +235,7 @@ class Result:
             return v if institution == "ALL" else np.zeros_like(v)
         if institution != "ALL":
             return da.sel(institution=institution).to_numpy()
-        total = da.sum("institution", skipna=False).to_numpy()  # (no copy with NaN zeroed)
+        total = institution_sum(da.transpose(..., "institution").to_numpy())
         tariff = TARIFF_IN.get(variable)
         if tariff is not None and tariff in paths:
             total = total + paths[tariff].to_numpy()
@@ -300,24 +304,29 @@ class Result:
         groups = self.condition_groups()
         weight = self.weight
         controls = self.mean_controls()
+        group_weight = {}  # each group's weights, their digest and the means' controls
+        for name, mask in groups:
+            w, c = weight, controls
+            if mask is not None:
+                c = None  # (a ratio estimator within the group: see below)
+                if weight is not None:
+                    # conditional on the regime: its weights scaled to average one (the
+                    # ratio estimator sum w 1{..} / sum w within the regime); importance
+                    # sampling draws regimes with tilted probabilities, so the weights'
+                    # own mean there is p_r / q_r, not one
+                    w = weight[mask]
+                    w = w * (len(w) / w.sum()) if w.sum() > 0 else w
+            group_weight[name] = (w, b"" if w is None else digest(w), c)
+        measured = MeasureTables(self.levels)
         tables: dict[str, dict] = {name: {} for name, _ in groups}
-        for var in variables:  # (one variable's per-path values in memory at a time)
+        for var in self._read_order(variables):  # (one variable's values in memory at a time)
             for inst in SUMMARY_INSTITUTIONS:
                 loss = self.loss(var, inst)
                 for name, mask in groups:
-                    x, w, c = loss, weight, controls
-                    if mask is not None:
-                        c = None  # (a ratio estimator within the group: see below)
-                        x = x[mask]
-                        if weight is not None:
-                            # conditional on the regime: its weights scaled to average one
-                            # (the ratio estimator sum w 1{..} / sum w within the regime);
-                            # importance sampling draws regimes with tilted probabilities,
-                            # so the weights' own mean there is p_r / q_r, not one
-                            w = weight[mask]
-                            w = w * (len(w) / w.sum()) if w.sum() > 0 else w
-                    tables[name][inst, var] = (measure_table(x, w, self.levels, c)
-                                               if len(x) else None)
+                    x = loss if mask is None else loss[mask]
+                    w, w_digest, c = group_weight[name]
+                    tables[name][inst, var] = (measured(x, w, w_digest, c) if len(x)
+                                               else None)
                 del loss, x
         _add_uncertainty_rows(tables, self.uncertainty_rows)
         template = next(r for rows in tables.values() for r in rows.values() if r is not None)
@@ -356,6 +365,17 @@ class Result:
             attrs={"ci": "95% confidence interval", "var_convention": "inverted_cdf",
                    "es_convention": "Acerbi-Tasche 2002", **self.basis()},
         ))
+
+    def _read_order(self, variables) -> list[str]:
+        """``variables`` in the order that reads a streamed run's paths.parquet least (it
+        keeps one column in memory, the one read last): that column's variable first,
+        and the convergence's last, in the reverse of the convergence's order, so the
+        convergence, which follows the summary, starts with the column in memory. The
+        order changes no number."""
+        order = [v for v in variables if v not in CONVERGENCE_VARIABLES]
+        order += [v for v in reversed(CONVERGENCE_VARIABLES) if v in variables]
+        loaded = column_in_memory(self.paths)
+        return sorted(order, key=lambda v: DERIVED_VARIABLES.get(v, v) != loaded)
 
     def basis(self) -> dict[str, str]:
         """What the loss figures are: horizon, currency, discounting (summary attributes
@@ -430,7 +450,7 @@ class Result:
         not pay for it."""
         n = self.paths.sizes["path"]
         sizes = sorted({n} | {m for m in (1024 * 2**k for k in range(40)) if m < n})
-        variables = [v for v in ("credit_loss", "economic_loss") if v in self.loss_variables]
+        variables = [v for v in CONVERGENCE_VARIABLES if v in self.loss_variables]
         weight = self.weight
         controls = self.mean_controls()
         # all the paths: the summary's figures of ALL (the same computation), not again
@@ -439,8 +459,8 @@ class Result:
             whole = whole.sel(regime="all")
         # (the measures of one sample, not the [[uncertainty]] rows after them)
         whole = whole.isel(stat=slice(0, 2 + 2 * len(self.levels)))
-        by_var = []  # (variable, size) -> estimates; one variable's values loaded at a time
-        for var in variables:
+        by_var: dict[str, list] = {}  # (variable, size) -> estimates; one variable's values loaded at a time
+        for var in self._read_order(variables):
             loss = self.loss(var, "ALL")
             by_size = []
             for m in sizes[:-1]:
@@ -452,9 +472,9 @@ class Result:
             by_size.append([Estimate(*(float(row[k].values[st]) for k in
                                        ("value", "stderr", "ci_low", "ci_high")))
                             for st in range(row.sizes["stat"])])
-            by_var.append(by_size)
+            by_var[var] = by_size
             del loss
-        data = {k: [[[getattr(e, k) for e in by_var[v][s]] for v in range(len(variables))]
+        data = {k: [[[getattr(e, k) for e in by_var[v][s]] for v in variables]
                     for s in range(len(sizes))]
                 for k in ("value", "stderr", "ci_low", "ci_high")}
         return index_stats(xr.Dataset(
@@ -546,6 +566,18 @@ def mean_controls(paths: xr.Dataset, meta: dict, scenario: str | None = None
     prob = np.diff(np.minimum(np.cumsum([r["probability"] for r in regimes]), 1.0),
                    prepend=0.0)
     return Controls(weight, strata, prob, features)
+
+
+def institution_sum(values: np.ndarray) -> np.ndarray:
+    """``values.sum(axis=-1)`` (NaN kept), bit for bit: NumPy adds a row shorter than
+    eight from 0.0 in order, which this does a whole column at a time, instead of one
+    short reduction per path (2,000,000 paths of two institutions: 1 ms against 21)."""
+    if values.shape[-1] >= 8 or values.dtype != np.float64:  # (pairwise, or another type)
+        return values.sum(axis=-1)
+    total = np.zeros(values.shape[:-1])
+    for k in range(values.shape[-1]):
+        total += values[..., k]
+    return total
 
 
 def _add_uncertainty_rows(tables: dict[str, dict], rows: dict | None) -> None:

@@ -106,7 +106,7 @@ def test_the_cycle_finder_finds_a_cycle():
 # --help` none of the engine, and a run only what it uses. Each in a fresh interpreter.
 
 HEAVY = ("numpy", "numba", "scipy", "scipy.stats", "scipy.optimize", "pandas", "xarray",
-         "pyarrow", "dask", "distributed", "matplotlib", "pydantic", "rich")
+         "pyarrow", "dask", "dask.array", "distributed", "matplotlib", "pydantic", "rich")
 
 
 def _loaded_after(code: str) -> list[str]:
@@ -137,6 +137,19 @@ def test_a_run_loads_no_optimizer_statistics_plots_or_cluster(tmp_path):
     loaded = _loaded_after(code)
     assert {"numba", "pandas", "xarray", "pyarrow"} <= set(loaded)  # (it ran)
     assert not {"scipy.optimize", "scipy.stats", "matplotlib", "distributed"} & set(loaded)
+
+
+def test_a_run_without_dask_options_does_not_import_dask_array(tmp_path):
+    """xarray imports dask.array to ask whether data is a dask array; a run without
+    --dask-* makes none and tells xarray so, for the run only: xarray's record of dask
+    is left as it was."""
+    code = ("import contextlib, io\nfrom riskengine.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    assert main(['run', '--paths', '1024', '--quiet', '--out', {str(tmp_path / 'run')!r}]) == 0\n"
+            "from xarray.namedarray import pycompat\n"
+            "assert 'dask' not in pycompat._cached_duck_array_modules")
+    loaded = _loaded_after(code)
+    assert "xarray" in loaded and "dask.array" not in loaded
 
 
 def test_the_public_names_resolve_on_first_use():

@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import riskengine
-from riskengine.measures import LossSample, TopSorted
+from riskengine.measures import (
+    LossSample,
+    MeasureTables,
+    TopSorted,
+    digest,
+    mean_with_stderr,
+    measure_table,
+)
 
 from ..conftest import make_config, make_portfolio
 
@@ -46,6 +53,75 @@ def test_top_sorted_reads_the_sorted_sample(loss, positions):
     for k in positions:
         k %= loss.shape[0]
         assert top[k] == full[k]
+
+
+@given(losses, st.booleans(), st.integers(0, 2**32 - 1))
+@settings(max_examples=100, deadline=None)
+def test_measures_in_place_give_the_bits_of_the_plain_expressions(loss, weighted, seed):
+    """SD, VaR's error and ES write their per-path terms into one work array; each equals,
+    bit for bit, what the same expression on fresh arrays gives."""
+    w = np.random.default_rng(seed).exponential(size=loss.shape[0]) if weighted else None
+
+    def wx(x):
+        return x if w is None else w * x
+
+    s = LossSample(loss, w)
+    n = loss.shape[0]
+    dev2 = (loss - float(np.mean(wx(loss)))) ** 2
+    sdv = float(np.sqrt(max(float(np.mean(wx(dev2))), 0.0)))
+    assert s.sd().value == sdv
+    if n > 1 and sdv > 0:
+        se = float(np.std(wx(dev2), ddof=1) / np.sqrt(n) / (2.0 * sdv))
+        assert s.sd().stderr == se
+    for a in LEVELS:
+        v = s.var_value(a)
+        es = s.es(a)
+        mean, se = mean_with_stderr(wx(np.maximum(loss - v, 0.0)) / (1.0 - a))
+        assert es.value == v + mean and (np.isnan(es.stderr) or es.stderr == se)
+        var = s.var(a)
+        if n > 1 and not np.isnan(var.stderr):
+            se_p = float(np.std(wx((loss > v).astype(np.float64)), ddof=1) / np.sqrt(n))
+            assert var.ci_low == s.var_value(max(a - 1.959963984540054 * se_p, 1e-15))
+            assert var.ci_high == s.var_value(min(a + 1.959963984540054 * se_p, 1.0 - 1e-15))
+
+
+def _bits(rows) -> list:
+    """Measure rows as bytes (NaN equals NaN)."""
+    return [(m, np.float64(lv).tobytes(),
+             np.array([e.value, e.stderr, e.ci_low, e.ci_high]).tobytes()) for m, lv, e in rows]
+
+
+@given(losses, st.booleans(), st.integers(0, 2**32 - 1))
+@settings(max_examples=100, deadline=None)
+def test_measure_tables_measure_each_distinct_sample_once(loss, weighted, seed):
+    """A sample with the same bytes as an earlier one gets its rows, which are what
+    measuring it gives; a sample that differs in one value or in its weights is measured."""
+    w = np.random.default_rng(seed).exponential(size=loss.shape[0]) if weighted else None
+    key = b"" if w is None else digest(w)
+    tables = MeasureTables(LEVELS)
+    first = _bits(tables(loss, w, key))
+    assert first == _bits(measure_table(loss, w, LEVELS))
+    measured: list = []
+    tables._rows = _Spy(tables._rows, measured)
+    assert _bits(tables(loss.copy(), w, key)) == first and measured == []
+    other = loss.copy()
+    other[0] = np.nextafter(other[0], np.inf)
+    assert _bits(tables(other, w, key)) == _bits(measure_table(other, w, LEVELS))
+    assert len(measured) == 1
+    assert _bits(tables(loss, None, b"")) == _bits(measure_table(loss, None, LEVELS))
+    assert len(measured) == 1 + weighted
+
+
+class _Spy(dict):
+    """A dict that records the keys stored in it."""
+
+    def __init__(self, items, stored):
+        super().__init__(items)
+        self.stored = stored
+
+    def __setitem__(self, key, value):
+        self.stored.append(key)
+        super().__setitem__(key, value)
 
 
 row = st.fixed_dictionaries({

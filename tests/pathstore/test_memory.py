@@ -115,3 +115,37 @@ def test_peak_memory_is_flat_in_paths(tmp_path):
     small = _peak_mib(tmp_path, pf, cfg, 200_000)
     large = _peak_mib(tmp_path, pf, cfg, 2_000_000)
     assert large < 1.5 * small, (small, large)
+
+
+def test_nonfinite_paths_counts_the_paths_with_a_nan_or_an_infinity():
+    """By float variable; a sum that overflows on finite values is not mistaken for one."""
+    import xarray as xr
+
+    from riskengine.pathstore import nonfinite_paths
+
+    loss = np.zeros((6, 2))
+    loss[1, 0], loss[1, 1], loss[4, 1] = np.nan, np.inf, -np.inf
+    ds = xr.Dataset({"loss": (("path", "institution"), loss),
+                     "huge": ("path", np.full(6, 1e308)),
+                     "fine": ("path", np.arange(6.0)),
+                     "code": ("path", np.arange(6))})
+    assert nonfinite_paths(ds) == {"loss": 2, "huge": 0, "fine": 0}
+
+
+def test_a_streamed_run_reads_each_column_of_paths_parquet_about_once(tmp_path, monkeypatch):
+    """The summary reads each column once; the convergence, which follows, starts with
+    the column still in memory and reads the other; the tail warning reads none."""
+    from riskengine import io
+    from riskengine.outputs import DERIVED_VARIABLES
+
+    reads = []
+    read = io._LazyColumn._read
+    monkeypatch.setattr(io._LazyColumn, "_read", lambda self: reads.append(self.name) or read(self))
+    pf, cfg = _files(tmp_path)
+    assert main(["run", "--config", str(cfg), "--portfolio", str(pf), "--paths", "4096",
+                 "--quiet", "--out", str(tmp_path / "run")]) == 0
+    summary = read_results(tmp_path / "run").summary
+    columns = [DERIVED_VARIABLES.get(str(v), str(v)) for v in summary["variable"].values]
+    assert {"credit_loss", "economic_loss"} < set(columns)
+    last = reads[-len(columns) - 1:]  # (reads before the summary's are other figures')
+    assert sorted(last) == sorted([*columns, last[-1]]) and last[-1] in columns
