@@ -23,6 +23,7 @@ from .errors import UsageError
 from .measures import Z95
 from .outputs import REPORT_ROWS
 from .results import stat_index
+from .results_version import of_manifest
 from .sensitivity import measured_on, read_sensitivity
 
 #: the pages' style sheet
@@ -492,7 +493,10 @@ def _provenance_rows(manifest, summary) -> str:
     """Where the run came from: its directory, size, seed, inputs, versions and hashes."""
     esc = html.escape
     prov = {"run directory": manifest.get("run_dir", ""), "paths": f"{manifest['paths']:,}",
-            "seed": manifest["seed"], "portfolio": manifest.get("portfolio", ""),
+            "seed": manifest["seed"],
+            "results version": f"{of_manifest(manifest)} (the draws a seed gives; docs/model.md, "
+                               "Random numbers)",
+            "portfolio": manifest.get("portfolio", ""),
             "exposures": manifest.get("n_projects"), "horizon": summary.attrs.get("horizon", ""),
             "economic loss": summary.attrs.get("economic_loss", ""),
             "versions": ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items()),
