@@ -98,21 +98,36 @@ def default_step(u, p, ctx, plan, m, scratch):
                 j = steps_at_risk - 1  # rounding at the edge
             k = approval + j
             cls = c
-    elif u <= ctx.u_screen:
-        threshold = copula.group_threshold[ctx.curve]
-        if plan.lazy and scratch.group_stamp[g] != ctx.path:
-            group_x_of(g, copula.group_loading, copula.group_sector, threshold,
-                       copula.group_steps_at_risk, copula.group_idio_sd,
-                       copula.group_inverse_idio_sd, ctx.scale, scratch.sector_factor,
-                       scratch.group_x, scratch.group_shift)
-            scratch.group_stamp[g] = ctx.path
-        if u_below_phi(u, scratch.group_x[g]):
-            k = approval + default_quarter_by_horizon(u, threshold[g], steps_at_risk,
-                                                      scratch.group_shift[g],
-                                                      copula.group_idio_sd[g], ctx.scale)
-            if ctx.theta > 0.0:
-                cls = sampler.exposure_class[p]
+    elif u <= ctx.u_screen and u_below_phi(u, path_group_x(g, ctx, plan, m, scratch)):
+        k, cls = step_by_horizon(u, p, ctx, m, scratch)
     return k, cls
+
+
+@njit(inline="always")
+def path_group_x(g, ctx, plan, m, scratch):
+    """Group ``g``'s standardised threshold by the horizon on the path, ``group_x`` (a row
+    of it defaults by then when its uniform is at most ``Phi(group_x)``); lazy groups
+    compute it on the path's first read."""
+    copula = m.copula
+    if plan.lazy and scratch.group_stamp[g] != ctx.path:
+        group_x_of(g, copula.group_loading, copula.group_sector,
+                   copula.group_threshold[ctx.curve], copula.group_steps_at_risk,
+                   copula.group_idio_sd, copula.group_inverse_idio_sd, ctx.scale,
+                   scratch.sector_factor, scratch.group_x, scratch.group_shift)
+        scratch.group_stamp[g] = ctx.path
+    return scratch.group_x[g]
+
+
+@njit(inline="always")
+def step_by_horizon(u, p, ctx, m, scratch):
+    """The default step of row ``p``, known to default by the horizon with uniform ``u``
+    (static factors), and its twist class when the conditional twist counts it (-1
+    otherwise)."""
+    copula, g = m.copula, m.exposures.group[p]
+    k = m.exposures.approval_step[p] + default_quarter_by_horizon(
+        u, copula.group_threshold[ctx.curve][g], copula.group_steps_at_risk[g],
+        scratch.group_shift[g], copula.group_idio_sd[g], ctx.scale)
+    return k, (m.sampler.exposure_class[p] if ctx.theta > 0.0 else -1)
 
 
 @njit(inline="always")
@@ -121,23 +136,9 @@ def latent_default_step(x, p, ctx, plan, m, scratch):
     normal ``x`` (static factors, no conditional twist on the path): it defaults by the
     horizon when ``x <= group_x``, which is ``u <= Phi(group_x)`` decided without Phi, and
     only a row that defaults takes ``Phi(x)``, for its step."""
-    copula, exposures, sampler = m.copula, m.exposures, m.sampler
-    g = exposures.group[p]
-    threshold = copula.group_threshold[ctx.curve]
-    if plan.lazy and scratch.group_stamp[g] != ctx.path:
-        group_x_of(g, copula.group_loading, copula.group_sector, threshold,
-                   copula.group_steps_at_risk, copula.group_idio_sd,
-                   copula.group_inverse_idio_sd, ctx.scale, scratch.sector_factor,
-                   scratch.group_x, scratch.group_shift)
-        scratch.group_stamp[g] = ctx.path
-    k, cls = -1, -1
-    if x <= scratch.group_x[g]:
-        k = exposures.approval_step[p] + default_quarter_by_horizon(
-            phi_cdf(x), threshold[g], copula.group_steps_at_risk[g], scratch.group_shift[g],
-            copula.group_idio_sd[g], ctx.scale)
-        if ctx.theta > 0.0:
-            cls = sampler.exposure_class[p]
-    return k, cls
+    if x <= path_group_x(m.exposures.group[p], ctx, plan, m, scratch):
+        return step_by_horizon(phi_cdf(x), p, ctx, m, scratch)
+    return -1, -1
 
 
 @njit(inline="always")

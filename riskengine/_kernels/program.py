@@ -103,11 +103,9 @@ def selected_credit_uniform(u, unit, program, scratch):
     """The default uniform of a row of ``unit`` given the unit's selection draw:
     ``Phi(c V + sqrt(1 - c^2) Phi^-1(u))`` (module notes); ``u`` itself where the unit's
     credit loading ``c`` is 0 (every unit without adverse selection)."""
-    c = program.unit_credit_loading[unit]
-    if c == 0.0:
+    if program.unit_credit_loading[unit] == 0.0:
         return u
-    return phi_cdf(c * scratch.unit_selection_z[unit]
-                   + program.unit_credit_keep[unit] * phi_inverse(u))
+    return phi_cdf(selected_credit_normal(phi_inverse(u), unit, program, scratch))
 
 
 @njit(inline="always")
